@@ -1,0 +1,3 @@
+from torch_scaffold.cli import main
+
+main()
