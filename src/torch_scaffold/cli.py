@@ -1,0 +1,112 @@
+"""Command line: parse options, call the core, map errors to exit codes.
+
+Only click and the standard library are imported at module level, so that
+`scaffold --help` and `scaffold --version` stay fast; every command imports
+what it needs (jinja2, black, libcst, yaml) inside its body.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from torch_scaffold import __version__
+from torch_scaffold.errors import ScaffoldError
+
+STYLES = ("pytorch", "lightning")
+
+
+class _Group(click.Group):
+    """Turns ScaffoldError into one clear message and its exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ScaffoldError as err:
+            click.echo(err.render(), err=True)
+            sys.exit(err.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scaffold")
+def main() -> None:
+    """Generate PyTorch / Lightning training projects, and convert training scripts to Lightning.
+
+    \b
+    Exit codes: 0 done; 1 --check found work to do; 2 bad input or usage;
+    3 conversion refused.
+    """
+
+
+@main.command()
+@click.argument("spec_file", required=False, metavar="[SPEC.yaml]")
+@click.option("--style", type=click.Choice(STYLES), required=True, help="Plain PyTorch loop or PyTorch Lightning.")
+@click.option("-o", "--output", "output", default=None, help="Target folder (default: ./<project-slug>).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field by dotted path, e.g. optimizer.lr=3e-4. Repeatable.")
+@click.option("--force", is_flag=True, help="Write into an existing non-empty folder (see README: files scaffold did not generate are kept).")
+def new(spec_file: str | None, style: str, output: str | None, overrides: tuple[str, ...], force: bool) -> None:
+    """Render a complete training project from SPEC.yaml (default: the embedded MLP example)."""
+    from torch_scaffold.commands.new import run_new
+
+    run_new(spec_file, style=style, output=output, overrides=list(overrides), force=force)
+
+
+@main.group()
+def spec() -> None:
+    """Inspect and validate model specifications."""
+
+
+@spec.command("example")
+def spec_example() -> None:
+    """Print the default spec, with a comment explaining each field."""
+    from torch_scaffold.spec import example_yaml
+
+    click.echo(example_yaml(), nl=False)
+
+
+@spec.command("check")
+@click.argument("spec_file")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Apply overrides before checking.")
+def spec_check(spec_file: str, overrides: tuple[str, ...]) -> None:
+    """Validate SPEC_FILE; exit 2 with the field and line of the first problem."""
+    from torch_scaffold.spec import load_spec
+
+    loaded = load_spec(spec_file, list(overrides))
+    click.echo(f"{spec_file}: ok ({loaded.task}, model {loaded.model.type}, data {loaded.data.source})")
+
+
+@spec.command("schema")
+def spec_schema() -> None:
+    """Print the JSON Schema of the spec (for editor completion and CI checks)."""
+    import json
+
+    from torch_scaffold.spec import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@click.argument("script", metavar="SCRIPT")
+@click.option("-o", "--output", "output", default=None, help="Output file (default: <stem>_lightning.py beside SCRIPT).")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff against the input instead of writing.")
+@click.option("--check", "check_only", is_flag=True, help="Report what would be converted; exit 1 if there is work to do.")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the converted script instead of writing it.")
+@click.option("--partial", is_flag=True, help="On refusal, still write the file with # TODO(scaffold) markers.")
+def convert(script: str, output: str | None, show_diff: bool, check_only: bool, to_stdout: bool, partial: bool) -> None:
+    """Rewrite a manual PyTorch training script (SCRIPT, or - for stdin) as a LightningModule + Trainer."""
+    from torch_scaffold.commands.convert import run_convert
+
+    code = run_convert(
+        script, output=output, show_diff=show_diff, check_only=check_only, to_stdout=to_stdout, partial=partial
+    )
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One module per subcommand: input/output at the edges around the pure cores."""

@@ -1,0 +1,158 @@
+"""The model specification as typed values.
+
+This module is the single source of truth for the spec: field names, types,
+defaults, allowed values, ranges and one-line docs. Loading, validation, the
+JSON Schema, the annotated example and docs/spec.md are all derived from it.
+
+Each field carries metadata built by `field(...)`:
+    doc      one-line meaning, shown in `scaffold spec example` and docs
+    choices  allowed values for strings
+    min/max  numeric range (inclusive unless `exclusive_min=True`)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+def field(
+    default: Any = dataclasses.MISSING,
+    *,
+    doc: str,
+    choices: tuple | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    exclusive_min: bool = False,
+    factory: Any = dataclasses.MISSING,
+) -> Any:
+    meta = {"doc": doc, "choices": choices, "min": min, "max": max, "exclusive_min": exclusive_min}
+    if factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+TASKS = ("classification", "regression")
+MODELS = ("mlp", "cnn")
+ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu")
+SOURCES = ("synthetic", "csv", "npz")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "step", "cosine", "onecycle")
+LOSSES = ("auto", "cross_entropy", "mse", "l1", "smooth_l1")
+METRICS = ("accuracy", "mse", "mae")
+PRECISIONS = ("32", "16-mixed", "bf16-mixed")
+ACCELERATORS = ("auto", "cpu", "cuda", "mps")
+MODES = ("min", "max")
+CLIP_ALGORITHMS = ("norm", "value")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    type: str = field("mlp", doc="Model family.", choices=MODELS)
+    hidden_sizes: tuple[int, ...] = field(
+        (128, 64), doc="mlp: width of each hidden layer, input to output.", min=1
+    )
+    channels: tuple[int, ...] = field(
+        (16, 32), doc="cnn: output channels of each conv block (conv, batch norm, pool).", min=1
+    )
+    kernel_size: int = field(3, doc="cnn: convolution kernel size (odd keeps the size).", min=1, max=15)
+    dropout: float = field(0.1, doc="Dropout probability before each hidden/linear layer.", min=0.0, max=0.95)
+    activation: str = field("relu", doc="Activation after each hidden layer.", choices=ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str = field("synthetic", doc="Where the data comes from.", choices=SOURCES)
+    path: Optional[str] = field(None, doc="csv/npz: file to load, relative to the project root.")
+    target: str = field("target", doc="csv: target column; npz: array key of the targets.")
+    features: Optional[tuple[str, ...]] = field(
+        None, doc="csv: feature columns (default: every column except the target); npz: array key of the inputs (default 'x')."
+    )
+    input_shape: Optional[tuple[int, ...]] = field(
+        None,
+        doc="synthetic: shape of one example; [features] for mlp, [channels, height, width] for cnn. Default: [20] or [1, 16, 16].",
+        min=1,
+    )
+    num_classes: int = field(3, doc="synthetic classification: number of classes.", min=2, max=100000)
+    num_targets: int = field(1, doc="synthetic regression: number of regression outputs.", min=1, max=100000)
+    num_samples: int = field(2048, doc="synthetic: number of examples generated.", min=8, max=10_000_000)
+    batch_size: int = field(64, doc="Examples per batch (per device).", min=1, max=1_000_000)
+    val_split: float = field(0.1, doc="Fraction of the data held out for validation.", min=0.0, max=0.9)
+    test_split: float = field(0.1, doc="Fraction of the data held out for the final test.", min=0.0, max=0.9)
+    num_workers: int = field(0, doc="DataLoader worker processes.", min=0, max=256)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str = field("adamw", doc="Optimizer.", choices=OPTIMIZERS)
+    lr: float = field(1e-3, doc="Learning rate.", min=0.0, max=10.0, exclusive_min=True)
+    weight_decay: float = field(0.0, doc="L2 / decoupled weight decay.", min=0.0, max=1.0)
+    momentum: float = field(0.9, doc="sgd: momentum.", min=0.0, max=1.0)
+    betas: tuple[float, ...] = field((0.9, 0.999), doc="adam/adamw: (beta1, beta2).", min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    name: str = field("none", doc="Learning-rate schedule.", choices=SCHEDULERS)
+    step_size: int = field(10, doc="step: epochs between decays.", min=1)
+    gamma: float = field(0.1, doc="step: decay factor.", min=0.0, max=1.0, exclusive_min=True)
+    eta_min: float = field(0.0, doc="cosine: final learning rate.", min=0.0)
+    max_lr: Optional[float] = field(None, doc="onecycle: peak learning rate (default: 10 x optimizer.lr).", min=0.0, exclusive_min=True)
+    pct_start: float = field(0.3, doc="onecycle: fraction of steps spent warming up.", min=0.0, max=1.0, exclusive_min=True)
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    enabled: bool = field(True, doc="Stop when the monitored metric stops improving.")
+    monitor: str = field("val_loss", doc="Logged metric to watch (val_loss or val_<metric>).")
+    mode: str = field("min", doc="Whether lower or higher is better.", choices=MODES)
+    patience: int = field(5, doc="Epochs without improvement before stopping.", min=1)
+    min_delta: float = field(0.0, doc="Smallest change that counts as improvement.", min=0.0)
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    enabled: bool = field(True, doc="Save checkpoints (best and last) under checkpoints/.")
+    monitor: str = field("val_loss", doc="Logged metric that decides the best checkpoint.")
+    mode: str = field("min", doc="Whether lower or higher is better.", choices=MODES)
+    save_last: bool = field(True, doc="Also keep last.ckpt, used by --resume last.")
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    max_epochs: int = field(10, doc="Number of training epochs.", min=1, max=1_000_000)
+    precision: str = field("32", doc="Numeric precision; mixed modes use autocast (fp16 adds a GradScaler).", choices=PRECISIONS)
+    accelerator: str = field("auto", doc="Device type; auto picks cuda, then mps, then cpu.", choices=ACCELERATORS)
+    devices: int = field(1, doc="Number of devices.", min=1, max=1024)
+    gradient_clip_val: Optional[float] = field(None, doc="Clip gradients to this value (none: no clipping).", min=0.0, exclusive_min=True)
+    gradient_clip_algorithm: str = field("norm", doc="Clip by total norm or by value.", choices=CLIP_ALGORITHMS)
+    accumulate_grad_batches: int = field(1, doc="Batches whose gradients are summed before each optimizer step.", min=1, max=10000)
+    log_every_n_steps: int = field(10, doc="How often training metrics are logged.", min=1)
+    seed: int = field(42, doc="Random seed for model init, data order and dropout.", min=0, max=2**32 - 1)
+    deterministic: bool = field(False, doc="Use deterministic algorithms (slower, bit-reproducible).")
+    early_stopping: EarlyStoppingSpec = field(factory=EarlyStoppingSpec, doc="Early stopping.")
+    checkpoint: CheckpointSpec = field(factory=CheckpointSpec, doc="Checkpointing.")
+
+
+@dataclass(frozen=True)
+class LoggingSpec:
+    csv: bool = field(True, doc="Write metrics to logs/<run>/metrics.csv.")
+    tensorboard: bool = field(True, doc="Write TensorBoard event files when tensorboard is installed.")
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str = field("tabular-classifier", doc="Project name; the folder and package names derive from it.")
+    description: str = field("An MLP classifier trained on synthetic data.", doc="One-line description for the README and pyproject.")
+    task: str = field("classification", doc="What the model predicts.", choices=TASKS)
+    model: ModelSpec = field(factory=ModelSpec, doc="The network.")
+    data: DataSpec = field(factory=DataSpec, doc="The data pipeline.")
+    optimizer: OptimizerSpec = field(factory=OptimizerSpec, doc="The optimizer.")
+    scheduler: SchedulerSpec = field(factory=SchedulerSpec, doc="The learning-rate scheduler.")
+    loss: str = field("auto", doc="Loss function; auto picks cross_entropy for classification, mse for regression.", choices=LOSSES)
+    metrics: Optional[tuple[str, ...]] = field(
+        None, doc="Metrics logged for val/test (default: accuracy for classification; mse, mae for regression).", choices=METRICS
+    )
+    trainer: TrainerSpec = field(factory=TrainerSpec, doc="Training loop settings.")
+    logging: LoggingSpec = field(factory=LoggingSpec, doc="Where metrics are written.")
