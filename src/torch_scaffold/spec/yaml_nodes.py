@@ -1,0 +1,227 @@
+"""YAML text -> a tree of `Node`s that remember where each value was written.
+
+PyYAML's SafeLoader does the parsing; we stop at its node graph (yaml.compose) and never
+construct Python objects from tags. On top of the safe loader we refuse, with the line:
+  - anchors and aliases: a spec never needs them, and they are how billion-laughs bombs work;
+  - explicit tags other than the plain YAML types (`!!python/object`, `!custom`, `!!binary`);
+  - nesting deeper than any spec needs (the composer is recursive);
+  - duplicate keys, which YAML would otherwise resolve silently to the last one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
+
+from torch_scaffold.errors import SpecError
+from torch_scaffold.spec.messages import show_text
+
+_CORE = "tag:yaml.org,2002:"
+ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+MAX_DEPTH = 32
+_CONSTRUCT = SafeConstructor()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where values came from: a file, or one `--set KEY=VALUE` option."""
+
+    source: str  # the file name, or "--set KEY" for an override
+    is_file: bool = True
+
+    def where(self, line: int | None, path: str) -> str:
+        if not self.is_file:
+            return f"--set {path}" if path else self.source
+        if line is None:
+            return f"{self.source}: {path}" if path else self.source
+        return f"{self.source}:{line}: {path}" if path else f"{self.source}:{line}"
+
+
+@dataclass
+class Node:
+    """One YAML value. `value` is dict[str, Entry] for maps, list[Node] for lists."""
+
+    kind: str  # map, seq, str, int, float, bool, null, timestamp
+    value: Any
+    origin: Origin
+    line: int | None
+    text: str = ""  # a scalar exactly as written
+    plain: bool = True  # a scalar written without quotes
+
+    def where(self, path: str) -> str:
+        return self.origin.where(self.line, path)
+
+
+@dataclass
+class Entry:
+    key_line: int | None
+    node: Node
+    key_origin: Origin | None = field(default=None)
+
+    def where(self, path: str) -> str:
+        origin = self.key_origin or self.node.origin
+        return origin.where(self.key_line, path)
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, mark: Any, hint: str):
+        super().__init__(message)
+        self.message, self.mark, self.hint = message, mark, hint
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases, anchors, unusual tags and deep nesting while composing."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            raise _Refused(
+                f"YAML aliases are not allowed in a spec (found *{event.anchor})",
+                event.start_mark,
+                "write the value out in full; anchors and aliases are refused for safety",
+            )
+        if event.anchor is not None:
+            raise _Refused(
+                f"YAML anchors are not allowed in a spec (found &{event.anchor})",
+                event.start_mark,
+                "remove the anchor and write each value out in full",
+            )
+        tag = event.tag if isinstance(event, (ScalarEvent, CollectionStartEvent)) else None
+        if tag not in (None, "!") and tag not in ALLOWED_TAGS:
+            shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
+            raise _Refused(
+                f"YAML tag {shown} is not allowed in a spec",
+                event.start_mark,
+                "remove the tag; a spec holds only plain strings, numbers, booleans, lists"
+                " and mappings",
+            )
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Refused(
+                f"nested more than {MAX_DEPTH} levels deep",
+                event.start_mark,
+                "a spec is at most a few levels deep; check the indentation",
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _yaml_hint(problem: str) -> str:
+    if "\\t" in problem or "tab" in problem:
+        return "YAML does not allow tabs for indentation; indent with spaces"
+    if "mapping values are not allowed" in problem:
+        return "a value containing ': ' must be quoted, and nested keys must be indented"
+    if "more than one YAML document" in problem:
+        return "a spec is one YAML document; remove the extra '---' separator"
+    if "expected ',' or" in problem:
+        return "close the bracket that was opened, and separate its items with commas"
+    if "end of stream" in problem or "quoted scalar" in problem:
+        return "close the quote or bracket that was opened"
+    return "check the indentation, quotes and brackets near this line"
+
+
+def compose(text: str, origin: Origin) -> yaml.Node | None:
+    """Parse `text` into PyYAML's node graph with the guards above; None for an empty document."""
+    loader = _GuardedLoader(text)
+    try:
+        return loader.get_single_node()
+    except _Refused as err:
+        raise SpecError(
+            err.message, where=origin.where(err.mark.line + 1, ""), hint=err.hint
+        ) from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = err.problem or err.context or "invalid YAML"
+        if "expected a single document" in (err.context or ""):
+            problem = "contains more than one YAML document"
+        elif err.context and err.context_mark and err.problem and origin.is_file:
+            problem += f" ({err.context} started on line {err.context_mark.line + 1})"
+        where = origin.where(None, "") if mark is None else _at(origin, mark)
+        raise SpecError(f"invalid YAML: {problem}", where=where, hint=_yaml_hint(problem)) from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1 if isinstance(err.position, int) else None
+        char = err.character
+        shown = f"U+{ord(char):04X}" if isinstance(char, str) else repr(char)
+        raise SpecError(
+            f"contains the control character {shown}, which YAML does not allow",
+            where=origin.where(line, ""),
+            hint="remove the character or write it as an escape inside double quotes",
+        ) from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"invalid YAML: {show_text(str(err), 80)}", where=origin.where(None, ""))
+    finally:
+        loader.dispose()
+
+
+def _at(origin: Origin, mark: Any) -> str:
+    if not origin.is_file:
+        return origin.where(None, "")
+    return f"{origin.source}:{mark.line + 1}:{mark.column + 1}"
+
+
+def to_tree(node: yaml.Node, origin: Origin, path: str = "") -> Node:
+    """Convert PyYAML's node graph to `Node`s, checking keys: strings, no duplicates."""
+    line = None if not origin.is_file else node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        entries: dict[str, Entry] = {}
+        for key_node, value_node in node.value:
+            key_line = None if not origin.is_file else key_node.start_mark.line + 1
+            key = _key_text(key_node, origin, key_line, path)
+            child_path = f"{path}.{key}" if path else key
+            if key in entries:
+                first = entries[key].key_line
+                raise SpecError(
+                    f"duplicate key {show_text(key)}"
+                    + (f" (first written on line {first})" if first else ""),
+                    where=origin.where(key_line, child_path),
+                    hint="remove one of them; YAML would silently keep only the last",
+                )
+            entries[key] = Entry(key_line, to_tree(value_node, origin, child_path))
+        return Node("map", entries, origin, line)
+    if isinstance(node, yaml.SequenceNode):
+        items = [to_tree(n, origin, f"{path}[{i}]") for i, n in enumerate(node.value)]
+        return Node("seq", items, origin, line)
+    kind, value = _scalar(node, origin, line, path)
+    return Node(kind, value, origin, line, text=node.value, plain=node.style is None)
+
+
+def _key_text(key_node: yaml.Node, origin: Origin, line: int | None, path: str) -> str:
+    where = origin.where(line, path or "(top level)")
+    if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _CORE + "merge":
+        raise SpecError(
+            "YAML merge keys (<<) are not allowed in a spec",
+            where=where,
+            hint="write the fields out in full",
+        )
+    if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _CORE + "str":
+        shown = show_text(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "a list"
+        raise SpecError(
+            f"keys must be field names, got {shown}",
+            where=where,
+            hint="field names are words such as `name` or `max_epochs`; quote a key only if"
+            " it is a field name",
+        )
+    return key_node.value
+
+
+def _scalar(node: yaml.ScalarNode, origin: Origin, line: int | None, path: str) -> tuple[str, Any]:
+    kind = node.tag[len(_CORE) :] if node.tag.startswith(_CORE) else "str"
+    if kind not in ("int", "float", "bool", "null", "timestamp"):
+        return "str", node.value
+    try:
+        return kind, _CONSTRUCT.yaml_constructors[node.tag](_CONSTRUCT, node)
+    except (ValueError, OverflowError, yaml.YAMLError):
+        # e.g. an integer with more digits than Python converts, or an impossible date
+        raise SpecError(
+            f"cannot read the value {show_text(node.value)}",
+            where=origin.where(line, path),
+            hint="write a plain number or quote the text",
+        ) from None
