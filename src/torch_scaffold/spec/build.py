@@ -178,9 +178,12 @@ def _convert(info: FieldInfo, kind: str, node: Node, path: str) -> Any:
         return node.value
     if kind == "float":
         number = None
-        if node.kind in ("int", "float"):
-            number = float(node.value)
-        elif node.kind == "str" and node.plain and _EXPONENT_NUMBER.fullmatch(node.value):
+        if (
+            node.kind in ("int", "float")
+            or node.kind == "str"
+            and node.plain
+            and _EXPONENT_NUMBER.fullmatch(node.value)
+        ):
             number = float(node.value)
         if number is not None:
             if not math.isfinite(number):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 SCALAR_KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
 
@@ -40,7 +42,7 @@ class FieldInfo:
 def _describe(name: str, hint: Any) -> tuple[str, str | None, bool, type | None]:
     optional = False
     args = typing.get_args(hint)
-    if typing.get_origin(hint) is typing.Union and type(None) in args:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
         optional = True
         (hint,) = [a for a in args if a is not type(None)]
         args = typing.get_args(hint)

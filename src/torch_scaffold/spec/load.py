@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.build import build_spec

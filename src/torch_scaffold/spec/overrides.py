@@ -7,7 +7,7 @@ Setting a section replaces it as a whole: `--set trainer.early_stopping={enabled
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.introspect import field_map, walk

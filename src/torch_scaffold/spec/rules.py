@@ -13,7 +13,6 @@ from torch_scaffold.spec.derived import (
     METRIC_MODES,
     METRIC_TASKS,
     effective_input_shape,
-    effective_metrics,
     monitor_names,
 )
 from torch_scaffold.spec.messages import one_of, show_text

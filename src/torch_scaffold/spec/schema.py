@@ -17,11 +17,13 @@ Every number and list has an upper bound: a spec is hand-edited, and `1e12` hidd
 typo that should fail in the loader, not as an out-of-memory error an hour into training.
 """
 
+# `field` below wraps dataclasses.field (it adds the metadata), so its calls are not shared defaults.
+# ruff: noqa: RUF009
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 
 def field(
@@ -103,7 +105,7 @@ class ModelSpec:
 @dataclass(frozen=True)
 class DataSpec:
     source: str = field("synthetic", doc="Where the data comes from.", choices=SOURCES)
-    path: Optional[str] = field(
+    path: str | None = field(
         None,
         doc="csv/npz: file to load, relative to the project root.",
         min_length=1,
@@ -115,7 +117,7 @@ class DataSpec:
         min_length=1,
         max_length=200,
     )
-    features: Optional[tuple[str, ...]] = field(
+    features: tuple[str, ...] | None = field(
         None,
         doc="csv: feature columns (default: every column except the target);"
         " npz: array key of the inputs (default 'x').",
@@ -124,7 +126,7 @@ class DataSpec:
         min_length=1,
         max_length=200,
     )
-    input_shape: Optional[tuple[int, ...]] = field(
+    input_shape: tuple[int, ...] | None = field(
         None,
         doc="synthetic: shape of one example; [features] for mlp, [channels, height, width]"
         " for cnn. Default: [20] or [1, 16, 16].",
@@ -177,7 +179,7 @@ class SchedulerSpec:
     eta_min: float = field(
         0.0, doc="cosine: final learning rate (below optimizer.lr).", min=0.0, max=10.0
     )
-    max_lr: Optional[float] = field(
+    max_lr: float | None = field(
         None,
         doc="onecycle: peak learning rate (default: 10 x optimizer.lr).",
         min=0.0,
@@ -237,7 +239,7 @@ class TrainerSpec:
         "auto", doc="Device type; auto picks cuda, then mps, then cpu.", choices=ACCELERATORS
     )
     devices: int = field(1, doc="Number of devices.", min=1, max=1024)
-    gradient_clip_val: Optional[float] = field(
+    gradient_clip_val: float | None = field(
         None,
         doc="Clip gradients to this value (none: no clipping).",
         min=0.0,
@@ -298,7 +300,7 @@ class Spec:
         doc="Loss function; auto picks cross_entropy for classification, mse for regression.",
         choices=LOSSES,
     )
-    metrics: Optional[tuple[str, ...]] = field(
+    metrics: tuple[str, ...] | None = field(
         None,
         doc="Metrics logged for val/test (default: accuracy for classification;"
         " mse, mae for regression).",

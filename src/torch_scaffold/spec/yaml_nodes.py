@@ -78,7 +78,7 @@ class _GuardedLoader(yaml.SafeLoader):
 
     depth = 0
 
-    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+    def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, AliasEvent):
             raise _Refused(
