@@ -87,7 +87,10 @@ def _generated_cases(tmp: Path) -> dict[str, tuple[bytes | None, str]]:
     """file name -> (content, expected substring of the error line)."""
     rng = random.Random(5)
     return {
-        "fifty-megabytes.yaml": (None, "file is too large (52,428,800 bytes; a spec may be at most"),
+        "fifty-megabytes.yaml": (
+            None,
+            "file is too large (52,428,800 bytes; a spec may be at most",
+        ),
         "random-binary.yaml": (rng.randbytes(3_000) + b"\x00", "file is binary (contains NUL"),
         "random-not-utf8.yaml": (
             b"name: demo\ndescription: " + bytes(rng.randrange(0x80, 0xC0) for _ in range(50)),
@@ -150,7 +153,9 @@ def test_new_refuses_generated_bad_input(name, generated, monkeypatch, tmp_path)
 
 def test_missing_file_and_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    lines = assert_one_clear_error(run_cli(["spec", "check", "nope.yaml"]), "nope.yaml: no such file")
+    lines = assert_one_clear_error(
+        run_cli(["spec", "check", "nope.yaml"]), "nope.yaml: no such file"
+    )
     assert "spec example" in lines[1]
     (tmp_path / "folder.yaml").mkdir()
     assert_one_clear_error(run_cli(["spec", "check", "folder.yaml"]), "is a directory")

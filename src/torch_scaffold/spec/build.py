@@ -10,6 +10,8 @@ import math
 import re
 from typing import Any
 
+import yaml
+
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.introspect import FieldInfo, field_map, walk
 from torch_scaffold.spec.messages import (
@@ -25,6 +27,8 @@ from torch_scaffold.spec.yaml_nodes import Node, Origin
 # PyYAML follows YAML 1.1, which reads `3e-4` (no dot) as a string; we read it as the number
 # the user meant, but only when it was written without quotes.
 _EXPONENT_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+_RESOLVER = yaml.resolver.Resolver()
+_ACCEPTS = {"bool": ("bool",), "int": ("int",), "float": ("int", "float"), "str": ()}
 _KIND_NAMES = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "text"}
 
 
@@ -70,7 +74,7 @@ def build_section(cls: type, node: Node | None, path: str, locations: Locations)
     if node is None or node.kind == "null":
         return cls()
     if node.kind != "map":
-        where = node.where(path or "(top level)")
+        where = node.where(path)
         if not path:
             raise SpecError(
                 f"a spec must be a mapping of fields such as `name: ...`, got"
@@ -172,6 +176,8 @@ def build_scalar(info: FieldInfo, kind: str, node: Node, path: str) -> Any:
 
 def _convert(info: FieldInfo, kind: str, node: Node, path: str) -> Any:
     got = show_value(node.kind, node.value, node.text)
+    if node.kind == "str" and node.plain and _EXPONENT_NUMBER.fullmatch(node.value):
+        got = node.value  # a number the user wrote, not text
     if kind == "bool" and node.kind == "bool":
         return node.value
     if kind == "int" and node.kind == "int":
@@ -199,6 +205,8 @@ def _convert(info: FieldInfo, kind: str, node: Node, path: str) -> Any:
         # `precision: 32` means the choice "32"; YAML reads it as a number
         if node.kind == "int" and info.choices and str(node.value) in info.choices:
             return str(node.value)
+        if info.choices and node.kind in ("int", "float", "bool"):
+            _check_text(info, node.text, node, path)  # reports "must be one of ..."
     raise SpecError(
         f"expected {_KIND_NAMES[kind]}, got {got}",
         where=node.where(path),
@@ -207,7 +215,7 @@ def _convert(info: FieldInfo, kind: str, node: Node, path: str) -> Any:
 
 
 def _type_hint(info: FieldInfo, kind: str, node: Node) -> str:
-    if node.kind == "str" and not node.plain and kind != "str":
+    if node.kind == "str" and not node.plain and _unquoted_kind(node.value) in _ACCEPTS[kind]:
         return "remove the quotes around the value"
     if kind == "str":
         if info.choices:
@@ -218,6 +226,13 @@ def _type_hint(info: FieldInfo, kind: str, node: Node) -> str:
     if kind == "int":
         return f"write a whole number without a decimal point or exponent, such as {_example(info)}"
     return f"write a number such as {_example(info)}"
+
+
+def _unquoted_kind(text: str) -> str:
+    """What YAML would read `text` as without quotes: 'int', 'float', 'bool', 'str', ..."""
+    if _EXPONENT_NUMBER.fullmatch(text):
+        return "float"
+    return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)).rsplit(":", 1)[-1]
 
 
 def _check_range(info: FieldInfo, value: float, node: Node, path: str) -> None:

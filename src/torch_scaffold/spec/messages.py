@@ -33,10 +33,14 @@ def show_value(kind: str, value: Any, text: str = "") -> str:
 
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
     """The closest option to `word` (case-insensitive), or None."""
-    options = list(options)
+    options = [str(o) for o in options]
     lowered = {o.lower(): o for o in options}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[close[0]] if close else None
+    if close:
+        return lowered[close[0]]
+    # `cosine_annealing` -> `cosine`, `16` -> `16-mixed`: one is the start of the other
+    starts = [o for o in lowered if word.lower().startswith(o) or o.startswith(word.lower())]
+    return lowered[max(starts, key=len)] if word and starts else None
 
 
 def one_of(options: Iterable[Any]) -> str:

@@ -26,6 +26,8 @@ def check_rules(spec: Spec, loc: Locations) -> None:
 
 
 def _fail(loc: Locations, path: str, message: str, hint: str) -> None:
+    # `where` already names the blamed field, so a message that opens with it drops it
+    message = message.removeprefix(loc.describe(path) + " ")
     raise SpecError(message, where=loc.where(path), hint=hint)
 
 
@@ -65,8 +67,8 @@ def model_fits_data(spec: Spec, loc: Locations) -> None:
         _fail(
             loc,
             _first_set(loc, "model.type", "data.source"),
-            f"model.type cnn needs image-shaped examples, but {loc.describe('data.source')}"
-            " is csv (flat rows)",
+            f"a cnn needs image-shaped examples, but {loc.describe('data.source')} is csv"
+            " (flat rows)",
             "use model.type: mlp for csv data, or save the images in an npz file",
         )
     shape = spec.data.input_shape
@@ -213,7 +215,8 @@ def monitors_exist(spec: Spec, loc: Locations) -> None:
             _fail(
                 loc,
                 _first_set(loc, f"{prefix}.mode", f"{prefix}.monitor"),
-                f"mode {config.mode} does not fit {loc.describe(prefix + '.monitor')}"
+                f"{loc.describe(prefix + '.mode')} {config.mode} does not fit"
+                f" {loc.describe(prefix + '.monitor')}"
                 f" {config.monitor}, which is better when {direction}",
                 f"use mode: {better}",
             )

@@ -130,8 +130,9 @@ def _yaml_hint(problem: str) -> str:
 
 def compose(text: str, origin: Origin) -> yaml.Node | None:
     """Parse `text` into PyYAML's node graph with the guards above; None for an empty document."""
-    loader = _GuardedLoader(text)
+    loader = None
     try:
+        loader = _GuardedLoader(text)  # the reader rejects control characters right here
         return loader.get_single_node()
     except _Refused as err:
         raise SpecError(
@@ -149,7 +150,8 @@ def compose(text: str, origin: Origin) -> yaml.Node | None:
     except yaml.reader.ReaderError as err:
         line = text.count("\n", 0, err.position) + 1 if isinstance(err.position, int) else None
         char = err.character
-        shown = f"U+{ord(char):04X}" if isinstance(char, str) else repr(char)
+        code = ord(char) if isinstance(char, str) else char
+        shown = f"U+{code:04X}" if isinstance(code, int) else repr(char)
         raise SpecError(
             f"contains the control character {shown}, which YAML does not allow",
             where=origin.where(line, ""),
@@ -158,7 +160,8 @@ def compose(text: str, origin: Origin) -> yaml.Node | None:
     except yaml.YAMLError as err:
         raise SpecError(f"invalid YAML: {show_text(str(err), 80)}", where=origin.where(None, ""))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _at(origin: Origin, mark: Any) -> str:
@@ -194,7 +197,7 @@ def to_tree(node: yaml.Node, origin: Origin, path: str = "") -> Node:
 
 
 def _key_text(key_node: yaml.Node, origin: Origin, line: int | None, path: str) -> str:
-    where = origin.where(line, path or "(top level)")
+    where = origin.where(line, path)
     if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _CORE + "merge":
         raise SpecError(
             "YAML merge keys (<<) are not allowed in a spec",
@@ -219,9 +222,13 @@ def _scalar(node: yaml.ScalarNode, origin: Origin, line: int | None, path: str) 
     try:
         return kind, _CONSTRUCT.yaml_constructors[node.tag](_CONSTRUCT, node)
     except (ValueError, OverflowError, yaml.YAMLError):
-        # e.g. an integer with more digits than Python converts, or an impossible date
+        # Python refuses to convert integers of more than 4300 digits; dates can be impossible
+        if kind == "int":
+            message = f"a number with {len(node.value)} digits is too large to read"
+        else:
+            message = f"cannot read the {kind} {show_text(node.value, 20)}"
         raise SpecError(
-            f"cannot read the value {show_text(node.value)}",
+            message,
             where=origin.where(line, path),
-            hint="write a plain number or quote the text",
+            hint="write a number of sensible size, or quote the text",
         ) from None
