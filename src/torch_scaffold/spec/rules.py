@@ -52,8 +52,8 @@ def name_is_usable(spec: Spec, loc: Locations) -> None:
         _fail(
             loc,
             "name",
-            f"{show_text(spec.name)} has no letters or digits to build a folder name from",
-            "use a name such as `my-classifier`",
+            f"{show_text(spec.name)} has no ASCII letters or digits to build a folder name from",
+            "add ASCII letters or digits to the name, e.g. `my-classifier`",
         )
 
 
