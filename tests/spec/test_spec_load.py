@@ -228,8 +228,10 @@ def test_override_conflict_says_set():
         "model: {type: cnn}\ndata: {source: npz, path: x.npz}",
         "task: regression\nloss: l1\nmetrics: [mae]",
         "data: {val_split: 0.45, test_split: 0.44}",
-        "data: {val_split: 0}\ntrainer: {early_stopping: {enabled: false},"
-        " checkpoint: {enabled: false}}",
+        (
+            "data: {val_split: 0}\ntrainer: {early_stopping: {enabled: false},"
+            " checkpoint: {enabled: false}}"
+        ),
         "trainer: {early_stopping: {monitor: val_accuracy, mode: max}}",
         "trainer: {precision: bf16-mixed, accelerator: cpu}",
         "trainer: {precision: 16-mixed, accelerator: cuda}",
