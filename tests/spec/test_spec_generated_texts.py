@@ -209,7 +209,7 @@ def test_schema_rejects_what_the_catalogue_rejects_per_field():
             continue  # refused before parsing (aliases...) or a cross-field conflict
         try:
             data = yaml.safe_load(path.read_bytes().decode("utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError):
+        except (yaml.YAMLError, UnicodeDecodeError, ValueError):
             data = None  # syntax errors, binary files: not schema territory
         if not isinstance(data, dict) or _has_nonfinite(data):
             continue
