@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from pathlib import Path
+import stat
 
 from torch_scaffold.errors import SpecError
 
@@ -18,16 +18,18 @@ _START_HINT = "`scaffold spec example > spec.yaml` writes a valid spec to start 
 
 def read_spec_file(path: str | os.PathLike) -> str:
     """Return the text of the spec at `path`, or raise SpecError naming the file."""
-    where = str(path)
-    file = Path(path)
+    where = os.fspath(path)
     try:
-        size = file.stat().st_size
+        info = os.stat(path)  # os, not pathlib: keeps `scaffold spec check` start-up short
     except FileNotFoundError:
-        raise SpecError("no such file", where=where, hint=f"check the path; {_START_HINT}")
+        raise SpecError(
+            "no such file", where=where, hint=f"check the path; {_START_HINT}"
+        ) from None
     except OSError as err:
         raise SpecError(f"cannot read the file: {err.strerror}", where=where) from None
-    if file.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise SpecError("is a directory, not a spec file", where=where, hint="pass a .yaml file")
+    size = info.st_size
     if size > MAX_SPEC_BYTES:
         raise SpecError(
             f"file is too large ({size:,} bytes; a spec may be at most {MAX_SPEC_BYTES:,})",
@@ -36,7 +38,7 @@ def read_spec_file(path: str | os.PathLike) -> str:
         )
     try:
         # read one byte past the limit: the file may have grown since stat()
-        with open(file, "rb") as handle:
+        with open(path, "rb") as handle:
             data = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as err:
         raise SpecError(f"cannot read the file: {err.strerror}", where=where) from None

@@ -1,7 +1,7 @@
 """YAML text -> a tree of `Node`s that remember where each value was written.
 
-PyYAML's SafeLoader does the parsing; we stop at its node graph (yaml.compose) and never
-construct Python objects from tags. On top of the safe loader we refuse, with the line:
+PyYAML's safe loader does the parsing; we stop at its node graph (yaml.compose) and never
+construct Python objects from tags. Before composing, we refuse, with the line:
   - anchors and aliases: a spec never needs them, and they are how billion-laughs bombs work;
   - explicit tags other than the plain YAML types (`!!python/object`, `!custom`, `!!binary`);
   - nesting deeper than any spec needs (the composer is recursive);
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
+from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
 
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.messages import show_text
@@ -23,6 +23,8 @@ from torch_scaffold.spec.messages import show_text
 _CORE = "tag:yaml.org,2002:"
 ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 MAX_DEPTH = 32
+# libyaml's C parser when PyYAML has it (about 10x faster); the same safe loader either way
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONSTRUCT = SafeConstructor()
 
 
@@ -73,26 +75,31 @@ class _Refused(Exception):
         self.message, self.mark, self.hint = message, mark, hint
 
 
-class _GuardedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases, anchors, unusual tags and deep nesting while composing."""
+def _check_events(text: str) -> None:
+    """Refuse aliases, anchors, unusual tags and deep nesting before anything is composed.
 
+    A flat pass over the parser's events: no recursion, and an alias bomb is stopped at its
+    first anchor, long before anything could expand.
+    """
     depth = 0
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
+    for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, AliasEvent):
             raise _Refused(
                 f"YAML aliases are not allowed in a spec (found *{event.anchor})",
                 event.start_mark,
                 "write the value out in full; anchors and aliases are refused for safety",
             )
+        if not isinstance(event, (ScalarEvent, CollectionStartEvent)):
+            if isinstance(event, CollectionEndEvent):
+                depth -= 1
+            continue
         if event.anchor is not None:
             raise _Refused(
                 f"YAML anchors are not allowed in a spec (found &{event.anchor})",
                 event.start_mark,
                 "remove the anchor and write each value out in full",
             )
-        tag = event.tag if isinstance(event, (ScalarEvent, CollectionStartEvent)) else None
+        tag = event.tag
         if tag not in (None, "!") and tag not in ALLOWED_TAGS:
             shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
             raise _Refused(
@@ -101,21 +108,18 @@ class _GuardedLoader(yaml.SafeLoader):
                 "remove the tag; a spec holds only plain strings, numbers, booleans, lists"
                 " and mappings",
             )
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _Refused(
-                f"nested more than {MAX_DEPTH} levels deep",
-                event.start_mark,
-                "a spec is at most a few levels deep; check the indentation",
-            )
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Refused(
+                    f"nested more than {MAX_DEPTH} levels deep",
+                    event.start_mark,
+                    "a spec is at most a few levels deep; check the indentation",
+                )
 
 
-def _yaml_hint(problem: str) -> str:
-    if "\\t" in problem or "tab" in problem:
+def _yaml_hint(problem: str, char: str) -> str:
+    if char == "\t":
         return "YAML does not allow tabs for indentation; indent with spaces"
     if "mapping values are not allowed" in problem:
         return "a value containing ': ' must be quoted, and nested keys must be indented"
@@ -130,10 +134,9 @@ def _yaml_hint(problem: str) -> str:
 
 def compose(text: str, origin: Origin) -> yaml.Node | None:
     """Parse `text` into PyYAML's node graph with the guards above; None for an empty document."""
-    loader = None
     try:
-        loader = _GuardedLoader(text)  # the reader rejects control characters right here
-        return loader.get_single_node()
+        _check_events(text)
+        return yaml.compose(text, Loader=_LOADER)
     except _Refused as err:
         raise SpecError(
             err.message, where=origin.where(err.mark.line + 1, ""), hint=err.hint
@@ -143,10 +146,13 @@ def compose(text: str, origin: Origin) -> yaml.Node | None:
         problem = err.problem or err.context or "invalid YAML"
         if "expected a single document" in (err.context or ""):
             problem = "contains more than one YAML document"
+        elif _char_at(text, mark) == "\t":
+            problem = "found a tab character where YAML expects spaces"
         elif err.context and err.context_mark and err.problem and origin.is_file:
             problem += f" ({err.context} started on line {err.context_mark.line + 1})"
         where = origin.where(None, "") if mark is None else _at(origin, mark)
-        raise SpecError(f"invalid YAML: {problem}", where=where, hint=_yaml_hint(problem)) from None
+        hint = _yaml_hint(problem, _char_at(text, mark))
+        raise SpecError(f"invalid YAML: {problem}", where=where, hint=hint) from None
     except yaml.reader.ReaderError as err:
         line = text.count("\n", 0, err.position) + 1 if isinstance(err.position, int) else None
         char = err.character
@@ -159,9 +165,14 @@ def compose(text: str, origin: Origin) -> yaml.Node | None:
         ) from None
     except yaml.YAMLError as err:
         raise SpecError(f"invalid YAML: {show_text(str(err), 80)}", where=origin.where(None, ""))
-    finally:
-        if loader is not None:
-            loader.dispose()
+
+
+def _char_at(text: str, mark: Any) -> str:
+    if mark is None:
+        return ""
+    lines = text.split("\n", mark.line + 1)
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    return line[mark.column] if mark.column < len(line) else ""
 
 
 def _at(origin: Origin, mark: Any) -> str:
@@ -193,7 +204,8 @@ def to_tree(node: yaml.Node, origin: Origin, path: str = "") -> Node:
         items = [to_tree(n, origin, f"{path}[{i}]") for i, n in enumerate(node.value)]
         return Node("seq", items, origin, line)
     kind, value = _scalar(node, origin, line, path)
-    return Node(kind, value, origin, line, text=node.value, plain=node.style is None)
+    # plain style is None from PyYAML's Python composer, '' from libyaml's
+    return Node(kind, value, origin, line, text=node.value, plain=not node.style)
 
 
 def _key_text(key_node: yaml.Node, origin: Origin, line: int | None, path: str) -> str:
