@@ -99,6 +99,8 @@ def validate(value, schema: dict, path: str = "") -> list[str]:
             errors.append(f"{path}: exclusiveMinimum")
         if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
             errors.append(f"{path}: exclusiveMaximum")
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        errors.append(f"{path}: pattern")
     if isinstance(value, str) and not (
         schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", 1e9)
     ):

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import string
@@ -30,6 +29,8 @@ from torch_scaffold.spec.source import decode_spec_bytes
 
 MINIMAL = str(Path(__file__).parent / "good_specs" / "minimal.yaml")
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# whole-spec strategies draw ~70 values each; 100 examples keep them to a few seconds
+WHOLE = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LEAVES = [(path, info) for path, info in walk(Spec) if info.kind != "section"]
 SECTIONS = [path for path, info in walk(Spec) if info.kind == "section"]
 WORDS = st.text(string.ascii_letters, min_size=1, max_size=12).filter(
@@ -52,8 +53,15 @@ def put(data: dict, path: str, value) -> dict:
     return data
 
 
+def flow(value) -> str:
+    """A value as YAML for `--set KEY=VALUE` (JSON would turn inf into the text Infinity)."""
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6)
+    return text.removesuffix("\n...\n").removesuffix("\n")
+
+
 def dump(data: dict) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10**6)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=10**6)
 
 
 # --- invalid values ------------------------------------------------------------------------
@@ -107,6 +115,9 @@ def _wrong_scalar(kind: str, info: FieldInfo):
             )
         if info.min_length:
             options.append(st.just(""))
+        if not info.multiline and not info.choices:
+            control = st.sampled_from(["\n", "\t", "\r", "\x00", "\x1b", "\x7f"])
+            options.append(st.tuples(WORDS, control).map("".join))
     for bound in (_low(info), _high(info)):
         if bound is not None and kind in ("int", "float"):
             options.append(bound)
@@ -182,9 +193,7 @@ def test_unknown_key_anywhere_names_the_key(prefix, key):
 @given(invalid_cases())
 def test_invalid_override_through_cli_exits_2_with_one_error_line(case):
     path, value, _ = case
-    result = CliRunner().invoke(
-        main, ["spec", "check", MINIMAL, "--set", f"{path}={json.dumps(value, ensure_ascii=False)}"]
-    )
+    result = CliRunner().invoke(main, ["spec", "check", MINIMAL, "--set", f"{path}={flow(value)}"])
     assert result.exit_code == 2, (result.output, path, value)
     assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output and result.stdout == ""
@@ -213,7 +222,10 @@ def _valid_scalar(kind: str, info: FieldInfo, upper: float | None = None):
     if info.choices:
         return st.sampled_from(info.choices)
     return st.text(
-        string.ascii_letters + string.digits + " _-'\"\\{}%#:é网",
+        string.ascii_letters
+        + string.digits
+        + " _-'\"\\{}%#:é网"
+        + ("\n" if info.multiline else ""),
         min_size=1,
         max_size=min(info.max_length or 30, 30),
     ).filter(lambda s: s.strip() and any(c.isascii() and c.isalnum() for c in s))
@@ -292,18 +304,18 @@ def _same(loaded, written) -> bool:
     return loaded == written and type(loaded) is type(written)
 
 
-@FAST
+@WHOLE
 @given(valid_specs())
 def test_valid_specs_load_to_exactly_what_was_written(data):
     spec = load_spec_text(dump(data), "valid.yaml")
     assert _same(to_dict(spec), data)
 
 
-@FAST
+@WHOLE
 @given(valid_specs())
 def test_valid_specs_load_from_overrides_too(data):
     flat = [(p, v) for p, _ in LEAVES for v in [_get(data, p)]]
-    overrides = [f"{p}={json.dumps(v, ensure_ascii=False)}" for p, v in flat]
+    overrides = [f"{p}={flow(v)}" for p, v in flat]
     spec = load_spec_text("name: placeholder\n", "o.yaml", overrides)
     assert _same(to_dict(spec), data)
 
@@ -335,7 +347,7 @@ def test_any_bytes_give_a_spec_or_a_spec_error(data):
         pass
 
 
-@FAST
+@WHOLE
 @given(valid_specs(), st.data())
 def test_mutated_specs_give_a_spec_or_a_spec_error(data, draw):
     text = dump(data)

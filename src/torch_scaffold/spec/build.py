@@ -262,6 +262,12 @@ def _check_text(info: FieldInfo, value: str, node: Node, path: str) -> None:
             where=node.where(path),
             hint=f"did you mean `{close}`?" if close else f"choose one of: {one_of(info.choices)}",
         )
+    if not info.multiline and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise SpecError(
+            "must be a single line without control characters",
+            where=node.where(path),
+            hint="remove line breaks, tabs and other control characters",
+        )
     if info.min_length and not value.strip():
         raise SpecError(
             "must not be empty", where=node.where(path), hint="write a value or delete the line"

@@ -77,7 +77,8 @@ def allowed_text(info: FieldInfo) -> str:
             parts.append(f"{info.min_items or 0} to {info.max_items} items")
     if info.max_length is not None:
         what = "each item" if info.kind == "list" else "text"
-        parts.append(f"{what} of {info.min_length or 0} to {info.max_length} characters")
+        lines = "" if info.multiline else "one line, "
+        parts.append(f"{what}: {lines}{info.min_length or 0} to {info.max_length} characters")
     if info.optional:
         parts.append("may be null")
     return "; ".join(parts)

@@ -13,6 +13,7 @@ from torch_scaffold.spec.introspect import FieldInfo, fields_of
 from torch_scaffold.spec.schema import Spec
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
+SINGLE_LINE = "^[^\\u0000-\\u001f\\u007f]*$"  # no line breaks or control characters
 _TYPES = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
 
 
@@ -82,6 +83,8 @@ def _scalar(info: FieldInfo, kind: str) -> dict:
         if info.max is not None:
             schema["exclusiveMaximum" if info.exclusive_max else "maximum"] = info.max
     if kind == "str":
+        if not info.multiline and not info.choices:
+            schema["pattern"] = SINGLE_LINE
         if info.min_length is not None:
             schema["minLength"] = info.min_length
         if info.max_length is not None:

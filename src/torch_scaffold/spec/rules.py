@@ -37,16 +37,7 @@ def _first_set(loc: Locations, *paths: str) -> str:
 
 
 def name_is_usable(spec: Spec, loc: Locations) -> None:
-    """`name` is one line and contains a letter or digit (the folder and package names come
-    from it).
-    """
-    if any(ord(c) < 32 or ord(c) == 127 for c in spec.name):
-        _fail(
-            loc,
-            "name",
-            "must be a single line without control characters",
-            "remove line breaks and control characters from the name",
-        )
+    """`name` contains an ASCII letter or digit (the folder and package names come from it)."""
     slug, _ = project_names(spec)
     if not slug:
         _fail(

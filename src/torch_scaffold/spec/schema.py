@@ -12,6 +12,8 @@ Each field carries metadata built by `field(...)`:
     min_items/max_items    length bounds of a list
     min_length/max_length  length bounds of a string (also for the items of string lists)
     required             must be written in a user's spec file (defaults exist for the rest)
+    multiline            a string may hold line breaks; other strings must be one line
+                         without control characters (they become names, keys and paths)
 
 Every number and list has an upper bound: a spec is hand-edited, and `1e12` hidden units is a
 typo that should fail in the loader, not as an out-of-memory error an hour into training.
@@ -40,6 +42,7 @@ def field(
     min_length: int | None = None,
     max_length: int | None = None,
     required: bool = False,
+    multiline: bool = False,
     factory: Any = dataclasses.MISSING,
 ) -> Any:
     meta = {
@@ -54,6 +57,7 @@ def field(
         "min_length": min_length,
         "max_length": max_length,
         "required": required,
+        "multiline": multiline,
     }
     if factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=factory, metadata=meta)
@@ -107,7 +111,7 @@ class DataSpec:
     source: str = field("synthetic", doc="Where the data comes from.", choices=SOURCES)
     path: str | None = field(
         None,
-        doc="csv/npz: file to load, relative to the project root.",
+        doc="csv/npz: file to load, relative to the project root (or absolute); only read.",
         min_length=1,
         max_length=4096,
     )
@@ -287,8 +291,9 @@ class Spec:
     )
     description: str = field(
         "An MLP classifier trained on synthetic data.",
-        doc="One-line description for the README and pyproject.",
+        doc="Short description for the README and pyproject.",
         max_length=2000,
+        multiline=True,
     )
     task: str = field("classification", doc="What the model predicts.", choices=TASKS)
     model: ModelSpec = field(factory=ModelSpec, doc="The network.")
