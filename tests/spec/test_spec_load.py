@@ -49,6 +49,14 @@ def test_default_spec_is_an_mlp_classifier_on_synthetic_data():
     assert (spec.task, spec.model.type, spec.data.source) == ("classification", "mlp", "synthetic")
 
 
+def test_no_path_loads_the_embedded_default_with_overrides():
+    assert load_spec(None) == default_spec()
+    assert load_spec(None, ["trainer.max_epochs=2"]).trainer.max_epochs == 2
+    with pytest.raises(SpecError) as caught:
+        load_spec(None, ["trainer.max_epochs=0"])
+    assert caught.value.where == "--set trainer.max_epochs"
+
+
 def test_full_spec_values_are_typed():
     spec = load_spec(GOOD / "cnn-images.yaml")
     assert spec.name == "Digits CNN"

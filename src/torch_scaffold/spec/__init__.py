@@ -1,7 +1,8 @@
 """The model specification: schema, YAML loading with line numbers, validation, defaults.
 
 Public interface (used by the CLI and the generator):
-    load_spec(path, overrides) -> Spec          read + check a file; raises SpecError (exit 2)
+    load_spec(path, overrides) -> Spec          read + check a file; raises SpecError (exit 2);
+                                                path None: the embedded default spec
     load_spec_text(text, source, overrides)     the same from text, pure, for tests
     default_spec() -> Spec                      the embedded default (an MLP on synthetic data)
     example_yaml() -> str                       the default spec as annotated YAML

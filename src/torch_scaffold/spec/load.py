@@ -13,13 +13,23 @@ from torch_scaffold.spec.schema import Spec
 from torch_scaffold.spec.source import read_spec_file
 from torch_scaffold.spec.yaml_nodes import Origin, compose, to_tree
 
-
-def load_spec(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Spec:
-    """Read, check and build the spec at `path`; raises SpecError (exit 2) on any problem."""
-    return load_spec_text(read_spec_file(path), str(path), overrides)
+DEFAULT_SOURCE = "<default spec>"
 
 
-def load_spec_text(text: str, source: str = "<spec>", overrides: Iterable[str] = ()) -> Spec:
+def load_spec(path: str | os.PathLike | None, overrides: Iterable[str] | None = ()) -> Spec:
+    """Read, check and build the spec at `path`; raises SpecError (exit 2) on any problem.
+
+    `path=None` loads the embedded default spec (`scaffold spec example`), so that
+    `scaffold new --set ...` without a file checks its overrides the same way.
+    """
+    if path is None:
+        from torch_scaffold.spec.example import example_yaml
+
+        return load_spec_text(example_yaml(), DEFAULT_SOURCE, overrides)
+    return load_spec_text(read_spec_file(path), os.fspath(path), overrides)
+
+
+def load_spec_text(text: str, source: str = "<spec>", overrides: Iterable[str] | None = ()) -> Spec:
     """The pure core of `load_spec`: `source` only names the text in error messages."""
     origin = Origin(source)
     if "\x00" in text:
@@ -31,7 +41,7 @@ def load_spec_text(text: str, source: str = "<spec>", overrides: Iterable[str] =
             where=source,
             hint="`scaffold spec example` prints a complete spec to start from",
         )
-    tree = apply_overrides(to_tree(document, origin), overrides, origin)
+    tree = apply_overrides(to_tree(document, origin), overrides or (), origin)
     spec, locations = build_spec(tree, origin)
     check_rules(spec, locations)
     return spec
