@@ -36,6 +36,7 @@ def assert_one_clear_error(result, expected_error: str | None = None) -> list[st
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert 1 <= len(lines) <= 2, lines
+    assert all(len(line) < 300 for line in lines), "messages stay short, even for huge values"
     assert lines[0].startswith("error: ")
     assert sum(line.startswith("error:") for line in lines) == 1
     if len(lines) == 2:

@@ -184,17 +184,18 @@ def _convert(info: FieldInfo, kind: str, node: Node, path: str) -> Any:
         return node.value
     if kind == "float":
         number = None
-        if (
-            node.kind in ("int", "float")
-            or node.kind == "str"
-            and node.plain
-            and _EXPONENT_NUMBER.fullmatch(node.value)
+        if node.kind in ("int", "float") or (
+            node.kind == "str" and node.plain and _EXPONENT_NUMBER.fullmatch(node.value)
         ):
-            number = float(node.value)
+            try:
+                number = float(node.value)
+            except OverflowError:  # an integer beyond any float: out of range, say so
+                number = math.inf if node.value > 0 else -math.inf
+                _check_range(info, number, node, path)
         if number is not None:
             if not math.isfinite(number):
                 raise SpecError(
-                    f"must be a finite number, got {node.text or number}",
+                    f"must be a finite number, got {_shown(node)}",
                     where=node.where(path),
                     hint=_range_hint(info),
                 )
@@ -228,6 +229,12 @@ def _type_hint(info: FieldInfo, kind: str, node: Node) -> str:
     return f"write a number such as {_example(info)}"
 
 
+def _shown(node: Node) -> str:
+    """A number as written, shortened: the message stays one readable line."""
+    text = node.text or repr(node.value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} digits)"
+
+
 def _unquoted_kind(text: str) -> str:
     """What YAML would read `text` as without quotes: 'int', 'float', 'bool', 'str', ..."""
     if _EXPONENT_NUMBER.fullmatch(text):
@@ -236,7 +243,7 @@ def _unquoted_kind(text: str) -> str:
 
 
 def _check_range(info: FieldInfo, value: float, node: Node, path: str) -> None:
-    shown = node.text or repr(value)
+    shown = _shown(node)
     low, high = info.min, info.max
     if low is not None and (value <= low if info.exclusive_min else value < low):
         op = ">" if info.exclusive_min else ">="
