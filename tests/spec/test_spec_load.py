@@ -205,6 +205,7 @@ def test_override_null_clears_an_optional_field():
         ("name=&a x", "--set name", "anchors are not allowed"),
         ("name=!!python/name:os.system", "--set name", "tag"),
         ("=3", "--set", "expected KEY=VALUE"),
+        ("name=\udcff", "--set name", "not valid UTF-8"),  # undecodable byte in argv
         ("trainer.max_epochs=", "--set trainer.max_epochs", "got nothing (null)"),
     ],
 )

@@ -135,6 +135,15 @@ def _yaml_hint(problem: str, char: str) -> str:
 def compose(text: str, origin: Origin) -> yaml.Node | None:
     """Parse `text` into PyYAML's node graph with the guards above; None for an empty document."""
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # e.g. undecodable bytes in a --set argument
+        line = text.count("\n", 0, err.start) + 1
+        raise SpecError(
+            "contains bytes that are not valid UTF-8",
+            where=origin.where(line, ""),
+            hint="use UTF-8 text",
+        ) from None
+    try:
         _check_events(text)
         return yaml.compose(text, Loader=_LOADER)
     except _Refused as err:
