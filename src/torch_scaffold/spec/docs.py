@@ -9,9 +9,11 @@ from __future__ import annotations
 import inspect
 import sys
 
+from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.derived import DEFAULT_INPUT_SHAPE, TASK_LOSS, TASK_METRICS
 from torch_scaffold.spec.example import allowed_text, yaml_value
 from torch_scaffold.spec.introspect import FieldInfo, fields_of
+from torch_scaffold.spec.load import load_spec_text
 from torch_scaffold.spec.rules import RULES
 from torch_scaffold.spec.schema import Spec
 from torch_scaffold.spec.source import MAX_SPEC_BYTES
@@ -71,8 +73,7 @@ classifier on synthetic data.
 line and field, and one line with a fix; nothing is written:
 
 ```
-error: spec.yaml:14: optimizer.lr: must be > 0, got -0.1
-hint: use a value > 0 and <= 10, such as 0.001
+{{sample_error}}
 ```
 
 - Unknown fields get a "did you mean"; wrong types, out-of-range values, unknown choices
@@ -90,7 +91,7 @@ hint: use a value > 0 and <= 10, such as 0.001
 
 
 def markdown_reference() -> str:
-    out = [INTRO, "## Fields\n"]
+    out = [INTRO.replace("{sample_error}", _sample_error()), "## Fields\n"]
     out.append(
         "Types: `list of X` is a YAML list such as `[64, 32]`; `or null` means the field\n"
         "may be `null` (or left out), and its value is then derived as described.\n"
@@ -102,6 +103,15 @@ def markdown_reference() -> str:
     for rule in RULES:
         out.append(f"- {inspect.cleandoc(rule.__doc__ or '').replace(chr(10), ' ')}")
     return "\n".join(out) + "\n"
+
+
+def _sample_error() -> str:
+    """The real message for the example above with a negative learning rate."""
+    try:
+        load_spec_text(EXAMPLE.replace("lr: 3.0e-4", "lr: -0.1"), "spec.yaml")
+    except SpecError as err:
+        return err.render()
+    raise AssertionError("the sample error in docs/spec.md no longer fails")
 
 
 def _section_tables(cls: type, prefix: str, title: str, out: list[str]) -> None:
