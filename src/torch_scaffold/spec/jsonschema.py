@@ -20,7 +20,6 @@ _TYPES = {"bool": "boolean", "int": "integer", "float": "number", "str": "string
 def json_schema() -> dict:
     schema = {
         "$schema": DRAFT,
-        "$id": "https://github.com/torch-scaffold/torch-scaffold/spec.schema.json",
         "title": "torch-scaffold model specification",
     }
     schema.update(_object(Spec))
