@@ -46,10 +46,31 @@ def assert_one_clear_error(result, expected_error: str | None = None) -> list[st
     return lines
 
 
+# What issue 5 asks the catalogue to cover, and a committed case for each.
+COVERAGE = {
+    "YAML syntax errors": ["01-syntax-unclosed-bracket", "02-syntax-tab-indent"],
+    "wrong types": ["31-epochs-text", "32-batch-size-bool", "34-hidden-sizes-scalar"],
+    "unknown keys and typos": ["20-unknown-top-level-typo", "21-unknown-nested-typo"],
+    "missing required fields": ["24-missing-name"],
+    "negative or zero sizes, rates, epochs": ["40-lr-negative", "41-lr-zero", "42-epochs-zero"],
+    "absurd values": ["45-absurd-hidden-size", "47-absurd-layer-count", "48-absurd-epochs"],
+    "unknown optimizer, scheduler, loss": ["57-optimizer-unknown", "58-scheduler-unknown"],
+    "conflicting options": ["68-loss-task-conflict", "77-fp16-on-cpu"],
+    "empty file": ["09-empty-file"],
+    "binary file": ["84-binary-file"],
+    "non-UTF-8 text": ["85-latin1-text", "86-utf16-text"],
+    "billion laughs": ["12-billion-laughs"],
+    "python object tags": ["13-python-object-tag"],
+}
+
+
 def test_catalogue_is_large_and_complete():
     assert len(CASES) >= 40
     for name in CASES:
         assert (CATALOGUE / name).with_suffix(".expected").is_file(), f"{name} has no .expected"
+    for kind, names in COVERAGE.items():
+        for name in names:
+            assert f"{name}.yaml" in CASES, f"{kind}: {name}.yaml is missing"
 
 
 @pytest.mark.parametrize("name", CASES)
