@@ -1,11 +1,12 @@
 """YAML text -> a tree of `Node`s that remember where each value was written.
 
 PyYAML's safe loader does the parsing; we stop at its node graph (yaml.compose) and never
-construct Python objects from tags. Before composing, we refuse, with the line:
+construct Python objects from tags. A pass over the parser events first refuses, with the line:
   - anchors and aliases: a spec never needs them, and they are how billion-laughs bombs work;
   - explicit tags other than the plain YAML types (`!!python/object`, `!custom`, `!!binary`);
-  - nesting deeper than any spec needs (the composer is recursive);
-  - duplicate keys, which YAML would otherwise resolve silently to the last one.
+  - nesting deeper than any spec needs (composing is recursive).
+Converting the node graph then refuses duplicate keys (YAML would silently keep the last one),
+merge keys and keys that are not strings.
 """
 
 from __future__ import annotations
