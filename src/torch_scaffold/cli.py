@@ -46,11 +46,30 @@ def main() -> None:
 
 @main.command()
 @click.argument("spec_file", required=False, metavar="[SPEC.yaml]")
-@click.option("--style", type=click.Choice(STYLES), required=True, help="Plain PyTorch loop or PyTorch Lightning.")
-@click.option("-o", "--output", "output", default=None, help="Target folder (default: ./<project-slug>).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field by dotted path, e.g. optimizer.lr=3e-4. Repeatable.")
-@click.option("--force", is_flag=True, help="Write into an existing non-empty folder (see README: files scaffold did not generate are kept).")
-def new(spec_file: str | None, style: str, output: str | None, overrides: tuple[str, ...], force: bool) -> None:
+@click.option(
+    "--style",
+    type=click.Choice(STYLES),
+    required=True,
+    help="Plain PyTorch loop or PyTorch Lightning.",
+)
+@click.option(
+    "-o", "--output", "output", default=None, help="Target folder (default: ./<project-slug>)."
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a spec field by dotted path, e.g. optimizer.lr=3e-4. Repeatable.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into an existing non-empty folder (see README: files scaffold did not generate are kept).",
+)
+def new(
+    spec_file: str | None, style: str, output: str | None, overrides: tuple[str, ...], force: bool
+) -> None:
     """Render a complete training project from SPEC.yaml (default: the embedded MLP example)."""
     from torch_scaffold.commands.new import run_new
 
@@ -72,13 +91,21 @@ def spec_example() -> None:
 
 @spec.command("check")
 @click.argument("spec_file")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Apply overrides before checking.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Apply overrides before checking.",
+)
 def spec_check(spec_file: str, overrides: tuple[str, ...]) -> None:
     """Validate SPEC_FILE; exit 2 with the field and line of the first problem."""
     from torch_scaffold.spec import load_spec
 
     loaded = load_spec(spec_file, list(overrides))
-    click.echo(f"{spec_file}: ok ({loaded.task}, model {loaded.model.type}, data {loaded.data.source})")
+    click.echo(
+        f"{spec_file}: ok ({loaded.task}, model {loaded.model.type}, data {loaded.data.source})"
+    )
 
 
 @spec.command("schema")
@@ -93,17 +120,51 @@ def spec_schema() -> None:
 
 @main.command()
 @click.argument("script", metavar="SCRIPT")
-@click.option("-o", "--output", "output", default=None, help="Output file (default: <stem>_lightning.py beside SCRIPT).")
-@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff against the input instead of writing.")
-@click.option("--check", "check_only", is_flag=True, help="Report what would be converted; exit 1 if there is work to do.")
-@click.option("--stdout", "to_stdout", is_flag=True, help="Print the converted script instead of writing it.")
-@click.option("--partial", is_flag=True, help="On refusal, still write the file with # TODO(scaffold) markers.")
-def convert(script: str, output: str | None, show_diff: bool, check_only: bool, to_stdout: bool, partial: bool) -> None:
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    default=None,
+    help="Output file (default: <stem>_lightning.py beside SCRIPT).",
+)
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Print a unified diff against the input instead of writing.",
+)
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Report what would be converted; exit 1 if there is work to do.",
+)
+@click.option(
+    "--stdout", "to_stdout", is_flag=True, help="Print the converted script instead of writing it."
+)
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="On refusal, still write the file with # TODO(scaffold) markers.",
+)
+def convert(
+    script: str,
+    output: str | None,
+    show_diff: bool,
+    check_only: bool,
+    to_stdout: bool,
+    partial: bool,
+) -> None:
     """Rewrite a manual PyTorch training script (SCRIPT, or - for stdin) as a LightningModule + Trainer."""
     from torch_scaffold.commands.convert import run_convert
 
     code = run_convert(
-        script, output=output, show_diff=show_diff, check_only=check_only, to_stdout=to_stdout, partial=partial
+        script,
+        output=output,
+        show_diff=show_diff,
+        check_only=check_only,
+        to_stdout=to_stdout,
+        partial=partial,
     )
     sys.exit(code)
 

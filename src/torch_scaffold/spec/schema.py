@@ -5,16 +5,27 @@ defaults, allowed values, ranges and one-line docs. Loading, validation, the
 JSON Schema, the annotated example and docs/spec.md are all derived from it.
 
 Each field carries metadata built by `field(...)`:
-    doc      one-line meaning, shown in `scaffold spec example` and docs
-    choices  allowed values for strings
-    min/max  numeric range (inclusive unless `exclusive_min=True`)
+    doc                  one-line meaning, shown in `scaffold spec example` and docs
+    choices              allowed values for strings (and for the items of string lists)
+    min/max              numeric range, also for the items of number lists; inclusive unless
+                         `exclusive_min` / `exclusive_max`
+    min_items/max_items    length bounds of a list
+    min_length/max_length  length bounds of a string (also for the items of string lists)
+    required             must be written in a user's spec file (defaults exist for the rest)
+    multiline            a string may hold line breaks; other strings must be one line
+                         without control characters (they become names, keys and paths)
+
+Every number and list has an upper bound: a spec is hand-edited, and `1e12` hidden units is a
+typo that should fail in the loader, not as an out-of-memory error an hour into training.
 """
 
+# `field` below wraps dataclasses.field (it adds the metadata), so its calls are not shared defaults.
+# ruff: noqa: RUF009
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 
 def field(
@@ -25,9 +36,29 @@ def field(
     min: float | None = None,
     max: float | None = None,
     exclusive_min: bool = False,
+    exclusive_max: bool = False,
+    min_items: int | None = None,
+    max_items: int | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    required: bool = False,
+    multiline: bool = False,
     factory: Any = dataclasses.MISSING,
 ) -> Any:
-    meta = {"doc": doc, "choices": choices, "min": min, "max": max, "exclusive_min": exclusive_min}
+    meta = {
+        "doc": doc,
+        "choices": choices,
+        "min": min,
+        "max": max,
+        "exclusive_min": exclusive_min,
+        "exclusive_max": exclusive_max,
+        "min_items": min_items,
+        "max_items": max_items,
+        "min_length": min_length,
+        "max_length": max_length,
+        "required": required,
+        "multiline": multiline,
+    }
     if factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -51,35 +82,79 @@ CLIP_ALGORITHMS = ("norm", "value")
 class ModelSpec:
     type: str = field("mlp", doc="Model family.", choices=MODELS)
     hidden_sizes: tuple[int, ...] = field(
-        (128, 64), doc="mlp: width of each hidden layer, input to output.", min=1
+        (128, 64),
+        doc="mlp: width of each hidden layer, input to output.",
+        min=1,
+        max=65536,
+        min_items=1,
+        max_items=64,
     )
     channels: tuple[int, ...] = field(
-        (16, 32), doc="cnn: output channels of each conv block (conv, batch norm, pool).", min=1
+        (16, 32),
+        doc="cnn: output channels of each conv block (conv, batch norm, pool).",
+        min=1,
+        max=4096,
+        min_items=1,
+        max_items=16,
     )
-    kernel_size: int = field(3, doc="cnn: convolution kernel size (odd keeps the size).", min=1, max=15)
-    dropout: float = field(0.1, doc="Dropout probability before each hidden/linear layer.", min=0.0, max=0.95)
+    kernel_size: int = field(
+        3, doc="cnn: convolution kernel size (odd keeps the size).", min=1, max=15
+    )
+    dropout: float = field(
+        0.1, doc="Dropout probability before each hidden/linear layer.", min=0.0, max=0.95
+    )
     activation: str = field("relu", doc="Activation after each hidden layer.", choices=ACTIVATIONS)
 
 
 @dataclass(frozen=True)
 class DataSpec:
     source: str = field("synthetic", doc="Where the data comes from.", choices=SOURCES)
-    path: Optional[str] = field(None, doc="csv/npz: file to load, relative to the project root.")
-    target: str = field("target", doc="csv: target column; npz: array key of the targets.")
-    features: Optional[tuple[str, ...]] = field(
-        None, doc="csv: feature columns (default: every column except the target); npz: array key of the inputs (default 'x')."
-    )
-    input_shape: Optional[tuple[int, ...]] = field(
+    path: str | None = field(
         None,
-        doc="synthetic: shape of one example; [features] for mlp, [channels, height, width] for cnn. Default: [20] or [1, 16, 16].",
-        min=1,
+        doc="csv/npz: file to load, relative to the project root (or absolute); only read.",
+        min_length=1,
+        max_length=4096,
     )
-    num_classes: int = field(3, doc="synthetic classification: number of classes.", min=2, max=100000)
-    num_targets: int = field(1, doc="synthetic regression: number of regression outputs.", min=1, max=100000)
-    num_samples: int = field(2048, doc="synthetic: number of examples generated.", min=8, max=10_000_000)
+    target: str = field(
+        "target",
+        doc="csv: target column; npz: array key of the targets.",
+        min_length=1,
+        max_length=200,
+    )
+    features: tuple[str, ...] | None = field(
+        None,
+        doc="csv: feature columns (default: every column except the target);"
+        " npz: array key of the inputs (default 'x').",
+        min_items=1,
+        max_items=100000,
+        min_length=1,
+        max_length=200,
+    )
+    input_shape: tuple[int, ...] | None = field(
+        None,
+        doc="synthetic: shape of one example; [features] for mlp, [channels, height, width]"
+        " for cnn. Default: [20] or [1, 16, 16].",
+        min=1,
+        max=65536,
+        min_items=1,
+        max_items=3,
+    )
+    num_classes: int = field(
+        3, doc="synthetic classification: number of classes.", min=2, max=100000
+    )
+    num_targets: int = field(
+        1, doc="synthetic regression: number of regression outputs.", min=1, max=100000
+    )
+    num_samples: int = field(
+        2048, doc="synthetic: number of examples generated.", min=8, max=10_000_000
+    )
     batch_size: int = field(64, doc="Examples per batch (per device).", min=1, max=1_000_000)
-    val_split: float = field(0.1, doc="Fraction of the data held out for validation.", min=0.0, max=0.9)
-    test_split: float = field(0.1, doc="Fraction of the data held out for the final test.", min=0.0, max=0.9)
+    val_split: float = field(
+        0.1, doc="Fraction of the data held out for validation.", min=0.0, max=0.9
+    )
+    test_split: float = field(
+        0.1, doc="Fraction of the data held out for the final test.", min=0.0, max=0.9
+    )
     num_workers: int = field(0, doc="DataLoader worker processes.", min=0, max=256)
 
 
@@ -89,32 +164,69 @@ class OptimizerSpec:
     lr: float = field(1e-3, doc="Learning rate.", min=0.0, max=10.0, exclusive_min=True)
     weight_decay: float = field(0.0, doc="L2 / decoupled weight decay.", min=0.0, max=1.0)
     momentum: float = field(0.9, doc="sgd: momentum.", min=0.0, max=1.0)
-    betas: tuple[float, ...] = field((0.9, 0.999), doc="adam/adamw: (beta1, beta2).", min=0.0, max=1.0)
+    betas: tuple[float, ...] = field(
+        (0.9, 0.999),
+        doc="adam/adamw: (beta1, beta2).",
+        min=0.0,
+        max=1.0,
+        exclusive_max=True,
+        min_items=2,
+        max_items=2,
+    )
 
 
 @dataclass(frozen=True)
 class SchedulerSpec:
     name: str = field("none", doc="Learning-rate schedule.", choices=SCHEDULERS)
-    step_size: int = field(10, doc="step: epochs between decays.", min=1)
+    step_size: int = field(10, doc="step: epochs between decays.", min=1, max=1_000_000)
     gamma: float = field(0.1, doc="step: decay factor.", min=0.0, max=1.0, exclusive_min=True)
-    eta_min: float = field(0.0, doc="cosine: final learning rate.", min=0.0)
-    max_lr: Optional[float] = field(None, doc="onecycle: peak learning rate (default: 10 x optimizer.lr).", min=0.0, exclusive_min=True)
-    pct_start: float = field(0.3, doc="onecycle: fraction of steps spent warming up.", min=0.0, max=1.0, exclusive_min=True)
+    eta_min: float = field(
+        0.0, doc="cosine: final learning rate (below optimizer.lr).", min=0.0, max=10.0
+    )
+    max_lr: float | None = field(
+        None,
+        doc="onecycle: peak learning rate (default: 10 x optimizer.lr).",
+        min=0.0,
+        max=10.0,
+        exclusive_min=True,
+    )
+    pct_start: float = field(
+        0.3,
+        doc="onecycle: fraction of steps spent warming up.",
+        min=0.0,
+        max=1.0,
+        exclusive_min=True,
+        exclusive_max=True,
+    )
 
 
 @dataclass(frozen=True)
 class EarlyStoppingSpec:
     enabled: bool = field(True, doc="Stop when the monitored metric stops improving.")
-    monitor: str = field("val_loss", doc="Logged metric to watch (val_loss or val_<metric>).")
+    monitor: str = field(
+        "val_loss",
+        doc="Logged metric to watch (val_loss or val_<metric>).",
+        min_length=1,
+        max_length=100,
+    )
     mode: str = field("min", doc="Whether lower or higher is better.", choices=MODES)
-    patience: int = field(5, doc="Epochs without improvement before stopping.", min=1)
-    min_delta: float = field(0.0, doc="Smallest change that counts as improvement.", min=0.0)
+    patience: int = field(
+        5, doc="Epochs without improvement before stopping.", min=1, max=1_000_000
+    )
+    min_delta: float = field(
+        0.0, doc="Smallest change that counts as improvement.", min=0.0, max=1e6
+    )
 
 
 @dataclass(frozen=True)
 class CheckpointSpec:
     enabled: bool = field(True, doc="Save checkpoints (best and last) under checkpoints/.")
-    monitor: str = field("val_loss", doc="Logged metric that decides the best checkpoint.")
+    monitor: str = field(
+        "val_loss",
+        doc="Logged metric that decides the best checkpoint.",
+        min_length=1,
+        max_length=100,
+    )
     mode: str = field("min", doc="Whether lower or higher is better.", choices=MODES)
     save_last: bool = field(True, doc="Also keep last.ckpt, used by --resume last.")
 
@@ -122,15 +234,40 @@ class CheckpointSpec:
 @dataclass(frozen=True)
 class TrainerSpec:
     max_epochs: int = field(10, doc="Number of training epochs.", min=1, max=1_000_000)
-    precision: str = field("32", doc="Numeric precision; mixed modes use autocast (fp16 adds a GradScaler).", choices=PRECISIONS)
-    accelerator: str = field("auto", doc="Device type; auto picks cuda, then mps, then cpu.", choices=ACCELERATORS)
+    precision: str = field(
+        "32",
+        doc="Numeric precision; mixed modes use autocast (fp16 adds a GradScaler).",
+        choices=PRECISIONS,
+    )
+    accelerator: str = field(
+        "auto", doc="Device type; auto picks cuda, then mps, then cpu.", choices=ACCELERATORS
+    )
     devices: int = field(1, doc="Number of devices.", min=1, max=1024)
-    gradient_clip_val: Optional[float] = field(None, doc="Clip gradients to this value (none: no clipping).", min=0.0, exclusive_min=True)
-    gradient_clip_algorithm: str = field("norm", doc="Clip by total norm or by value.", choices=CLIP_ALGORITHMS)
-    accumulate_grad_batches: int = field(1, doc="Batches whose gradients are summed before each optimizer step.", min=1, max=10000)
-    log_every_n_steps: int = field(10, doc="How often training metrics are logged.", min=1)
-    seed: int = field(42, doc="Random seed for model init, data order and dropout.", min=0, max=2**32 - 1)
-    deterministic: bool = field(False, doc="Use deterministic algorithms (slower, bit-reproducible).")
+    gradient_clip_val: float | None = field(
+        None,
+        doc="Clip gradients to this value (none: no clipping).",
+        min=0.0,
+        max=1e6,
+        exclusive_min=True,
+    )
+    gradient_clip_algorithm: str = field(
+        "norm", doc="Clip by total norm or by value.", choices=CLIP_ALGORITHMS
+    )
+    accumulate_grad_batches: int = field(
+        1,
+        doc="Batches whose gradients are summed before each optimizer step.",
+        min=1,
+        max=10000,
+    )
+    log_every_n_steps: int = field(
+        10, doc="How often training metrics are logged.", min=1, max=1_000_000
+    )
+    seed: int = field(
+        42, doc="Random seed for model init, data order and dropout.", min=0, max=2**32 - 1
+    )
+    deterministic: bool = field(
+        False, doc="Use deterministic algorithms (slower, bit-reproducible)."
+    )
     early_stopping: EarlyStoppingSpec = field(factory=EarlyStoppingSpec, doc="Early stopping.")
     checkpoint: CheckpointSpec = field(factory=CheckpointSpec, doc="Checkpointing.")
 
@@ -138,21 +275,43 @@ class TrainerSpec:
 @dataclass(frozen=True)
 class LoggingSpec:
     csv: bool = field(True, doc="Write metrics to logs/<run>/metrics.csv.")
-    tensorboard: bool = field(True, doc="Write TensorBoard event files when tensorboard is installed.")
+    tensorboard: bool = field(
+        True, doc="Write TensorBoard event files when tensorboard is installed."
+    )
 
 
 @dataclass(frozen=True)
 class Spec:
-    name: str = field("tabular-classifier", doc="Project name; the folder and package names derive from it.")
-    description: str = field("An MLP classifier trained on synthetic data.", doc="One-line description for the README and pyproject.")
+    name: str = field(
+        "tabular-classifier",
+        doc="Project name; the folder and package names derive from it.",
+        min_length=1,
+        max_length=100,
+        required=True,
+    )
+    description: str = field(
+        "An MLP classifier trained on synthetic data.",
+        doc="Short description for the README and pyproject.",
+        max_length=2000,
+        multiline=True,
+    )
     task: str = field("classification", doc="What the model predicts.", choices=TASKS)
     model: ModelSpec = field(factory=ModelSpec, doc="The network.")
     data: DataSpec = field(factory=DataSpec, doc="The data pipeline.")
     optimizer: OptimizerSpec = field(factory=OptimizerSpec, doc="The optimizer.")
     scheduler: SchedulerSpec = field(factory=SchedulerSpec, doc="The learning-rate scheduler.")
-    loss: str = field("auto", doc="Loss function; auto picks cross_entropy for classification, mse for regression.", choices=LOSSES)
-    metrics: Optional[tuple[str, ...]] = field(
-        None, doc="Metrics logged for val/test (default: accuracy for classification; mse, mae for regression).", choices=METRICS
+    loss: str = field(
+        "auto",
+        doc="Loss function; auto picks cross_entropy for classification, mse for regression.",
+        choices=LOSSES,
+    )
+    metrics: tuple[str, ...] | None = field(
+        None,
+        doc="Metrics logged for val/test (default: accuracy for classification;"
+        " mse, mae for regression).",
+        choices=METRICS,
+        min_items=1,
+        max_items=len(METRICS),
     )
     trainer: TrainerSpec = field(factory=TrainerSpec, doc="Training loop settings.")
     logging: LoggingSpec = field(factory=LoggingSpec, doc="Where metrics are written.")

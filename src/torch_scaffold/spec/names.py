@@ -1,0 +1,112 @@
+"""Project folder and package names derived from the spec's free-form `name`."""
+
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+import unicodedata
+
+# Top-level names a generated project imports, or that tools treat specially: a package with
+# one of these names would shadow the real module for everything run from the project root.
+SHADOWED = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "torchaudio",
+        "torchmetrics",
+        "lightning",
+        "pytorch_lightning",
+        "lightning_fabric",
+        "numpy",
+        "pandas",
+        "yaml",
+        "tensorboard",
+        "tqdm",
+        "scipy",
+        "sklearn",
+        "pytest",
+        "test",
+        "tests",
+        "conftest",
+        "setup",
+        "src",
+        "build",
+        "dist",
+        "data",
+        "checkpoints",
+        "logs",
+        "train",
+        "config",
+        "site",
+        "typing",
+        "json",
+        "csv",
+        "io",
+        "os",
+        "sys",
+        "re",
+        "math",
+        "random",
+        "copy",
+        "time",
+        "types",
+        "abc",
+        "enum",
+        "logging",
+        "pathlib",
+        "collections",
+        "dataclasses",
+        "functools",
+        "itertools",
+        "argparse",
+        "tempfile",
+        "shutil",
+        "signal",
+        "warnings",
+        "contextlib",
+        "inspect",
+        "string",
+        "ctypes",
+        "platform",
+        "pickle",
+        "queue",
+        "socket",
+        "threading",
+        "multiprocessing",
+    }
+)
+
+
+def _ascii_words(name: str) -> str:
+    # "Café Net" -> "Cafe Net": keep what has an ASCII reading, drop the rest
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+
+
+def project_slug(name: str) -> str:
+    """Folder / distribution name: lowercase, [a-z0-9-], single dashes, no dash at the ends."""
+    slug = re.sub(r"[^a-z0-9]+", "-", _ascii_words(name).lower())
+    return slug.strip("-")
+
+
+def project_package(name: str) -> str:
+    """An importable Python package name that does not shadow a module the project uses."""
+    package = project_slug(name).replace("-", "_")
+    if not package:
+        return ""
+    if package[0].isdigit():
+        package = "p_" + package
+    if (
+        keyword.iskeyword(package)
+        or keyword.issoftkeyword(package)
+        or package in SHADOWED
+        or package in sys.stdlib_module_names
+    ):
+        package += "_project"
+    return package
+
+
+def project_names(spec_or_name) -> tuple[str, str]:
+    """(slug, package) for a Spec or a name. Both are empty when the name has no letters/digits."""
+    name = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.name
+    return project_slug(name), project_package(name)

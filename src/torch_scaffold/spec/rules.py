@@ -1,0 +1,268 @@
+"""Cross-field checks: fields that are each valid but do not work together.
+
+Each rule raises SpecError at the field that is most likely wrong and names the other
+field (with its line, or "(default)") in the message, so both can be found.
+"""
+
+from __future__ import annotations
+
+from torch_scaffold.errors import SpecError
+from torch_scaffold.spec.build import Locations
+from torch_scaffold.spec.derived import (
+    LOSS_TASKS,
+    METRIC_MODES,
+    METRIC_TASKS,
+    effective_input_shape,
+    monitor_names,
+)
+from torch_scaffold.spec.messages import one_of, show_text
+from torch_scaffold.spec.names import project_names
+from torch_scaffold.spec.schema import Spec
+
+
+def check_rules(spec: Spec, loc: Locations) -> None:
+    for rule in RULES:
+        rule(spec, loc)
+
+
+def _fail(loc: Locations, path: str, message: str, hint: str) -> None:
+    # `where` already names the blamed field, so a message that opens with it drops it
+    message = message.removeprefix(loc.describe(path) + " ")
+    raise SpecError(message, where=loc.where(path), hint=hint)
+
+
+def _first_set(loc: Locations, *paths: str) -> str:
+    """Of two conflicting fields, blame one the user wrote (a default is rarely the mistake)."""
+    return next((p for p in paths if loc.is_set(p)), paths[0])
+
+
+def name_is_usable(spec: Spec, loc: Locations) -> None:
+    """`name` contains an ASCII letter or digit (the folder and package names come from it)."""
+    slug, _ = project_names(spec)
+    if not slug:
+        _fail(
+            loc,
+            "name",
+            f"{show_text(spec.name)} has no ASCII letters or digits to build a folder name from",
+            "add ASCII letters or digits to the name, e.g. `my-classifier`",
+        )
+
+
+def model_fits_data(spec: Spec, loc: Locations) -> None:
+    """`model.type: cnn` needs images: not csv data, `data.input_shape` as [channels, height,
+    width] (mlp: [features]), and height and width of at least 2^(number of
+    `model.channels`), since each conv block halves them.
+    """
+    model = spec.model.type
+    if model == "cnn" and spec.data.source == "csv":
+        _fail(
+            loc,
+            _first_set(loc, "model.type", "data.source"),
+            f"a cnn needs image-shaped examples, but {loc.describe('data.source')} is csv"
+            " (flat rows)",
+            "use model.type: mlp for csv data, or save the images in an npz file",
+        )
+    shape = spec.data.input_shape
+    if shape is not None:
+        wanted = 3 if model == "cnn" else 1
+        if len(shape) != wanted:
+            layout = "[channels, height, width]" if model == "cnn" else "[features]"
+            _fail(
+                loc,
+                "data.input_shape",
+                f"has {len(shape)} value{'s' if len(shape) != 1 else ''}, but"
+                f" {loc.describe('model.type')} {model} needs {layout}",
+                f"write data.input_shape as {layout}, e.g. "
+                + ("[1, 28, 28]" if model == "cnn" else "[20]"),
+            )
+    if model == "cnn":
+        full = effective_input_shape(spec)
+        blocks = len(spec.model.channels)
+        if full is not None and min(full[1:]) < 2**blocks:
+            _fail(
+                loc,
+                _first_set(loc, "model.channels", "data.input_shape"),
+                f"{blocks} conv blocks each halve the image, but"
+                f" {loc.describe('data.input_shape')} is {full[1]}x{full[2]}; it needs at"
+                f" least {2**blocks}x{2**blocks}",
+                "use fewer entries in model.channels or a larger data.input_shape",
+            )
+
+
+def loss_and_metrics_fit_task(spec: Spec, loc: Locations) -> None:
+    """`loss` and `metrics` fit `task`: cross_entropy and accuracy are for classification; mse,
+    l1, smooth_l1 losses and mse, mae metrics for regression. No metric is listed twice.
+    """
+    task = loc.describe("task")
+    needed = LOSS_TASKS.get(spec.loss)
+    if needed and needed != spec.task:
+        _fail(
+            loc,
+            _first_set(loc, "loss", "task"),
+            f"loss {spec.loss} is for {needed}, but {task} is {spec.task}",
+            "use loss: auto, or a loss for the task ("
+            + one_of(k for k, v in LOSS_TASKS.items() if v == spec.task)
+            + ")",
+        )
+    for i, metric in enumerate(spec.metrics or ()):
+        if metric in spec.metrics[:i]:
+            _fail(loc, "metrics", f"lists {metric} twice", "list each metric once")
+        if METRIC_TASKS[metric] != spec.task:
+            _fail(
+                loc,
+                _first_set(loc, "metrics", "task"),
+                f"metric {metric} is for {METRIC_TASKS[metric]}, but {task} is {spec.task}",
+                "use metrics for the task ("
+                + one_of(k for k, v in METRIC_TASKS.items() if v == spec.task)
+                + "), or delete `metrics` to get the default",
+            )
+
+
+def data_source_is_complete(spec: Spec, loc: Locations) -> None:
+    """csv and npz data need `data.path`; npz reads its inputs from one array, so
+    `data.features` names at most one key; `data.features` does not repeat a column or
+    include `data.target`.
+    """
+    data = spec.data
+    if data.source in ("csv", "npz") and data.path is None:
+        _fail(
+            loc,
+            "data.source",
+            f"{data.source} data needs data.path, which is not set",
+            f"add `path: data/train.{data.source}` under `data:`",
+        )
+    if data.source == "npz" and data.features is not None and len(data.features) != 1:
+        _fail(
+            loc,
+            "data.features",
+            f"names {len(data.features)} arrays, but {loc.describe('data.source')} npz reads"
+            " its inputs from one array",
+            "give one array key, e.g. features: [x]",
+        )
+    if data.features:
+        seen = set()
+        for i, column in enumerate(data.features):
+            if column == data.target:
+                _fail(
+                    loc,
+                    "data.features",
+                    f"includes the target {show_text(column)} ({loc.describe('data.target')})",
+                    "remove the target from data.features",
+                )
+            if column in seen:
+                _fail(loc, "data.features", f"lists {show_text(column)} twice", "list it once")
+            seen.add(column)
+
+
+def splits_leave_data(spec: Spec, loc: Locations) -> None:
+    """`data.val_split + data.test_split` is below 0.9; for synthetic data every split that is
+    not 0 gets at least one of the `data.num_samples` examples.
+    """
+    data = spec.data
+    if data.val_split + data.test_split >= 0.9:
+        _fail(
+            loc,
+            _first_set(loc, "data.test_split", "data.val_split"),
+            f"{loc.describe('data.val_split')} {data.val_split} + {loc.describe('data.test_split')}"
+            f" {data.test_split} leaves under 10% of the data for training",
+            "keep val_split + test_split below 0.9",
+        )
+    if data.source != "synthetic":
+        return
+    for part in ("val_split", "test_split"):
+        fraction = getattr(data, part)
+        if fraction > 0 and int(data.num_samples * fraction) < 1:
+            _fail(
+                loc,
+                _first_set(loc, f"data.{part}", "data.num_samples"),
+                f"{fraction} of {loc.describe('data.num_samples')} {data.num_samples} is less"
+                " than one example",
+                f"raise data.num_samples or data.{part} (or set it to 0 to skip that split)",
+            )
+
+
+def monitors_exist(spec: Spec, loc: Locations) -> None:
+    """An enabled early stopping or checkpoint `monitor` is `val_loss` or `val_<metric>` for a
+    logged metric, its `mode` matches that value (max for accuracy, min otherwise), and
+    `data.val_split` is above 0 so there is a validation set to watch.
+    """
+    names = monitor_names(spec)
+    for section in ("early_stopping", "checkpoint"):
+        config = getattr(spec.trainer, section)
+        prefix = f"trainer.{section}"
+        if not config.enabled:
+            continue
+        if config.monitor not in names:
+            _fail(
+                loc,
+                f"{prefix}.monitor",
+                f"{show_text(config.monitor)} is not logged; the monitor can be"
+                f" {one_of(names)} (from {loc.describe('metrics')} and task {spec.task})",
+                f"use one of: {one_of(names)}",
+            )
+        better = METRIC_MODES[config.monitor[len("val_") :]]
+        if config.mode != better:
+            direction = "higher" if better == "max" else "lower"
+            _fail(
+                loc,
+                _first_set(loc, f"{prefix}.mode", f"{prefix}.monitor"),
+                f"{loc.describe(prefix + '.mode')} {config.mode} does not fit"
+                f" {loc.describe(prefix + '.monitor')}"
+                f" {config.monitor}, which is better when {direction}",
+                f"use mode: {better}",
+            )
+        if spec.data.val_split == 0:
+            _fail(
+                loc,
+                _first_set(loc, "data.val_split", f"{prefix}.enabled"),
+                f"{loc.describe('data.val_split')} is 0, so there is no validation set, but"
+                f" {loc.describe(prefix + '.enabled')} watches {config.monitor}",
+                f"set data.val_split above 0, or set {prefix}.enabled: false",
+            )
+
+
+def trainer_fits_hardware(spec: Spec, loc: Locations) -> None:
+    """`trainer.precision: 16-mixed` needs a GPU, so not with `trainer.accelerator: cpu`
+    (bf16-mixed works on cpu); mps has one device.
+    """
+    trainer = spec.trainer
+    if trainer.precision == "16-mixed" and trainer.accelerator == "cpu":
+        _fail(
+            loc,
+            _first_set(loc, "trainer.precision", "trainer.accelerator"),
+            f"precision 16-mixed needs a GPU, but {loc.describe('trainer.accelerator')} is cpu",
+            "use precision: bf16-mixed on cpu, or accelerator: auto/cuda",
+        )
+    if trainer.accelerator == "mps" and trainer.devices > 1:
+        _fail(
+            loc,
+            _first_set(loc, "trainer.devices", "trainer.accelerator"),
+            f"{trainer.devices} devices requested, but {loc.describe('trainer.accelerator')}"
+            " mps has exactly one",
+            "use devices: 1 with mps",
+        )
+
+
+def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
+    """With the cosine scheduler, `scheduler.eta_min` is below `optimizer.lr`."""
+    scheduler, lr = spec.scheduler, spec.optimizer.lr
+    if scheduler.name == "cosine" and scheduler.eta_min >= lr:
+        _fail(
+            loc,
+            _first_set(loc, "scheduler.eta_min", "optimizer.lr"),
+            f"{loc.describe('scheduler.eta_min')} {scheduler.eta_min} is not below"
+            f" {loc.describe('optimizer.lr')} {lr}, so the cosine schedule cannot decay",
+            "set scheduler.eta_min below the learning rate (0 is common)",
+        )
+
+
+RULES = (
+    name_is_usable,
+    model_fits_data,
+    loss_and_metrics_fit_task,
+    data_source_is_complete,
+    splits_leave_data,
+    monitors_exist,
+    trainer_fits_hardware,
+    scheduler_fits_optimizer,
+)
