@@ -112,6 +112,8 @@ def record_losses(limit: int):
 
 def train_losses(project_dir: Path, package: str, argv: list[str], steps: int) -> list[float]:
     with project_module(project_dir, package) as train, record_losses(steps) as losses:
+        # Guard against a stale import: the code that runs must be this project's.
+        assert Path(train.__file__).resolve().is_relative_to(project_dir.resolve())
         try:
             train.main(argv)
         except EnoughSteps:

@@ -38,7 +38,10 @@ def test_regression_and_cnn_defaults():
     "name, interval", [("step", "epoch"), ("cosine", "epoch"), ("onecycle", "step")]
 )
 def test_scheduler_interval_matches_lightning_semantics(name, interval):
-    assert build_context(spec_with(**{"scheduler.name": name}), "pytorch")["scheduler_interval"] == interval
+    assert (
+        build_context(spec_with(**{"scheduler.name": name}), "pytorch")["scheduler_interval"]
+        == interval
+    )
 
 
 def test_onecycle_max_lr_defaults_to_ten_times_lr():
@@ -70,5 +73,5 @@ def test_cookiecutter_json_matches_the_default_spec(style):
     assert on_disk == cookiecutter_context(Spec(), style), (
         "regenerate with: python -c 'import json; from torch_scaffold.generate.context import "
         "cookiecutter_context; from torch_scaffold.spec.schema import Spec; "
-        f"print(json.dumps(cookiecutter_context(Spec(), \"{style}\"), indent=2))'"
+        f'print(json.dumps(cookiecutter_context(Spec(), "{style}"), indent=2))\''
     )

@@ -60,7 +60,9 @@ def test_lightning_uses_lightning_parts_and_plain_does_not(default_projects):
     plain = "\n".join(default_projects["pytorch"].values())
     for part in ("ModelCheckpoint(", "EarlyStopping(", "CSVLogger(", "pl.Trainer(", "ckpt_path"):
         assert part in lightning, part
-    assert "pytorch_lightning" not in plain and "lightning" not in _deps(default_projects["pytorch"])
+    assert "pytorch_lightning" not in plain and "lightning" not in _deps(
+        default_projects["pytorch"]
+    )
     assert "pytorch-lightning>=2.2,<2.7" in _deps(default_projects["lightning"])
 
 
@@ -124,7 +126,7 @@ def test_cnn_replaces_mlp():
 
 
 TRICKY = [
-    'Quote "double" and \'single\'',
+    "Quote \"double\" and 'single'",
     "Line one\nline two\\ with backslash",
     "Unicode: ÄÖÜ — 模型 ✓ \u2028sep",
     "Braces {{ cookiecutter.project_slug }} {% raw %} {# c #}",
