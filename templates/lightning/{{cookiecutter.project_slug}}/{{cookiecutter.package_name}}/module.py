@@ -11,7 +11,7 @@ import torch
 from .config import config_from_dict
 from .metrics import build_loss, compute_metrics
 from .model import build_model
-from .optim import build_optimizer{{ ", build_scheduler" if p.scheduler_interval }}{{ ", SCHEDULER_INTERVAL" if p.scheduler_interval }}
+from .optim import build_optimizer{{ ", build_scheduler" if p.scheduler_interval }}{{ ", SCHEDULER_INTERVAL" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
 from .rng import capture_rng_states, restore_rng_states
 
 
@@ -72,5 +72,8 @@ class LitModel(pl.LightningModule):
         checkpoint["rng"] = capture_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+{% if p.scheduler == "onecycle" %}
+        check_resumable(checkpoint["hyper_parameters"]["config"], self.config)
+{% endif %}
         if "rng" in checkpoint:
             restore_rng_states(checkpoint["rng"])

@@ -18,7 +18,7 @@ from .engine import TrainingLoop
 from .logging_utils import MetricLogger, next_version_dir
 from .metrics import METRICS, build_loss
 from .model import build_model
-from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}
+from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
 from .runtime import configure_determinism, seed_everything, select_device
 
 
@@ -79,7 +79,11 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
 {% if p.checkpointing %}
     resume_path = resolve_resume_path(resume, config.output_dir)
     if resume_path is not None:
-        loop.load_state_dict(load_checkpoint(resume_path))
+        state = load_checkpoint(resume_path)
+{% if p.scheduler == "onecycle" %}
+        check_resumable(state["config"], config)
+{% endif %}
+        loop.load_state_dict(state)
         print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
 {% else %}
     if resume is not None:
