@@ -16,6 +16,7 @@ from .helpers import (
     load_example,
     project_module,
     record_losses,
+    spec_with,
     write_files,
 )
 
@@ -118,3 +119,76 @@ def test_generated_projects_own_test_suite_passes(projects, style):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+# Real-data sources: a CSV with text class labels, and an .npz regression set.
+FILE_SPECS = {
+    "csv": spec_with(
+        **{
+            "name": "csv-classifier",
+            "data.source": "csv",
+            "data.path": "data/train.csv",
+            "data.target": "label",
+            "data.num_samples": 512,
+        }
+    ),
+    "npz": spec_with(
+        **{
+            "name": "npz-regressor",
+            "task": "regression",
+            "data.source": "npz",
+            "data.path": "data/train.npz",
+            "data.target": "y",
+        }
+    ),
+}
+
+
+def _write_data(kind, folder):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    inputs = rng.standard_normal((512, 6)).astype("float32")
+    (folder / "data").mkdir()
+    if kind == "csv":
+        names = np.array(["bird", "cat", "dog"])[(inputs[:, :3]).argmax(axis=1)]
+        rows = ["f0,f1,f2,f3,f4,f5,label"]
+        rows += [",".join([*(f"{v:.5f}" for v in row), name]) for row, name in zip(inputs, names)]
+        (folder / "data" / "train.csv").write_text("\n".join(rows) + "\n")
+    else:
+        targets = inputs @ rng.standard_normal((6, 1)).astype("float32")
+        np.savez(folder / "data" / "train.npz", x=inputs, y=targets)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(FILE_SPECS))
+@pytest.mark.parametrize("style", STYLES)
+def test_file_data_sources_train(kind, style, tmp_path, torch_one_thread):
+    spec = FILE_SPECS[kind]
+    context = build_context(spec, style)
+    folder = write_files(render_project(spec, style), tmp_path / "project")
+    _write_data(kind, folder)
+    with project_module(folder, context["package_name"]) as train:
+        metrics = train.main(["--accelerator", "cpu", "--max-epochs", "2"])
+    losses = _epoch_losses(folder / "outputs")
+    assert len(losses) == 2 and losses[1] < losses[0], losses
+    assert all(math.isfinite(value) for value in metrics.values())
+    if kind == "csv":
+        assert metrics["val_accuracy"] > 0.5  # three classes: well above chance
+
+
+@pytest.mark.slow
+def test_csv_projects_own_test_suite_passes(tmp_path):
+    """The project's tests make their own small CSV, so they pass before real data exists."""
+    folder = write_files(render_project(FILE_SPECS["csv"], "pytorch"), tmp_path / "csv")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
