@@ -17,10 +17,18 @@ from jinja2.ext import Extension
 
 
 def pyrepr(value):
-    """A Python literal: repr() is exact for str/int/float/bool/None and lists of them."""
+    """A Python literal: repr() is exact for str/int/float/bool/None and lists of them.
+
+    Strings without quotes inside get black's double quotes, so black has less to change.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"cannot write {value!r} as a Python literal")
-    return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(pyrepr(item) for item in value) + "]"
+    text = repr(value)
+    if isinstance(value, str) and "'" not in value and '"' not in value:
+        text = '"' + text[1:-1] + '"'
+    return text
 
 
 def toml_str(value):

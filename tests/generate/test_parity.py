@@ -65,3 +65,16 @@ def test_a_different_seed_gives_different_losses(tmp_path, torch_one_thread):
         for seed in ("1", "2")
     ]
     assert max(abs(a - b) for a, b in zip(*runs)) > 1e-3
+
+
+@pytest.mark.slow
+def test_bf16_autocast_keeps_parity(tmp_path, torch_one_thread):
+    """Mixed precision on CPU: both styles autocast the same ops to bfloat16."""
+    traces = []
+    for style in ("pytorch", "lightning"):
+        project = write_files(render_project(Spec(), style), tmp_path / style)
+        argv = ["--max-epochs", "3", "--precision", "bf16-mixed", "--accelerator", "cpu"]
+        argv += ["--output-dir", str(tmp_path / style / "outputs")]
+        traces.append(train_losses(project, "tabular_classifier", argv, MIN_STEPS + 10))
+    assert len(traces[0]) == len(traces[1]) == MIN_STEPS + 10
+    assert max(abs(a - b) for a, b in zip(*traces)) <= TOLERANCE

@@ -26,7 +26,8 @@ class DataModule(pl.LightningDataModule):
             self.splits = load_splits(self.config)
 
     def _loader(self, dataset: Any, shuffle: bool) -> DataLoader:
-        pin_memory = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
+        on_cuda = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
+        pin_memory = on_cuda
         return make_loader(dataset, self.config, shuffle=shuffle, pin_memory=pin_memory)
 
     def train_dataloader(self) -> DataLoader:

@@ -14,6 +14,8 @@ from .model import build_model
 from .optim import build_optimizer{{ ", build_scheduler" if p.scheduler_interval }}{{ ", SCHEDULER_INTERVAL" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
 from .rng import capture_rng_states, restore_rng_states
 
+Batch = tuple[torch.Tensor, torch.Tensor]
+
 
 class LitModel(pl.LightningModule):
     def __init__(
@@ -33,13 +35,13 @@ class LitModel(pl.LightningModule):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
         loss = self.criterion(self.model(inputs), targets)
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(inputs))
+        self.log("train_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(inputs))
         return loss
 
-    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+    def _evaluate(self, batch: Batch, stage: str) -> None:
         inputs, targets = batch
         outputs = self.model(inputs)
         values = {"loss": self.criterion(outputs, targets), **compute_metrics(outputs, targets)}
@@ -49,10 +51,10 @@ class LitModel(pl.LightningModule):
             batch_size=len(inputs),
         )
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
     def configure_optimizers(self) -> Any:

@@ -127,7 +127,9 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         best = None
 {% endif %}
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
-        metrics.update({name: float(value) for name, value in results[0].items()})
+        test_metrics = {name: float(value) for name, value in results[0].items()}
+        print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
+        metrics.update(test_metrics)
     return metrics
 
 

@@ -77,7 +77,8 @@ class TrainingLoop:
         )
 {% endif %}
 {% if p.best_checkpoint %}
-        self.best = ImprovementTracker(config.trainer.checkpoint.monitor, config.trainer.checkpoint.mode)
+        checkpoint = config.trainer.checkpoint
+        self.best = ImprovementTracker(checkpoint.monitor, checkpoint.mode)
 {% endif %}
 
     # -- fitting ---------------------------------------------------------------------------
@@ -94,7 +95,7 @@ class TrainingLoop:
 {% endif %}
             self.epoch += 1
             self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step)
-            print(f"epoch {self.epoch - 1}: " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+            print(f"epoch {self.epoch - 1}:", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 {% if p.early_stopping %}
             stop = self.early_stopping.should_stop(metrics)
 {% else %}
