@@ -1,0 +1,76 @@
+"""`scaffold new`: spec -> rendered project -> written folder, then say what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from torch_scaffold.errors import OutputError
+
+
+def _load(spec_file: str | None, overrides: list[str]):
+    from torch_scaffold import spec as spec_module
+
+    if not hasattr(spec_module, "load_spec"):
+        # TEMPORARY: until the spec loader is merged, only the default spec works.
+        from torch_scaffold.spec.schema import Spec
+
+        if spec_file or overrides:
+            raise OutputError("spec files and --set need the spec loader (not merged yet)")
+        return Spec()
+    if spec_file is None:
+        return spec_module.load_spec_text(spec_module.example_yaml(), "<default spec>", overrides)
+    return spec_module.load_spec(spec_file, overrides)
+
+
+def _tree(paths: list[str]) -> list[str]:
+    """Indented listing, folders first, in the order a file browser shows them."""
+    lines: list[str] = []
+    shown: set[str] = set()
+    for path in sorted(paths, key=lambda p: (p.split("/")[:-1], p)):
+        parts = path.split("/")
+        for depth in range(len(parts) - 1):
+            folder = "/".join(parts[: depth + 1])
+            if folder not in shown:
+                shown.add(folder)
+                lines.append(f"{'  ' * depth}{parts[depth]}/")
+        lines.append(f"{'  ' * (len(parts) - 1)}{parts[-1]}")
+    return lines
+
+
+def run_new(
+    spec_file: str | None,
+    *,
+    style: str,
+    output: str | None = None,
+    overrides: list[str] | None = None,
+    force: bool = False,
+) -> Path:
+    from torch_scaffold.generate import build_context, render_project, write_project
+    from torch_scaffold.generate.formatting import FormattingError
+
+    spec = _load(spec_file, list(overrides or []))
+    context = build_context(spec, style)
+    try:
+        files = render_project(spec, style)
+    except FormattingError as err:
+        raise OutputError(
+            f"generated code could not be formatted: {err}",
+            where=err.path,
+            hint="this is a bug in the templates; please report it with your spec",
+        ) from err
+    target = Path(output) if output else Path(context["project_slug"])
+    result = write_project(files, target, force=force)
+
+    click.echo(f"Wrote {len(result.written)} files ({style} style) to {result.target}:")
+    for line in _tree(result.written):
+        click.echo(f"  {line}")
+    if result.kept:
+        click.echo(f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}")
+    click.echo("\nNext:")
+    click.echo(f"  cd {result.target}")
+    click.echo('  pip install -e ".[dev]"    # optional: runs from this folder without installing')
+    click.echo(f"  python -m {context['package_name']}.train --max-epochs 2")
+    click.echo("  python -m pytest -q")
+    return result.target

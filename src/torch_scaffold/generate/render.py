@@ -1,0 +1,85 @@
+"""Render a style's cookiecutter template into {relative posix path: text} (pure, no writes).
+
+We walk `templates/<style>/{{cookiecutter.project_slug}}/` ourselves instead of
+calling cookiecutter (faster, and nothing touches the disk), with the same
+Jinja settings cookiecutter uses for these templates: the loader path
+['.', '../templates'] (the `templates` link in each style reaches the shared
+partials), trim/lstrip blocks, StrictUndefined and the template's own filters.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from torch_scaffold.generate.context import cookiecutter_context
+from torch_scaffold.spec.schema import Spec
+
+PROJECT_DIR_NAME = "{{cookiecutter.project_slug}}"
+
+
+def templates_root() -> Path:
+    """templates/ in a source checkout, torch_scaffold/templates in an installed wheel."""
+    packaged = Path(__file__).resolve().parent.parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "templates"
+
+
+@functools.lru_cache(maxsize=None)
+def _filters_extension(path: str):
+    spec = importlib.util.spec_from_file_location("_scaffold_template_filters", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ScaffoldFilters
+
+
+@functools.lru_cache(maxsize=None)
+def _environment(style_dir: str):
+    import jinja2
+
+    root = Path(style_dir)
+    extension = _filters_extension(str(root / "local_extensions.py"))
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(root / PROJECT_DIR_NAME), str(root / "templates")]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+        extensions=[extension],
+    )
+
+
+def _template_files(project_dir: Path) -> list[str]:
+    return sorted(
+        p.relative_to(project_dir).as_posix()
+        for p in project_dir.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+
+
+def render_templates(context: dict[str, Any], style: str) -> dict[str, str]:
+    """Raw rendered text per output path; files that render empty are switched off (omitted)."""
+    style_dir = templates_root() / style
+    env = _environment(str(style_dir))
+    variables = {"cookiecutter": context}
+    files: dict[str, str] = {}
+    for name in _template_files(style_dir / PROJECT_DIR_NAME):
+        out_path = env.from_string(name).render(variables)
+        text = env.get_template(name).render(variables)
+        if text.strip():
+            files[out_path] = text
+    return files
+
+
+def render_project(spec: Spec, style: str, *, format_code: bool = True) -> dict[str, str]:
+    """spec -> {relative posix path: file text}; every .py file black-formatted."""
+    files = render_templates(cookiecutter_context(spec, style), style)
+    if format_code:
+        from torch_scaffold.generate.formatting import format_files
+
+        files = format_files(files)
+    return files

@@ -1,0 +1,88 @@
+"""Jinja filters that turn spec values into literals of the target language.
+
+Spec values are data: they are escaped into Python, TOML, YAML or Markdown by
+these filters and never rendered as templates. This file is the template's own
+Jinja extension (`_extensions` in cookiecutter.json, through the
+`local_extensions.py` link beside it), and torch-scaffold loads the same file,
+so cookiecutter and `scaffold new` render identically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from jinja2.ext import Extension
+
+
+def pyrepr(value):
+    """A Python literal: repr() is exact for str/int/float/bool/None and lists of them.
+
+    Strings without quotes inside get black's double quotes, so black has less to change.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot write {value!r} as a Python literal")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(pyrepr(item) for item in value) + "]"
+    text = repr(value)
+    if isinstance(value, str) and "'" not in value and '"' not in value:
+        text = '"' + text[1:-1] + '"'
+    return text
+
+
+def toml_str(value):
+    """A TOML basic string (JSON escapes are valid TOML; DEL must be escaped too)."""
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _yaml_float(value):
+    text = repr(float(value))
+    mantissa, _, exponent = text.partition("e")
+    # YAML 1.1 (PyYAML) reads 1e-05 as a string: it needs a dot in the mantissa.
+    if exponent and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return text
+
+
+def yaml_value(value):
+    """A YAML flow value; strings are JSON-quoted with every non-ASCII character escaped."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot write {value!r} in the config file")
+        return _yaml_float(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=True)
+
+
+def one_line(value):
+    """Collapse whitespace (incl. newlines) so a value fits a heading, comment or docstring line."""
+    return re.sub(r"\s+", " ", str(value)).strip()
+
+
+def md_text(value):
+    """One line of Markdown text that shows the value literally (no markup, no HTML)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", one_line(value))
+
+
+FILTERS = {
+    "pyrepr": pyrepr,
+    "toml_str": toml_str,
+    "yaml_value": yaml_value,
+    "one_line": one_line,
+    "md_text": md_text,
+    
+}
+
+
+class ScaffoldFilters(Extension):
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.filters.update(FILTERS)

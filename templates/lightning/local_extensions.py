@@ -1,0 +1,1 @@
+../_shared/scaffold_filters.py

@@ -1,0 +1,81 @@
+{% set p = cookiecutter._project %}
+"""The LightningModule: the shared model, loss and optimizer wired into Lightning's hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from .config import config_from_dict
+from .metrics import build_loss, compute_metrics
+from .model import build_model
+from .optim import build_optimizer{{ ", build_scheduler" if p.scheduler_interval }}{{ ", SCHEDULER_INTERVAL" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
+from .rng import capture_rng_states, restore_rng_states
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class LitModel(pl.LightningModule):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        input_shape: list[int],
+        num_outputs: int,
+        steps_per_epoch: int,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
+        self.config = config_from_dict(config)
+        self.steps_per_epoch = steps_per_epoch
+        self.model = build_model(self.config.model, input_shape, num_outputs)
+        self.criterion = build_loss()
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        loss = self.criterion(self.model(inputs), targets)
+        self.log("train_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(inputs))
+        return loss
+
+    def _evaluate(self, batch: Batch, stage: str) -> None:
+        inputs, targets = batch
+        outputs = self.model(inputs)
+        values = {"loss": self.criterion(outputs, targets), **compute_metrics(outputs, targets)}
+        self.log_dict(
+            {f"{stage}_{name}": value for name, value in values.items()},
+            prog_bar=stage == "val",
+            batch_size=len(inputs),
+        )
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.model, self.config)
+{% if p.scheduler_interval %}
+        scheduler = build_scheduler(optimizer, self.config, self.steps_per_epoch)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": SCHEDULER_INTERVAL, "frequency": 1},
+        }
+{% else %}
+        return optimizer
+{% endif %}
+
+    # Lightning restores model, optimizer, scheduler, loops and callbacks; RNG states are ours.
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rng"] = capture_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+{% if p.scheduler == "onecycle" %}
+        check_resumable(checkpoint["hyper_parameters"]["config"], self.config)
+{% endif %}
+        if "rng" in checkpoint:
+            restore_rng_states(checkpoint["rng"])

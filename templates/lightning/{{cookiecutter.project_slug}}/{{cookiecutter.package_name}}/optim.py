@@ -1,0 +1,1 @@
+{% include "optim.py.j2" %}

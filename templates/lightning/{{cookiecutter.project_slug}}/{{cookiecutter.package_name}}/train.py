@@ -1,0 +1,147 @@
+{% set p = cookiecutter._project %}
+"""Train, validate and test the model.
+
+    python -m {{ p.package_name }}.train [--config FILE] [--max-epochs N] [--resume last] ...
+
+PyTorch Lightning: the loop is Lightning's Trainer, configured from the same config
+as the plain style. Run `--help` for every option.
+"""
+
+from __future__ import annotations
+
+{% if p.spec.logging.tensorboard %}
+import importlib.util
+{% endif %}
+import os
+import sys
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
+from pytorch_lightning.loggers import CSVLogger, Logger{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}
+
+from .config import Config, ConfigError, load_config, parse_args, resolve_resume_path
+from .data import DataError
+from .datamodule import DataModule
+from .module import LitModel
+from .optim import optimizer_steps_per_epoch
+
+
+def build_loggers(config: Config) -> list[Logger]:
+    """CSV and TensorBoard (when installed) share one folder: output_dir/logs/version_N."""
+    loggers: list[Logger] = []
+    if config.logging.csv:
+        loggers.append(CSVLogger(save_dir=config.output_dir, name="logs"))
+{% if p.spec.logging.tensorboard %}
+    if config.logging.tensorboard and importlib.util.find_spec("tensorboard") is not None:
+        version = loggers[0].version if loggers else None
+        loggers.append(TensorBoardLogger(save_dir=config.output_dir, name="logs", version=version))
+{% endif %}
+    return loggers
+
+
+def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
+    callbacks: list[Callback] = []
+{% if p.checkpointing %}
+    checkpoint = config.trainer.checkpoint
+    callbacks.append(
+        ModelCheckpoint(
+            dirpath=os.path.join(config.output_dir, "checkpoints"),
+{% if p.best_checkpoint %}
+            filename="best",
+            monitor=checkpoint.monitor,
+            mode=checkpoint.mode,
+            save_top_k=1,
+{% else %}
+            save_top_k=0,
+{% endif %}
+            save_last=checkpoint.save_last,
+            enable_version_counter=False,  # best.ckpt / last.ckpt, overwritten like the plain style
+        )
+    )
+{% endif %}
+{% if p.early_stopping %}
+    stopping = config.trainer.early_stopping
+    callbacks.append(
+        EarlyStopping(
+            monitor=stopping.monitor,
+            mode=stopping.mode,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+        )
+    )
+{% endif %}
+{% if p.scheduler_interval %}
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+{% endif %}
+    return callbacks
+
+
+def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
+    trainer = config.trainer
+    loggers = build_loggers(config)
+    return pl.Trainer(
+        max_epochs=trainer.max_epochs,
+        accelerator=trainer.accelerator,
+        devices=trainer.devices,
+        strategy="auto",
+        precision=trainer.precision,
+        gradient_clip_val=trainer.gradient_clip_val,
+        gradient_clip_algorithm=trainer.gradient_clip_algorithm,
+        accumulate_grad_batches=trainer.accumulate_grad_batches,
+        log_every_n_steps=trainer.log_every_n_steps,
+        deterministic=trainer.deterministic,
+        callbacks=build_callbacks(config, loggers),
+        logger=loggers or False,
+        enable_checkpointing={{ p.checkpointing|pyrepr }},
+        default_root_dir=config.output_dir,
+        # No sanity validation: it would run before training in this style only.
+        num_sanity_val_steps=0,
+        fast_dev_run=fast_dev_run,
+    )
+
+
+def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -> dict[str, float]:
+    """Fit, then test; returns the final metrics (last validation and test)."""
+    # Seed before anything random: model initialisation draws from the global RNG.
+    pl.seed_everything(config.trainer.seed, verbose=False)
+    datamodule = DataModule(config)
+    datamodule.setup("fit")  # the model's input and output sizes come from the data
+    splits = datamodule.splits
+    batches = -(-len(splits.train) // config.data.batch_size)
+    model = LitModel(
+        config.to_dict(),
+        splits.input_shape,
+        splits.num_outputs,
+        optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
+    )
+    trainer = build_trainer(config, fast_dev_run)
+    ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    if splits.test is not None:
+{% if p.best_checkpoint %}
+        # Test the best weights when a best checkpoint exists.
+        best = None if fast_dev_run else trainer.checkpoint_callback.best_model_path or None
+{% else %}
+        best = None
+{% endif %}
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        test_metrics = {name: float(value) for name, value in results[0].items()}
+        print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
+        metrics.update(test_metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = parse_args(argv)
+    try:
+        config = load_config(args)
+        return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
+    except (ConfigError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+{% include "tests/test_smoke.py.j2" %}

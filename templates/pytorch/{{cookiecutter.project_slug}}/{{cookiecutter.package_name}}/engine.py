@@ -1,0 +1,252 @@
+{% set p = cookiecutter._project %}
+"""The training loop, written out by hand: what Lightning's Trainer.fit does for the other style.
+
+Semantics follow Lightning so both styles train loss-for-loss identically:
+each batch's loss is divided by accumulate_grad_batches (also in a shorter final
+group); the optimizer steps every N batches and on the last batch of the epoch;
+gradients are clipped right before the step (unscaled first under fp16);
+epoch schedules advance after validation, step schedules after each optimizer
+step. Nothing in the hot loop reads a value back from the device except at the
+logging interval.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+{% if p.early_stopping or p.best_checkpoint %}
+from .callbacks import {{ "EarlyStopping, " if p.early_stopping }}{{ "ImprovementTracker" if p.best_checkpoint }}
+{% endif %}
+{% if p.checkpointing %}
+from .checkpoint import save_checkpoint
+{% endif %}
+from .config import Config
+from .logging_utils import MetricLogger, Progress
+from .metrics import compute_metrics
+from .rng import capture_rng_states, restore_rng_states
+from .runtime import autocast_context, grad_scaler
+
+
+class TrainingLoop:
+    def __init__(
+        self,
+        model: nn.Module,
+        criterion: nn.Module,
+        optimizer: torch.optim.Optimizer,
+{% if p.scheduler_interval %}
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+{% endif %}
+        config: Config,
+        device: torch.device,
+        train_loader: DataLoader,
+        val_loader: DataLoader | None,
+        logger: MetricLogger,
+        checkpoint_dir: Path | None,
+        limit_batches: int | None = None,
+    ) -> None:
+        self.model = model
+        self.criterion = criterion
+        self.optimizer = optimizer
+{% if p.scheduler_interval %}
+        self.scheduler = scheduler
+{% endif %}
+        self.config = config
+        self.device = device
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+        self.logger = logger
+        self.checkpoint_dir = checkpoint_dir  # None: save nothing (e.g. --fast-dev-run)
+        self.limit_batches = limit_batches  # None: whole epochs
+        self.progress = Progress()
+        self.autocast = autocast_context(device, config.trainer.precision)
+        self.scaler = grad_scaler(device, config.trainer.precision)
+        self.non_blocking = device.type == "cuda"
+        self.parameters = [param for param in model.parameters() if param.requires_grad]
+        self.epoch = 0  # epochs completed
+        self.global_step = 0  # optimizer steps taken
+{% if p.early_stopping %}
+        stopping = config.trainer.early_stopping
+        self.early_stopping = EarlyStopping(
+            stopping.monitor, stopping.mode, stopping.patience, stopping.min_delta
+        )
+{% endif %}
+{% if p.best_checkpoint %}
+        checkpoint = config.trainer.checkpoint
+        self.best = ImprovementTracker(checkpoint.monitor, checkpoint.mode)
+{% endif %}
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, float]:
+        """Train from self.epoch to max_epochs; returns the last epoch's metrics."""
+        metrics: dict[str, float] = {}
+        while self.epoch < self.config.trainer.max_epochs:
+            metrics = {"train_loss_epoch": self.train_epoch()}
+            if self.val_loader is not None:
+                metrics.update(self.evaluate(self.val_loader, "val"))
+{% if p.scheduler_interval == "epoch" %}
+            self.scheduler.step()
+{% endif %}
+            self.epoch += 1
+            self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step)
+            print(f"epoch {self.epoch - 1}:", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+{% if p.early_stopping %}
+            stop = self.early_stopping.should_stop(metrics)
+{% else %}
+            stop = False
+{% endif %}
+{% if p.checkpointing %}
+            if self.checkpoint_dir is not None:
+                self.save(metrics)
+{% endif %}
+            if stop or self.limit_batches is not None:
+                break
+        return metrics
+
+    def train_epoch(self) -> float:
+        model, criterion = self.model, self.criterion
+        device, non_blocking, scaler = self.device, self.non_blocking, self.scaler
+        accumulate = self.config.trainer.accumulate_grad_batches
+        log_every = self.config.trainer.log_every_n_steps
+        num_batches = len(self.train_loader)
+        batches: Any = self.train_loader
+        if self.limit_batches is not None:
+            num_batches = min(num_batches, self.limit_batches)
+            batches = itertools.islice(batches, num_batches)
+        self.train_loader.sampler.set_epoch(self.epoch)  # this epoch's shuffle order
+        loss_sum = torch.zeros((), device=device)
+        model.train()
+        batches = self.progress.wrap(batches, num_batches, f"epoch {self.epoch}")
+        for batch_index, (inputs, targets) in enumerate(batches):
+            inputs = inputs.to(device, non_blocking=non_blocking)
+            targets = targets.to(device, non_blocking=non_blocking)
+            with self.autocast:
+                loss = criterion(model(inputs), targets)
+            loss_sum += loss.detach()
+            scaled = loss / accumulate if accumulate > 1 else loss
+            if scaler is None:
+                scaled.backward()
+            else:
+                scaler.scale(scaled).backward()
+            if (batch_index + 1) % accumulate == 0 or batch_index + 1 == num_batches:
+                self.optimizer_step()
+{% if p.scheduler_interval == "step" %}
+                self.scheduler.step()
+{% endif %}
+                self.global_step += 1
+                if self.global_step % log_every == 0:
+                    self.log_step(loss)
+        self.progress.close()
+        return (loss_sum / num_batches).item()
+
+    def optimizer_step(self) -> None:
+        trainer = self.config.trainer
+        scaler = self.scaler
+        if scaler is not None and trainer.gradient_clip_val is not None:
+            scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+        if trainer.gradient_clip_val is not None:
+            if trainer.gradient_clip_algorithm == "norm":
+                nn.utils.clip_grad_norm_(self.parameters, trainer.gradient_clip_val)
+            else:
+                nn.utils.clip_grad_value_(self.parameters, trainer.gradient_clip_val)
+        if scaler is None:
+            self.optimizer.step()
+        else:
+            scaler.step(self.optimizer)
+            scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def log_step(self, loss: torch.Tensor) -> None:
+        """The only per-step host sync, once every log_every_n_steps."""
+        metrics = {"train_loss_step": loss.item(), "lr": self.optimizer.param_groups[0]["lr"]}
+        self.logger.log(metrics, epoch=self.epoch, step=self.global_step)
+        self.progress.show(metrics)
+
+    @torch.inference_mode()
+    def evaluate(self, loader: DataLoader, stage: str) -> dict[str, float]:
+        """Mean loss and metrics over `loader`, weighted by batch size."""
+        self.model.eval()
+        totals: dict[str, torch.Tensor] = {}
+        count = 0
+        batches: Any = loader
+        if self.limit_batches is not None:
+            batches = itertools.islice(loader, self.limit_batches)
+        for inputs, targets in batches:
+            inputs = inputs.to(self.device, non_blocking=self.non_blocking)
+            targets = targets.to(self.device, non_blocking=self.non_blocking)
+            with self.autocast:
+                outputs = self.model(inputs)
+                values = {"loss": self.criterion(outputs, targets)}
+                values.update(compute_metrics(outputs, targets))
+            size = inputs.shape[0]
+            for name, value in values.items():
+                weighted = value.float() * size
+                totals[name] = totals[name] + weighted if name in totals else weighted
+            count += size
+        return {f"{stage}_{name}": (total / count).item() for name, total in totals.items()}
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs to continue exactly where this one stopped."""
+        state: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+{% if p.scheduler_interval %}
+            "scheduler": self.scheduler.state_dict(),
+{% endif %}
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "rng": capture_rng_states(),
+            "config": self.config.to_dict(),
+        }
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+{% if p.early_stopping %}
+        state["early_stopping"] = self.early_stopping.state_dict()
+{% endif %}
+{% if p.best_checkpoint %}
+        state["best"] = self.best.state_dict()
+{% endif %}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+{% if p.scheduler_interval %}
+        self.scheduler.load_state_dict(state["scheduler"])
+{% endif %}
+        self.epoch = state["epoch"]
+        self.global_step = state["global_step"]
+        restore_rng_states(state["rng"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+{% if p.early_stopping %}
+        if "early_stopping" in state:
+            self.early_stopping.load_state_dict(state["early_stopping"])
+{% endif %}
+{% if p.best_checkpoint %}
+        if "best" in state:
+            self.best.load_state_dict(state["best"])
+{% endif %}
+
+{% if p.checkpointing %}
+    def save(self, metrics: dict[str, float]) -> None:
+        """best.ckpt when the monitored metric improved, and last.ckpt (atomic writes)."""
+        state: dict[str, Any] | None = None
+{% if p.best_checkpoint %}
+        current = self.best.value(metrics)
+        if self.best.improved(current):
+            self.best.best = current
+            state = self.state_dict()
+            save_checkpoint(state, self.checkpoint_dir / "best.ckpt")
+{% endif %}
+        if self.config.trainer.checkpoint.save_last:
+            save_checkpoint(state or self.state_dict(), self.checkpoint_dir / "last.ckpt")
+{% endif %}

@@ -1,0 +1,91 @@
+{% set p = cookiecutter._project %}
+"""Console progress, a CSV metrics log and TensorBoard (when installed) for the plain loop."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+try:  # a progress bar when tqdm is installed, plain lines otherwise
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover - depends on the environment
+    tqdm = None
+
+
+def next_version_dir(root: Path) -> Path:
+    """root/version_N with N one past the highest existing (Lightning's CSVLogger layout)."""
+    numbers = [
+        int(path.name.split("_", 1)[1])
+        for path in root.glob("version_*")
+        if path.name.split("_", 1)[1].isdigit()
+    ]
+    return root / f"version_{max(numbers, default=-1) + 1}"
+
+
+class MetricLogger:
+    """Writes each logged row to metrics.csv (fixed columns) and to TensorBoard."""
+
+    def __init__(self, log_dir: Path | None, columns: list[str], csv_log: bool, tensorboard: bool):
+        self.log_dir = log_dir
+        self.columns = ["epoch", "step", *columns]
+        self._csv_file = None
+        self._csv = None
+        self._tensorboard = None
+        if log_dir is None:
+            return
+        log_dir.mkdir(parents=True, exist_ok=True)
+        if csv_log:
+            # Kept open for the whole run (flushed per row); closed by close().
+            self._csv_file = open(  # noqa: SIM115
+                log_dir / "metrics.csv", "w", newline="", encoding="utf-8"
+            )
+            self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, restval="")
+            self._csv.writeheader()
+        if tensorboard and importlib.util.find_spec("tensorboard") is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tensorboard = SummaryWriter(log_dir=str(log_dir))
+
+    def log(self, metrics: dict[str, float], *, epoch: int, step: int) -> None:
+        if self._csv is not None:
+            self._csv.writerow({"epoch": epoch, "step": step, **metrics})
+            self._csv_file.flush()
+        if self._tensorboard is not None:
+            for name, value in metrics.items():
+                self._tensorboard.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        if self._csv_file is not None:
+            self._csv_file.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+
+class Progress:
+    """A tqdm bar per epoch, or (without tqdm) one line per logging interval."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def wrap(self, batches: Iterable, total: int, description: str) -> Iterable:
+        if not self.enabled or tqdm is None:
+            self._description = description
+            return batches
+        self._bar = tqdm(batches, total=total, desc=description, leave=False, dynamic_ncols=True)
+        return self._bar
+
+    def show(self, metrics: dict[str, float]) -> None:
+        text = " ".join(f"{name}={value:.4g}" for name, value in metrics.items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
+        elif self.enabled:
+            print(f"{self._description} {text}", flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

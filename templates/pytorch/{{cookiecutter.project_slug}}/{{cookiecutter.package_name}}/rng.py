@@ -1,0 +1,1 @@
+{% include "rng.py.j2" %}

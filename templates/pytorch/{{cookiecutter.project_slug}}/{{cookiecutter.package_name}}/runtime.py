@@ -1,0 +1,59 @@
+"""Seeding, determinism, device selection and mixed precision for the hand-written loop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+
+import torch
+
+from .config import ConfigError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy (when installed) and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:
+        pass
+    else:
+        np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def configure_determinism(deterministic: bool) -> None:
+    if not deterministic:
+        return
+    # cuBLAS needs a fixed workspace to be deterministic; it reads this at first use.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def select_device(accelerator: str) -> torch.device:
+    """auto picks cuda, then mps, then cpu; an explicit choice must be available."""
+    cuda = torch.cuda.is_available()
+    mps = torch.backends.mps.is_available()
+    if accelerator == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (accelerator == "cuda" and not cuda) or (accelerator == "mps" and not mps):
+        raise ConfigError(f"trainer.accelerator: {accelerator} is not available on this machine")
+    return torch.device(accelerator)
+
+
+def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """A reusable context: autocast for the mixed modes, a no-op for full precision."""
+    if precision == "32":
+        return contextlib.nullcontext()
+    dtype = torch.float16 if precision == "16-mixed" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | None:
+    """fp16 needs loss scaling against underflow; bf16 has fp32's range and does not."""
+    if precision == "16-mixed" and device.type == "cuda":
+        return torch.amp.GradScaler("cuda")
+    return None

@@ -1,0 +1,79 @@
+"""The generated config.py: defaults, YAML, --set and flags, with errors that name the key."""
+
+import pytest
+
+from torch_scaffold.generate import render_project
+from torch_scaffold.spec.schema import Spec
+
+from .helpers import project_module, write_files
+
+
+@pytest.fixture(scope="module")
+def config_module(tmp_path_factory):
+    folder = write_files(
+        render_project(Spec(), "pytorch", format_code=False), tmp_path_factory.mktemp("p")
+    )
+    with project_module(folder, "tabular_classifier", "config") as module:
+        yield module, folder
+
+
+def _load(module, argv):
+    return module.load_config(module.parse_args(argv))
+
+
+def test_defaults_equal_the_config_file(config_module):
+    module, folder = config_module
+    from_file = _load(module, ["--config", str(folder / "config.yaml")])
+    assert from_file == module.Config()
+    assert from_file.trainer.max_epochs == 10 and from_file.optimizer.lr == 0.001
+
+
+def test_flags_override_set_which_overrides_the_file(config_module, tmp_path):
+    module, _ = config_module
+    path = tmp_path / "c.yaml"
+    path.write_text("optimizer:\n  lr: 1e-3\ntrainer:\n  max_epochs: 4\n  precision: 32\n")
+    config = _load(
+        module,
+        [
+            "--config",
+            str(path),
+            "--set",
+            "trainer.max_epochs=6",
+            "--set",
+            "optimizer.lr=3e-4",
+            "--max-epochs",
+            "8",
+            "--seed",
+            "3",
+        ],
+    )
+    assert config.trainer.max_epochs == 8 and config.trainer.seed == 3
+    assert config.optimizer.lr == pytest.approx(3e-4)  # "3e-4" is a string to PyYAML
+    assert config.trainer.precision == "32"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("trainer:\n  max_epoch: 3\n", "unknown key 'max_epoch'"),
+        ("data:\n  batch_size: many\n", "data.batch_size: expected int"),
+        ("trainer:\n  deterministic: 1\n", "trainer.deterministic: expected true or false"),
+        ("trainer:\n  precision: '8-bit'\n", "trainer.precision"),
+        ("model: [1, 2]\n", "model: expected a mapping"),
+    ],
+)
+def test_bad_values_name_the_key(config_module, tmp_path, text, message):
+    module, _ = config_module
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(module.ConfigError, match=message):
+        _load(module, ["--config", str(path)])
+
+
+def test_resume_last_must_exist(config_module, tmp_path):
+    module, _ = config_module
+    with pytest.raises(module.ConfigError, match="no checkpoint file"):
+        module.resolve_resume_path("last", str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert module.resolve_resume_path("last", str(tmp_path)).endswith("last.ckpt")
