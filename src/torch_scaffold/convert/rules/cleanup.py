@@ -1,0 +1,52 @@
+"""Statement clean-up inside the moved code: train()/eval() switches, grad-mode `with`
+blocks, and statements the other rules emptied (`x, y = x, y`, empty `if`)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torch_scaffold.convert.nodes import body_of, code, dotted, method_call, with_body
+from torch_scaffold.convert.rules import amp
+
+
+def _is_mode_switch(st, roles) -> bool:
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+        mc = method_call(st.body[0].value) if isinstance(st.body[0].value, cst.Call) else None
+        return bool(mc and mc[1] in ("train", "eval") and dotted(mc[0]) in roles.models)
+    return False
+
+
+def _trivial(st) -> bool:
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Assign):
+        a = st.body[0]
+        return len(a.targets) == 1 and code(a.targets[0].target) == code(a.value)
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+        return isinstance(st.body[0].value, (cst.Name, cst.Attribute))
+    return False
+
+
+def clean(ctx, stmts: list, roles, in_step: bool) -> list:
+    """Drop mode switches and grad-mode blocks (in_step) and anything left empty."""
+    out = []
+    for st in stmts:
+        if in_step and _is_mode_switch(st, roles):
+            ctx.count_removed("model.train()/eval()")
+            continue
+        if in_step and isinstance(st, cst.With) and amp.transparent_with(ctx, st):
+            ctx.count_removed("no_grad/inference_mode/set_grad_enabled/autocast blocks")
+            out += clean(ctx, body_of(st), roles, in_step)
+            continue
+        if _trivial(st):
+            continue
+        if isinstance(st, (cst.If, cst.With, cst.For, cst.While)) and isinstance(
+            st.body, cst.IndentedBlock
+        ):
+            inner = clean(ctx, body_of(st), roles, in_step)
+            if not inner:
+                if isinstance(st, cst.If) and st.orelse is None:
+                    continue
+                if isinstance(st, (cst.With, cst.For, cst.While)):
+                    continue
+            st = with_body(st, inner)
+        out.append(st)
+    return out
