@@ -67,11 +67,15 @@ class Index:
         self.sched_targets: dict[str, str] = {}
         self.backward_calls: list[cst.Call] = []
         self.module_binds: set[str] = set()
+        self.methods: set[str] = set()
         for node in walk(parsed.module):
             if isinstance(node, cst.FunctionDef):
                 self.functions.setdefault(node.name.value, []).append(node)
             elif isinstance(node, cst.ClassDef):
                 self.classes[node.name.value] = node
+                for st in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
+                    if isinstance(st, cst.FunctionDef):
+                        self.methods.add(st.name.value)
             elif isinstance(node, cst.Call):
                 self._note_call(node)
 
@@ -116,13 +120,13 @@ class Index:
     def loops_between(self, node: cst.CSTNode, scope: cst.CSTNode) -> list[cst.CSTNode]:
         """Loops enclosing node inside scope, innermost first."""
         out = []
-        cur = self.p.parent(node)
+        prev, cur = node, self.p.parent(node)
         while cur is not None and cur is not scope:
-            if isinstance(cur, LOOPS):
+            if isinstance(cur, LOOPS) and (prev is cur.body or prev is cur.orelse):
                 out.append(cur)
             if isinstance(cur, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
                 break
-            cur = self.p.parent(cur)
+            prev, cur = cur, self.p.parent(cur)
         return out
 
     def class_of(self, fn: cst.FunctionDef) -> cst.ClassDef | None:

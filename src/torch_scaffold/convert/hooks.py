@@ -28,6 +28,8 @@ def build(ctx) -> None:
     }
     tail = [rename(s, host) for s in raw.closure_tail]
     everything = sec[TRAIN_STEP] + sec[EPOCH_START] + sec[EPOCH_END] + tail
+    if facts.closure_step_stmt is not None:
+        everything.append(rename(facts.closure_step_stmt, host))
     closure_names = {facts.closure_fn.name.value} if facts.closure_fn is not None else set()
     roles = roles_mod.find(everything, ctx.ix, closure_names)
     ctx.roles = roles
@@ -69,7 +71,9 @@ def build(ctx) -> None:
             stmts = [s.visit(device.CudaToDevice()) for s in stmts]
         stmts = cleanup.clean(ctx, stmts, roles, in_step=in_step and not plan.manual)
         if hook == TRAIN_STEP:
-            stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP], ["return None"], "batch loop")
+            if plan.manual:
+                stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return None"], ["return None"],
+                                             "batch loop")
         elif hook in (BATCH_END, BEFORE_OPT):
             stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return"], ["return"], "batch loop")
         else:

@@ -56,6 +56,10 @@ def convert(source: str, filename: str = "<stdin>", *, partial: bool = False) ->
     except SyntaxError as exc:  # a bug of ours: refuse rather than write broken code
         entries = [ReportEntry(REFUSED, f"internal error: the converted code does not compile ({exc.msg}, "
                                f"line {exc.lineno}); please report this script")]
+        import os
+
+        if os.environ.get("SCAFFOLD_DEBUG"):
+            print(formatted)
         return Conversion(None, entries)
     return Conversion(formatted, report.finish(ctx))
 

@@ -41,7 +41,7 @@ def _split(stmts: list, node: cst.CSTNode):
     for i, st in enumerate(stmts):
         if st is node or contains(st, node):
             return stmts[:i], st, stmts[i + 1:]
-    raise Refusal("internal: statement not found")
+    raise Refusal(f"internal: statement not found: {_code(node)[:60]}")
 
 
 def _unwrap_to(container_body: list, node: cst.CSTNode, withs: list):
@@ -69,6 +69,10 @@ def _bind(fn: cst.FunctionDef, bindings: dict, stmts: list) -> list:
             mapping[name] = value
     out = [rename(s, mapping) for s in stmts]
     return prefix + out
+
+
+def _mapping(bindings: dict) -> dict:
+    return {k: v for k, v in bindings.items() if not (isinstance(v, cst.Name) and v.value == k)}
 
 
 def _drop_docstring(stmts: list) -> list:
@@ -224,6 +228,14 @@ def build(parsed, ix: Index, facts: LoopFacts, literal_start) -> RawSections:
             inl = facts.epoch_inline
             before, site_stmt, after = _unwrap_to(e_body, inl.call, withs)
             pre, _, post = _inline(inl, site_stmt, parsed, marker=loop, withs=withs)
+            # the batch loop itself lives in the inlined function: speak the caller's names
+            mapping = _mapping(inl.bindings)
+            raw.loop_body = [rename(s, mapping) for s in raw.loop_body]
+            raw.closure_tail = [rename(s, mapping) for s in raw.closure_tail]
+            if raw.train_data is not None:
+                raw.train_data = rename(raw.train_data, mapping)
+            if raw.closure_target is not None:
+                raw.closure_target = rename(raw.closure_target, mapping)
             raw.epoch_pre = before + pre
             raw.epoch_post = post + after
             raw.inlined.append(inl.fn)

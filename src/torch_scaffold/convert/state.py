@@ -82,13 +82,13 @@ class _PromoteHost(cst.CSTTransformer):
         return updated
 
 
-def promote_host(sections: dict, free_names: set[str]) -> tuple[dict, dict[str, str]]:
+def promote_host(sections: dict, free_names: set[str], methods: set[str]) -> tuple[dict, dict[str, str]]:
     """`__host__.x` that is only read -> plain name `x` (passed in as `self.x`)."""
     v = _HostUses()
     for stmts in sections.values():
         for s in stmts:
             s.visit(v)
-    promote = {a for a in v.used - v.called - v.stored if a not in free_names and a != "device"}
+    promote = {a for a in v.used - v.stored - (v.called & methods) if a not in free_names and a != "device"}
     device_attr = "device" in v.used and "device" not in v.stored
     driver = {a: f"self.{a}" for a in promote}
     t = _PromoteHost(promote)
@@ -166,7 +166,7 @@ def assign(ctx) -> None:
     own = {TRAIN_STEP: {plan.batch_param, plan.index_param}, BATCH_END: {"outputs", "batch", plan.index_param}}
     usage = {k: statement_usage(v) for k, v in hooks.items()}
     free_now = set().union(*[u.reads for u in usage.values()]) if usage else set()
-    hooks, host_driver = promote_host(hooks, free_now)
+    hooks, host_driver = promote_host(hooks, free_now, ctx.ix.methods)
     usage = {k: statement_usage(v) for k, v in hooks.items()}
     for k, u in usage.items():
         for n in own.get(k, ()):
@@ -184,6 +184,7 @@ def assign(ctx) -> None:
     all_names = set()
     for u in usage.values():
         all_names |= u.reads | u.binds
+    all_names.discard("self")  # what is left of `self` is the LightningModule's own
     for name in sorted(all_names):
         if name in devices and name not in set().union(*[u.binds for u in usage.values()]):
             mapping[name] = cst.parse_expression("self.device")

@@ -53,6 +53,10 @@ def find(stmts: list[cst.CSTNode], ix, closure_names=()) -> Roles:
                 continue
             if meth == "zero_grad":
                 zero_grad.add(d)
+            if meth == "step" and "scaler" in _last(d).lower() and node.args:
+                opt = dotted(node.args[0].value)
+                if opt and opt not in r.optimizers:
+                    r.optimizers.append(opt)
             elif meth == "step":
                 step_receivers.append((d, node))
             elif meth in ("scale", "unscale_", "update") and ("scaler" in _last(d).lower()):
@@ -89,6 +93,9 @@ def find(stmts: list[cst.CSTNode], ix, closure_names=()) -> Roles:
         target = r.optimizers if kind == "opt" else r.schedulers
         if d not in target:
             target.append(d)
+    for d in sorted(zero_grad):
+        if d not in r.optimizers and (_last(d) in ix.optim_targets or "opt" in _last(d).lower()):
+            r.optimizers.append(d)
     # zero_grad on something that never steps is the model's own zero_grad
     r.models = [m for m in r.models if m not in r.optimizers and m not in r.schedulers]
     return r

@@ -122,6 +122,11 @@ def split(ctx, body: list, roles) -> None:
             batch_end.append(st)
         else:
             after_step.append(st)
+    from torch_scaffold.convert.rules import loop_control
+
+    # leaving the loop before the update skips it; after the update the step is done
+    pre = loop_control.rewrite(ctx, pre, [loop_control.STOP, "return None"], ["return None"], "batch loop")
+    after_step = loop_control.rewrite(ctx, after_step, [loop_control.STOP], ["pass"], "batch loop")
     plan.sections[TRAIN_STEP] = pre + after_step
     plan.sections[BEFORE_OPT] = before_opt
     plan.sections[BATCH_END] = batch_end

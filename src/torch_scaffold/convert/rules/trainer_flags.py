@@ -7,8 +7,11 @@ import libcst as cst
 from torch_scaffold.convert.nodes import code, dotted, method_call, walk
 from torch_scaffold.convert.result import MOVED
 
-STEP_STREAM = '''class _StepStream(torch.utils.data.IterableDataset):
-    """One placeholder item per training step: the step builds its own batch."""
+STEP_STREAM = '''class _StepStream:
+    """One placeholder item per training step: the step builds its own batch.
+
+    A plain iterable, not a DataLoader, so that it draws no random numbers.
+    """
 
     def __iter__(self):
         while True:
@@ -34,7 +37,7 @@ def decide(ctx) -> None:
         plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(raw.train_data)
     else:
         plan.helpers.append(STEP_STREAM)
-        plan.fit_kwargs["train_dataloaders"] = "torch.utils.data.DataLoader(_StepStream(), batch_size=None)"
+        plan.fit_kwargs["train_dataloaders"] = "_StepStream()"
         ctx.note(MOVED, "the loop fetches its own batches: Trainer iterates a placeholder stream, one item per step")
     if ctx.used_scaler and "precision" not in flags:
         flags["precision"] = '"16-mixed"'
