@@ -55,6 +55,9 @@ def build(ctx) -> None:
                 if raw.closure_target is not None:
                     pre = [stmt(f'{code(raw.closure_target)} = outputs["loss"]')]
                 plan.sections[BATCH_END] = pre + tail
+    from torch_scaffold.convert.rules import accumulation
+
+    plan.sections[TRAIN_STEP] = accumulation.undo_division(ctx, plan.sections[TRAIN_STEP])
     plan.sections[EPOCH_START] = sec[EPOCH_START]
     plan.sections[EPOCH_END] = sec[EPOCH_END]
 
@@ -79,6 +82,7 @@ def build(ctx) -> None:
         else:
             stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return"], ["return"], "epoch loop")
         plan.sections[hook] = stmts
+    plan.sections[BATCH_END] = accumulation.undo_division(ctx, plan.sections.get(BATCH_END) or [])
     _restore_train_mode(ctx, roles)
     _batch_and_counters(ctx)
     _loss_return(ctx)

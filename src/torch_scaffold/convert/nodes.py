@@ -40,13 +40,26 @@ def call_of(stmt: cst.CSTNode) -> cst.Call | None:
     return None
 
 
+# Children of the parsed tree, filled once per parse: libcst computes `.children` with a
+# visitor on each access, which made repeated walks the slowest part of a conversion.
+_CHILDREN: dict[int, list] = {}
+
+
+def set_children_cache(children: dict[int, list]) -> None:
+    _CHILDREN.clear()
+    _CHILDREN.update(children)
+
+
 def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every node below (and including) `node`, depth first, iteratively."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(reversed(current.children))
+        kids = _CHILDREN.get(id(current))
+        if kids is None:
+            kids = current.children
+        stack.extend(reversed(kids))
 
 
 def calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:

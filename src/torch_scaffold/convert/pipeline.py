@@ -29,6 +29,17 @@ def _already_lightning(parsed) -> bool:
 
 def convert(source: str, filename: str = "<stdin>", *, partial: bool = False) -> Conversion:
     parsed = parse(source, filename)
+    try:
+        return _convert(parsed, source, filename, partial)
+    except RecursionError:
+        entries = [ReportEntry(REFUSED, "the script is too deeply nested to analyse")]
+    except Exception as exc:  # never a traceback: an analysis bug becomes a refusal
+        entries = [ReportEntry(REFUSED, f"internal error while analysing the script "
+                               f"({type(exc).__name__}: {exc}); please report it")]
+    return Conversion(report.partial_code(source, entries) if partial else None, entries)
+
+
+def _convert(parsed, source: str, filename: str, partial: bool) -> Conversion:
     if _already_lightning(parsed):
         return Conversion(None, [ReportEntry(KEPT, "already a Lightning script (defines a LightningModule); nothing to do")],
                           already_lightning=True)

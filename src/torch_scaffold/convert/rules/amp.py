@@ -51,7 +51,7 @@ def note_autocast(ctx, call: cst.Call) -> None:
         ctx.plan.trainer_flags["precision"] = f'"{kind}" if {ctx.driver_expr(enabled)} else "32-true"'
     else:
         ctx.plan.trainer_flags["precision"] = f'"{kind}"'
-    ctx.note(MOVED, f"autocast({code(call)[9:][:40]}...) -> Trainer(precision={ctx.plan.trainer_flags['precision']})")
+    ctx.note(MOVED, f"{code(call.func)}(...) -> Trainer(precision={ctx.plan.trainer_flags['precision']})")
 
 
 def unscale_loss(ctx, loss, roles):

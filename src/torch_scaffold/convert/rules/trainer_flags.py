@@ -41,8 +41,6 @@ def decide(ctx) -> None:
         ctx.note(MOVED, "the loop fetches its own batches: Trainer iterates a placeholder stream, one item per step")
     if ctx.used_scaler and "precision" not in flags:
         flags["precision"] = '"16-mixed"'
-    if "precision" in flags:
-        ctx.count_removed("autocast/GradScaler")
     # model class for the LightningModule's name
     for m in ctx.roles.models:
         cls = _constructed_class(ctx, m)
