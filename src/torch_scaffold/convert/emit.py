@@ -150,6 +150,8 @@ class _Rewrite(cst.CSTTransformer):
         self.remove = {id(f) for f in ctx.removed_functions}
         self.anchor = ctx.anchor
         self.seed_calls = {id(c) for c in ctx.seed_calls}
+        self.unwrap = {id(c) for c in ctx.unwrap_calls}
+        self.remove |= {id(s) for s in ctx.drop_stmts}
         self.top = {id(s) for s in ctx.parsed.module.body}
 
     def on_leave(self, original, updated):
@@ -162,6 +164,8 @@ class _Rewrite(cst.CSTTransformer):
         return super().on_leave(original, updated)
 
     def leave_Call(self, original, updated):
+        if id(original) in self.unwrap:
+            return updated.args[0].value
         if id(original) in self.seed_calls:
             return updated.with_changes(func=cst.parse_expression(f"{PL}.seed_everything"))
         return updated

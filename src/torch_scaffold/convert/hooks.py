@@ -62,8 +62,11 @@ def build(ctx) -> None:
     plan.sections[EPOCH_END] = sec[EPOCH_END]
 
     # ---------------------------------------------------------------- per-hook rules
+    from torch_scaffold.convert.rules import checkpointing, logging as metrics
+
     for hook in (EPOCH_START, EPOCH_END):
         plan.sections[hook] = scheduler.epoch_steps(ctx, plan.sections[hook], roles)
+        plan.sections[hook] = checkpointing.saves(ctx, plan.sections[hook], roles)
         plan.sections[hook] = [s for s in plan.sections[hook] if not step.drop_optimizer_stmt(ctx, s, roles)]
     for hook in HOOKS:
         stmts = plan.sections.get(hook, [])
@@ -83,6 +86,8 @@ def build(ctx) -> None:
             stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return"], ["return"], "epoch loop")
         plan.sections[hook] = stmts
     plan.sections[BATCH_END] = accumulation.undo_division(ctx, plan.sections.get(BATCH_END) or [])
+    monitors = {s.monitor for s in plan.schedulers if s.monitor}
+    plan.sections[EPOCH_END] = metrics.epoch_metrics(ctx, plan.sections[EPOCH_END], monitors)
     _restore_train_mode(ctx, roles)
     _batch_and_counters(ctx)
     _loss_return(ctx)

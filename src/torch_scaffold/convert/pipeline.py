@@ -9,7 +9,7 @@ from torch_scaffold.convert.nodes import code, dotted, walk
 from torch_scaffold.convert.parse import parse
 from torch_scaffold.convert.plan import Context, HOST, TrainingPlan
 from torch_scaffold.convert.result import KEPT, MOVED, REFUSED, REMOVED, Conversion, ReportEntry
-from torch_scaffold.convert.rules import checkpointing, refusals, trainer_flags
+from torch_scaffold.convert.rules import checkpointing, distributed, refusals, trainer_flags
 
 
 def _already_lightning(parsed) -> bool:
@@ -56,7 +56,6 @@ def _convert(parsed, source: str, filename: str, partial: bool) -> Conversion:
         hooks.build(ctx)
         state.assign(ctx)
         trainer_flags.decide(ctx)
-        checkpointing.apply(ctx)
         out = emit.emit(ctx)
     except analyze.Refusal as r:
         entries = [ReportEntry(REFUSED, r.message, r.line)]
@@ -82,12 +81,17 @@ def _setup(ctx) -> None:
     ctx.name_map = {}
     ctx.seed_calls = []
     ctx.removed_functions = []
+    ctx.removed_resume = None
+    distributed.find(ctx)
+    checkpointing.resume(ctx)
     parsed, facts, raw = ctx.parsed, ctx.facts, ctx.raw
     # the module-level statement that holds the driver: the new class goes right before it
     node = raw.replaced
     while parsed.parent(node) is not None and not isinstance(parsed.parent(node), cst.Module):
         node = parsed.parent(node)
     ctx.anchor = node
+    if ctx.removed_resume is not None:
+        ctx.removed_functions.append(ctx.removed_resume)
     ctx.taken_names = set(ctx.ix.functions) | set(ctx.ix.classes) | {
         n.value for n in walk(facts.driver) if isinstance(n, cst.Name)}
     # inlined functions disappear when nothing else calls them

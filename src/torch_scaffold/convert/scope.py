@@ -145,7 +145,23 @@ def _stmt_usage(st: cst.CSTNode, u: Usage) -> None:
         for s in _children_stmts(st):
             _stmt_usage(s, u)
         return
-    if isinstance(st, (cst.If, cst.While)):
+    if isinstance(st, cst.If):
+        # each branch starts from what was bound before the `if`
+        _note_reads(expr_reads(st.test), u)
+        before = set(u.binds)
+        bound = set()
+        for s in body_of_block(st.body):
+            _stmt_usage(s, u)
+        bound |= u.binds
+        if st.orelse is not None:
+            u.binds = set(before)
+            branch = [st.orelse] if isinstance(st.orelse, cst.If) else body_of_block(st.orelse.body)
+            for s in branch:
+                _stmt_usage(s, u)
+            bound |= u.binds
+        u.binds = bound
+        return
+    if isinstance(st, cst.While):
         _note_reads(expr_reads(st.test), u)
         for s in _children_stmts(st):
             _stmt_usage(s, u)
@@ -156,6 +172,10 @@ def _stmt_usage(st: cst.CSTNode, u: Usage) -> None:
         return
     # anything else: count every name as a read
     _note_reads(expr_reads(st), u)
+
+
+def body_of_block(block) -> list[cst.CSTNode]:
+    return list(block.body) if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []
 
 
 def _children_stmts(st: cst.CSTNode) -> list[cst.CSTNode]:

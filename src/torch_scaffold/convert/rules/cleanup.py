@@ -16,6 +16,22 @@ def _is_mode_switch(st, roles) -> bool:
     return False
 
 
+_BOILERPLATE = ("init_process_group", "destroy_process_group", "barrier", "set_device")
+
+
+def _boilerplate(st) -> bool:
+    """Process-group set-up and sampler.set_epoch(): Lightning does them."""
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+        call = st.body[0].value
+        mc = method_call(call) if isinstance(call, cst.Call) else None
+        if mc and mc[1] == "set_epoch" and "sampler" in (dotted(mc[0]) or "").lower():
+            return True
+        name = dotted(call.func) if isinstance(call, cst.Call) else None
+        if name and name.rsplit(".", 1)[-1] in _BOILERPLATE and ("dist" in name or "cuda" in name):
+            return True
+    return False
+
+
 def _trivial(st) -> bool:
     if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Assign):
         a = st.body[0]
@@ -37,6 +53,9 @@ def clean(ctx, stmts: list, roles, in_step: bool) -> list:
             out += clean(ctx, body_of(st), roles, in_step)
             continue
         if _trivial(st):
+            continue
+        if _boilerplate(st):
+            ctx.count_removed("distributed set-up calls")
             continue
         if isinstance(st, (cst.If, cst.With, cst.For, cst.While)) and isinstance(
             st.body, cst.IndentedBlock

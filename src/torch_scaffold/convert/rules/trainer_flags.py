@@ -53,6 +53,19 @@ def decide(ctx) -> None:
             plan.hparams = f"vars({attr})"
             break
     _seed(ctx)
+    _model_back_on_device(ctx)
+
+
+def _model_back_on_device(ctx) -> None:
+    """Lightning hands the model back on the CPU; code after fit that uses the
+    script's device needs the model there again."""
+    from torch_scaffold.convert.state import after_reads
+
+    after = after_reads(ctx.facts.driver, ctx.raw.replaced)
+    devices = [d for d in ctx.roles.devices if "." not in d and d in after]
+    models = [m for m in ctx.roles.models if "." not in m and m in after]
+    if devices and models:
+        ctx.plan.post_fit.append(f"{models[0]}.to({devices[0]})  # Lightning returns the model on the CPU")
 
 
 def _constructed_class(ctx, role: str) -> str | None:
