@@ -68,6 +68,7 @@ class Index:
         self.backward_calls: list[cst.Call] = []
         self.module_binds: set[str] = set()
         self.methods: set[str] = set()
+        self.optimized_models: list[str] = []
         for node in walk(parsed.module):
             if isinstance(node, cst.FunctionDef):
                 self.functions.setdefault(node.name.value, []).append(node)
@@ -94,6 +95,13 @@ class Index:
                 tgt = self._assign_target(node)
                 if tgt:
                     self.optim_targets[tgt] = q
+                # whose parameters it optimizes: `Adam(model.parameters())` -> model
+                for n in walk(node):
+                    mc = method_call(n)
+                    if mc and mc[1] in ("parameters", "named_parameters"):
+                        d = dotted(mc[0])
+                        if d and d not in self.optimized_models:
+                            self.optimized_models.append(d)
         elif q.startswith("torch.optim.lr_scheduler."):
             tgt = self._assign_target(node)
             if tgt:

@@ -164,6 +164,8 @@ class _Rewrite(cst.CSTTransformer):
         return super().on_leave(original, updated)
 
     def leave_Call(self, original, updated):
+        if original in self.ctx.sampler_calls:
+            return cst.parse_expression(self.ctx.sampler_calls[original])
         if id(original) in self.unwrap:
             return updated.args[0].value
         if id(original) in self.seed_calls:

@@ -88,6 +88,10 @@ def build(ctx) -> None:
     plan.sections[BATCH_END] = accumulation.undo_division(ctx, plan.sections.get(BATCH_END) or [])
     monitors = {s.monitor for s in plan.schedulers if s.monitor}
     plan.sections[EPOCH_END] = metrics.epoch_metrics(ctx, plan.sections[EPOCH_END], monitors)
+    reads = set()
+    for hook in (TRAIN_STEP, BEFORE_OPT, BATCH_END, EPOCH_END):
+        reads |= statement_usage(plan.sections.get(hook) or []).reads
+    plan.sections[EPOCH_START] = cleanup.drop_dead_flags(plan.sections[EPOCH_START], reads)
     _restore_train_mode(ctx, roles)
     _batch_and_counters(ctx)
     _loss_return(ctx)

@@ -69,3 +69,22 @@ def clean(ctx, stmts: list, roles, in_step: bool) -> list:
             st = with_body(st, inner)
         out.append(st)
     return out
+
+
+def drop_dead_flags(stmts: list, used_elsewhere: set[str]) -> list:
+    """`training = optimizer is not None` whose only readers were removed: drop it."""
+    from torch_scaffold.convert.scope import statement_usage
+
+    out = []
+    for i, st in enumerate(stmts):
+        if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Assign):
+            a = st.body[0]
+            pure = isinstance(a.value, (cst.Comparison, cst.BooleanOperation, cst.Name, cst.Integer,
+                                        cst.Float, cst.SimpleString, cst.UnaryOperation))
+            names = [t.target.value for t in a.targets if isinstance(t.target, cst.Name)]
+            if pure and len(names) == len(a.targets):
+                later = statement_usage(stmts[i + 1:]).reads
+                if not any(n in later or n in used_elsewhere for n in names):
+                    continue
+        out.append(st)
+    return out

@@ -24,7 +24,7 @@ _SETUP = ("torch.distributed.init_process_group", "torch.distributed.destroy_pro
 def find(ctx) -> None:
     """Record wrapper assignments and process-group calls to rewrite in the whole module."""
     parsed = ctx.parsed
-    ctx.unwrap_calls, ctx.drop_stmts = [], []
+    ctx.unwrap_calls, ctx.drop_stmts, ctx.sampler_calls = [], [], {}
     for node in parsed.all_nodes:
         if isinstance(node, cst.Call):
             q = parsed.qname(node.func) or ""
@@ -39,6 +39,12 @@ def find(ctx) -> None:
                     ctx.note(MOVED, f"{code(node)[:50]} -> Trainer(devices=\"auto\") (Lightning uses DDP, "
                              "not DataParallel)", node)
                 ctx.plan.trainer_flags.setdefault("devices", '"auto"')
+            elif q.endswith("DistributedSampler") and node.args:
+                shuffle = next((a.value for a in node.args if a.keyword and a.keyword.value == "shuffle"), None)
+                kind = "SequentialSampler" if shuffle is not None and code(shuffle) == "False" else "RandomSampler"
+                ctx.sampler_calls[node] = f"torch.utils.data.{kind}({code(node.args[0].value)})"
+                ctx.note(MOVED, f"DistributedSampler at line {parsed.line(node)} -> {kind} (Lightning adds the "
+                         "DistributedSampler itself when it runs DDP)", None)
             elif q in _SETUP:
                 stmt_node = parsed.parent(parsed.parent(node))
                 if isinstance(stmt_node, cst.SimpleStatementLine) and len(stmt_node.body) == 1:

@@ -96,6 +96,15 @@ def find(stmts: list[cst.CSTNode], ix, closure_names=()) -> Roles:
     for d in sorted(zero_grad):
         if d not in r.optimizers and (_last(d) in ix.optim_targets or "opt" in _last(d).lower()):
             r.optimizers.append(d)
+    # the modules whose parameters an optimizer updates, when the moved code calls them
+    called = {dotted(n.func) for st in stmts for n in walk(st) if isinstance(n, cst.Call)}
+    for m in ix.optimized_models:
+        last = _last(m)
+        for c in called:
+            if c and (c == m or c == f"__host__.{last}"):
+                if c in r.models:
+                    r.models.remove(c)
+                r.models.insert(0, c)
     # zero_grad on something that never steps is the model's own zero_grad
     r.models = [m for m in r.models if m not in r.optimizers and m not in r.schedulers]
     return r

@@ -113,7 +113,10 @@ def split(ctx, body: list, roles) -> None:
         before_opt.append(st)
     # statements after the step: bookkeeping stays in training_step, anything that
     # touches the model or optimizer state after the update goes to on_train_batch_end
+    from torch_scaffold.convert.scope import statement_usage
+
     watch = set(roles.models) | set(roles.optimizers) | set(roles.schedulers)
+    watch |= statement_usage(before_opt).binds  # values computed after backward()
     after_step, batch_end = [], []
     for st in post:
         if drop_optimizer_stmt(ctx, st, roles) or amp.drop_scaler_stmt(ctx, st, roles):
