@@ -1,0 +1,218 @@
+"""TrainingPlan + the original module -> the converted module (before formatting)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torch_scaffold.convert.nodes import body_of, code, contains, dotted, stmt, walk
+from torch_scaffold.convert.plan import (
+    BATCH_END, BEFORE_OPT, EPOCH_END, EPOCH_START, HOOKS, HOST, TRAIN_STEP,
+)
+from torch_scaffold.convert.result import KEPT, MOVED, REMOVED
+from torch_scaffold.convert.state import attr_name
+
+PL = "pl"
+
+_SIGNATURES = {
+    EPOCH_START: "def on_train_epoch_start(self):",
+    TRAIN_STEP: "def training_step(self, {batch}, {index}):",
+    BEFORE_OPT: "def on_before_optimizer_step(self, optimizer):",
+    BATCH_END: "def on_train_batch_end(self, outputs, {batch_end}, {index}):",
+    EPOCH_END: "def on_train_epoch_end(self):",
+}
+
+STEP_STREAM = '''
+class _StepStream(torch.utils.data.IterableDataset):
+    """One placeholder item per training step: the step fetches its own data."""
+
+    def __iter__(self):
+        while True:
+            yield 0
+'''
+
+
+def _method(header: str, stmts: list, doc: str | None = None) -> cst.FunctionDef:
+    fn = cst.parse_statement(header + "\n    pass\n")
+    body = list(stmts)
+    if doc:
+        body = [stmt(f'"""{doc}"""')] + body
+    return fn.with_changes(body=cst.IndentedBlock(body=body or [stmt("pass")]),
+                           leading_lines=[cst.EmptyLine()])
+
+
+def _role_attr(ctx, role: str) -> str:
+    """`optimizer` / `__host__.optimizer` -> its attribute on the LightningModule."""
+    plan = ctx.plan
+    node = ctx.name_map.get(role) if "." not in role else None
+    if node is not None:
+        return code(node)
+    last = role.rsplit(".", 1)[-1]
+    attr = attr_name(last)
+    driver = role.replace(HOST, "self")
+    if plan.ctor.get(attr, driver) != driver:
+        attr = attr + "_"
+    plan.ctor.setdefault(attr, driver)
+    return f"self.{attr}"
+
+
+def class_name(ctx) -> str:
+    base = ctx.plan.model_class or "Model"
+    name = f"Lit{base[0].upper()}{base[1:]}"
+    taken = set(ctx.ix.classes) | set(ctx.ix.functions)
+    while name in taken:
+        name += "_"
+    return name
+
+
+def build_class(ctx) -> cst.ClassDef:
+    plan = ctx.plan
+    opts = [_role_attr(ctx, r) for r in ctx.roles.optimizers]
+    scheds = [(s, _role_attr(ctx, s.expr)) for s in plan.schedulers]
+    model_attr = None
+    for m in ctx.roles.models:
+        node = ctx.name_map.get(m) if "." not in m else None
+        if node is not None and code(node).startswith("self."):
+            model_attr = code(node)
+            break
+        if m.startswith(HOST + "."):
+            model_attr = _role_attr(ctx, m)
+            break
+    init = [stmt("super().__init__()")]
+    if plan.hparams:
+        init.append(stmt(f"self.save_hyperparameters({plan.hparams})"))
+    if plan.manual:
+        init.append(stmt("self.automatic_optimization = False"))
+    params = []
+    for attr in plan.ctor:
+        params.append(attr)
+        init.append(stmt(f"self.{attr} = {attr}"))
+    for attr in plan.state_init_none:
+        if attr not in plan.ctor:
+            init.append(stmt(f"self.{attr} = None"))
+    methods = [_method(f"def __init__(self, {', '.join(params)}):" if params else "def __init__(self):", init)]
+    if model_attr:
+        methods.append(_method("def forward(self, *args, **kwargs):",
+                               [stmt(f"return {model_attr}(*args, **kwargs)")]))
+    fmt = {"batch": plan.batch_param, "index": plan.index_param,
+           "batch_end": "batch" if plan.batch_param != "batch" else "batch"}
+    for hook in HOOKS:
+        stmts = plan.sections.get(hook)
+        if not stmts and hook != TRAIN_STEP:
+            continue
+        methods.append(_method(_SIGNATURES[hook].format(**fmt), stmts or []))
+    methods.append(_method("def configure_optimizers(self):", _configure(ctx, opts, scheds)))
+    cls = cst.parse_statement(f"class {class_name(ctx)}({PL}.LightningModule):\n    pass\n")
+    doc = stmt('"""LightningModule made by `scaffold convert` from the training loop below."""')
+    return cls.with_changes(body=cst.IndentedBlock(body=[doc] + methods),
+                            leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+
+
+def _configure(ctx, opts: list[str], scheds) -> list:
+    if ctx.plan.manual or not scheds:
+        if len(opts) == 1 and not scheds:
+            return [stmt(f"return {opts[0]}")]
+        if not scheds:
+            return [stmt(f"return [{', '.join(opts)}]")]
+    if len(opts) == 1 and len(scheds) == 1:
+        s, attr = scheds[0]
+        cfg = f'"scheduler": {attr}, "interval": "{s.interval}"'
+        if s.monitor:
+            cfg += f', "monitor": "{s.monitor}"'
+        return [stmt(f'return {{"optimizer": {opts[0]}, "lr_scheduler": {{{cfg}}}}}')]
+    lines = ", ".join(f'{{"scheduler": {a}, "interval": "{s.interval}"}}' for s, a in scheds)
+    return [stmt(f"return [{', '.join(opts)}], [{lines}]")]
+
+
+def fit_statements(ctx, lit: str, trainer: str) -> list:
+    plan = ctx.plan
+    args = ", ".join(f"{k}={v}" for k, v in plan.ctor.items())
+    flags = dict(plan.trainer_flags)
+    flags.setdefault("num_sanity_val_steps", "0")
+    flags.setdefault("enable_progress_bar", "False")
+    flag_text = ", ".join(f"{k}={v}" for k, v in flags.items())
+    if plan.callbacks:
+        flag_text += f", callbacks=[{', '.join(plan.callbacks)}]"
+    out = [stmt(f"{lit} = {class_name(ctx)}({args})"), stmt(f"{trainer} = {PL}.Trainer({flag_text})")]
+    data = plan.fit_kwargs.get("train_dataloaders")
+    fit_args = [lit] + [f"{k}={v}" for k, v in plan.fit_kwargs.items()]
+    out += [stmt(x) for x in plan.pre_fit]
+    out.append(stmt(f"{trainer}.fit({', '.join(fit_args)})"))
+    out += [stmt(w.format(lit=lit)) for w in plan.writebacks]
+    out += [stmt(x) for x in plan.post_fit]
+    return out
+
+
+class _Rewrite(cst.CSTTransformer):
+    def __init__(self, ctx, cls: cst.ClassDef, fit: list, helpers: list):
+        self.ctx = ctx
+        self.cls, self.fit, self.helpers = cls, fit, helpers
+        self.replaced = ctx.raw.replaced
+        self.remove = {id(f) for f in ctx.removed_functions}
+        self.anchor = ctx.anchor
+        self.seed_calls = {id(c) for c in ctx.seed_calls}
+        self.unwrap = {id(c) for c in ctx.unwrap_calls}
+        self.remove |= {id(s) for s in ctx.drop_stmts}
+        self.top = {id(s) for s in ctx.parsed.module.body}
+
+    def on_leave(self, original, updated):
+        if id(original) not in self.top:  # module-level edits happen in leave_Module
+            if original is self.replaced:
+                first = self.fit[0].with_changes(leading_lines=getattr(original, "leading_lines", ()))
+                return cst.FlattenSentinel([first] + self.fit[1:])
+            if id(original) in self.remove:
+                return cst.RemovalSentinel.REMOVE
+        return super().on_leave(original, updated)
+
+    def leave_Call(self, original, updated):
+        if original in self.ctx.sampler_calls:
+            return cst.parse_expression(self.ctx.sampler_calls[original])
+        if id(original) in self.unwrap:
+            return updated.args[0].value
+        if id(original) in self.seed_calls:
+            return updated.with_changes(func=cst.parse_expression(f"{PL}.seed_everything"))
+        return updated
+
+    def leave_Module(self, original, updated):
+        out = []
+        last_import = max((i for i, s in enumerate(original.body) if _is_import(s)), default=-1)
+        if last_import < 0:
+            out.append(stmt(f"import pytorch_lightning as {PL}"))
+        for i, (orig, new) in enumerate(zip(original.body, updated.body)):
+            if orig is self.anchor:
+                out += self.helpers + [self.cls]
+            if orig is self.replaced:
+                first = self.fit[0].with_changes(leading_lines=orig.leading_lines)
+                out += [first] + self.fit[1:]
+            elif id(orig) not in self.remove:
+                out.append(new)
+            if i == last_import:
+                out.append(stmt(f"import pytorch_lightning as {PL}"))
+        return updated.with_changes(body=out)
+
+
+def _is_import(s) -> bool:
+    return isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+
+
+def _is_docstring(s) -> bool:
+    return isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], cst.Expr) and isinstance(
+        s.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+
+
+def unique(ctx, base: str) -> str:
+    taken = ctx.taken_names
+    name = base
+    while name in taken:
+        name = "pl_" + name if not name.startswith("pl_") else name + "_"
+    taken.add(name)
+    return name
+
+
+def emit(ctx) -> str:
+    cls = build_class(ctx)
+    lit = unique(ctx, "lit_model")
+    trainer = unique(ctx, "trainer")
+    fit = fit_statements(ctx, lit, trainer)
+    helpers = [cst.parse_statement(h) for h in ctx.plan.helpers]
+    module = ctx.parsed.module.visit(_Rewrite(ctx, cls, fit, helpers))
+    return module.code

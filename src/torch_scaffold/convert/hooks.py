@@ -1,0 +1,161 @@
+"""Build the hook bodies of the plan from the raw sections (rules applied in order)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torch_scaffold.convert.analyze import Refusal
+from torch_scaffold.convert.nodes import code, dotted, stmt, walk
+from torch_scaffold.convert.plan import (
+    BATCH_END, BEFORE_OPT, EPOCH_END, EPOCH_START, HOOKS, HOST, TRAIN_STEP,
+)
+from torch_scaffold.convert.result import MOVED, REMOVED
+from torch_scaffold.convert.rules import cleanup, device, loop_control, roles as roles_mod
+from torch_scaffold.convert.rules import scheduler, step
+from torch_scaffold.convert.scope import rename, statement_usage
+from torch_scaffold.convert import state as state_mod
+
+CLOSURE_LOSS = "__closure_loss__"
+
+
+def build(ctx) -> None:
+    raw, plan, facts = ctx.raw, ctx.plan, ctx.facts
+    host = {"self": cst.Name(HOST)}
+    sec = {
+        TRAIN_STEP: [rename(s, host) for s in raw.loop_body],
+        EPOCH_START: [rename(s, host) for s in raw.epoch_pre],
+        EPOCH_END: [rename(s, host) for s in raw.epoch_post],
+    }
+    tail = [rename(s, host) for s in raw.closure_tail]
+    everything = sec[TRAIN_STEP] + sec[EPOCH_START] + sec[EPOCH_END] + tail
+    if facts.closure_step_stmt is not None:
+        everything.append(rename(facts.closure_step_stmt, host))
+    closure_names = {facts.closure_fn.name.value} if facts.closure_fn is not None else set()
+    roles = roles_mod.find(everything, ctx.ix, closure_names)
+    ctx.roles = roles
+    if not roles.optimizers:
+        raise Refusal("backward() runs but no optimizer steps: manual parameter updates are not supported")
+
+    # ---------------------------------------------------------------- the step
+    body = sec[TRAIN_STEP]
+    if facts.kind == "closure":
+        last = body[-1] if body else None
+        if last is not None and isinstance(last, cst.SimpleStatementLine) and code(last).startswith(CLOSURE_LOSS):
+            body = body[:-1]
+    if len(roles.optimizers) >= 2 and facts.kind != "closure":
+        step.manual(ctx, body, roles)
+    else:
+        step.split(ctx, body, roles)
+        if facts.kind == "closure":
+            ctx.note(MOVED, f"{facts.closure_fn.name.value}() closure (lines {ctx.line(facts.closure_fn)}-"
+                     f"{ctx.parsed.end_line(facts.closure_fn)}) -> training_step (Lightning passes the "
+                     "closure to the optimizer)", None)
+            if tail:
+                pre = []
+                if raw.closure_target is not None:
+                    pre = [stmt(f'{code(raw.closure_target)} = outputs["loss"]')]
+                plan.sections[BATCH_END] = pre + tail
+    from torch_scaffold.convert.rules import accumulation
+
+    plan.sections[TRAIN_STEP] = accumulation.undo_division(ctx, plan.sections[TRAIN_STEP])
+    plan.sections[EPOCH_START] = sec[EPOCH_START]
+    plan.sections[EPOCH_END] = sec[EPOCH_END]
+
+    # ---------------------------------------------------------------- per-hook rules
+    from torch_scaffold.convert.rules import checkpointing, logging as metrics
+
+    for hook in (EPOCH_START, EPOCH_END):
+        plan.sections[hook] = scheduler.epoch_steps(ctx, plan.sections[hook], roles)
+        plan.sections[hook] = checkpointing.saves(ctx, plan.sections[hook], roles)
+        plan.sections[hook] = [s for s in plan.sections[hook] if not step.drop_optimizer_stmt(ctx, s, roles)]
+    for hook in HOOKS:
+        stmts = plan.sections.get(hook, [])
+        in_step = hook in (TRAIN_STEP, BEFORE_OPT, EPOCH_START)
+        if hook in (TRAIN_STEP, BEFORE_OPT):
+            stmts = [s.visit(device.DropMoves(ctx, roles)) for s in stmts]
+        else:
+            stmts = [s.visit(device.CudaToDevice()) for s in stmts]
+        stmts = cleanup.clean(ctx, stmts, roles, in_step=in_step and not plan.manual)
+        if hook == TRAIN_STEP:
+            if plan.manual:
+                stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return None"], ["return None"],
+                                             "batch loop")
+        elif hook in (BATCH_END, BEFORE_OPT):
+            stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return"], ["return"], "batch loop")
+        else:
+            stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return"], ["return"], "epoch loop")
+        plan.sections[hook] = stmts
+    plan.sections[BATCH_END] = accumulation.undo_division(ctx, plan.sections.get(BATCH_END) or [])
+    monitors = {s.monitor for s in plan.schedulers if s.monitor}
+    plan.sections[EPOCH_END] = metrics.epoch_metrics(ctx, plan.sections[EPOCH_END], monitors)
+    reads = set()
+    for hook in (TRAIN_STEP, BEFORE_OPT, BATCH_END, EPOCH_END):
+        reads |= statement_usage(plan.sections.get(hook) or []).reads
+    plan.sections[EPOCH_START] = cleanup.drop_dead_flags(plan.sections[EPOCH_START], reads)
+    _restore_train_mode(ctx, roles)
+    _batch_and_counters(ctx)
+    _loss_return(ctx)
+
+
+def _restore_train_mode(ctx, roles) -> None:
+    """Evaluation code in a hook leaves the model in eval mode: switch back afterwards."""
+    for hook in (EPOCH_END, BATCH_END):
+        stmts = ctx.plan.sections.get(hook) or []
+        if not stmts:
+            continue
+        evals = False
+        for s in stmts:
+            for n in walk(s):
+                if isinstance(n, cst.Call):
+                    if isinstance(n.func, cst.Attribute) and n.func.attr.value == "eval":
+                        evals = True
+                    if any(dotted(a.value) in roles.models for a in n.args):
+                        evals = True
+                    if isinstance(n.func, cst.Name) and n.func.value in ctx.ix.functions:
+                        evals = True
+        if evals:
+            ctx.plan.sections[hook] = stmts + [stmt("self.train()  # the evaluation above switched to eval mode")]
+
+
+def _batch_and_counters(ctx) -> None:
+    raw, plan = ctx.raw, ctx.plan
+    ts = plan.sections[TRAIN_STEP]
+    head = []
+    if raw.batch_target is not None:
+        tgt = rename(raw.batch_target, {"self": cst.Name(HOST)})
+        if isinstance(tgt, cst.Name):
+            plan.batch_param = tgt.value
+        else:
+            head.append(stmt(f"{code(tgt)} = batch"))
+    if raw.index_var:
+        if raw.index_offset is not None:
+            plan.index_param = "batch_idx"
+            off = f"batch_idx + {code(raw.index_offset)}"
+            for hook in (TRAIN_STEP, BATCH_END):
+                if raw.index_var in statement_usage(plan.sections.get(hook) or []).reads:
+                    plan.sections[hook] = [stmt(f"{raw.index_var} = {off}")] + plan.sections[hook]
+        else:
+            plan.index_param = raw.index_var
+    plan.sections[TRAIN_STEP] = head + plan.sections[TRAIN_STEP]
+    if raw.epoch_var:
+        start = raw.epoch_start
+        lit = ctx.literal_start(start)
+        value = "self.current_epoch" if lit == 0 else (
+            f"self.current_epoch + {lit}" if lit is not None else f"self.current_epoch + {code(start)}")
+        for hook in HOOKS:
+            stmts = plan.sections.get(hook) or []
+            if raw.epoch_var in statement_usage(stmts).reads:
+                plan.sections[hook] = [stmt(f"{raw.epoch_var} = {value}")] + stmts
+
+
+def _loss_return(ctx) -> None:
+    plan = ctx.plan
+    if plan.manual:
+        return
+    loss = code(plan.loss_expr)
+    plan.sections[TRAIN_STEP] = plan.sections[TRAIN_STEP] + [
+        stmt(f'self.log("train_loss", {loss}, prog_bar=True)'),
+        stmt(f"return {loss}"),
+    ]
+    ctx.note(MOVED, f"loss `{loss.replace(HOST, 'self')}` -> returned by training_step, "
+             "logged as self.log(\"train_loss\")")

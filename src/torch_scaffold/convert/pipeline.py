@@ -1,0 +1,115 @@
+"""source -> parse -> analyze -> plan (rules) -> emit -> black -> compile -> Conversion."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
+from torch_scaffold.convert.nodes import code, dotted, walk
+from torch_scaffold.convert.parse import parse
+from torch_scaffold.convert.plan import Context, HOST, TrainingPlan
+from torch_scaffold.convert.result import KEPT, MOVED, REFUSED, REMOVED, Conversion, ReportEntry
+from torch_scaffold.convert.rules import checkpointing, distributed, refusals, trainer_flags
+
+
+def _already_lightning(parsed) -> bool:
+    imports = has_module = False
+    for node in walk(parsed.module):
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            text = code(node)
+            if "lightning" in text:
+                imports = True
+        if isinstance(node, cst.ClassDef):
+            for base in node.bases:
+                q = parsed.qname(base.value) or dotted(base.value) or ""
+                if q.endswith("LightningModule"):
+                    has_module = True
+    return imports and has_module
+
+
+def convert(source: str, filename: str = "<stdin>", *, partial: bool = False) -> Conversion:
+    parsed = parse(source, filename)
+    try:
+        return _convert(parsed, source, filename, partial)
+    except RecursionError:
+        entries = [ReportEntry(REFUSED, "the script is too deeply nested to analyse")]
+    except Exception as exc:  # never a traceback: an analysis bug becomes a refusal
+        entries = [ReportEntry(REFUSED, f"internal error while analysing the script "
+                               f"({type(exc).__name__}: {exc}); please report it")]
+    return Conversion(report.partial_code(source, entries) if partial else None, entries)
+
+
+def _convert(parsed, source: str, filename: str, partial: bool) -> Conversion:
+    if _already_lightning(parsed):
+        return Conversion(None, [ReportEntry(KEPT, "already a Lightning script (defines a LightningModule); nothing to do")],
+                          already_lightning=True)
+    ix = analyze.Index(parsed)
+    refused = refusals.find(parsed, ix)
+    if refused:
+        entries = [ReportEntry(REFUSED, why, line) for why, line in refused]
+        return Conversion(report.partial_code(source, entries) if partial else None, entries)
+    try:
+        facts = analyze.find_loop(parsed, ix)
+        ctx = Context(parsed, ix, facts, None, TrainingPlan(kind=facts.kind), partial=partial)
+        ctx.raw = sections.build(parsed, ix, facts, ctx.literal_start)
+        _setup(ctx)
+        hooks.build(ctx)
+        state.assign(ctx)
+        trainer_flags.decide(ctx)
+        out = emit.emit(ctx)
+    except analyze.Refusal as r:
+        entries = [ReportEntry(REFUSED, r.message, r.line)]
+        return Conversion(report.partial_code(source, entries) if partial else None, entries)
+    formatted = report.format_code(out)
+    try:
+        compile(formatted, filename, "exec")
+    except SyntaxError as exc:  # a bug of ours: refuse rather than write broken code
+        entries = [ReportEntry(REFUSED, f"internal error: the converted code does not compile ({exc.msg}, "
+                               f"line {exc.lineno}); please report this script")]
+        import os
+
+        if os.environ.get("SCAFFOLD_DEBUG"):
+            print(formatted)
+        return Conversion(None, entries)
+    return Conversion(formatted, report.finish(ctx))
+
+
+def _setup(ctx) -> None:
+    ctx.removed_counts = {}
+    ctx.used_scaler = False
+    ctx.accum_factor = None
+    ctx.name_map = {}
+    ctx.seed_calls = []
+    ctx.removed_functions = []
+    ctx.removed_resume = None
+    distributed.find(ctx)
+    checkpointing.resume(ctx)
+    parsed, facts, raw = ctx.parsed, ctx.facts, ctx.raw
+    # the module-level statement that holds the driver: the new class goes right before it
+    node = raw.replaced
+    while parsed.parent(node) is not None and not isinstance(parsed.parent(node), cst.Module):
+        node = parsed.parent(node)
+    ctx.anchor = node
+    if ctx.removed_resume is not None:
+        ctx.removed_functions.append(ctx.removed_resume)
+    ctx.taken_names = set(ctx.ix.functions) | set(ctx.ix.classes) | {
+        n.value for n in walk(facts.driver) if isinstance(n, cst.Name)}
+    # inlined functions disappear when nothing else calls them
+    for fn in raw.inlined:
+        others = [c for c in ctx.ix.calls_to(fn) if not _inside(parsed, c, raw.replaced)]
+        if not others:
+            ctx.removed_functions.append(fn)
+            ctx.note(REMOVED, f"{fn.name.value}() (lines {parsed.line(fn)}-{parsed.end_line(fn)}) "
+                     "moved into the LightningModule hooks", None)
+        else:
+            ctx.note(KEPT, f"{fn.name.value}() kept: it is also called outside the training loop "
+                     f"(line {parsed.line(others[0])})", None)
+
+
+def _inside(parsed, node, container) -> bool:
+    cur = node
+    while cur is not None:
+        if cur is container:
+            return True
+        cur = parsed.parent(cur)
+    return False

@@ -1,0 +1,42 @@
+"""Manual gradient accumulation: Lightning divides the loss by accumulate_grad_batches
+itself, so the user's `loss = ... / K` division goes, and so does `loss.item() * K`."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torch_scaffold.convert.nodes import code
+from torch_scaffold.convert.result import REMOVED
+
+
+class _Undivide(cst.CSTTransformer):
+    def __init__(self, loss: str, factor: str):
+        self.loss, self.factor = loss, factor
+        self.divisions = 0
+
+    def leave_Assign(self, original, updated):
+        if (len(updated.targets) == 1 and code(updated.targets[0].target) == self.loss
+                and isinstance(updated.value, cst.BinaryOperation)
+                and isinstance(updated.value.operator, cst.Divide)
+                and code(updated.value.right) == self.factor):
+            self.divisions += 1
+            return updated.with_changes(value=updated.value.left)
+        return updated
+
+    def leave_BinaryOperation(self, original, updated):
+        # `loss.item() * K` printed the undivided loss: it is undivided already
+        if isinstance(updated.operator, cst.Multiply) and code(updated.right) == self.factor and \
+                code(updated.left).startswith(self.loss):
+            return updated.left
+        return updated
+
+
+def undo_division(ctx, stmts: list) -> list:
+    factor, loss = ctx.accum_factor, ctx.plan.loss_expr
+    if not factor or loss is None:
+        return stmts
+    t = _Undivide(code(loss), factor)
+    out = [s.visit(t) for s in stmts]
+    if t.divisions:
+        ctx.note(REMOVED, f"`{code(loss)} / {factor}` division (Lightning divides by accumulate_grad_batches)")
+    return out

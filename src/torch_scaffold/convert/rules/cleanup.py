@@ -1,0 +1,90 @@
+"""Statement clean-up inside the moved code: train()/eval() switches, grad-mode `with`
+blocks, and statements the other rules emptied (`x, y = x, y`, empty `if`)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torch_scaffold.convert.nodes import body_of, code, dotted, method_call, with_body
+from torch_scaffold.convert.rules import amp
+
+
+def _is_mode_switch(st, roles) -> bool:
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+        mc = method_call(st.body[0].value) if isinstance(st.body[0].value, cst.Call) else None
+        return bool(mc and mc[1] in ("train", "eval") and dotted(mc[0]) in roles.models)
+    return False
+
+
+_BOILERPLATE = ("init_process_group", "destroy_process_group", "barrier", "set_device")
+
+
+def _boilerplate(st) -> bool:
+    """Process-group set-up and sampler.set_epoch(): Lightning does them."""
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+        call = st.body[0].value
+        mc = method_call(call) if isinstance(call, cst.Call) else None
+        if mc and mc[1] == "set_epoch" and "sampler" in (dotted(mc[0]) or "").lower():
+            return True
+        name = dotted(call.func) if isinstance(call, cst.Call) else None
+        if name and name.rsplit(".", 1)[-1] in _BOILERPLATE and ("dist" in name or "cuda" in name):
+            return True
+    return False
+
+
+def _trivial(st) -> bool:
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Assign):
+        a = st.body[0]
+        return len(a.targets) == 1 and code(a.targets[0].target) == code(a.value)
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+        return isinstance(st.body[0].value, (cst.Name, cst.Attribute))
+    return False
+
+
+def clean(ctx, stmts: list, roles, in_step: bool) -> list:
+    """Drop mode switches and grad-mode blocks (in_step) and anything left empty."""
+    out = []
+    for st in stmts:
+        if in_step and _is_mode_switch(st, roles):
+            ctx.count_removed("model.train()/eval()")
+            continue
+        if in_step and isinstance(st, cst.With) and amp.transparent_with(ctx, st):
+            ctx.count_removed("no_grad/inference_mode/set_grad_enabled/autocast blocks")
+            out += clean(ctx, body_of(st), roles, in_step)
+            continue
+        if _trivial(st):
+            continue
+        if _boilerplate(st):
+            ctx.count_removed("distributed set-up calls")
+            continue
+        if isinstance(st, (cst.If, cst.With, cst.For, cst.While)) and isinstance(
+            st.body, cst.IndentedBlock
+        ):
+            inner = clean(ctx, body_of(st), roles, in_step)
+            if not inner:
+                if isinstance(st, cst.If) and st.orelse is None:
+                    continue
+                if isinstance(st, (cst.With, cst.For, cst.While)):
+                    continue
+            st = with_body(st, inner)
+        out.append(st)
+    return out
+
+
+def drop_dead_flags(stmts: list, used_elsewhere: set[str]) -> list:
+    """`training = optimizer is not None` whose only readers were removed: drop it."""
+    from torch_scaffold.convert.scope import statement_usage
+
+    out = []
+    for i, st in enumerate(stmts):
+        if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Assign):
+            a = st.body[0]
+            pure = isinstance(a.value, (cst.Comparison, cst.BooleanOperation, cst.Name, cst.Integer,
+                                        cst.Float, cst.SimpleString, cst.UnaryOperation))
+            names = [t.target.value for t in a.targets if isinstance(t.target, cst.Name)]
+            if pure and len(names) == len(a.targets):
+                later = statement_usage(stmts[i + 1:]).reads
+                if not any(n in later or n in used_elsewhere for n in names):
+                    continue
+        out.append(st)
+    return out

@@ -1,0 +1,198 @@
+"""One loop iteration -> training_step (+ on_before_optimizer_step, on_train_batch_end).
+
+Automatic optimization: the statements before backward() become training_step and
+return the loss; zero_grad/backward/step go (Lightning runs them); what ran between
+backward() and step() runs in on_before_optimizer_step; what runs after step() and
+touches the model (EMA updates, evaluation) runs in on_train_batch_end.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torch_scaffold.convert.analyze import Refusal
+from torch_scaffold.convert.nodes import body_of, code, dotted, method_call, stmt, walk
+from torch_scaffold.convert.plan import BATCH_END, BEFORE_OPT, TRAIN_STEP
+from torch_scaffold.convert.result import MOVED, REMOVED, TODO
+from torch_scaffold.convert.rules import amp, clipping
+
+
+def _backward_target(call: cst.Call) -> cst.BaseExpression:
+    mc = method_call(call)
+    if mc is None:  # torch.autograd.backward(loss)
+        return call.args[0].value
+    return mc[0]
+
+
+def _has_backward(node) -> cst.Call | None:
+    for n in walk(node):
+        if isinstance(n, cst.Call):
+            mc = method_call(n)
+            if mc and mc[1] == "backward":
+                return n
+            if dotted(n.func) in ("torch.autograd.backward",):
+                return n
+    return None
+
+
+def _steps_optimizer(node, roles) -> bool:
+    for n in walk(node):
+        if isinstance(n, cst.Call):
+            mc = method_call(n)
+            if mc and mc[1] == "step":
+                d = dotted(mc[0])
+                if roles.is_opt(d) or d in roles.scalers:
+                    return True
+    return False
+
+
+def _mentions(node, exprs: set[str]) -> bool:
+    for n in walk(node):
+        if isinstance(n, (cst.Name, cst.Attribute)) and dotted(n) in exprs:
+            return True
+    return False
+
+
+def _accum_factor(test: cst.BaseExpression) -> cst.BaseExpression | None:
+    for n in walk(test):
+        if isinstance(n, cst.BinaryOperation) and isinstance(n.operator, cst.Modulo):
+            return n.right
+    return None
+
+
+def flatten(ctx, body: list, roles) -> list:
+    """Unwrap `with autocast()` / `if training:` / accumulation ifs around the step."""
+    out = []
+    for st in body:
+        if isinstance(st, cst.With) and _has_backward(st) and amp.transparent_with(ctx, st):
+            out += flatten(ctx, body_of(st), roles)
+        elif isinstance(st, cst.If) and st.orelse is None and (_has_backward(st) or _steps_optimizer(st, roles)):
+            factor = None if _has_backward(st) else _accum_factor(st.test)
+            if factor is not None:
+                ctx.plan.trainer_flags["accumulate_grad_batches"] = code(factor)
+                ctx.note(MOVED, f"gradient accumulation `if {code(st.test)}` -> "
+                         f"Trainer(accumulate_grad_batches={code(factor)})", st)
+                ctx.accum_factor = code(factor)
+            elif not _has_backward(st):
+                ctx.note(TODO if ctx.partial else MOVED,
+                         f"optimizer step guarded by `if {code(st.test)}`: Lightning steps every batch", st)
+            else:
+                ctx.note(MOVED, f"`if {code(st.test)}:` around backward() assumed true in training_step", st)
+            out += flatten(ctx, body_of(st), roles)
+        else:
+            out.append(st)
+    return out
+
+
+def split(ctx, body: list, roles) -> None:
+    """Fill TRAIN_STEP / BEFORE_OPT / BATCH_END from one iteration (automatic optimization)."""
+    plan = ctx.plan
+    body = flatten(ctx, body, roles)
+    b = next((i for i, s in enumerate(body) if _has_backward(s)), None)
+    if b is None:
+        raise Refusal("backward() sits in a construct the converter does not follow")
+    call = _has_backward(body[b])
+    loss = _backward_target(call)
+    loss = amp.unscale_loss(ctx, loss, roles)
+    plan.loss_expr = loss
+    s = max((i for i, st in enumerate(body) if _steps_optimizer(st, roles)), default=None)
+    if ctx.facts.kind == "closure":
+        s = b
+    if s is None:
+        raise Refusal("backward() is not followed by an optimizer step")
+    pre, mid, post = body[:b], body[b + 1:s], body[s + 1:]
+    pre = [st for st in pre if not drop_optimizer_stmt(ctx, st, roles)]
+    ctx.count_removed("backward()")
+    # statements between backward and step
+    before_opt = []
+    for st in mid:
+        if clipping.take(ctx, st, roles):
+            continue
+        if amp.drop_scaler_stmt(ctx, st, roles) or drop_optimizer_stmt(ctx, st, roles):
+            continue
+        before_opt.append(st)
+    # statements after the step: bookkeeping stays in training_step, anything that
+    # touches the model or optimizer state after the update goes to on_train_batch_end
+    from torch_scaffold.convert.scope import statement_usage
+
+    watch = set(roles.models) | set(roles.optimizers) | set(roles.schedulers)
+    watch |= statement_usage(before_opt).binds  # values computed after backward()
+    after_step, batch_end = [], []
+    for st in post:
+        if drop_optimizer_stmt(ctx, st, roles) or amp.drop_scaler_stmt(ctx, st, roles):
+            continue
+        if batch_end or _mentions(st, watch) or _calls_with_model(st, roles):
+            batch_end.append(st)
+        else:
+            after_step.append(st)
+    from torch_scaffold.convert.rules import loop_control
+
+    # leaving the loop before the update skips it; after the update the step is done
+    pre = loop_control.rewrite(ctx, pre, [loop_control.STOP, "return None"], ["return None"], "batch loop")
+    after_step = loop_control.rewrite(ctx, after_step, [loop_control.STOP], ["pass"], "batch loop")
+    plan.sections[TRAIN_STEP] = pre + after_step
+    plan.sections[BEFORE_OPT] = before_opt
+    plan.sections[BATCH_END] = batch_end
+    if before_opt:
+        ctx.note(MOVED, f"{len(before_opt)} statement(s) between backward() and step() "
+                 "-> on_before_optimizer_step", before_opt[0])
+    if batch_end:
+        ctx.note(MOVED, f"{len(batch_end)} statement(s) after optimizer.step() that use the updated "
+                 "model -> on_train_batch_end", batch_end[0])
+
+
+def _calls_with_model(st, roles) -> bool:
+    for n in walk(st):
+        if isinstance(n, cst.Call):
+            for a in n.args:
+                if dotted(a.value) in roles.models:
+                    return True
+    return False
+
+
+def drop_optimizer_stmt(ctx, st, roles) -> bool:
+    """zero_grad()/step() of an optimizer, step() of a scheduler: Lightning calls them."""
+    if not (isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr)):
+        return False
+    call = st.body[0].value
+    mc = method_call(call) if isinstance(call, cst.Call) else None
+    if mc is None:
+        return False
+    d, meth = dotted(mc[0]), mc[1]
+    if meth == "zero_grad" and (roles.is_opt(d) or d in roles.models):
+        ctx.count_removed("zero_grad()")
+        return True
+    if meth == "step" and roles.is_opt(d):
+        ctx.count_removed("optimizer.step()")
+        return True
+    if meth == "step" and roles.is_sched(d):
+        from torch_scaffold.convert.rules import scheduler
+
+        scheduler.record(ctx, d, "step", call, st)
+        return True
+    return False
+
+
+def manual(ctx, body: list, roles) -> None:
+    """Two or more optimizers: keep the user's order of updates, Lightning's manual optimization."""
+    plan = ctx.plan
+    plan.manual = True
+    names = roles.optimizers
+
+    class Rewrite(cst.CSTTransformer):
+        def leave_Call(self, original, updated):
+            mc = method_call(updated)
+            if mc and mc[1] == "backward" and not updated.args:
+                ctx.count_removed("loss.backward() -> self.manual_backward(loss)")
+                return cst.parse_expression(f"self.manual_backward({code(mc[0])})")
+            return updated
+
+    out = [st.visit(Rewrite()) for st in body]
+    locals_ = [n.replace(".", "_").replace("__host___", "") for n in names]
+    ctx.manual_opt_locals = dict(zip(names, locals_))
+    head = ", ".join(locals_) + ("," if len(locals_) == 1 else "")
+    plan.sections[TRAIN_STEP] = [stmt(f"{head} = self.optimizers()")] + out
+    plan.sections[BEFORE_OPT] = []
+    plan.sections[BATCH_END] = []
+    ctx.note(MOVED, f"{len(names)} optimizers ({', '.join(n.replace('__host__', 'self') for n in names)}) "
+             "-> manual optimization (automatic_optimization = False, self.manual_backward)")

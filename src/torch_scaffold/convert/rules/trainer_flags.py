@@ -1,0 +1,103 @@
+"""Trainer(...) arguments: epochs or steps, the training data, precision, seed."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torch_scaffold.convert.nodes import code, dotted, method_call, walk
+from torch_scaffold.convert.result import MOVED
+
+STEP_STREAM = '''class _StepStream:
+    """One placeholder item per training step: the step builds its own batch.
+
+    A plain iterable, not a DataLoader, so that it draws no random numbers.
+    """
+
+    def __iter__(self):
+        while True:
+            yield 0
+'''
+
+
+def decide(ctx) -> None:
+    plan, raw, parsed = ctx.plan, ctx.raw, ctx.parsed
+    flags = plan.trainer_flags
+    if raw.max_epochs is not None:
+        flags["max_epochs"] = code(raw.max_epochs)
+        ctx.note(MOVED, f"epoch loop (lines {parsed.line(raw.replaced)}-{parsed.end_line(raw.replaced)}) "
+                 f"-> Trainer(max_epochs={flags['max_epochs']})", None)
+    if raw.max_steps is not None:
+        flags["max_steps"] = code(raw.max_steps)
+        ctx.note(MOVED, f"step loop (lines {parsed.line(raw.replaced)}-{parsed.end_line(raw.replaced)}) "
+                 f"-> Trainer(max_steps={flags['max_steps']})", None)
+    loop = ctx.facts.batch_loop
+    ctx.note(MOVED, f"training loop body (lines {parsed.line(loop)}-{parsed.end_line(loop)}) -> training_step",
+             None)
+    if raw.train_data is not None:
+        plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(raw.train_data)
+    else:
+        plan.helpers.append(STEP_STREAM)
+        plan.fit_kwargs["train_dataloaders"] = "_StepStream()"
+        ctx.note(MOVED, "the loop fetches its own batches: Trainer iterates a placeholder stream, one item per step")
+    if ctx.used_scaler and "precision" not in flags:
+        flags["precision"] = '"16-mixed"'
+    # model class for the LightningModule's name
+    for m in ctx.roles.models:
+        cls = _constructed_class(ctx, m)
+        if cls:
+            plan.model_class = cls
+            break
+    # argparse namespace -> save_hyperparameters
+    for attr, expr in plan.ctor.items():
+        if _is_parse_args(ctx, expr):
+            plan.hparams = f"vars({attr})"
+            break
+    _seed(ctx)
+    _model_back_on_device(ctx)
+
+
+def _model_back_on_device(ctx) -> None:
+    """Lightning hands the model back on the CPU; code after fit that uses the
+    script's device needs the model there again."""
+    from torch_scaffold.convert.state import after_reads
+
+    after = after_reads(ctx.facts.driver, ctx.raw.replaced)
+    devices = [d for d in ctx.roles.devices if "." not in d and d in after]
+    models = [m for m in ctx.roles.models if "." not in m and m in after]
+    if devices and models:
+        ctx.plan.post_fit.append(f"{models[0]}.to({devices[0]})  # Lightning returns the model on the CPU")
+
+
+def _constructed_class(ctx, role: str) -> str | None:
+    last = role.rsplit(".", 1)[-1]
+    for node in walk(ctx.facts.driver if ctx.facts.driver is not None else ctx.parsed.module):
+        if isinstance(node, cst.Assign) and len(node.targets) == 1:
+            t = dotted(node.targets[0].target)
+            if t and t.rsplit(".", 1)[-1] == last:
+                v = node.value
+                while isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute) and v.func.attr.value in ("to", "cuda"):
+                    v = v.func.value
+                if isinstance(v, cst.Call):
+                    name = dotted(v.func)
+                    if name and name.rsplit(".", 1)[-1] in ctx.ix.classes:
+                        return name.rsplit(".", 1)[-1]
+    return None
+
+
+def _is_parse_args(ctx, expr: str) -> bool:
+    for node in walk(ctx.facts.driver):
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and dotted(node.targets[0].target) == expr:
+            mc = method_call(node.value) if isinstance(node.value, cst.Call) else None
+            if mc and mc[1] in ("parse_args", "parse_known_args"):
+                return mc[1] == "parse_args"
+    return False
+
+
+def _seed(ctx) -> None:
+    """`torch.manual_seed(s)` statements -> `pl.seed_everything(s)` (same torch stream)."""
+    for node in walk(ctx.parsed.module):
+        if isinstance(node, cst.SimpleStatementLine) and len(node.body) == 1 and isinstance(node.body[0], cst.Expr):
+            call = node.body[0].value
+            if isinstance(call, cst.Call) and ctx.parsed.qname(call.func) == "torch.manual_seed":
+                ctx.seed_calls.append(call)
+                ctx.note(MOVED, f"{code(call)} -> pl.seed_everything(...)", node)

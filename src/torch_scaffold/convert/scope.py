@@ -1,0 +1,313 @@
+"""Which names a list of statements reads and binds, and renaming them.
+
+The moved code lives in methods of the new LightningModule, so a name it shares
+with another hook or with the code around the loop has to become an attribute
+(`running` -> `self.running`). These helpers give the facts for that decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+_SCOPED = (cst.FunctionDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+
+
+@dataclass
+class Usage:
+    reads: set[str] = field(default_factory=set)
+    binds: set[str] = field(default_factory=set)
+    read_first: set[str] = field(default_factory=set)  # read before any binding here
+
+
+def _target_names(target: cst.CSTNode) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out = []
+        for el in target.elements:
+            out += _target_names(el.value)
+        return out
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return []
+
+
+class _Reads(cst.CSTVisitor):
+    """Names loaded in an expression tree, minus names bound inside nested scopes."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._skip: set[int] = set()
+        self._bound: list[set[str]] = []
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self._skip.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self._skip.add(id(node.name))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._skip.add(id(node.name))
+        params = node.params
+        names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                names.add(star.name.value)
+        self._bound.append(names | _locals_of(node))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._bound.pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self._bound.append({p.name.value for p in node.params.params})
+
+    def leave_Lambda(self, node: cst.Lambda) -> None:
+        self._bound.pop()
+
+    def _comp(self, node) -> None:
+        names: set[str] = set()
+        f = node.for_in
+        while f is not None:
+            names.update(_target_names(f.target))
+            f = f.inner_for_in
+        self._bound.append(names)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comp
+
+    def _uncomp(self, node) -> None:
+        self._bound.pop()
+
+    leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = _uncomp
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if id(node) in self._skip:
+            return
+        if any(node.value in b for b in self._bound):
+            return
+        self.names.append(node.value)
+
+
+def _locals_of(fn: cst.FunctionDef) -> set[str]:
+    names: set[str] = set()
+    for st in fn.body.body if isinstance(fn.body, cst.IndentedBlock) else []:
+        names |= statement_usage([st]).binds
+    return names
+
+
+def expr_reads(node: cst.CSTNode) -> list[str]:
+    v = _Reads()
+    node.visit(v)
+    return v.names
+
+
+def statement_usage(stmts: list[cst.CSTNode]) -> Usage:
+    """Reads/binds of statements in order (reads of a statement count before its binds)."""
+    u = Usage()
+    for st in stmts:
+        _stmt_usage(st, u)
+    return u
+
+
+def _note_reads(names, u: Usage) -> None:
+    for n in names:
+        u.reads.add(n)
+        if n not in u.binds:
+            u.read_first.add(n)
+
+
+def _stmt_usage(st: cst.CSTNode, u: Usage) -> None:
+    if isinstance(st, cst.SimpleStatementLine):
+        for small in st.body:
+            _small_usage(small, u)
+        return
+    if isinstance(st, (cst.FunctionDef, cst.ClassDef)):
+        _note_reads(expr_reads(st.with_changes(name=cst.Name("_")))
+                    if isinstance(st, cst.ClassDef) else expr_reads(st), u)
+        u.binds.add(st.name.value)
+        return
+    if isinstance(st, (cst.For,)):
+        _note_reads(expr_reads(st.iter), u)
+        u.binds.update(_target_names(st.target))
+        for s in _children_stmts(st):
+            _stmt_usage(s, u)
+        return
+    if isinstance(st, cst.With):
+        for item in st.items:
+            _note_reads(expr_reads(item.item), u)
+            if item.asname is not None:
+                u.binds.update(_target_names(item.asname.name))
+        for s in _children_stmts(st):
+            _stmt_usage(s, u)
+        return
+    if isinstance(st, cst.If):
+        # each branch starts from what was bound before the `if`
+        _note_reads(expr_reads(st.test), u)
+        before = set(u.binds)
+        bound = set()
+        for s in body_of_block(st.body):
+            _stmt_usage(s, u)
+        bound |= u.binds
+        if st.orelse is not None:
+            u.binds = set(before)
+            branch = [st.orelse] if isinstance(st.orelse, cst.If) else body_of_block(st.orelse.body)
+            for s in branch:
+                _stmt_usage(s, u)
+            bound |= u.binds
+        u.binds = bound
+        return
+    if isinstance(st, cst.While):
+        _note_reads(expr_reads(st.test), u)
+        for s in _children_stmts(st):
+            _stmt_usage(s, u)
+        return
+    if isinstance(st, cst.Try):
+        for s in _children_stmts(st):
+            _stmt_usage(s, u)
+        return
+    # anything else: count every name as a read
+    _note_reads(expr_reads(st), u)
+
+
+def body_of_block(block) -> list[cst.CSTNode]:
+    return list(block.body) if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []
+
+
+def _children_stmts(st: cst.CSTNode) -> list[cst.CSTNode]:
+    out: list[cst.CSTNode] = []
+    body = getattr(st, "body", None)
+    if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+        out += list(body.body)
+    orelse = getattr(st, "orelse", None)
+    while orelse is not None:
+        if isinstance(orelse, cst.If):
+            out.append(orelse)
+            break
+        out += list(orelse.body.body) if hasattr(orelse.body, "body") else []
+        break
+    for handler in getattr(st, "handlers", ()) or ():
+        out += list(handler.body.body)
+    final = getattr(st, "finalbody", None)
+    if final is not None:
+        out += list(final.body.body)
+    return out
+
+
+def _small_usage(small: cst.CSTNode, u: Usage) -> None:
+    if isinstance(small, cst.Assign):
+        _note_reads(expr_reads(small.value), u)
+        for t in small.targets:
+            _target_usage(t.target, u)
+    elif isinstance(small, cst.AugAssign):
+        _note_reads(expr_reads(small.value), u)
+        _note_reads(expr_reads(small.target), u)
+        u.binds.update(_target_names(small.target))
+    elif isinstance(small, cst.AnnAssign):
+        if small.value is not None:
+            _note_reads(expr_reads(small.value), u)
+        _target_usage(small.target, u)
+    elif isinstance(small, (cst.Import, cst.ImportFrom)):
+        names = small.names if not isinstance(small.names, cst.ImportStar) else []
+        for alias in names:
+            bound = alias.asname.name if alias.asname else alias.name
+            if isinstance(bound, cst.Name):
+                u.binds.add(bound.value)
+            elif isinstance(bound, cst.Attribute):
+                root = bound
+                while isinstance(root, cst.Attribute):
+                    root = root.value
+                if isinstance(root, cst.Name):
+                    u.binds.add(root.value)
+    elif isinstance(small, (cst.Global, cst.Nonlocal)):
+        pass
+    else:
+        _note_reads(expr_reads(small), u)
+
+
+def _target_usage(target: cst.CSTNode, u: Usage) -> None:
+    names = _target_names(target)
+    if names:
+        u.binds.update(names)
+    else:  # x.attr = ..., x[i] = ...: reads x
+        _note_reads(expr_reads(target), u)
+
+
+class Renamer(cst.CSTTransformer):
+    """Replace free occurrences of names with expressions (`running` -> `self.running`)."""
+
+    def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
+        self.mapping = mapping
+        self._skip: set[int] = set()
+        self._bound: list[set[str]] = []
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self._skip.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self._skip.add(id(node.name))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._skip.add(id(node.name))
+        params = node.params
+        names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
+        # a nested def shares the names it declares nonlocal with the hook around it
+        self._bound.append((names | _locals_of(node)) - _nonlocals(node))
+
+    def leave_FunctionDef(self, original, updated):
+        self._bound.pop()
+        return updated
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self._bound.append({p.name.value for p in node.params.params})
+
+    def leave_Lambda(self, original, updated):
+        self._bound.pop()
+        return updated
+
+    def _comp(self, node) -> None:
+        names: set[str] = set()
+        f = node.for_in
+        while f is not None:
+            names.update(_target_names(f.target))
+            f = f.inner_for_in
+        self._bound.append(names)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comp
+
+    def _uncomp(self, original, updated):
+        self._bound.pop()
+        return updated
+
+    leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = _uncomp
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name):
+        if id(original) in self._skip or original.value not in self.mapping:
+            return updated
+        if any(original.value in b for b in self._bound):
+            return updated
+        return self.mapping[original.value]
+
+
+def _nonlocals(fn: cst.FunctionDef) -> set[str]:
+    out: set[str] = set()
+    for st in fn.body.body if isinstance(fn.body, cst.IndentedBlock) else []:
+        if isinstance(st, cst.SimpleStatementLine):
+            for small in st.body:
+                if isinstance(small, (cst.Nonlocal, cst.Global)):
+                    out.update(n.name.value for n in small.names)
+    return out
+
+
+def rename(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
+    if not mapping:
+        return node
+    return node.visit(Renamer(mapping))

@@ -1,0 +1,243 @@
+"""Decide what each name in the moved code becomes.
+
+- a name shared between hooks, or carried across iterations, is state: `self.name`;
+- a name read from the scope that drove the loop is passed to the constructor: `self.name`;
+- `self.x` of the user's class (HOST) is passed the same way when only read, else `self.host.x`;
+- module-level functions, classes, imports and constants stay global.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+import libcst as cst
+
+from torch_scaffold.convert.nodes import body_of, contains, dotted, walk
+from torch_scaffold.convert.plan import HOST, TRAIN_STEP, BATCH_END
+from torch_scaffold.convert.scope import expr_reads, rename, statement_usage
+
+# attributes a LightningModule already has: a user name that collides gets a suffix
+RESERVED = {
+    "automatic_optimization", "backward", "current_epoch", "device", "device_mesh", "dtype",
+    "example_input_array", "fabric", "forward", "global_rank", "global_step", "hparams",
+    "hparams_initial", "local_rank", "log", "log_dict", "logger", "loggers", "lr_schedulers",
+    "optimizers", "precision", "print", "trainer", "training", "train", "eval", "to", "cuda",
+    "cpu", "parameters", "modules", "children", "state_dict", "apply", "float", "half", "double",
+    "type", "zero_grad", "freeze", "unfreeze", "setup", "teardown", "training_step", "compile",
+    "save_hyperparameters", "toggle_optimizer", "untoggle_optimizer", "manual_backward",
+    "clip_gradients", "on_gpu", "strict_loading", "register_buffer", "buffers", "all_gather",
+    "train_dataloader", "val_dataloader", "test_dataloader", "predict_dataloader", "prepare_data",
+    "configure_optimizers", "configure_callbacks", "configure_model", "validation_step",
+    "test_step", "predict_step", "lr_scheduler_step", "optimizer_step", "optimizer_zero_grad",
+    "transfer_batch_to_device", "load_state_dict", "named_parameters", "named_modules",
+    "requires_grad_", "register_module", "add_module", "get_submodule", "share_memory",
+}
+
+
+def attr_name(name: str) -> str:
+    return name + "_" if name in RESERVED or keyword.iskeyword(name) else name
+
+
+class _HostUses(cst.CSTVisitor):
+    def __init__(self):
+        self.used: set[str] = set()
+        self.called: set[str] = set()
+        self.stored: set[str] = set()
+
+    def _host_attr(self, node):
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == HOST:
+            return node.attr.value
+        return None
+
+    def visit_Attribute(self, node):
+        a = self._host_attr(node)
+        if a:
+            self.used.add(a)
+
+    def visit_Call(self, node):
+        a = self._host_attr(node.func)
+        if a:
+            self.called.add(a)
+
+    def visit_AssignTarget(self, node):
+        for n in walk(node.target):
+            a = self._host_attr(n)
+            if a:
+                self.stored.add(a)
+
+    def visit_AugAssign(self, node):
+        a = self._host_attr(node.target)
+        if a:
+            self.stored.add(a)
+
+
+class _PromoteHost(cst.CSTTransformer):
+    def __init__(self, names: set[str]):
+        self.names = names
+
+    def leave_Attribute(self, original, updated):
+        if (isinstance(updated.value, cst.Name) and updated.value.value == HOST
+                and updated.attr.value in self.names):
+            return cst.Name(updated.attr.value)
+        return updated
+
+
+def promote_host(sections: dict, free_names: set[str], methods: set[str]) -> tuple[dict, dict[str, str]]:
+    """`__host__.x` that is only read -> plain name `x` (passed in as `self.x`)."""
+    v = _HostUses()
+    for stmts in sections.values():
+        for s in stmts:
+            s.visit(v)
+    promote = {a for a in v.used - v.stored - (v.called & methods) if a not in free_names and a != "device"}
+    device_attr = "device" in v.used and "device" not in v.stored
+    driver = {a: f"self.{a}" for a in promote}
+    t = _PromoteHost(promote)
+    out = {k: [s.visit(t) for s in stmts] for k, stmts in sections.items()}
+    if device_attr:
+        dt = _PromoteHost({"device"})
+        out = {k: [s.visit(dt) for s in stmts] for k, stmts in out.items()}
+    return out, driver
+
+
+def driver_locals(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
+    """Names bound in the driving scope (outside the replaced loop)."""
+    stmts = [s for s in body_of(driver) if s is not replaced]
+    if isinstance(driver, cst.Module):
+        names = set()
+        for s in stmts:
+            if isinstance(s, cst.SimpleStatementLine) and any(isinstance(x, (cst.Assign, cst.AugAssign, cst.AnnAssign)) for x in s.body):
+                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
+            elif isinstance(s, (cst.For, cst.While, cst.If, cst.With, cst.Try)) and not contains(s, replaced):
+                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
+            elif isinstance(s, (cst.If, cst.With, cst.Try)):
+                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
+        return names
+    params = driver.params
+    names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
+    names |= statement_usage(stmts).binds
+    # names bound inside compound statements that hold the replaced loop
+    return names
+
+
+def after_reads(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
+    """Names read after the replaced loop in the driving scope."""
+    stmts = body_of(driver)
+    out: set[str] = set()
+    bound: set[str] = set()
+    seen = False
+    for s in stmts:
+        if s is replaced or contains(s, replaced):
+            seen = True
+            if s is not replaced:
+                # statements after the loop inside the same block
+                out |= _after_in(s, replaced)
+            continue
+        if seen:
+            out |= set(statement_usage([s]).read_first - bound)
+            bound |= statement_usage([s]).binds
+    return out
+
+
+def _after_in(holder, replaced) -> set[str]:
+    out: set[str] = set()
+    for block_stmts in _blocks(holder):
+        seen = False
+        for s in block_stmts:
+            if s is replaced or contains(s, replaced):
+                seen = True
+                if s is not replaced:
+                    out |= _after_in(s, replaced)
+                continue
+            if seen:
+                out |= set(statement_usage([s]).read_first)
+    return out
+
+
+def _blocks(node):
+    body = body_of(node)
+    return [body] if body else []
+
+
+def assign(ctx) -> None:
+    """Rename names in all hooks and fill plan.ctor / plan.writebacks."""
+    plan, raw, facts = ctx.plan, ctx.raw, ctx.facts
+    hooks = {k: v for k, v in plan.sections.items() if v}
+    # the names each hook binds for itself
+    own = {TRAIN_STEP: {plan.batch_param, plan.index_param}, BATCH_END: {"outputs", "batch", plan.index_param}}
+    usage = {k: statement_usage(v) for k, v in hooks.items()}
+    free_now = set().union(*[u.reads for u in usage.values()]) if usage else set()
+    hooks, host_driver = promote_host(hooks, free_now, ctx.ix.methods)
+    usage = {k: statement_usage(v) for k, v in hooks.items()}
+    for k, u in usage.items():
+        for n in own.get(k, ()):
+            u.binds.add(n)
+            u.read_first.discard(n)
+    d_locals = driver_locals(facts.driver, raw.replaced) | set(host_driver)
+    if isinstance(facts.driver, cst.FunctionDef) and _is_method(ctx, facts.driver):
+        d_locals.add(HOST)
+    after = after_reads(facts.driver, raw.replaced)
+    devices = {d for d in ctx.roles.devices if "." not in d}
+    if any(d.startswith(HOST + ".") and d.endswith("device") for d in ctx.roles.devices):
+        devices.add("device")
+
+    mapping: dict[str, cst.BaseExpression] = {}
+    all_names = set()
+    for u in usage.values():
+        all_names |= u.reads | u.binds
+    all_names.discard("self")  # what is left of `self` is the LightningModule's own
+    for name in sorted(all_names):
+        if name in devices and name not in set().union(*[u.binds for u in usage.values()]):
+            mapping[name] = cst.parse_expression("self.device")
+            continue
+        binders = [k for k, u in usage.items() if name in u.binds]
+        users = [k for k, u in usage.items() if name in u.reads or name in u.binds]
+        if binders:
+            if name in own.get(binders[0], ()) and len(users) == 1:
+                continue
+            is_state = any(name in u.read_first for u in usage.values()) or name in after
+            if not is_state:
+                continue
+            attr = attr_name(name)
+            mapping[name] = cst.parse_expression(f"self.{attr}")
+            if any(name in u.read_first for u in usage.values()) and name in d_locals:
+                plan.ctor[attr] = host_driver.get(name, name)
+            elif attr not in plan.ctor:
+                plan.state_init_none.append(attr)
+            if name in after and name not in ctx.roles.models:
+                plan.writebacks.append(f"{name} = {{lit}}.{attr}")
+        elif name in d_locals:
+            attr = "host" if name == HOST else attr_name(name)
+            mapping[name] = cst.parse_expression(f"self.{attr}")
+            plan.ctor[attr] = "self" if name == HOST else host_driver.get(name, name)
+    # the loss expression and role expressions follow the same renaming
+    ctx.name_map = mapping
+    plan.sections = {k: [rename(s, mapping) for s in v] for k, v in hooks.items()}
+    for k in list(plan.sections):
+        plan.sections[k] = [_drop_nonlocal(s) for s in plan.sections[k]]
+        plan.sections[k] = [s for s in plan.sections[k] if s is not None]
+
+
+def _drop_nonlocal(s):
+    if isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Nonlocal, cst.Global)) for x in s.body):
+        return None
+    return s
+
+
+def _is_method(ctx, fn) -> bool:
+    params = fn.params.params
+    return bool(params) and params[0].name.value == "self" and ctx.ix.class_of(fn) is not None
+
+
+def mapped(ctx, expr_code: str) -> str:
+    """An expression of the moved code (e.g. an optimizer) after renaming."""
+    node = cst.parse_expression(expr_code)
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == HOST:
+        attr = node.attr.value
+        if attr in ctx.plan.ctor:
+            return f"self.{attr}"
+        name_node = ctx.name_map.get(attr)
+        if name_node is not None:
+            return cst.Module([]).code_for_node(name_node)
+        ctx.plan.ctor.setdefault("host", "self")
+        return f"self.host.{attr}"
+    return cst.Module([]).code_for_node(rename(node, ctx.name_map))
