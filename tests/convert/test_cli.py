@@ -432,9 +432,7 @@ def test_real_core_converts_an_example_script(tmp_path):
 @needs_core
 def test_real_core_leaves_lightning_scripts_alone(tmp_path):
     path = tmp_path / "lit.py"
-    path.write_text(
-        "import pytorch_lightning as pl\n\n\nclass M(pl.LightningModule):\n    pass\n"
-    )
+    path.write_text("import pytorch_lightning as pl\n\n\nclass M(pl.LightningModule):\n    pass\n")
     result = invoke(path)
     assert result.exit_code == 0
     assert "already uses PyTorch Lightning" in result.stdout
