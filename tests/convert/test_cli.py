@@ -44,6 +44,12 @@ def fake_convert_source(source: str, filename: str = "<stdin>", *, partial: bool
         raise KeyError("roles")
     if "BROKEN_OUTPUT" in source:
         return Conversion(code="def broken(:\n", entries=[ReportEntry("moved", "x", 1)])
+    if "LEAKY_REFUSAL" in source:  # a refusal that still carries code, without --partial
+        entries = [ReportEntry("refused", "hogwild multiprocessing", line_of("LEAKY"))]
+        return Conversion(code=f"# TODO(scaffold): hogwild\n{source}", entries=entries)
+    if "KEEP_EMA" in source:
+        code = f"# TODO(scaffold): check the EMA update\n{source}"
+        return Conversion(code=code, entries=[ReportEntry("todo", "EMA update kept", 2)])
     if "REFUSE" in source:
         at = line_of("REFUSE")
         entries = [
@@ -302,6 +308,25 @@ def test_check_on_refused_script_exits_3(fake_core, tmp_path):
     path = tmp_path / "rl.py"
     path.write_text(SCRIPT + "# REFUSE\n")
     assert invoke(path, "--check").exit_code == 3
+
+
+def test_refusal_without_partial_never_writes_even_if_core_returns_code(fake_core, tmp_path):
+    path = tmp_path / "hog.py"
+    path.write_text(SCRIPT + "# LEAKY_REFUSAL\n")
+    result = invoke(path)
+    assert result.exit_code == 3
+    assert "nothing written" in result.stderr
+    assert listing(tmp_path) == ["hog.py"]
+
+
+def test_todo_markers_without_refusal_convert_with_a_warning(fake_core, tmp_path):
+    path = tmp_path / "ema.py"
+    path.write_text(SCRIPT + "# KEEP_EMA\n")
+    result = invoke(path)
+    assert result.exit_code == 0
+    assert f"{path}:2: todo: EMA update kept" in result.stdout
+    assert "warning: 1 part(s) kept with # TODO(scaffold) markers" in result.stderr
+    assert (tmp_path / "ema_lightning.py").read_text().startswith("# TODO(scaffold)")
 
 
 def test_converter_crash_is_an_internal_error_not_a_traceback(fake_core, tmp_path):

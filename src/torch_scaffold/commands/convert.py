@@ -24,6 +24,8 @@ from pathlib import Path
 import click
 
 from torch_scaffold.commands._io import decode_source, file_mode, read_script, write_atomic
+from torch_scaffold.convert.result import KINDS as REPORT_ORDER
+from torch_scaffold.convert.result import TODO
 from torch_scaffold.errors import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
@@ -36,7 +38,6 @@ from torch_scaffold.errors import (
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 TODO_MARKER = "# TODO(scaffold)"
-REPORT_ORDER = ("moved", "removed", "kept", "todo", "refused")
 
 # Python 2 syntax: CPython's own messages for it, and patterns for the failing line when CPython
 # only says "invalid syntax". Checked only after the file failed to parse as Python 3.
@@ -98,8 +99,10 @@ def run_convert(
             say(f"{name}: nothing to convert, nothing written")
             return EXIT_OK
 
-    say(format_report(conversion, name, target_name if conversion.code is not None else None))
-    if conversion.code is None:
+    # Without --partial a refusal writes nothing, whatever the core returned.
+    writable = conversion.code is not None and (partial or not conversion.refused)
+    say(format_report(conversion, name, target_name if writable else None))
+    if not writable:
         _raise_if_refused(conversion, name, outcome="nothing written")
     if check_only:
         _raise_if_refused(conversion, name, outcome="nothing written (--check)")
@@ -117,7 +120,12 @@ def run_convert(
         write_atomic(target, conversion.code, encoding=encoding, mode=mode)
         say(f"{'replaced' if replaced else 'wrote'} {target}")
         outcome = f"written to {target}"
-    _raise_if_refused(conversion, name, outcome=outcome)
+    todos = sum(e.kind == TODO for e in conversion.entries)
+    if todos and not conversion.refused:
+        click.echo(
+            f"warning: {todos} part(s) kept with {TODO_MARKER} markers; review them", err=True
+        )
+    _raise_if_refused(conversion, name, outcome=outcome, partial_result=True)
     return EXIT_OK
 
 
@@ -270,14 +278,14 @@ def _check_compiles(code: str, name: str) -> None:
         raise _internal_error(name, f"the converted code does not compile{where}: {err}") from None
 
 
-def _raise_if_refused(conversion, name: str, outcome: str) -> None:
+def _raise_if_refused(conversion, name: str, outcome: str, partial_result: bool = False) -> None:
     """Exit 3 (via ConversionRefused) naming the first refusal; the report listed them all."""
     refusals = sorted(conversion.refusals, key=lambda e: e.line if e.line is not None else 0)
     if not refusals:
         return
     first = refusals[0]
     more = f" (and {len(refusals) - 1} more, listed above)" if len(refusals) > 1 else ""
-    if conversion.code is not None:
+    if partial_result:
         markers = conversion.code.count(TODO_MARKER)
         done = f"partial result with {markers} {TODO_MARKER} marker(s) {outcome}"
         hint = f"finish the parts marked {TODO_MARKER} by hand"
