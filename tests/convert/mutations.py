@@ -113,18 +113,23 @@ def reorder_definitions(source: str, rnd: random.Random) -> str | None:
 
 
 def wrap_loop_in_function(source: str, rnd: random.Random) -> str | None:
-    """Move a module-level for/while loop into a function, called where the loop was."""
+    """Move a module-level loop (also one under `if __name__ == ...`) into a function called
+    where the loop was."""
     tree = ast.parse(source)
     loops = [node for node in tree.body if isinstance(node, _LOOPS)]
+    for node in tree.body:
+        if isinstance(node, ast.If):
+            loops += [child for child in node.body if isinstance(child, _LOOPS)]
     if not loops:
         return None
     loop = rnd.choice(loops)
     start, end = _span(loop)
     lines = source.splitlines(keepends=True)
+    indent = _indent_of(lines[start])
     body = textwrap.indent("".join(lines[start:end]), "    ")
     if not body.endswith("\n"):
         body += "\n"
-    header = "def run_training_loop():\n"
+    header = f"{indent}def run_training_loop():\n"
     if rnd.random() < 0.5:  # keep module-level state shared, as a quick refactor would
         stored = sorted(
             {
@@ -134,8 +139,8 @@ def wrap_loop_in_function(source: str, rnd: random.Random) -> str | None:
             }
         )
         if stored:
-            header += f"    global {', '.join(stored)}\n"
-    wrapped = f"{header}{body}\n\nrun_training_loop()\n"
+            header += f"{indent}    global {', '.join(stored)}\n"
+    wrapped = f"{header}{body}\n{indent}run_training_loop()\n"
     return "".join(lines[:start]) + wrapped + "".join(lines[end:])
 
 

@@ -163,12 +163,15 @@ def test_no_training_loop_is_refused_with_a_reason(tmp_path):
 
 @needs_core
 @pytest.mark.slow
-def test_huge_script_converts_or_refuses_cleanly(tmp_path):
-    """30,000 lines: many helper functions around one real training script."""
+@pytest.mark.parametrize(
+    "lines", [10_000, pytest.param(30_000, marks=pytest.mark.full)], ids=["10k", "30k"]
+)
+def test_huge_script_converts_or_refuses_cleanly(tmp_path, lines):
+    """Many helper functions (6 lines each) around one real training script."""
     base = (EXAMPLES / "inline_regression_accum.py").read_text()
     helpers = "".join(
         f"\n\ndef feature_{i}(x):\n    # helper {i}\n    y = x * {i} + 1\n    return y.clamp(min=0)\n"
-        for i in range(30_000 // 6)
+        for i in range(lines // 6)
     )
     head, sep, rest = base.partition("SEED = ")
     result, output = run_cli(tmp_path, head + helpers + "\n\n" + sep + rest)
@@ -208,6 +211,7 @@ mutation_plan = st.tuples(
 
 def _mutation_test(max_examples: int):
     @needs_core
+    @pytest.mark.slow
     @settings(
         max_examples=max_examples,
         deadline=None,
