@@ -130,14 +130,18 @@ def run_convert(
 
 
 def format_report(conversion, name: str, target_name: str | None) -> str:
-    """The report: a heading, then one `file:line: kind: text` row per decision, then counts."""
+    """The report: a heading, one `file:line: kind: text` row per decision (`kind: text` when
+    the core gave no line), then the counts."""
     head = f"{name} -> {target_name}" if target_name else f"{name}: conversion refused"
     rank = {kind: i for i, kind in enumerate(REPORT_ORDER)}
     entries = sorted(
         conversion.entries,
         key=lambda e: (rank.get(e.kind, len(rank)), e.line if e.line is not None else 0),
     )
-    rows = [f"  {_location(name, e.line, e.end_line)}: {e.render()}" for e in entries]
+    rows = [
+        f"  {_location(name, e.line, e.end_line)}: {e.render()}" if e.line else f"  {e.render()}"
+        for e in entries
+    ]
     counts = {kind: sum(e.kind == kind for e in conversion.entries) for kind in REPORT_ORDER}
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no changes"
     return "\n".join([head, *rows, f"summary: {summary}"])
