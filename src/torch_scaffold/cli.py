@@ -155,7 +155,21 @@ def convert(
     to_stdout: bool,
     partial: bool,
 ) -> None:
-    """Rewrite a manual PyTorch training script (SCRIPT, or - for stdin) as a LightningModule + Trainer."""
+    """Rewrite a manual PyTorch training script (SCRIPT, or - for stdin) as a LightningModule + Trainer.
+
+    Writes <stem>_lightning.py beside SCRIPT (stdin: prints to stdout) and never modifies SCRIPT.
+    Prints a report of what moved where, with line numbers (on stderr when the code goes to stdout).
+
+    \b
+    Exit codes:
+      0  converted, or nothing to do (the script already uses Lightning)
+      1  --check found work to do
+      2  bad input: missing/binary/non-UTF-8 file, syntax error, Python 2, bad options or -o
+      3  refused: reasons printed with line numbers, nothing written. With --partial the file
+         is written with # TODO(scaffold) markers and the exit code is still 3, so CI never
+         takes an incomplete conversion for a finished one. An internal converter error
+         also exits 3 (nothing written; please report it).
+    """
     from torch_scaffold.commands.convert import run_convert
 
     code = run_convert(

@@ -10,18 +10,11 @@ from torch_scaffold.errors import OutputError
 
 
 def _load(spec_file: str | None, overrides: list[str]):
-    from torch_scaffold import spec as spec_module
+    from torch_scaffold.spec import example_yaml, load_spec, load_spec_text
 
-    if not hasattr(spec_module, "load_spec"):
-        # TEMPORARY: until the spec loader is merged, only the default spec works.
-        from torch_scaffold.spec.schema import Spec
-
-        if spec_file or overrides:
-            raise OutputError("spec files and --set need the spec loader (not merged yet)")
-        return Spec()
     if spec_file is None:
-        return spec_module.load_spec_text(spec_module.example_yaml(), "<default spec>", overrides)
-    return spec_module.load_spec(spec_file, overrides)
+        return load_spec_text(example_yaml(), "<default spec>", overrides)
+    return load_spec(spec_file, overrides)
 
 
 def _tree(paths: list[str]) -> list[str]:

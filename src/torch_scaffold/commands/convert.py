@@ -1,0 +1,303 @@
+"""`scaffold convert`: read a script, run the pure converter, print the report, write the result.
+
+Everything that touches files or the terminal lives here; the conversion itself is
+torch_scaffold.convert.convert_source (source text -> Conversion). Exit codes:
+
+    0  converted (or nothing to do: the script already uses Lightning)
+    1  --check: there is work to do
+    2  bad input or usage: missing/unreadable/binary/non-UTF-8 file, syntax error, Python 2,
+       conflicting options, an output path that cannot be written
+    3  refused: the script has constructs that cannot be converted safely. Also with --partial,
+       after the partial result (with `# TODO(scaffold)` markers) was written, so a CI job never
+       mistakes an incomplete conversion for a finished one. Also when the converter itself fails
+       (an internal error): the script could not be converted, and nothing was written.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from torch_scaffold.commands._io import decode_source, file_mode, read_script, write_atomic
+from torch_scaffold.convert.result import KINDS as REPORT_ORDER
+from torch_scaffold.convert.result import TODO
+from torch_scaffold.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    ConversionRefused,
+    OutputError,
+    ScaffoldError,
+    ScriptError,
+)
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+TODO_MARKER = "# TODO(scaffold)"
+
+# Python 2 syntax: CPython's own messages for it, and patterns for the failing line when CPython
+# only says "invalid syntax". Checked only after the file failed to parse as Python 3.
+_PY2_MESSAGES = (
+    "Missing parentheses in call to",
+    "multiple exception types must be parenthesized",
+    "leading zeros in decimal integer literals",
+    "Function parameters cannot be parenthesized",
+)
+_PY2_LINE = re.compile(
+    r"""^\s*(?:print|exec)\s+(?:[^\s(=.,)\]]|>>)   # print "x" / print >>f, x / exec code
+      | ^\s*raise\s+[\w.]+\s*,                     # raise E, "message"
+      | `[^`\n]+`                                   # backtick repr
+      | <>                                         # old inequality
+      | \b\d+[lL]\b                                 # long literal 10L
+      | \b[uU][rR]["\']                              # ur"..." strings
+    """,
+    re.VERBOSE,
+)
+
+
+def run_convert(
+    script: str,
+    output: str | None = None,
+    show_diff: bool = False,
+    check_only: bool = False,
+    to_stdout: bool = False,
+    partial: bool = False,
+) -> int:
+    """Convert SCRIPT; return the exit code. User errors are raised as ScaffoldError."""
+    _check_options(output, show_diff, check_only, to_stdout)
+    from_stdin = script == STDIN
+    name = STDIN_NAME if from_stdin else script
+    # stdin has no "beside the input": like other filters, print to stdout unless -o says where.
+    to_stdout = to_stdout or output == STDIN or (from_stdin and output is None)
+    target = None if to_stdout else _target_path(script, output, from_stdin)
+
+    if from_stdin:
+        source, encoding = decode_source(_read_stdin(), name)
+    else:
+        source, encoding = read_script(script)
+    if not source.strip():
+        raise ScriptError("the script is empty", where=name, hint="pass the training script")
+    _check_python3(source, name)
+
+    conversion = _convert(source, name, partial)
+    code_to_stdout = to_stdout or show_diff
+    say = _printer(err=code_to_stdout)
+    target_name = str(target) if target else "<stdout>"
+
+    if conversion.already_lightning:
+        say(f"{name}: already uses PyTorch Lightning; nothing to convert, nothing written")
+        return EXIT_OK
+    if conversion.code is None and not conversion.refused:
+        raise _internal_error(name, "the converter returned neither code nor a reason")
+    if conversion.code is not None:
+        _check_compiles(conversion.code, name)
+        if conversion.code == source and not conversion.refused:
+            say(f"{name}: nothing to convert, nothing written")
+            return EXIT_OK
+
+    # Without --partial a refusal writes nothing, whatever the core returned.
+    writable = conversion.code is not None and (partial or not conversion.refused)
+    say(format_report(conversion, name, target_name if writable else None))
+    if not writable:
+        _raise_if_refused(conversion, name, outcome="nothing written")
+    if check_only:
+        _raise_if_refused(conversion, name, outcome="nothing written (--check)")
+        say(f"would write {target_name}; run without --check to convert")
+        return EXIT_CHECK_FAILED
+    if show_diff:
+        click.echo(unified_diff(source, conversion.code, name, target_name), nl=False)
+        outcome = "shown as a diff, nothing written"
+    elif to_stdout:
+        click.echo(conversion.code, nl=False)
+        outcome = "printed to stdout"
+    else:
+        replaced = target.exists()
+        mode = file_mode(Path(script)) if not from_stdin else None
+        write_atomic(target, conversion.code, encoding=encoding, mode=mode)
+        say(f"{'replaced' if replaced else 'wrote'} {target}")
+        outcome = f"written to {target}"
+    todos = sum(e.kind == TODO for e in conversion.entries)
+    if todos and not conversion.refused:
+        click.echo(
+            f"warning: {todos} part(s) kept with {TODO_MARKER} markers; review them", err=True
+        )
+    _raise_if_refused(conversion, name, outcome=outcome, partial_result=True)
+    return EXIT_OK
+
+
+def format_report(conversion, name: str, target_name: str | None) -> str:
+    """The report: a heading, one `file:line: kind: text` row per decision (`kind: text` when
+    the core gave no line), then the counts."""
+    head = f"{name} -> {target_name}" if target_name else f"{name}: conversion refused"
+    rank = {kind: i for i, kind in enumerate(REPORT_ORDER)}
+    entries = sorted(
+        conversion.entries,
+        key=lambda e: (rank.get(e.kind, len(rank)), e.line if e.line is not None else 0),
+    )
+    rows = [
+        f"  {_location(name, e.line, e.end_line)}: {e.render()}" if e.line else f"  {e.render()}"
+        for e in entries
+    ]
+    counts = {kind: sum(e.kind == kind for e in conversion.entries) for kind in REPORT_ORDER}
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no changes"
+    return "\n".join([head, *rows, f"summary: {summary}"])
+
+
+def unified_diff(before: str, after: str, before_name: str, after_name: str) -> str:
+    lines = difflib.unified_diff(
+        _lines(before), _lines(after), fromfile=before_name, tofile=after_name
+    )
+    return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
+
+
+def _location(name: str, line: int | None, end_line: int | None) -> str:
+    if line is None:
+        return name
+    if end_line is not None and end_line != line:
+        return f"{name}:{line}-{end_line}"
+    return f"{name}:{line}"
+
+
+def _printer(err: bool):
+    def say(text: str) -> None:
+        click.echo(text, err=err)
+
+    return say
+
+
+def _read_stdin() -> bytes:
+    stream = sys.stdin
+    if stream is None:
+        raise ScriptError("stdin is closed", where=STDIN_NAME, hint="pass a file instead of -")
+    buffer = getattr(stream, "buffer", None)
+    return buffer.read() if buffer is not None else stream.read().encode("utf-8")
+
+
+def _check_options(output, show_diff, check_only, to_stdout) -> None:
+    modes = [
+        flag
+        for flag, on in (("--diff", show_diff), ("--check", check_only), ("--stdout", to_stdout))
+        if on
+    ]
+    if len(modes) > 1:
+        raise ScaffoldError(
+            f"{' and '.join(modes)} cannot be combined",
+            hint="pick one of --diff, --check, --stdout",
+        )
+    if to_stdout and output not in (None, STDIN):
+        raise ScaffoldError(
+            "-o and --stdout cannot be combined", hint="use -o FILE to write, or --stdout to print"
+        )
+
+
+def _target_path(script: str, output: str | None, from_stdin: bool) -> Path:
+    if output is None:
+        source = Path(script)
+        target = source.with_name(f"{source.stem}_lightning.py")
+    else:
+        target = Path(output)
+    where = str(target)
+    if target.is_dir():
+        raise OutputError("is a directory", where=where, hint="give -o a file name, e.g. -o out.py")
+    if not target.parent.is_dir():
+        raise OutputError(
+            "the output's folder does not exist", where=where, hint="create the folder first"
+        )
+    if not from_stdin and target.exists() and _same_file(target, Path(script)):
+        raise OutputError(
+            "is the input script; scaffold convert never modifies its input",
+            where=where,
+            hint="pick another -o, or leave it out to write <stem>_lightning.py",
+        )
+    return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _check_python3(source: str, name: str) -> None:
+    """Fail fast with file:line for code that is not Python 3, and say so for Python 2."""
+    try:
+        ast.parse(source, filename=name)
+    except SyntaxError as err:
+        line = err.lineno or 1
+        text = source.splitlines()[line - 1] if 0 < line <= len(source.splitlines()) else ""
+        if _PY2_LINE.search(text) or any(m in str(err.msg) for m in _PY2_MESSAGES):
+            raise ScriptError(
+                "Python 2 is not supported",
+                where=f"{name}:{line}",
+                hint="port the script to Python 3 first (e.g. print(...), except E as e:)",
+            ) from None
+        raise ScriptError(
+            f"syntax error: {err.msg}",
+            where=f"{name}:{line}",
+            hint="the script must run under Python 3; fix the line and convert again",
+        ) from None
+    except (RecursionError, MemoryError):
+        raise ScriptError(
+            "too deeply nested to parse", where=name, hint="simplify the nesting"
+        ) from None
+
+
+def _convert(source: str, name: str, partial: bool):
+    from torch_scaffold.convert import convert_source
+
+    try:
+        return convert_source(source, name, partial=partial)
+    except ScaffoldError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- a converter bug is never a traceback
+        raise _internal_error(name, f"{type(exc).__name__}: {exc}") from None
+
+
+def _internal_error(name: str, what: str) -> ConversionRefused:
+    return ConversionRefused(
+        f"internal converter error: {what}",
+        where=name,
+        hint="this is a bug in scaffold, not in your script; nothing was written. "
+        "Please report it with the script attached",
+    )
+
+
+def _check_compiles(code: str, name: str) -> None:
+    try:
+        compile(code, f"{name} (converted)", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as err:
+        where = f" at line {err.lineno}" if getattr(err, "lineno", None) else ""
+        raise _internal_error(name, f"the converted code does not compile{where}: {err}") from None
+
+
+def _raise_if_refused(conversion, name: str, outcome: str, partial_result: bool = False) -> None:
+    """Exit 3 (via ConversionRefused) naming the first refusal; the report listed them all."""
+    refusals = sorted(conversion.refusals, key=lambda e: e.line if e.line is not None else 0)
+    if not refusals:
+        return
+    first = refusals[0]
+    more = f" (and {len(refusals) - 1} more, listed above)" if len(refusals) > 1 else ""
+    if partial_result:
+        markers = conversion.code.count(TODO_MARKER)
+        done = f"partial result with {markers} {TODO_MARKER} marker(s) {outcome}"
+        hint = f"finish the parts marked {TODO_MARKER} by hand"
+    else:
+        done = outcome
+        hint = "rewrite those parts by hand, or pass --partial to get a file with TODO markers"
+    raise ConversionRefused(
+        f"conversion refused: {first.text}{more}; {done}",
+        where=_location(name, first.line, None),
+        hint=hint,
+    )

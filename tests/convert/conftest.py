@@ -1,0 +1,48 @@
+"""Shared helpers for the converter tests: where things are, and whether the real core exists."""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "convert"
+EXAMPLES = REPO / "examples" / "scripts"
+# CI checks out ../shared beside the repository (corpus + losstrace.py); SCAFFOLD_SHARED
+# points elsewhere, e.g. from a git worktree.
+SHARED = Path(os.environ.get("SCAFFOLD_SHARED", REPO.parent / "shared"))
+
+HAS_CORE = importlib.util.find_spec("torch_scaffold.convert.pipeline") is not None
+needs_core = pytest.mark.skipif(
+    not HAS_CORE, reason="converter core (torch_scaffold.convert.pipeline) not present yet"
+)
+
+# Outcomes of the mutation tests (converted / refused / rejected / ...), for the summary.
+MUTATION_STATS: collections.Counter = collections.Counter()
+
+
+def pytest_collection_modifyitems(config, items):
+    """`full` tests here run only when asked for with -m full."""
+    if "full" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="exhaustive variant; run with -m full")
+    here = Path(__file__).parent
+    for item in items:
+        if "full" in item.keywords and here in Path(item.fspath).parents:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    outcomes = ("converted", "refused", "rejected", "already-lightning")
+    tried = sum(MUTATION_STATS[o] for o in outcomes)
+    if not tried:
+        return
+    parts = ", ".join(f"{MUTATION_STATS[o]} {o}" for o in outcomes if MUTATION_STATS[o])
+    kinds = ", ".join(
+        f"{k.split(':', 1)[1]} {n}" for k, n in sorted(MUTATION_STATS.items()) if ":" in k
+    )
+    terminalreporter.write_line(f"converter mutations tried: {tried} ({parts}); applied: {kinds}")
