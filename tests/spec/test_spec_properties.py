@@ -47,6 +47,7 @@ def test_invalid_value_in_any_field_names_that_field(case):
             # the only bad item was flagged, or the list as a whole (length) was
             assert "item" in err.message, err.render()
         assert err.hint and len(err.render()) < 400, err.render()
+        assert err.render().count("\n") == 1, err.render()  # one error line, one hint line
     else:
         raise AssertionError(f"{path}={value!r} was accepted")
 

@@ -30,6 +30,7 @@ _EXPONENT_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
 _RESOLVER = yaml.resolver.Resolver()
 _ACCEPTS = {"bool": ("bool",), "int": ("int",), "float": ("int", "float"), "str": ()}
 _KIND_NAMES = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "text"}
+_PLURAL_NAMES = {"bool": "booleans", "int": "whole numbers", "float": "numbers", "str": "strings"}
 
 
 class Locations:
@@ -137,7 +138,11 @@ def build_value(info: FieldInfo, node: Node, path: str) -> Any:
         raise SpecError(
             f"expected {_expected(info)}, got {show_value(node.kind, node.value, node.text)}",
             where=node.where(path),
-            hint=f"write a list in brackets, e.g. {_show_default(info)}",
+            hint=(
+                f"write a list in brackets, e.g. {_show_default(info)}"
+                if info.default or info.choices
+                else f"write a list in brackets, e.g. [{_short(node.text)}]"
+            ),
         )
     count = len(node.value)
     if info.min_items is not None and count < info.min_items:
@@ -221,12 +226,21 @@ def _type_hint(info: FieldInfo, kind: str, node: Node) -> str:
     if kind == "str":
         if info.choices:
             return f"choose one of: {one_of(info.choices)}"
-        return f'put the text in quotes, e.g. "{node.text}"' if node.text else "write some text"
+        return (
+            f'put the text in quotes, e.g. "{_short(node.text)}"'
+            if node.text
+            else "write some text"
+        )
     if kind == "bool":
         return "write true or false"
     if kind == "int":
         return f"write a whole number without a decimal point or exponent, such as {_example(info)}"
     return f"write a number such as {_example(info)}"
+
+
+def _short(text: str) -> str:
+    """`text` when it is short and printable (fit to quote in a hint), else '...'."""
+    return text if text and text.isprintable() and len(text) <= 20 else "..."
 
 
 def _shown(node: Node) -> str:
@@ -310,12 +324,16 @@ def _example(info: FieldInfo) -> str:
 
 
 def _list_hint(info: FieldInfo) -> str:
-    return f"write a list such as {_show_default(info)}"
+    if info.default:
+        return f"write a list such as {_show_default(info)}"
+    low, high = info.min_items or 0, info.max_items
+    size = f"{low} to {high} items" if high is not None else f"at least {_items(low)}"
+    return f"write a list of {size}, or delete the line to use the default"
 
 
 def _expected(info: FieldInfo) -> str:
     if info.kind == "list":
-        return f"a list of {_KIND_NAMES[info.item].replace('a whole number', 'whole numbers')}"
+        return f"a list of {_PLURAL_NAMES[info.item]}"
     return _KIND_NAMES[info.kind]
 
 
