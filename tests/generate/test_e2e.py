@@ -17,6 +17,7 @@ from .helpers import (
     project_module,
     record_losses,
     spec_with,
+    train_losses,
     write_files,
 )
 
@@ -199,3 +200,34 @@ def test_csv_projects_own_test_suite_passes(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_everything_switched_off_still_trains_in_parity(tmp_path, torch_one_thread):
+    """No val/test split, no checkpoints, no logs, no early stopping: lint-clean, trains, agrees."""
+    spec = spec_with(
+        **{
+            "name": "bare-bones",
+            "data.val_split": 0.0,
+            "data.test_split": 0.0,
+            "trainer.checkpoint.enabled": False,
+            "trainer.early_stopping.enabled": False,
+            "logging.csv": False,
+            "logging.tensorboard": False,
+        }
+    )
+    traces = []
+    for style in STYLES:
+        folder = write_files(render_project(spec, style), tmp_path / style)
+        ruff = subprocess.run(
+            [os.path.join(BIN, "ruff"), "check", "-q", "."],
+            cwd=folder,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        assert ruff.returncode == 0, ruff.stdout
+        traces.append(train_losses(folder, "bare_bones", ["--max-epochs", "2"], 10**6))
+        assert not list(folder.rglob("*.ckpt")) and not list(folder.rglob("*.csv"))
+    assert len(traces[0]) == len(traces[1]) == 2 * 32  # 2048 examples, batches of 64
+    assert max(abs(a - b) for a, b in zip(*traces)) <= 1e-6
