@@ -17,6 +17,7 @@ from .helpers import (
     project_module,
     record_losses,
     spec_with,
+    train_losses,
     write_files,
 )
 
@@ -43,8 +44,9 @@ def projects(tmp_path_factory):
 @pytest.mark.slow
 def test_generated_code_passes_black_and_ruff(projects):
     folders = [str(folder) for folder, _, _ in projects.values()]
-    black = subprocess.run(
+    black = subprocess.run(  # the return code is asserted below
         [sys.executable, "-m", "black", "--check", "-q", "-l", "100", *folders],
+        check=False,
         capture_output=True,
         text=True,
     )
@@ -53,6 +55,7 @@ def test_generated_code_passes_black_and_ruff(projects):
         ruff = subprocess.run(
             [os.path.join(BIN, "ruff"), "check", "-q", "."],
             cwd=folder,
+            check=False,
             capture_output=True,
             text=True,
         )
@@ -87,9 +90,12 @@ def test_trains_crashes_and_resumes(projects, stem, style, torch_one_thread):
     outputs = folder / "outputs"
     argv = ["--accelerator", "cpu", "--output-dir", str(outputs), "--max-epochs", "3"]
     crash_at = 2 * _batches_per_epoch(load_example(EXAMPLES[stem])) + 2
-    with project_module(folder, package) as train, record_losses(crash_at):
-        with pytest.raises(EnoughSteps):
-            train.main(argv)
+    with (
+        project_module(folder, package) as train,
+        record_losses(crash_at),
+        pytest.raises(EnoughSteps),
+    ):
+        train.main(argv)
     losses = _epoch_losses(outputs)
     assert len(losses) == 2 and losses[1] < losses[0], losses
     checkpoints = outputs / "checkpoints"
@@ -109,10 +115,11 @@ def test_generated_projects_own_test_suite_passes(projects, style):
     folder, _, _ = projects[("mlp_classification", style)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)  # the project must not need torch_scaffold
-    result = subprocess.run(
+    result = subprocess.run(  # the return code is asserted below
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=folder,
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,
@@ -183,12 +190,44 @@ def test_csv_projects_own_test_suite_passes(tmp_path):
     folder = write_files(render_project(FILE_SPECS["csv"], "pytorch"), tmp_path / "csv")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
-    result = subprocess.run(
+    result = subprocess.run(  # the return code is asserted below
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=folder,
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_everything_switched_off_still_trains_in_parity(tmp_path, torch_one_thread):
+    """No val/test split, no checkpoints, no logs, no early stopping: lint-clean, trains, agrees."""
+    spec = spec_with(
+        **{
+            "name": "bare-bones",
+            "data.val_split": 0.0,
+            "data.test_split": 0.0,
+            "trainer.checkpoint.enabled": False,
+            "trainer.early_stopping.enabled": False,
+            "logging.csv": False,
+            "logging.tensorboard": False,
+        }
+    )
+    traces = []
+    for style in STYLES:
+        folder = write_files(render_project(spec, style), tmp_path / style)
+        ruff = subprocess.run(
+            [os.path.join(BIN, "ruff"), "check", "-q", "."],
+            cwd=folder,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        assert ruff.returncode == 0, ruff.stdout
+        traces.append(train_losses(folder, "bare_bones", ["--max-epochs", "2"], 10**6))
+        assert not list(folder.rglob("*.ckpt")) and not list(folder.rglob("*.csv"))
+    assert len(traces[0]) == len(traces[1]) == 2 * 32  # 2048 examples, batches of 64
+    assert max(abs(a - b) for a, b in zip(*traces)) <= 1e-6

@@ -2,10 +2,10 @@
 
 import ast
 import json
-import tomllib
 
 import black
 import pytest
+import tomllib
 import yaml
 
 from torch_scaffold.generate import render_project

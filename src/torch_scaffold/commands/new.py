@@ -60,7 +60,9 @@ def run_new(
     for line in _tree(result.written):
         click.echo(f"  {line}")
     if result.kept:
-        click.echo(f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}")
+        click.echo(
+            f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}"
+        )
     click.echo("\nNext:")
     click.echo(f"  cd {result.target}")
     click.echo('  pip install -e ".[dev]"    # optional: runs from this folder without installing')

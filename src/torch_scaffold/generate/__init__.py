@@ -1,8 +1,8 @@
 """spec -> context -> {relative path: text} -> formatted -> written (all or nothing).
 
-    build_context(spec, style) -> dict        pure: what the templates see
-    render_project(spec, style) -> dict       pure: {posix path: text}, .py files black-formatted
-    write_project(files, target, force)       the only step that touches the disk
+build_context(spec, style) -> dict        pure: what the templates see
+render_project(spec, style) -> dict       pure: {posix path: text}, .py files black-formatted
+write_project(files, target, force)       the only step that touches the disk
 """
 
 from torch_scaffold.generate.context import STYLES, build_context

@@ -119,7 +119,9 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "data_source": spec.data.source,
         "input_shape": input_shape,
         "input_dim": math.prod(input_shape),
-        "num_outputs": spec.data.num_classes if spec.task == "classification" else spec.data.num_targets,
+        "num_outputs": (
+            spec.data.num_classes if spec.task == "classification" else spec.data.num_targets
+        ),
         "optimizer_class": _OPTIMIZER_CLASSES[spec.optimizer.name],
         "loss": loss,
         "loss_class": _LOSS_CLASSES[loss],

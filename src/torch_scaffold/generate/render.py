@@ -28,7 +28,7 @@ def templates_root() -> Path:
     return Path(__file__).resolve().parents[3] / "templates"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _filters_extension(path: str):
     spec = importlib.util.spec_from_file_location("_scaffold_template_filters", path)
     module = importlib.util.module_from_spec(spec)
@@ -36,7 +36,7 @@ def _filters_extension(path: str):
     return module.ScaffoldFilters
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _environment(style_dir: str):
     import jinja2
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 {% if p.spec.logging.tensorboard %}
 import importlib.util
 {% endif %}
+{% if p.checkpointing %}
 import os
+{% endif %}
 import sys
 
 import pytorch_lightning as pl
