@@ -43,7 +43,11 @@ def _environment(style_dir: str):
     root = Path(style_dir)
     extension = _filters_extension(str(root / "local_extensions.py"))
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(root / PROJECT_DIR_NAME), str(root / "templates")]),
+        # `templates` is a symlink to ../_shared in a checkout (cookiecutter's own search
+        # path); wheels do not keep directory symlinks, so _shared is searched directly too.
+        loader=jinja2.FileSystemLoader(
+            [str(root / PROJECT_DIR_NAME), str(root / "templates"), str(root.parent / "_shared")]
+        ),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
