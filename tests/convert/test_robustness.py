@@ -132,6 +132,36 @@ def test_bad_files_are_rejected_with_exit_2(tmp_path, core_must_not_run, content
     assert "hint: " in result.stderr
 
 
+SNIPPETS = [
+    "import torch",
+    "for i in range(3):",
+    "    loss.backward()",
+    "x = (",
+    "pass",
+    "print 'x'",
+    "def f():",
+    "\tpass",
+    "# comment",
+    "opt.step()",
+    '"""',
+]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    content=st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(str.encode),
+        st.lists(st.sampled_from(SNIPPETS), max_size=8).map(lambda ls: "\n".join(ls).encode()),
+    )
+)
+def test_arbitrary_input_never_gives_a_traceback(tmp_path_factory, content):
+    result, output = run_cli(tmp_path_factory.mktemp("any"), content)
+    assert_clean_outcome(result, output)
+
+
 # --- odd but valid scripts: the real core decides -----------------------------------------
 
 
