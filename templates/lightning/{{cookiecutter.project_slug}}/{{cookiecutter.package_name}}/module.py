@@ -30,15 +30,25 @@ class LitModel(pl.LightningModule):
         self.config = config_from_dict(config)
         self.steps_per_epoch = steps_per_epoch
         self.model = build_model(self.config.model, input_shape, num_outputs)
+        if self.config.trainer.compile:
+            self.model.compile()  # in place: state_dict keys stay the same
         self.criterion = build_loss()
 
+{% if p.model_type == "cnn" %}
+    def setup(self, stage: str) -> None:
+        if self.trainer.strategy.root_device.type == "cuda":  # convolutions run faster in NHWC
+            self.model.to(memory_format=torch.channels_last)
+
+{% endif %}
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
         loss = self.criterion(self.model(inputs), targets)
-        self.log("train_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(inputs))
+        self.log(
+            "train_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(inputs), sync_dist=True
+        )
         return loss
 
     def _evaluate(self, batch: Batch, stage: str) -> None:
@@ -49,6 +59,7 @@ class LitModel(pl.LightningModule):
             {f"{stage}_{name}": value for name, value in values.items()},
             prog_bar=stage == "val",
             batch_size=len(inputs),
+            sync_dist=True,  # the mean over every rank's shard (a no-op in one process)
         )
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
