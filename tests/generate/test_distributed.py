@@ -59,9 +59,11 @@ def _env() -> dict[str, str]:
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
+        command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
-    assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert (
+        done.returncode == 0
+    ), f"{' '.join(command)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
 

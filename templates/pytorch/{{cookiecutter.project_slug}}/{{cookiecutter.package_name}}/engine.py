@@ -55,12 +55,12 @@ class TrainingLoop:
         logger: MetricLogger,
         checkpoint_dir: Path | None,
         limit_batches: int | None = None,
-        world: World = World(),
+        world: World | None = None,
     ) -> None:
         self.model = model  # what trains: the network, or DDP around it
         self.eval_model = without_ddp(model)  # evaluation needs no gradient sync
         self.module = bare_module(model)  # the network itself: what checkpoints hold
-        self.world = world
+        self.world = world or World()  # None: a single process
         self.criterion = criterion
         self.optimizer = optimizer
 {% if p.scheduler_interval %}
@@ -73,7 +73,7 @@ class TrainingLoop:
         self.logger = logger
         self.checkpoint_dir = checkpoint_dir  # None: save nothing (e.g. --fast-dev-run)
         self.limit_batches = limit_batches  # None: whole epochs
-        self.progress = Progress(enabled=world.is_main)
+        self.progress = Progress(enabled=self.world.is_main)
         # Accumulation micro-steps skip DDP's gradient all-reduce; one process has none.
         self.skip_sync = getattr(model, "no_sync", None)
         self.sync_always = contextlib.nullcontext()
@@ -215,7 +215,7 @@ class TrainingLoop:
             names = list(totals)
             packed = torch.stack([totals[name] for name in names] + [torch.tensor(float(count), device=self.device)])
             all_reduce_sum(packed, self.world)
-            totals, count = dict(zip(names, packed[:-1])), packed[-1]
+            totals, count = dict(zip(names, packed[:-1], strict=True)), packed[-1]
         return {f"{stage}_{name}": (total / count).item() for name, total in totals.items()}
 
     # -- checkpoints -----------------------------------------------------------------------
