@@ -33,6 +33,8 @@ class LitModel(pl.LightningModule):
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
         self.criterion = build_loss()
+        self.train_loss_sum = torch.zeros(())  # this epoch's losses, summed on the device
+        self.train_batches = 0
 
 {% if p.model_type == "cnn" %}
     def setup(self, stage: str) -> None:
@@ -43,13 +45,26 @@ class LitModel(pl.LightningModule):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
 
+    # Training loss: self.log() on every step costs more than a small model's whole step
+    # (Lightning's bookkeeping, and a host sync for progress-bar values), so the step loss is
+    # logged only on the steps Lightning writes logs, and the epoch mean is summed on the
+    # device and logged once per epoch, as the plain loop does.
+    def on_train_epoch_start(self) -> None:
+        self.train_loss_sum = torch.zeros((), device=self.device)
+        self.train_batches = 0
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
         loss = self.criterion(self.model(inputs), targets)
-        self.log(
-            "train_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(inputs), sync_dist=True
-        )
+        self.train_loss_sum += loss.detach()
+        self.train_batches += 1
+        if (self.trainer.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        mean = self.train_loss_sum / max(self.train_batches, 1)
+        self.log("train_loss_epoch", mean, on_step=False, on_epoch=True, sync_dist=True)
 
     def _evaluate(self, batch: Batch, stage: str) -> None:
         inputs, targets = batch

@@ -17,7 +17,7 @@ import sys
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
+from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}
 
 from .config import Config, ConfigError, load_config, parse_args, resolve_resume_path
@@ -41,7 +41,8 @@ def build_loggers(config: Config) -> list[Logger]:
 
 
 def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
-    callbacks: list[Callback] = []
+    # The bar redraws at the logging interval: each redraw reads values back from the device.
+    callbacks: list[Callback] = [TQDMProgressBar(refresh_rate=config.trainer.log_every_n_steps)]
 {% if p.checkpointing %}
     checkpoint = config.trainer.checkpoint
     callbacks.append(
