@@ -106,7 +106,15 @@ class PlainRunner:
         import torch
 
         config_mod, data, model_mod, metrics, optim, engine, logging_utils = import_project(
-            folder, package, "config", "data", "model", "metrics", "optim", "engine", "logging_utils"
+            folder,
+            package,
+            "config",
+            "data",
+            "model",
+            "metrics",
+            "optim",
+            "engine",
+            "logging_utils",
         )
         args = config_mod.parse_args(["--accelerator", "cpu", "--output-dir", str(output_dir)])
         config = config_mod.load_config(args)
@@ -255,15 +263,21 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
 
     torch.set_num_threads(1)
     plain_folder, plain_package = generate(bench_spec("bench-plain", num_samples), "pytorch", root)
-    lit_folder, lit_package = generate(bench_spec("bench-lightning", num_samples), "lightning", root)
+    lit_folder, lit_package = generate(
+        bench_spec("bench-lightning", num_samples), "lightning", root
+    )
     plain = PlainRunner(plain_folder, plain_package, root / "plain-out")
     lightning = LightningRunner(lit_folder, lit_package, root / "lightning-out", plain)
     plain.bare_epoch()  # warm-up: first-touch allocations, lazy imports
     plain.plain_epoch()
-    for _ in range(rounds):
-        for _ in range(epochs):
-            plain.bare_epoch()
-            plain.plain_epoch()
+    for round_index in range(rounds):
+        for epoch in range(epochs):
+            # alternate which loop goes first, so neither always runs in the other's wake
+            first, second = plain.bare_epoch, plain.plain_epoch
+            if (round_index + epoch) % 2:
+                first, second = second, first
+            first()
+            second()
         lightning.generated_fit(epochs + 1)  # the first epoch's interval needs a second start
         lightning.barebones_fit(epochs)
     steps = len(plain.bare_loader)

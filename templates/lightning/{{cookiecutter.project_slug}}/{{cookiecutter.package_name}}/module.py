@@ -59,12 +59,13 @@ class LitModel(pl.LightningModule):
         self.train_loss_sum += loss.detach()
         self.train_batches += 1
         if (self.trainer.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+            # sync_dist: the mean over ranks (every rank logs on the same steps)
+            self.log("train_loss_step", loss, on_step=True, prog_bar=True, sync_dist=True)
         return loss
 
     def on_train_epoch_end(self) -> None:
         mean = self.train_loss_sum / max(self.train_batches, 1)
-        self.log("train_loss_epoch", mean, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train_loss_epoch", mean, on_epoch=True, sync_dist=True)
 
     def _evaluate(self, batch: Batch, stage: str) -> None:
         inputs, targets = batch
