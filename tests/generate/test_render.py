@@ -22,9 +22,18 @@ COMMON = {
     "tests/conftest.py",
     "tests/test_smoke.py",
     "tests/test_resume.py",
+    "scripts/slurm.sbatch",
 }
 SHARED = {"__init__.py", "config.py", "model.py", "data.py", "metrics.py", "optim.py", "rng.py"}
-PLAIN = {"train.py", "engine.py", "checkpoint.py", "logging_utils.py", "runtime.py", "callbacks.py"}
+PLAIN = {
+    "train.py",
+    "engine.py",
+    "checkpoint.py",
+    "logging_utils.py",
+    "runtime.py",
+    "callbacks.py",
+    "distributed.py",
+}
 LIGHTNING = {"train.py", "module.py", "datamodule.py"}
 
 

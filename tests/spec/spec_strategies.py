@@ -227,5 +227,6 @@ def valid_specs(draw) -> dict:
         trainer["accelerator"] = "cuda"
     if trainer["accelerator"] == "mps":
         trainer["devices"] = 1
+        trainer["num_nodes"] = 1
     data["scheduler"]["eta_min"] = data["optimizer"]["lr"] / 2
     return data

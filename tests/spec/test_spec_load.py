@@ -248,6 +248,7 @@ def test_override_conflict_says_set():
         "scheduler: {name: onecycle}\ntrainer: {accumulate_grad_batches: 4}",
         "scheduler: {name: step, eta_min: 5}",  # eta_min only matters for cosine
         "trainer: {early_stopping: {enabled: false, monitor: val_f1, mode: max}}",
+        "trainer: {devices: 4, num_nodes: 2, strategy: ddp, compile: true}",
     ],
 )
 def test_valid_combinations_load(text):
@@ -266,6 +267,7 @@ def test_valid_combinations_load(text):
         ("trainer: {precision: 16-mixed, accelerator: cpu}", "trainer.precision", "accelerator"),
         ("scheduler: {name: cosine, eta_min: 0.5}", "scheduler.eta_min", "optimizer.lr"),
         ("data: {val_split: 0}", "data.val_split", "trainer.early_stopping.enabled"),
+        ("trainer: {accelerator: mps, num_nodes: 2}", "trainer.num_nodes", "accelerator"),
     ],
 )
 def test_conflicts_name_both_fields(text, field, other):

@@ -223,7 +223,7 @@ def monitors_exist(spec: Spec, loc: Locations) -> None:
 
 def trainer_fits_hardware(spec: Spec, loc: Locations) -> None:
     """`trainer.precision: 16-mixed` needs a GPU, so not with `trainer.accelerator: cpu`
-    (bf16-mixed works on cpu); mps has one device.
+    (bf16-mixed works on cpu); mps has one device on one machine.
     """
     trainer = spec.trainer
     if trainer.precision == "16-mixed" and trainer.accelerator == "cpu":
@@ -240,6 +240,14 @@ def trainer_fits_hardware(spec: Spec, loc: Locations) -> None:
             f"{trainer.devices} devices requested, but {loc.describe('trainer.accelerator')}"
             " mps has exactly one",
             "use devices: 1 with mps",
+        )
+    if trainer.accelerator == "mps" and trainer.num_nodes > 1:
+        _fail(
+            loc,
+            _first_set(loc, "trainer.num_nodes", "trainer.accelerator"),
+            f"{trainer.num_nodes} nodes requested, but {loc.describe('trainer.accelerator')}"
+            " mps cannot train across machines",
+            "use num_nodes: 1 with mps, or accelerator: auto/cuda",
         )
 
 

@@ -74,6 +74,8 @@ LOSSES = ("auto", "cross_entropy", "mse", "l1", "smooth_l1")
 METRICS = ("accuracy", "mse", "mae")
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
+# Lightning strategy names; the plain style runs DDP under torchrun for all of them.
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 MODES = ("min", "max")
 CLIP_ALGORITHMS = ("norm", "value")
 
@@ -242,7 +244,24 @@ class TrainerSpec:
     accelerator: str = field(
         "auto", doc="Device type; auto picks cuda, then mps, then cpu.", choices=ACCELERATORS
     )
-    devices: int = field(1, doc="Number of devices.", min=1, max=1024)
+    devices: int = field(
+        1,
+        doc="Devices (processes) per node; plain style: above 1, launch with torchrun"
+        " --nproc_per_node=N.",
+        min=1,
+        max=1024,
+    )
+    num_nodes: int = field(
+        1,
+        doc="Machines taking part; plain style: torchrun --nnodes (see scripts/slurm.sbatch).",
+        min=1,
+        max=1024,
+    )
+    strategy: str = field(
+        "auto",
+        doc="Distributed strategy (Lightning's names); auto: DDP when more than one process.",
+        choices=STRATEGIES,
+    )
     gradient_clip_val: float | None = field(
         None,
         doc="Clip gradients to this value (none: no clipping).",
@@ -267,6 +286,9 @@ class TrainerSpec:
     )
     deterministic: bool = field(
         False, doc="Use deterministic algorithms (slower, bit-reproducible)."
+    )
+    compile: bool = field(
+        False, doc="Apply torch.compile to the model (faster steps after a slow first one)."
     )
     early_stopping: EarlyStoppingSpec = field(factory=EarlyStoppingSpec, doc="Early stopping.")
     checkpoint: CheckpointSpec = field(factory=CheckpointSpec, doc="Checkpointing.")

@@ -28,7 +28,17 @@ class DataModule(pl.LightningDataModule):
     def _loader(self, dataset: Any, shuffle: bool) -> DataLoader:
         on_cuda = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
         pin_memory = on_cuda
-        return make_loader(dataset, self.config, shuffle=shuffle, pin_memory=pin_memory)
+        # Under DDP each rank loads its own shard (the Trainer leaves samplers to data.py).
+        world_size = 1 if self.trainer is None else self.trainer.world_size
+        rank = 0 if self.trainer is None else self.trainer.global_rank
+        return make_loader(
+            dataset,
+            self.config,
+            shuffle=shuffle,
+            pin_memory=pin_memory,
+            num_replicas=world_size,
+            rank=rank,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.splits.train, shuffle=True)

@@ -18,7 +18,8 @@ import os
 import sys
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
+import torch
+from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}
 
 from .config import Config, ConfigError, load_config, parse_args, resolve_resume_path
@@ -42,7 +43,8 @@ def build_loggers(config: Config) -> list[Logger]:
 
 
 def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
-    callbacks: list[Callback] = []
+    # The bar redraws at the logging interval: each redraw reads values back from the device.
+    callbacks: list[Callback] = [TQDMProgressBar(refresh_rate=config.trainer.log_every_n_steps)]
 {% if p.checkpointing %}
     checkpoint = config.trainer.checkpoint
     callbacks.append(
@@ -86,13 +88,17 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         max_epochs=trainer.max_epochs,
         accelerator=trainer.accelerator,
         devices=trainer.devices,
-        strategy="auto",
+        num_nodes=trainer.num_nodes,  # SLURM and torchrun environments are detected by Lightning
+        strategy=trainer.strategy,
         precision=trainer.precision,
         gradient_clip_val=trainer.gradient_clip_val,
         gradient_clip_algorithm=trainer.gradient_clip_algorithm,
         accumulate_grad_batches=trainer.accumulate_grad_batches,
         log_every_n_steps=trainer.log_every_n_steps,
         deterministic=trainer.deterministic,
+        benchmark=not trainer.deterministic,  # cuDNN autotuning (GPU only)
+        # data.py shards each rank's data itself, as in the plain style (same order, exact resume).
+        use_distributed_sampler=False,
         callbacks=build_callbacks(config, loggers),
         logger=loggers or False,
         enable_checkpointing={{ p.checkpointing|pyrepr }},
@@ -107,6 +113,8 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
     """Fit, then test; returns the final metrics (last validation and test)."""
     # Seed before anything random: model initialisation draws from the global RNG.
     pl.seed_everything(config.trainer.seed, verbose=False)
+    if config.trainer.accelerator in ("auto", "cuda") and torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls on GPUs
     datamodule = DataModule(config)
     datamodule.setup("fit")  # the model's input and output sizes come from the data
     splits = datamodule.splits
@@ -130,7 +138,8 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
 {% endif %}
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
         test_metrics = {name: float(value) for name, value in results[0].items()}
-        print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
+        if trainer.is_global_zero:
+            print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
         metrics.update(test_metrics)
     return metrics
 

@@ -8,10 +8,15 @@ gradients are clipped right before the step (unscaled first under fp16);
 epoch schedules advance after validation, step schedules after each optimizer
 step. Nothing in the hot loop reads a value back from the device except at the
 logging interval.
+
+Under torchrun (several processes) the model arrives wrapped in DDP: gradients are
+averaged across ranks at the step's backward only (no_sync on accumulation
+micro-steps), logged values are all-reduced, and rank 0 alone prints and logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ from .callbacks import {{ "EarlyStopping, " if p.early_stopping }}{{ "Improvemen
 from .checkpoint import save_checkpoint
 {% endif %}
 from .config import Config
+from .distributed import World, all_reduce_sum, bare_module, without_ddp
 from .logging_utils import MetricLogger, Progress
 from .metrics import compute_metrics
 from .rng import capture_rng_states, restore_rng_states
@@ -49,8 +55,12 @@ class TrainingLoop:
         logger: MetricLogger,
         checkpoint_dir: Path | None,
         limit_batches: int | None = None,
+        world: World | None = None,
     ) -> None:
-        self.model = model
+        self.model = model  # what trains: the network, or DDP around it
+        self.eval_model = without_ddp(model)  # evaluation needs no gradient sync
+        self.module = bare_module(model)  # the network itself: what checkpoints hold
+        self.world = world or World()  # None: a single process
         self.criterion = criterion
         self.optimizer = optimizer
 {% if p.scheduler_interval %}
@@ -63,7 +73,10 @@ class TrainingLoop:
         self.logger = logger
         self.checkpoint_dir = checkpoint_dir  # None: save nothing (e.g. --fast-dev-run)
         self.limit_batches = limit_batches  # None: whole epochs
-        self.progress = Progress()
+        self.progress = Progress(enabled=self.world.is_main)
+        # Accumulation micro-steps skip DDP's gradient all-reduce; one process has none.
+        self.skip_sync = getattr(model, "no_sync", None)
+        self.sync_always = contextlib.nullcontext()
         self.autocast = autocast_context(device, config.trainer.precision)
         self.scaler = grad_scaler(device, config.trainer.precision)
         self.non_blocking = device.type == "cuda"
@@ -95,7 +108,8 @@ class TrainingLoop:
 {% endif %}
             self.epoch += 1
             self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step)
-            print(f"epoch {self.epoch - 1}:", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+            if self.world.is_main:
+                print(f"epoch {self.epoch - 1}:", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 {% if p.early_stopping %}
             stop = self.early_stopping.should_stop(metrics)
 {% else %}
@@ -123,18 +137,21 @@ class TrainingLoop:
         loss_sum = torch.zeros((), device=device)
         model.train()
         batches = self.progress.wrap(batches, num_batches, f"epoch {self.epoch}")
+        skip_sync, sync_always = self.skip_sync, self.sync_always
         for batch_index, (inputs, targets) in enumerate(batches):
             inputs = inputs.to(device, non_blocking=non_blocking)
             targets = targets.to(device, non_blocking=non_blocking)
-            with self.autocast:
-                loss = criterion(model(inputs), targets)
-            loss_sum += loss.detach()
-            scaled = loss / accumulate if accumulate > 1 else loss
-            if scaler is None:
-                scaled.backward()
-            else:
-                scaler.scale(scaled).backward()
-            if (batch_index + 1) % accumulate == 0 or batch_index + 1 == num_batches:
+            stepping = (batch_index + 1) % accumulate == 0 or batch_index + 1 == num_batches
+            with sync_always if stepping or skip_sync is None else skip_sync():
+                with self.autocast:
+                    loss = criterion(model(inputs), targets)
+                loss_sum += loss.detach()
+                scaled = loss / accumulate if accumulate > 1 else loss
+                if scaler is None:
+                    scaled.backward()
+                else:
+                    scaler.scale(scaled).backward()
+            if stepping:
                 self.optimizer_step()
 {% if p.scheduler_interval == "step" %}
                 self.scheduler.step()
@@ -143,7 +160,9 @@ class TrainingLoop:
                 if self.global_step % log_every == 0:
                     self.log_step(loss)
         self.progress.close()
-        return (loss_sum / num_batches).item()
+        # The mean over all ranks' batches (each rank runs the same number).
+        all_reduce_sum(loss_sum, self.world)
+        return (loss_sum / (num_batches * self.world.size)).item()
 
     def optimizer_step(self) -> None:
         trainer = self.config.trainer
@@ -163,15 +182,18 @@ class TrainingLoop:
         self.optimizer.zero_grad(set_to_none=True)
 
     def log_step(self, loss: torch.Tensor) -> None:
-        """The only per-step host sync, once every log_every_n_steps."""
+        """The only per-step host sync, once every log_every_n_steps (every rank calls it)."""
+        if self.world.distributed:
+            loss = all_reduce_sum(loss.detach().clone(), self.world) / self.world.size
         metrics = {"train_loss_step": loss.item(), "lr": self.optimizer.param_groups[0]["lr"]}
         self.logger.log(metrics, epoch=self.epoch, step=self.global_step)
         self.progress.show(metrics)
 
     @torch.inference_mode()
     def evaluate(self, loader: DataLoader, stage: str) -> dict[str, float]:
-        """Mean loss and metrics over `loader`, weighted by batch size."""
-        self.model.eval()
+        """Mean loss and metrics over `loader` (all ranks' shards), weighted by batch size."""
+        model = self.eval_model
+        model.eval()
         totals: dict[str, torch.Tensor] = {}
         count = 0
         batches: Any = loader
@@ -181,7 +203,7 @@ class TrainingLoop:
             inputs = inputs.to(self.device, non_blocking=self.non_blocking)
             targets = targets.to(self.device, non_blocking=self.non_blocking)
             with self.autocast:
-                outputs = self.model(inputs)
+                outputs = model(inputs)
                 values = {"loss": self.criterion(outputs, targets)}
                 values.update(compute_metrics(outputs, targets))
             size = inputs.shape[0]
@@ -189,6 +211,11 @@ class TrainingLoop:
                 weighted = value.float() * size
                 totals[name] = totals[name] + weighted if name in totals else weighted
             count += size
+        if self.world.distributed:  # one all-reduce for every sum and the count
+            names = list(totals)
+            packed = torch.stack([totals[name] for name in names] + [torch.tensor(float(count), device=self.device)])
+            all_reduce_sum(packed, self.world)
+            totals, count = dict(zip(names, packed[:-1], strict=True)), packed[-1]
         return {f"{stage}_{name}": (total / count).item() for name, total in totals.items()}
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -196,7 +223,7 @@ class TrainingLoop:
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue exactly where this one stopped."""
         state: dict[str, Any] = {
-            "model": self.model.state_dict(),
+            "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
 {% if p.scheduler_interval %}
             "scheduler": self.scheduler.state_dict(),
@@ -217,7 +244,7 @@ class TrainingLoop:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
 {% if p.scheduler_interval %}
         self.scheduler.load_state_dict(state["scheduler"])

@@ -33,6 +33,14 @@ def configure_determinism(deterministic: bool) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def configure_speed(device: torch.device, deterministic: bool) -> None:
+    """GPU defaults: TF32 matmuls, and cuDNN autotuning unless results must be reproducible."""
+    if device.type != "cuda":
+        return
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.benchmark = not deterministic
+
+
 def select_device(accelerator: str) -> torch.device:
     """auto picks cuda, then mps, then cpu; an explicit choice must be available."""
     cuda = torch.cuda.is_available()

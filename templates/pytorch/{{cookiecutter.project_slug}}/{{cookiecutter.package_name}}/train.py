@@ -2,8 +2,10 @@
 """Train, validate and test the model.
 
     python -m {{ p.package_name }}.train [--config FILE] [--max-epochs N] [--resume last] ...
+    torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...     # DDP on N devices
 
-Plain PyTorch: the loop lives in engine.py. Run `--help` for every option.
+Plain PyTorch: the loop lives in engine.py, DDP set-up in distributed.py. Run `--help`
+for every option.
 """
 
 from __future__ import annotations
@@ -11,34 +13,71 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
+
 from .checkpoint import CheckpointError{{ ", load_checkpoint" if p.checkpointing }}
 from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError, load_splits, make_loader
+from .distributed import (
+    World,
+    barrier,
+    init_process_group,
+    local_device,
+    shutdown,
+    world_from_env,
+    wrap_ddp,
+)
 from .engine import TrainingLoop
 from .logging_utils import MetricLogger, next_version_dir
 from .metrics import METRICS, build_loss
 from .model import build_model
 from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
-from .runtime import configure_determinism, seed_everything, select_device
+from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 
 
 def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -> dict[str, float]:
-    """Fit, then test; returns the final metrics (last validation and test)."""
-    if config.trainer.devices != 1:
+    """Fit, then test; returns the final metrics (last validation and test).
+
+    Under torchrun every process runs this; they join one process group first and
+    leave it together at the end.
+    """
+    world = world_from_env()
+    devices = config.trainer.devices
+    if devices > 1 and not world.distributed:
         raise ConfigError(
-            "trainer.devices: the plain loop uses one device per process (devices: 1)"
+            f"trainer.devices: {devices} devices need one process each; launch with"
+            f" torchrun --nproc_per_node={devices} -m {__package__}.train ..."
         )
     # Seed before anything random: model initialisation draws from the global RNG.
     seed_everything(config.trainer.seed)
     configure_determinism(config.trainer.deterministic)
-    device = select_device(config.trainer.accelerator)
+    device = local_device(world, select_device(config.trainer.accelerator))
+    configure_speed(device, config.trainer.deterministic)
+    init_process_group(world, device)
+    metrics = fit_and_test(config, world, device, resume, fast_dev_run)
+    shutdown(world)  # after every rank is done (rank 0 may still be writing)
+    return metrics
+
+
+def fit_and_test(
+    config: Config, world: World, device: torch.device, resume: str | None, fast_dev_run: bool
+) -> dict[str, float]:
     splits = load_splits(config)
     model = build_model(config.model, splits.input_shape, splits.num_outputs).to(device)
+{% if p.model_type == "cnn" %}
+    if device.type == "cuda":  # convolutions run faster in NHWC on GPUs
+        model = model.to(memory_format=torch.channels_last)
+{% endif %}
+    if config.trainer.compile:
+        model.compile()  # in place: state_dict keys stay the same
     pin_memory = device.type == "cuda"
-    train_loader = make_loader(splits.train, config, shuffle=True, pin_memory=pin_memory)
+    shard = {"num_replicas": world.size, "rank": world.rank}  # each rank loads its own part
+    train_loader = make_loader(splits.train, config, shuffle=True, pin_memory=pin_memory, **shard)
     val_loader = None
     if splits.val is not None:
-        val_loader = make_loader(splits.val, config, shuffle=False, pin_memory=pin_memory)
+        val_loader = make_loader(
+            splits.val, config, shuffle=False, pin_memory=pin_memory, **shard
+        )
     optimizer = build_optimizer(model, config)
 {% if p.scheduler_interval %}
     steps_per_epoch = optimizer_steps_per_epoch(
@@ -50,8 +89,8 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
     output_dir = Path(config.output_dir)
     # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
     limit_batches = 1 if fast_dev_run else None
-    log_dir = None
-    if not fast_dev_run and (config.logging.csv or config.logging.tensorboard):
+    log_dir = None  # rank 0 alone writes logs and checkpoints
+    if world.is_main and not fast_dev_run and (config.logging.csv or config.logging.tensorboard):
         log_dir = next_version_dir(output_dir / "logs")
     columns = ["train_loss_step", "lr", "train_loss_epoch"]
     columns += [f"{stage}_{name}" for stage in ("val", "test") for name in ("loss", *METRICS)]
@@ -62,7 +101,7 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
     checkpoint_dir = None  # checkpointing is off in the spec
 {% endif %}
     loop = TrainingLoop(
-        model,
+        wrap_ddp(model, world, device, config.trainer.strategy),
         build_loss().to(device),
         optimizer,
 {% if p.scheduler_interval %}
@@ -73,8 +112,9 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         train_loader,
         val_loader,
         logger,
-        checkpoint_dir,
+        checkpoint_dir if world.is_main else None,
         limit_batches,
+        world,
     )
 {% if p.checkpointing %}
     resume_path = resolve_resume_path(resume, config.output_dir)
@@ -83,14 +123,16 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
 {% if p.scheduler == "onecycle" %}
         check_resumable(state["config"], config)
 {% endif %}
-        loop.load_state_dict(state)
-        print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
+        loop.load_state_dict(state)  # every rank loads the same file
+        if world.is_main:
+            print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
 {% else %}
     if resume is not None:
         raise ConfigError("--resume: this project was generated with checkpointing switched off")
 {% endif %}
     try:
         metrics = loop.fit()
+        barrier(world)  # rank 0 has finished writing best.ckpt
         if splits.test is not None:
 {% if p.best_checkpoint %}
             best_path = output_dir / "checkpoints" / "best.ckpt"
@@ -98,10 +140,13 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
                 # Test the best weights, as Lightning's trainer.test(ckpt_path="best") does.
                 model.load_state_dict(load_checkpoint(best_path)["model"])
 {% endif %}
-            test_loader = make_loader(splits.test, config, shuffle=False, pin_memory=pin_memory)
+            test_loader = make_loader(
+                splits.test, config, shuffle=False, pin_memory=pin_memory, **shard
+            )
             test_metrics = loop.evaluate(test_loader, "test")
             logger.log(test_metrics, epoch=loop.epoch, step=loop.global_step)
-            print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
+            if world.is_main:
+                print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
             metrics.update(test_metrics)
     finally:
         logger.close()

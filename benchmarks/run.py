@@ -1,0 +1,226 @@
+"""Print the benchmark table: ratios and wall times, all measured in this one run.
+
+    python benchmarks/run.py [--rounds 5] [--epochs 3] [--samples 8192] [--no-save]
+
+CPU, one thread (OMP_NUM_THREADS=1, torch.set_num_threads(1)). What each row means and
+its target: benchmarks/README.md. The table is saved to benchmarks/results.md; a row more
+than 10% worse than the saved table is flagged as a regression (exit code 1).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported anywhere
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results.md"
+REGRESSION = 1.10  # a row more than 10% worse than the previous table is a bug
+LIGHTNING_PARITY_ALLOWANCE = 0.05  # s/epoch: Lightning's own parity test vs plain PyTorch (RNN)
+
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(HERE))
+
+
+@dataclass
+class Row:
+    key: str  # stable name, used to compare with the previous table
+    value: float  # lower is better for every row
+    unit: str
+    target: str
+    ok: bool
+    note: str = ""
+
+
+def _timed(command: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of a command in a fresh interpreter.
+
+    CPU time (user + system of the child) barely changes when other processes share the
+    cores, so it is shown next to the wall time as a check on a busy machine.
+    """
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _cli_row(key: str, commands: list[list[str]], limit: float) -> Row:
+    runs = [_timed(command) for command in commands]
+    wall = statistics.median(run[0] for run in runs)
+    cpu = statistics.median(run[1] for run in runs)
+    note = f"CPU {cpu:.3f} s; median of {len(runs)}"
+    return Row(key, wall, "s", f"< {limit} s", wall < limit, note)
+
+
+def cli_rows(root: Path, repeat: int) -> list[Row]:
+    scaffold = [sys.executable, "-m", "torch_scaffold"]
+    new = [
+        [*scaffold, "new", "--style", "lightning", "-o", str(root / f"new-{i}")]
+        for i in range(repeat)
+    ]
+    return [
+        _cli_row("scaffold --help", [[*scaffold, "--help"]] * repeat, 0.3),
+        _cli_row("scaffold new (default, lightning)", new, 1.5),
+    ]
+
+
+def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Row]:
+    from training_speed import measure
+
+    t = measure(root, samples, rounds, epochs)
+    steps = t["steps_per_epoch"]
+    plain = t["plain_step"] / t["bare_step"]
+    lightning = t["lightning_step"] / t["lightning_bare_step"]
+    lightning_own = t["lightning_bare_step"] / t["bare_step"]
+    per_epoch = t["lightning_epoch"] / t["plain_epoch"]
+    gap = t["lightning_epoch"] - t["plain_epoch"]
+    return [
+        Row(
+            "plain loop / bare hand loop, per step",
+            plain,
+            "x",
+            "<= 1.05",
+            plain <= 1.05,
+            f"{1e3 * t['plain_step']:.3f} vs {1e3 * t['bare_step']:.3f} ms/step, {steps} steps/epoch",
+        ),
+        Row(
+            "generated Lightning / minimal barebones Lightning, per step",
+            lightning,
+            "x",
+            "<= 1.05",
+            lightning <= 1.05,
+            f"{1e3 * t['lightning_step']:.3f} vs {1e3 * t['lightning_bare_step']:.3f} ms/step",
+        ),
+        Row(
+            "minimal barebones Lightning / bare hand loop, per step",
+            lightning_own,
+            "x",
+            "",
+            True,
+            "context: Lightning's own per-step cost, outside the generated code",
+        ),
+        Row(
+            "generated Lightning / generated plain, per epoch",
+            per_epoch,
+            "x",
+            f"gap <= {LIGHTNING_PARITY_ALLOWANCE} s/epoch (Lightning's RNN parity allowance)",
+            gap <= LIGHTNING_PARITY_ALLOWANCE,
+            f"{t['lightning_epoch']:.3f} vs {t['plain_epoch']:.3f} s/epoch, gap {gap:+.3f} s",
+        ),
+    ]
+
+
+def convert_rows() -> list[Row]:
+    from convert_speed import build_script, time_conversion
+
+    time_conversion(build_script(300), 1)  # warm-up: libcst and black imports
+    measured = []
+    for target in (300, 3000, 30000):
+        source = build_script(target)
+        seconds = time_conversion(source, 3 if target <= 3000 else 1)
+        measured.append((target, len(source.splitlines()), seconds))
+    base_lines, base_seconds = measured[0][1], measured[0][2]
+    rows = []
+    for target, lines, seconds in measured:
+        rows.append(
+            Row(f"scaffold convert, {target:,} lines", seconds, "s", "", True, f"{lines} lines")
+        )
+    growth = (measured[-1][2] / measured[-1][1]) / (base_seconds / base_lines)
+    rows.append(
+        Row(
+            "convert time per line, 30,000 / 300 lines",
+            growth,
+            "x",
+            "<= 1.5 (linear growth)",
+            growth <= 1.5,
+        )
+    )
+    return rows
+
+
+def previous_values(path: Path) -> dict[str, float]:
+    """{row key: value} from a saved table (the first two columns of each row)."""
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 2:
+            try:
+                values[cells[0]] = float(cells[1].split()[0])
+            except (ValueError, IndexError):
+                continue
+    return values
+
+
+def render(rows: list[Row], previous: dict[str, float]) -> tuple[str, list[str]]:
+    lines = [
+        "| benchmark | value | target | meets target | previous | detail |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    regressions = []
+    for row in rows:
+        before = previous.get(row.key)
+        change = ""
+        if before:
+            change = f"{before:.3f} ({row.value / before - 1:+.0%})"
+            if row.value > before * REGRESSION:
+                regressions.append(f"{row.key}: {before:.3f} -> {row.value:.3f}")
+                change += " REGRESSION"
+        verdict = ("yes" if row.ok else "NO") if row.target else ""
+        lines.append(
+            f"| {row.key} | {row.value:.3f} {row.unit} | {row.target} | {verdict} | {change} |"
+            f" {row.note} |"
+        )
+    return "\n".join(lines) + "\n", regressions
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per loop per round")
+    parser.add_argument("--samples", type=int, default=8192, help="synthetic examples")
+    parser.add_argument("--cli-repeat", type=int, default=5, help="runs per CLI timing")
+    parser.add_argument("--skip-convert", action="store_true", help="leave out convert rows")
+    parser.add_argument("--no-save", action="store_true", help="do not write results.md")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="scaffold-bench-") as tmp:
+        root = Path(tmp)
+        rows = cli_rows(root, args.cli_repeat)
+        rows += training_rows(root, args.samples, args.rounds, args.epochs)
+    if not args.skip_convert:
+        rows += convert_rows()
+    table, regressions = render(rows, previous_values(RESULTS))
+    print(table)
+    elapsed = time.perf_counter() - started
+    print(f"measured in {elapsed:.0f} s; CPU, 1 thread; python {sys.version.split()[0]}")
+    if not args.no_save:
+        header = (
+            "# Latest benchmark table\n\nWritten by `python benchmarks/run.py`"
+            " (see README.md for what each row means).\n\n"
+        )
+        RESULTS.write_text(header + table, encoding="utf-8")
+    for regression in regressions:
+        print(f"regression (> {REGRESSION - 1:.0%} worse than results.md): {regression}")
+    return 1 if regressions else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,293 @@
+"""Training-loop timings: generated projects against bare loops, measured in one process.
+
+Four loops train the same network (the generated project's build_model) on the same
+DataLoader (its make_loader), on CPU with one thread:
+
+- bare:            zero_grad / forward / backward / step, written by hand;
+- plain:           the generated plain project's TrainingLoop (progress bar, logging,
+                   checkpoints and all);
+- lightning:       the generated Lightning project's Trainer, LightningModule and DataModule;
+- lightning_bare:  a minimal LightningModule (training_step returns the loss) under
+                   Trainer(barebones=True).
+
+Per-step time is one epoch's training time divided by its steps, taken from timestamps at
+the start of each batch (first to last), so set-up and validation are not in it. Per-epoch
+time (plain vs lightning) is a whole epoch: training, validation, logging, checkpoint.
+Runs are interleaved round by round and every figure is a median over rounds, so a slow
+moment on a busy machine hits all loops alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import io
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+BATCH_SIZE = 64
+
+
+def bench_spec(name: str, num_samples: int):
+    """The default spec (an MLP classifier on synthetic data) with more samples."""
+    from torch_scaffold.spec.schema import Spec
+
+    spec = Spec()
+    data = dataclasses.replace(spec.data, num_samples=num_samples, batch_size=BATCH_SIZE)
+    return dataclasses.replace(spec, name=name, data=data)
+
+
+def generate(spec, style: str, root: Path) -> tuple[Path, str]:
+    """Write the project for `spec` under root; returns (folder, package name)."""
+    from torch_scaffold.generate import build_context, render_project
+
+    folder = root / style
+    for rel, text in render_project(spec, style).items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder, build_context(spec, style)["package_name"]
+
+
+def import_project(folder: Path, package: str, *modules: str) -> list[Any]:
+    sys.path.insert(0, str(folder))
+    return [importlib.import_module(f"{package}.{name}") for name in modules]
+
+
+class Stamps:
+    """Timestamps of batch starts; per-step time is the mean interval within one epoch."""
+
+    def __init__(self) -> None:
+        self.epochs: list[list[float]] = []
+
+    def new_epoch(self) -> None:
+        self.epochs.append([])
+
+    def stamp(self) -> None:
+        self.epochs[-1].append(time.perf_counter())
+
+    def per_step(self) -> list[float]:
+        return [(e[-1] - e[0]) / (len(e) - 1) for e in self.epochs if len(e) > 2]
+
+
+class StampedLoader:
+    """A DataLoader stand-in that stamps each batch as the loop receives it."""
+
+    def __init__(self, loader, stamps: Stamps) -> None:
+        self.loader, self.stamps = loader, stamps
+        self.sampler = loader.sampler
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator:
+        self.stamps.new_epoch()
+        for batch in self.loader:
+            self.stamps.stamp()
+            yield batch
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Progress bars and Lightning's messages go nowhere while timing."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+class PlainRunner:
+    """The generated plain project, built as its train.run() builds it."""
+
+    def __init__(self, folder: Path, package: str, output_dir: Path) -> None:
+        import torch
+
+        config_mod, data, model_mod, metrics, optim, engine, logging_utils = import_project(
+            folder,
+            package,
+            "config",
+            "data",
+            "model",
+            "metrics",
+            "optim",
+            "engine",
+            "logging_utils",
+        )
+        args = config_mod.parse_args(["--accelerator", "cpu", "--output-dir", str(output_dir)])
+        config = config_mod.load_config(args)
+        torch.manual_seed(config.trainer.seed)
+        self.splits = data.load_splits(config)
+        self.make_loader = lambda shuffle: data.make_loader(
+            self.splits.train, config, shuffle=shuffle, pin_memory=False
+        )
+        self.build_model = lambda: model_mod.build_model(
+            config.model, self.splits.input_shape, self.splits.num_outputs
+        )
+        self.build_loss = metrics.build_loss
+        self.config = config
+        self.train_stamps, self.bare_stamps = Stamps(), Stamps()
+        model = self.build_model()
+        val_loader = data.make_loader(self.splits.val, config, shuffle=False, pin_memory=False)
+        columns = ["train_loss_step", "lr", "train_loss_epoch"]
+        columns += [f"val_{name}" for name in ("loss", *metrics.METRICS)]
+        logger = logging_utils.MetricLogger(
+            output_dir / "logs", columns, config.logging.csv, config.logging.tensorboard
+        )
+        self.loop = engine.TrainingLoop(
+            model,
+            metrics.build_loss(),
+            optim.build_optimizer(model, config),
+            config,
+            torch.device("cpu"),
+            StampedLoader(self.make_loader(True), self.train_stamps),
+            val_loader,
+            logger,
+            output_dir / "checkpoints",
+        )
+        self.bare_model = self.build_model()
+        self.bare_optimizer = optim.build_optimizer(self.bare_model, config)
+        self.bare_criterion = metrics.build_loss()
+        self.bare_loader = StampedLoader(self.make_loader(True), self.bare_stamps)
+        self.epoch_seconds: list[float] = []
+
+    def plain_epoch(self) -> None:
+        """One whole epoch of the generated loop: train, validate, log, checkpoint."""
+        self.loop.config.trainer.max_epochs = self.loop.epoch + 1
+        start = time.perf_counter()
+        with quiet():
+            self.loop.fit()
+        self.epoch_seconds.append(time.perf_counter() - start)
+
+    def bare_epoch(self) -> None:
+        """The hand-written loop: zero_grad / forward / backward / step, nothing else."""
+        model, optimizer, criterion = self.bare_model, self.bare_optimizer, self.bare_criterion
+        model.train()
+        for inputs, targets in self.bare_loader:
+            optimizer.zero_grad()
+            loss = criterion(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+
+
+class LightningRunner:
+    """The generated Lightning project, and a minimal LightningModule under barebones."""
+
+    def __init__(self, folder: Path, package: str, output_dir: Path, plain: PlainRunner) -> None:
+        import pytorch_lightning as pl
+
+        config_mod, datamodule_mod, module_mod, optim, train = import_project(
+            folder, package, "config", "datamodule", "module", "optim", "train"
+        )
+        self.pl, self.output_dir, self.plain = pl, output_dir, plain
+        self.config_mod, self.datamodule_mod = config_mod, datamodule_mod
+        self.module_mod, self.optim, self.train = module_mod, optim, train
+        self.train_stamps, self.bare_stamps = Stamps(), Stamps()
+        self.epoch_seconds: list[float] = []
+
+    def _timer(self, stamps: Stamps, epoch_seconds: list[float] | None):
+        pl = self.pl
+
+        class Timer(pl.Callback):
+            def on_train_epoch_start(self, trainer, module):
+                stamps.new_epoch()
+                now = time.perf_counter()
+                if epoch_seconds is not None and hasattr(self, "last"):
+                    epoch_seconds.append(now - self.last)  # the previous whole epoch
+                self.last = now
+
+            def on_train_batch_start(self, trainer, module, batch, batch_idx):
+                stamps.stamp()
+
+        return Timer()
+
+    def generated_fit(self, epochs: int) -> None:
+        """The generated project's own Trainer, callbacks and loggers, as its run() builds them."""
+        args = self.config_mod.parse_args(
+            ["--accelerator", "cpu", "--output-dir", str(self.output_dir)]
+        )
+        config = self.config_mod.load_config(args)
+        config.trainer.max_epochs = epochs
+        config.trainer.early_stopping.patience = 10**6  # time every epoch, never stop early
+        self.pl.seed_everything(config.trainer.seed, verbose=False)
+        datamodule = self.datamodule_mod.DataModule(config)
+        datamodule.setup("fit")
+        splits = datamodule.splits
+        batches = -(-len(splits.train) // config.data.batch_size)
+        model = self.module_mod.LitModel(
+            config.to_dict(),
+            splits.input_shape,
+            splits.num_outputs,
+            self.optim.optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
+        )
+        with quiet():
+            trainer = self.train.build_trainer(config)
+            trainer.callbacks.append(self._timer(self.train_stamps, self.epoch_seconds))
+            trainer.fit(model, datamodule=datamodule)
+
+    def barebones_fit(self, epochs: int) -> None:
+        """A minimal LightningModule (same network, loss, optimizer and loader), barebones."""
+        pl, plain = self.pl, self.plain
+        config = plain.config
+
+        class Minimal(pl.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.model = plain.build_model()
+                self.criterion = plain.build_loss()
+
+            def training_step(self, batch, batch_idx):
+                inputs, targets = batch
+                return self.criterion(self.model(inputs), targets)
+
+            def configure_optimizers(self):
+                return plain_optimizer(self.model, config)
+
+        plain_optimizer = self.optim.build_optimizer
+        trainer = pl.Trainer(
+            barebones=True,
+            max_epochs=epochs,
+            accelerator="cpu",
+            devices=1,
+            callbacks=[self._timer(self.bare_stamps, None)],
+        )
+        with quiet():
+            trainer.fit(Minimal(), train_dataloaders=plain.make_loader(True))
+
+
+def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str, float]:
+    """Every training figure, interleaved over `rounds` rounds; medians of per-epoch values."""
+    import torch
+
+    torch.set_num_threads(1)
+    plain_folder, plain_package = generate(bench_spec("bench-plain", num_samples), "pytorch", root)
+    lit_folder, lit_package = generate(
+        bench_spec("bench-lightning", num_samples), "lightning", root
+    )
+    plain = PlainRunner(plain_folder, plain_package, root / "plain-out")
+    lightning = LightningRunner(lit_folder, lit_package, root / "lightning-out", plain)
+    plain.bare_epoch()  # warm-up: first-touch allocations, lazy imports
+    plain.plain_epoch()
+    for round_index in range(rounds):
+        for epoch in range(epochs):
+            # alternate which loop goes first, so neither always runs in the other's wake
+            first, second = plain.bare_epoch, plain.plain_epoch
+            if (round_index + epoch) % 2:
+                first, second = second, first
+            first()
+            second()
+        lightning.generated_fit(epochs + 1)  # the first epoch's interval needs a second start
+        lightning.barebones_fit(epochs)
+    steps = len(plain.bare_loader)
+    median = statistics.median
+    return {
+        "steps_per_epoch": steps,
+        "bare_step": median(plain.bare_stamps.per_step()),
+        "plain_step": median(plain.train_stamps.per_step()),
+        "lightning_step": median(lightning.train_stamps.per_step()),
+        "lightning_bare_step": median(lightning.bare_stamps.per_step()),
+        "plain_epoch": median(plain.epoch_seconds),
+        "lightning_epoch": median(lightning.epoch_seconds),
+    }

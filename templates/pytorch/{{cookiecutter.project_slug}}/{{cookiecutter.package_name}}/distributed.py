@@ -1,0 +1,99 @@
+"""Distributed data parallel (DDP) through torchrun: process group, ranks and reductions.
+
+    torchrun --nproc_per_node=N -m {{ cookiecutter.package_name }}.train ...
+
+torchrun starts one process per device and sets RANK, LOCAL_RANK and WORLD_SIZE
+(and the rendezvous address) in each one's environment. Without torchrun, or with
+one process, everything here is a no-op and the run is an ordinary single process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0  # this process among all processes
+    local_rank: int = 0  # this process on its machine: picks its GPU
+    size: int = 1  # number of processes
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone prints, logs and writes checkpoints."""
+        return self.rank == 0
+
+
+def world_from_env() -> World:
+    """The process's place in the job, as torchrun (or SLURM via torchrun) describes it."""
+    return World(
+        rank=int(os.environ.get("RANK", 0)),
+        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+        size=int(os.environ.get("WORLD_SIZE", 1)),
+    )
+
+
+def init_process_group(world: World, device: torch.device) -> None:
+    """NCCL between GPUs, gloo on CPU; the address and port come from torchrun's environment."""
+    if not world.distributed or dist.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
+
+
+def local_device(world: World, device: torch.device) -> torch.device:
+    """Each process on a machine drives its own GPU: cuda:LOCAL_RANK."""
+    if device.type != "cuda" or not world.distributed:
+        return device
+    torch.cuda.set_device(world.local_rank)
+    return torch.device("cuda", world.local_rank)
+
+
+def barrier(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.barrier()
+
+
+def shutdown(world: World) -> None:
+    """Wait for every rank (rank 0 may still be writing), then leave the process group."""
+    if world.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(tensor: torch.Tensor, world: World) -> torch.Tensor:
+    """The sum over ranks (in place); unchanged in a single process."""
+    if world.distributed:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def wrap_ddp(model: nn.Module, world: World, device: torch.device, strategy: str) -> nn.Module:
+    """DDP around the model when there are several processes; the model itself otherwise."""
+    if not world.distributed:
+        return model
+    return DistributedDataParallel(
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=strategy == "ddp_find_unused_parameters_true",
+    )
+
+
+def without_ddp(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def bare_module(model: nn.Module) -> nn.Module:
+    """The network under DDP and torch.compile wrappers: its state_dict keys have no prefixes."""
+    model = without_ddp(model)
+    return getattr(model, "_orig_mod", model)

@@ -1,0 +1,48 @@
+"""Test helper: train a generated project in one DDP process, then save that rank's weights.
+
+    python ddp_probe.py PROJECT_DIR PACKAGE OUT_DIR -- TRAIN FLAGS...
+
+Started by torchrun (plain style) or re-started by Lightning's own launcher (Lightning
+style), once per rank. It records the DistributedDataParallel wrapper the project builds,
+runs the project's unchanged `train.main`, then writes OUT_DIR/rank<N>.pt with the wrapped
+module's final state_dict, so the test can compare the ranks' weights. Nothing in the
+generated project knows about this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+
+def main() -> None:
+    project, package, out = sys.argv[1:4]
+    assert sys.argv[4] == "--", "usage: ddp_probe.py PROJECT PACKAGE OUT -- FLAGS..."
+    sys.path.insert(0, project)
+    os.chdir(project)
+
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    wrapped: list[tuple[int, torch.nn.Module]] = []
+    original_init = DistributedDataParallel.__init__
+
+    def record(self, module, *args, **kwargs):
+        original_init(self, module, *args, **kwargs)
+        wrapped.append((dist.get_rank(), module))
+
+    DistributedDataParallel.__init__ = record
+    train = importlib.import_module(f"{package}.train")
+    train.main(sys.argv[5:])
+    assert len(wrapped) == 1, f"expected one DDP model per process, got {len(wrapped)}"
+    rank, module = wrapped[0]
+    state = {name: value.detach().cpu() for name, value in module.state_dict().items()}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    torch.save(state, Path(out) / f"rank{rank}.pt")
+
+
+if __name__ == "__main__":
+    main()
