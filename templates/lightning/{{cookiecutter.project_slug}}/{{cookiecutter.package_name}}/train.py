@@ -114,6 +114,7 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         splits.input_shape,
         splits.num_outputs,
         optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
+        splits.vocab_size,
     )
     trainer = build_trainer(config, fast_dev_run)
     ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)

@@ -28,7 +28,7 @@ from .checkpoint import save_checkpoint
 {% endif %}
 from .config import Config
 from .logging_utils import MetricLogger, Progress
-from .metrics import compute_metrics
+from .metrics import MetricSet
 from .rng import capture_rng_states, restore_rng_states
 from .runtime import autocast_context, grad_scaler
 
@@ -49,6 +49,7 @@ class TrainingLoop:
         logger: MetricLogger,
         checkpoint_dir: Path | None,
         limit_batches: int | None = None,
+        metrics: MetricSet | None = None,
     ) -> None:
         self.model = model
         self.criterion = criterion
@@ -63,6 +64,7 @@ class TrainingLoop:
         self.logger = logger
         self.checkpoint_dir = checkpoint_dir  # None: save nothing (e.g. --fast-dev-run)
         self.limit_batches = limit_batches  # None: whole epochs
+        self.metrics = metrics  # None: the loss only
         self.progress = Progress()
         self.autocast = autocast_context(device, config.trainer.precision)
         self.scaler = grad_scaler(device, config.trainer.precision)
@@ -170,9 +172,11 @@ class TrainingLoop:
 
     @torch.inference_mode()
     def evaluate(self, loader: DataLoader, stage: str) -> dict[str, float]:
-        """Mean loss and metrics over `loader`, weighted by batch size."""
+        """Mean loss over `loader` (weighted by batch size) and the epoch's metrics."""
         self.model.eval()
-        totals: dict[str, torch.Tensor] = {}
+        if self.metrics is not None:
+            self.metrics.reset()
+        total = torch.zeros((), device=self.device)
         count = 0
         batches: Any = loader
         if self.limit_batches is not None:
@@ -182,14 +186,16 @@ class TrainingLoop:
             targets = targets.to(self.device, non_blocking=self.non_blocking)
             with self.autocast:
                 outputs = self.model(inputs)
-                values = {"loss": self.criterion(outputs, targets)}
-                values.update(compute_metrics(outputs, targets))
+                loss = self.criterion(outputs, targets)
+            if self.metrics is not None:
+                self.metrics.update(outputs, targets)
             size = inputs.shape[0]
-            for name, value in values.items():
-                weighted = value.float() * size
-                totals[name] = totals[name] + weighted if name in totals else weighted
+            total += loss.float() * size
             count += size
-        return {f"{stage}_{name}": (total / count).item() for name, total in totals.items()}
+        results = {f"{stage}_loss": (total / count).item()}
+        if self.metrics is not None:
+            results.update({f"{stage}_{k}": v.item() for k, v in self.metrics.compute().items()})
+        return results
 
     # -- checkpoints -----------------------------------------------------------------------
 

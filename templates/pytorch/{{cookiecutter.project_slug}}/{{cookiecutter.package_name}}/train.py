@@ -16,7 +16,7 @@ from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_re
 from .data import DataError, load_splits, make_loader
 from .engine import TrainingLoop
 from .logging_utils import MetricLogger, next_version_dir
-from .metrics import METRICS, build_loss
+from .metrics import METRICS, build_loss, build_metrics
 from .model import build_model
 from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
 from .runtime import configure_determinism, seed_everything, select_device
@@ -33,7 +33,9 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
     configure_determinism(config.trainer.deterministic)
     device = select_device(config.trainer.accelerator)
     splits = load_splits(config)
-    model = build_model(config.model, splits.input_shape, splits.num_outputs).to(device)
+    model = build_model(
+        config.model, splits.input_shape, splits.num_outputs, splits.vocab_size
+    ).to(device)
     pin_memory = device.type == "cuda"
     train_loader = make_loader(splits.train, config, shuffle=True, pin_memory=pin_memory)
     val_loader = None
@@ -75,6 +77,7 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         logger,
         checkpoint_dir,
         limit_batches,
+        metrics=build_metrics(splits.num_outputs).to(device),
     )
 {% if p.checkpointing %}
     resume_path = resolve_resume_path(resume, config.output_dir)
