@@ -12,6 +12,7 @@ puts the folder of a test module on sys.path).
 
 from __future__ import annotations
 
+import keyword
 import math
 import string
 
@@ -116,6 +117,9 @@ def _wrong_scalar(kind: str, info: FieldInfo):
         if not info.multiline and not info.choices:
             control = st.sampled_from(["\n", "\t", "\r", "\x00", "\x1b", "\x7f"])
             options.append(st.tuples(WORDS, control).map("".join))
+    if kind == "map":  # not a mapping, or a key that is not a Python name
+        bad_key = st.sampled_from(["1st", "with space", "class", "a-b"])
+        options += [WORDS, lists, st.integers(), st.dictionaries(bad_key, st.integers(), min_size=1)]
     if kind in ("int", "float"):  # integers beyond any float, or long digit strings
         options.append(st.integers(10**20, 10**400) | st.integers(-(10**400), -(10**20)))
     for bound in (_low(info), _high(info)):
@@ -179,6 +183,12 @@ def _valid_scalar(kind: str, info: FieldInfo, upper: float | None = None):
 
 
 def _valid(info: FieldInfo):
+    if info.kind == "map":
+        names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(
+            lambda k: not keyword.iskeyword(k)
+        )
+        plain = st.integers(-1000, 1000) | st.booleans() | WORDS
+        return st.dictionaries(names, plain | st.lists(plain, max_size=3), max_size=3)
     if info.kind == "list":
         items = _valid_scalar(info.item, info)
         unique = info.choices is not None or info.item == "str"
@@ -234,6 +244,7 @@ def valid_specs(draw) -> dict:
     elif d["input_shape"] is not None:
         rank = 2 if model["type"] in ("rnn", "transformer") else 1
         d["input_shape"] = (d["input_shape"] * 2)[:rank]
+    model["source"], model["args"] = None, {}  # custom models only, tested with real files
     if model["type"] == "custom":
         model["type"] = "mlp" if kind in MODEL_KINDS["mlp"] else "rnn"  # needs a real file
         model["bidirectional"] = model["bidirectional"] and kind != "language_modelling"

@@ -134,6 +134,23 @@ def _num_outputs(spec: Spec, kind: str, input_dim: int) -> int:
     }[kind]
 
 
+def _custom_model(spec: Spec) -> dict[str, Any]:
+    """The user's module for `model.type: custom` (its file is read here, an input like the
+    templates; the loader has checked it and made its path absolute)."""
+    if spec.model.type != "custom":
+        return {"custom_class": None, "custom_code": None, "custom_args": {}}
+    from pathlib import Path
+
+    from torch_scaffold.spec.custom_model import read_custom_model
+
+    module = read_custom_model(spec.model.source, Path.cwd(), spec.model.args)
+    return {
+        "custom_class": module.class_name,
+        "custom_code": module.code,
+        "custom_args": dict(spec.model.args),
+    }
+
+
 def build_context(spec: Spec, style: str) -> dict[str, Any]:
     """Everything the templates need: the normalized spec plus derived names and values."""
     if style not in STYLES:
@@ -161,9 +178,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "input_kind": input_kind(spec),
         "causal": effective_causal(spec),
         # custom models: the user's class, its file's text and its constructor arguments
-        "custom_class": None,
-        "custom_code": None,
-        "custom_args": {},
+        **_custom_model(spec),
         "activation_class": _ACTIVATION_CLASSES[spec.model.activation],
         "data_source": spec.data.source,
         "input_shape": input_shape,

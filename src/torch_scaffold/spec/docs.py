@@ -144,6 +144,8 @@ def _section_tables(cls: type, prefix: str, title: str, out: list[str]) -> None:
 
 def _type(info: FieldInfo) -> str:
     names = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
+    if info.kind == "map":
+        return "mapping of names to values"
     text = f"list of {names[info.item]}s" if info.kind == "list" else names[info.kind]
     return text + " or null" if info.optional else text
 

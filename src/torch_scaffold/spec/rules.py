@@ -6,8 +6,11 @@ field (with its line, or "(default)") in the message, so both can be found.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.build import Locations
+from torch_scaffold.spec.custom_model import CustomModelError, read_custom_model
 from torch_scaffold.spec.derived import (
     INPUT_LAYOUTS,
     INPUT_RANKS,
@@ -107,6 +110,43 @@ def model_fits_task(spec: Spec, loc: Locations) -> None:
             f" {loc.describe('model.num_heads')} {model.num_heads} attention heads",
             "choose num_heads that divides embedding_dim, e.g. embedding_dim: 64, num_heads: 4",
         )
+
+
+def spec_folder(loc: Locations) -> Path:
+    """Where relative paths in the spec start: the spec file's folder (else the cwd)."""
+    source = Path(loc.origin.source)
+    return source.parent.resolve() if source.is_file() else Path.cwd()
+
+
+def custom_model_is_usable(spec: Spec, loc: Locations) -> None:
+    """`model.type: custom` needs `model.source` (`path/to/file.py:ClassName`, relative to the
+    spec file) naming a top-level class of that file which subclasses nn.Module (read with
+    ast, never imported) and whose constructor accepts `model.args`; `model.source` and
+    `model.args` are for custom models only.
+    """
+    model = spec.model
+    if model.type != "custom":
+        for name in ("source", "args"):
+            if loc.is_set(f"model.{name}") and getattr(model, name):
+                _fail(
+                    loc,
+                    f"model.{name}",
+                    f"is only used by custom models, but {loc.describe('model.type')} is"
+                    f" {model.type}",
+                    f"set model.type: custom, or delete model.{name}",
+                )
+        return
+    if model.source is None:
+        _fail(
+            loc,
+            "model.type",
+            "custom needs model.source, which is not set",
+            "add `source: path/to/file.py:ClassName` under `model:`",
+        )
+    try:
+        read_custom_model(model.source, spec_folder(loc), model.args)
+    except CustomModelError as err:
+        _fail(loc, "model.source", err.message, err.hint)
 
 
 def model_fits_data(spec: Spec, loc: Locations) -> None:
@@ -341,6 +381,7 @@ def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
 RULES = (
     name_is_usable,
     model_fits_task,
+    custom_model_is_usable,
     model_fits_data,
     loss_and_metrics_fit_task,
     data_source_is_complete,

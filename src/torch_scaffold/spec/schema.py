@@ -144,6 +144,20 @@ class ModelSpec:
         0.1, doc="Dropout probability before each hidden/linear layer.", min=0.0, max=0.95
     )
     activation: str = field("relu", doc="Activation after each hidden layer.", choices=ACTIVATIONS)
+    source: str | None = field(
+        None,
+        doc="custom: `path/to/file.py:ClassName`, an nn.Module subclass; the path is relative"
+        " to the spec file. The file is copied into the project as custom_model.py.",
+        min_length=1,
+        max_length=4096,
+    )
+    args: dict[str, Any] = field(
+        factory=dict,
+        doc="custom: keyword arguments for the class's constructor (numbers, text, booleans,"
+        " null or lists of those).",
+        max_items=100,
+    )
+
 
 @dataclass(frozen=True)
 class DataSpec:
