@@ -119,7 +119,12 @@ def _wrong_scalar(kind: str, info: FieldInfo):
             options.append(st.tuples(WORDS, control).map("".join))
     if kind == "map":  # not a mapping, or a key that is not a Python name
         bad_key = st.sampled_from(["1st", "with space", "class", "a-b"])
-        options += [WORDS, lists, st.integers(), st.dictionaries(bad_key, st.integers(), min_size=1)]
+        options += [
+            WORDS,
+            lists,
+            st.integers(),
+            st.dictionaries(bad_key, st.integers(), min_size=1),
+        ]
     if kind in ("int", "float"):  # integers beyond any float, or long digit strings
         options.append(st.integers(10**20, 10**400) | st.integers(-(10**400), -(10**20)))
     for bound in (_low(info), _high(info)):

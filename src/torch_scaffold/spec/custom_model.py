@@ -174,8 +174,9 @@ def _check_arguments(cls: ast.ClassDef, path: Path, args: dict[str, Any]) -> Non
         return
     params = init.args
     positional = [a.arg for a in params.posonlyargs + params.args][1:]  # without self
-    keyword = positional[len(params.posonlyargs) - 1 :] if params.posonlyargs else positional
-    keyword += [a.arg for a in params.kwonlyargs]
+    # names that can be passed as keywords (positional-only ones cannot)
+    keyword = positional[max(len(params.posonlyargs) - 1, 0) :]
+    keyword = [*keyword, *(a.arg for a in params.kwonlyargs)]
     if params.kwarg is None:
         unknown = [name for name in args if name not in keyword]
         if unknown:

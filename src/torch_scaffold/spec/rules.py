@@ -221,20 +221,13 @@ def loss_and_metrics_fit_task(spec: Spec, loc: Locations) -> None:
             raise SpecError(
                 f"lists {metric} twice",
                 where=_item_where(loc, "metrics", i),
-                hint="list each" " metric once",
+                hint="list each metric once",
             )
         if metric not in allowed_metrics(spec.task):
-            if loc.is_set("metrics") or not loc.is_set("task"):
-                where = _item_where(loc, "metrics", i)
-                message = f"metric {metric} does not fit {task} {spec.task}"
-            else:
-                where = loc.where("task")
-                message = (
-                    f"{spec.task} does not fit metrics[{i}] {metric} ({loc.describe('metrics')})"
-                )
             raise SpecError(
-                message + f"; {metric} is for {one_of(tasks_for_metric(metric))}",
-                where=where,
+                f"metric {metric} does not fit {task} {spec.task}; {metric} is for"
+                f" {one_of(tasks_for_metric(metric))}",
+                where=_item_where(loc, "metrics", i),
                 hint=f"use metrics for {spec.task} ({one_of(allowed_metrics(spec.task))}),"
                 " or delete `metrics` to get the default",
             )

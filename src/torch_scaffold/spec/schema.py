@@ -116,9 +116,7 @@ class ModelSpec:
         2, doc="resnet: residual blocks (two 3x3 convs each) per stage.", min=1, max=64
     )
     cell: str = field("lstm", doc="rnn: recurrent cell.", choices=RNN_CELLS)
-    hidden_size: int = field(
-        64, doc="rnn: hidden units per direction and layer.", min=1, max=65536
-    )
+    hidden_size: int = field(64, doc="rnn: hidden units per direction and layer.", min=1, max=65536)
     num_layers: int = field(2, doc="rnn/transformer: stacked layers.", min=1, max=64)
     bidirectional: bool = field(
         False, doc="rnn: also read the sequence backwards (not for language_modelling)."
