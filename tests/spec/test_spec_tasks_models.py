@@ -118,6 +118,8 @@ def test_default_synthetic_shapes(model, shape):
             "model.num_heads",
             "model.embedding_dim",
         ),
+        ("task: reconstruction\ndata: {source: csv, path: a.csv}", "data.source", "task (line 2)"),
+        ("task: multilabel\ndata: {source: csv, path: a.csv}", "data.source", "task (line 2)"),
         # custom-model fields on other models
         ("model: {type: mlp, source: net.py:Net}", "model.source", "model.type"),
         ("model: {type: mlp, args: {width: 3}}", "model.args", "model.type"),
@@ -175,3 +177,18 @@ def test_monitor_mode_follows_the_new_metrics():
 def test_model_args_are_named_plain_values(text, where, message):
     err = error(text)
     assert err.where.endswith(where) and message in err.message + err.hint
+
+
+def test_every_example_spec_is_documented_and_listed():
+    from pathlib import Path
+
+    from torch_scaffold.spec.examples import EXAMPLE_SPECS
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "specs"
+    on_disk = {path.name for path in folder.glob("*.yaml")}
+    assert {name for name, *_ in EXAMPLE_SPECS} == on_disk
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{name}`" in readme for name in on_disk)
+    for name, model, task, _ in EXAMPLE_SPECS:  # the table says what the file holds
+        spec = load_spec_text((folder / name).read_text(encoding="utf-8"), str(folder / name))
+        assert (spec.model.type, spec.task) == (model, task), name

@@ -17,6 +17,7 @@ from torch_scaffold.spec.derived import (
     TASK_DEFAULTS,
 )
 from torch_scaffold.spec.example import allowed_text, yaml_value
+from torch_scaffold.spec.examples import EXAMPLE_SPECS
 from torch_scaffold.spec.introspect import FieldInfo, fields_of
 from torch_scaffold.spec.load import load_spec_text
 from torch_scaffold.spec.rules import RULES
@@ -103,6 +104,7 @@ def markdown_reference() -> str:
     )
     _section_tables(Spec, "", "Top level", out)
     out.append(_derived())
+    out.append(_examples())
     out.append("## Cross-field rules\n")
     out.append("Each field can be valid on its own and still conflict with another:\n")
     for rule in RULES:
@@ -185,6 +187,19 @@ def _derived() -> str:
         "- `scheduler.max_lr: null`: 10 x `optimizer.lr`.\n"
         "- `data.features: null`: every column except `data.target` (csv), the array `x` (npz).\n"
     )
+
+
+def _examples() -> str:
+    rows = [
+        "### Example specs\n",
+        "`examples/specs/` holds a complete spec per task and model family; each is generated,",
+        "trained and checked for style parity in the tests:\n",
+        "| spec | model | task | what it shows |",
+        "|---|---|---|---|",
+    ]
+    for name, model, task, shows in EXAMPLE_SPECS:
+        rows.append(f"| `{name}` | {model} | {task} | {_cell(shows)} |")
+    return "\n".join(rows) + "\n"
 
 
 def main(argv: list[str]) -> int:

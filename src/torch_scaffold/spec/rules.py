@@ -233,6 +233,30 @@ def loss_and_metrics_fit_task(spec: Spec, loc: Locations) -> None:
             )
 
 
+# The tasks whose targets the file readers can produce (class ids, 0/1 or values, and for
+# npz any [N, labels] array); token and reconstruction tasks use synthetic data for now.
+FILE_SOURCE_TASKS = {
+    "csv": ("multiclass", "binary", "regression"),
+    "npz": ("multiclass", "binary", "multilabel", "regression"),
+}
+
+
+def file_data_fits_task(spec: Spec, loc: Locations) -> None:
+    """csv data serves multiclass (classification), binary (0/1 targets) and regression;
+    npz data also multilabel ([examples, labels] 0/1 targets).
+    """
+    tasks = FILE_SOURCE_TASKS.get(spec.data.source)
+    if tasks is not None and task_kind(spec.task) not in tasks:
+        held = "one target column" if spec.data.source == "csv" else "a target array"
+        _fail(
+            loc,
+            _first_set(loc, "data.source", "task"),
+            f"{spec.data.source} files hold {held}, which does not fit"
+            f" {loc.describe('task')} {spec.task}",
+            f"use data.source: synthetic for {spec.task}, or a task such as " + one_of(tasks),
+        )
+
+
 def data_source_is_complete(spec: Spec, loc: Locations) -> None:
     """csv and npz data need `data.path`; npz reads its inputs from one array, so
     `data.features` names at most one key; `data.features` does not repeat a column or
@@ -298,7 +322,8 @@ def splits_leave_data(spec: Spec, loc: Locations) -> None:
 
 def monitors_exist(spec: Spec, loc: Locations) -> None:
     """An enabled early stopping or checkpoint `monitor` is `val_loss` or `val_<metric>` for a
-    logged metric, its `mode` matches that value (max for accuracy, min otherwise), and
+    logged metric, its `mode` matches that value (max for accuracy, f1, precision, recall,
+    auroc and r2; min for the loss, mse, mae and perplexity), and
     `data.val_split` is above 0 so there is a validation set to watch.
     """
     names = monitor_names(spec)
@@ -377,6 +402,7 @@ RULES = (
     custom_model_is_usable,
     model_fits_data,
     loss_and_metrics_fit_task,
+    file_data_fits_task,
     data_source_is_complete,
     splits_leave_data,
     monitors_exist,
