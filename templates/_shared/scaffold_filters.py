@@ -25,6 +25,8 @@ def pyrepr(value):
         raise ValueError(f"cannot write {value!r} as a Python literal")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(pyrepr(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{pyrepr(k)}: {pyrepr(v)}" for k, v in value.items()) + "}"
     text = repr(value)
     if isinstance(value, str) and "'" not in value and '"' not in value:
         text = '"' + text[1:-1] + '"'
@@ -59,6 +61,9 @@ def yaml_value(value):
         return _yaml_float(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = (f"{json.dumps(str(k))}: {yaml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
     return json.dumps(str(value), ensure_ascii=True)
 
 

@@ -24,7 +24,16 @@ COMMON = {
     "tests/test_resume.py",
     "scripts/slurm.sbatch",
 }
-SHARED = {"__init__.py", "config.py", "model.py", "data.py", "metrics.py", "optim.py", "rng.py"}
+SHARED = {
+    "__init__.py",
+    "config.py",
+    "model.py",
+    "data.py",
+    "metrics.py",
+    "optim.py",
+    "rng.py",
+    "synthetic.py",
+}
 PLAIN = {
     "train.py",
     "engine.py",

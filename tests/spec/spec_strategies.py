@@ -12,6 +12,7 @@ puts the folder of a test module on sys.path).
 
 from __future__ import annotations
 
+import keyword
 import math
 import string
 
@@ -19,7 +20,17 @@ import yaml
 from hypothesis import strategies as st
 
 from torch_scaffold.spec import Spec
-from torch_scaffold.spec.derived import LOSS_TASKS, METRIC_MODES, METRIC_TASKS
+from torch_scaffold.spec.derived import (
+    METRIC_MODES,
+    MODEL_KINDS,
+    TASK_DEFAULTS,
+    TOKEN_TASKS,
+    allowed_metrics,
+    task_kind,
+    tasks_for_loss,
+    tasks_for_model,
+)
+from torch_scaffold.spec.schema import LOSSES, MODELS
 from torch_scaffold.spec.introspect import FieldInfo, walk
 
 LEAVES = [(path, info) for path, info in walk(Spec) if info.kind != "section"]
@@ -106,6 +117,14 @@ def _wrong_scalar(kind: str, info: FieldInfo):
         if not info.multiline and not info.choices:
             control = st.sampled_from(["\n", "\t", "\r", "\x00", "\x1b", "\x7f"])
             options.append(st.tuples(WORDS, control).map("".join))
+    if kind == "map":  # not a mapping, or a key that is not a Python name
+        bad_key = st.sampled_from(["1st", "with space", "class", "a-b"])
+        options += [
+            WORDS,
+            lists,
+            st.integers(),
+            st.dictionaries(bad_key, st.integers(), min_size=1),
+        ]
     if kind in ("int", "float"):  # integers beyond any float, or long digit strings
         options.append(st.integers(10**20, 10**400) | st.integers(-(10**400), -(10**20)))
     for bound in (_low(info), _high(info)):
@@ -169,6 +188,12 @@ def _valid_scalar(kind: str, info: FieldInfo, upper: float | None = None):
 
 
 def _valid(info: FieldInfo):
+    if info.kind == "map":
+        names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(
+            lambda k: not keyword.iskeyword(k)
+        )
+        plain = st.integers(-1000, 1000) | st.booleans() | WORDS
+        return st.dictionaries(names, plain | st.lists(plain, max_size=3), max_size=3)
     if info.kind == "list":
         items = _valid_scalar(info.item, info)
         unique = info.choices is not None or info.item == "str"
@@ -187,15 +212,28 @@ def valid_specs(draw) -> dict:
             value = None
         put(data, path, value)
     task = data["task"]
-    data["loss"] = draw(st.sampled_from(["auto"] + [k for k, v in LOSS_TASKS.items() if v == task]))
-    task_metrics = [k for k, v in METRIC_TASKS.items() if v == task]
+    data["loss"] = draw(
+        st.sampled_from(["auto"] + [k for k in LOSSES[1:] if task in tasks_for_loss(k)])
+    )
+    task_metrics = list(allowed_metrics(task))
     data["metrics"] = draw(
         st.none() | st.lists(st.sampled_from(task_metrics), min_size=1, unique=True)
     )
     model, d = data["model"], data["data"]
-    if model["type"] == "cnn":
-        d["source"] = draw(st.sampled_from(["synthetic", "npz"]))
-        side = 2 ** len(model["channels"])
+    model["type"] = draw(st.sampled_from([m for m in MODELS if task in tasks_for_model(m)]))
+    kind = task_kind(task)
+    if kind == "language_modelling":
+        model["bidirectional"] = False
+        model["causal"] = draw(st.sampled_from([None, True]))
+    if model["embedding_dim"] % model["num_heads"]:
+        model["embedding_dim"] = model["num_heads"] * draw(st.integers(1, 16))
+    if kind not in ("multiclass", "regression"):
+        d["source"] = "synthetic"  # files hold class labels or values (issue 2's tasks)
+    if model["type"] in ("cnn", "resnet"):
+        if d["source"] == "csv":
+            d["source"] = draw(st.sampled_from(["synthetic", "npz"]))
+        blocks = len(model["channels"]) - (model["type"] == "resnet")
+        side = 2**blocks
         d["input_shape"] = (
             draw(
                 st.none()
@@ -206,8 +244,17 @@ def valid_specs(draw) -> dict:
             if side <= 16
             else [1, side, side]
         )
+    elif kind in TOKEN_TASKS:
+        d["input_shape"] = None
     elif d["input_shape"] is not None:
-        d["input_shape"] = d["input_shape"][:1]
+        rank = 2 if model["type"] in ("rnn", "transformer") else 1
+        d["input_shape"] = (d["input_shape"] * 2)[:rank]
+    model["source"], model["args"] = None, {}  # custom models only, tested with real files
+    if model["type"] == "custom":
+        model["type"] = "mlp" if kind in MODEL_KINDS["mlp"] else "rnn"  # needs a real file
+        model["bidirectional"] = model["bidirectional"] and kind != "language_modelling"
+        if model["type"] == "mlp" and d["input_shape"] is not None:
+            d["input_shape"] = d["input_shape"][:1]
     if d["source"] != "synthetic" and d["path"] is None:
         d["path"] = "data/file." + d["source"]
     if d["features"] is not None:
@@ -215,9 +262,7 @@ def valid_specs(draw) -> dict:
     d["num_samples"] = max(d["num_samples"], 200)
     d["val_split"] = draw(st.floats(0.01, 0.44))
     d["test_split"] = draw(st.sampled_from([0.0, 0.1, 0.3]))
-    metrics = (
-        data["metrics"] or {"classification": ["accuracy"], "regression": ["mse", "mae"]}[task]
-    )
+    metrics = data["metrics"] or TASK_DEFAULTS[task_kind(task)][1]
     for section in ("early_stopping", "checkpoint"):
         monitor = draw(st.sampled_from(["loss"] + list(metrics)))
         data["trainer"][section]["monitor"] = f"val_{monitor}"

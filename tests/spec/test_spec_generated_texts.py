@@ -25,6 +25,7 @@ from torch_scaffold.spec import (
 )
 from torch_scaffold.spec.docs import EXAMPLE
 from torch_scaffold.spec.introspect import walk
+from torch_scaffold.spec.schema import TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = Path(__file__).parent / "good_specs"
@@ -132,7 +133,8 @@ def test_schema_header_and_shape():
     lr = schema["properties"]["optimizer"]["properties"]["lr"]
     assert lr["type"] == "number" and lr["exclusiveMinimum"] == 0 and lr["default"] == 0.001
     assert schema["properties"]["optimizer"]["additionalProperties"] is False
-    assert schema["properties"]["task"]["enum"] == ["classification", "regression"]
+    assert schema["properties"]["task"]["enum"] == list(TASKS)
+    assert "classification" in TASKS and "regression" in TASKS  # issue 2's names stay valid
     assert all(p.get("description") for p in schema["properties"].values())
 
 

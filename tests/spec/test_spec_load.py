@@ -144,7 +144,7 @@ def test_missing_name_is_reported_without_a_line():
 
 def test_conflict_names_both_fields_and_lines():
     err = error("name: d\ntask: regression\nmetrics: [accuracy]\n")
-    assert err.where == "s.yaml:3: metrics"
+    assert err.where == "s.yaml:3: metrics[0]"
     assert "task (line 2)" in err.message
 
 
@@ -260,7 +260,7 @@ def test_valid_combinations_load(text):
     [
         ("model: {type: cnn}\ndata: {input_shape: [20]}", "data.input_shape", "model.type"),
         ("task: regression\nloss: cross_entropy", "loss", "task"),
-        ("task: regression\nmetrics: [accuracy]", "metrics", "task"),
+        ("task: regression\nmetrics: [accuracy]", "metrics[0]", "task"),
         ("data: {source: csv}", "data.source", "data.path"),
         ("data: {val_split: 0.5, test_split: 0.4}", "data.test_split", "data.val_split"),
         ("trainer: {checkpoint: {monitor: val_accuracy}}", "checkpoint.monitor", "mode (default)"),

@@ -14,6 +14,15 @@ import re
 from typing import Any
 
 from torch_scaffold import __version__
+from torch_scaffold.spec.derived import (
+    DEFAULT_INPUT_SHAPE,
+    effective_causal,
+    effective_input_shape,
+    effective_loss,
+    effective_metrics,
+    input_kind,
+    task_kind,
+)
 from torch_scaffold.spec.schema import Spec
 
 STYLES = ("pytorch", "lightning")
@@ -29,6 +38,7 @@ REQUIREMENTS = {
     "tqdm": "tqdm>=4.60",
     "tensorboard": "tensorboard>=2.14,<3",
     "pytest": "pytest>=8",
+    "torchmetrics": "torchmetrics>=1.0,<2",
 }
 
 _ACTIVATION_CLASSES = {
@@ -41,6 +51,7 @@ _ACTIVATION_CLASSES = {
 _OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 _LOSS_CLASSES = {
     "cross_entropy": "nn.CrossEntropyLoss",
+    "bce_with_logits": "nn.BCEWithLogitsLoss",
     "mse": "nn.MSELoss",
     "l1": "nn.L1Loss",
     "smooth_l1": "nn.SmoothL1Loss",
@@ -79,21 +90,65 @@ def project_names(spec: Spec) -> tuple[str, str]:
 
 
 def resolved_loss(spec: Spec) -> str:
-    if spec.loss != "auto":
-        return spec.loss
-    return "cross_entropy" if spec.task == "classification" else "mse"
+    return effective_loss(spec)
 
 
 def resolved_metrics(spec: Spec) -> list[str]:
-    if spec.metrics is not None:
-        return list(spec.metrics)
-    return ["accuracy"] if spec.task == "classification" else ["mse", "mae"]
+    return list(effective_metrics(spec))
 
 
 def resolved_input_shape(spec: Spec) -> list[int]:
-    if spec.data.input_shape is not None:
-        return list(spec.data.input_shape)
-    return [20] if spec.model.type == "mlp" else [1, 16, 16]
+    """The synthetic shape; for files (which decide it at training time) the model's default,
+    which the project's own tests use to write a small stand-in file."""
+    shape = effective_input_shape(spec)
+    if shape is None and input_kind(spec) == "tokens":
+        shape = (spec.data.seq_len,)
+    if shape is None:
+        shape = spec.data.input_shape or DEFAULT_INPUT_SHAPE[spec.model.type]
+    return list(shape)
+
+
+# What the dataset's targets are, per task kind (the loss and metrics read them so).
+_TARGET_KINDS = {
+    "binary": "binary",  # float 0/1, shape [N, 1]
+    "multiclass": "class_index",  # int64 class ids, shape [N]
+    "multilabel": "multi_hot",  # float 0/1, shape [N, labels]
+    "regression": "values",  # float, shape [N, targets]
+    "sequence_classification": "class_index",
+    "language_modelling": "next_tokens",  # int64 token ids, shape [N, seq_len]
+    "reconstruction": "inputs",  # the inputs themselves
+}
+
+
+def _num_outputs(spec: Spec, kind: str, input_dim: int) -> int:
+    """Width of the model's head (per position for language modelling)."""
+    data = spec.data
+    return {
+        "binary": 1,
+        "multiclass": data.num_classes,
+        "multilabel": data.num_classes,
+        "regression": data.num_targets,
+        "sequence_classification": data.num_classes,
+        "language_modelling": data.vocab_size,
+        "reconstruction": input_dim,
+    }[kind]
+
+
+def _custom_model(spec: Spec) -> dict[str, Any]:
+    """The user's module for `model.type: custom` (its file is read here, an input like the
+    templates; the loader has checked it and made its path absolute)."""
+    if spec.model.type != "custom":
+        return {"custom_class": None, "custom_code": None, "custom_args": {}}
+    from pathlib import Path
+
+    from torch_scaffold.spec.custom_model import read_custom_model
+
+    module = read_custom_model(spec.model.source, Path.cwd(), spec.model.args)
+    return {
+        "custom_class": module.class_name,
+        "custom_code": module.code,
+        "custom_args": dict(spec.model.args),
+    }
 
 
 def build_context(spec: Spec, style: str) -> dict[str, Any]:
@@ -102,7 +157,9 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
     slug, package = project_names(spec)
     input_shape = resolved_input_shape(spec)
+    input_dim = math.prod(input_shape)
     loss = resolved_loss(spec)
+    kind = task_kind(spec.task)
     scheduler = spec.scheduler
     return {
         "style": style,
@@ -113,15 +170,20 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "package_name": package,
         "spec": plain_data(spec),
         "task": spec.task,
-        "is_classification": spec.task == "classification",
+        "task_kind": kind,
+        "target_kind": _TARGET_KINDS[kind],
+        # class-id targets (csv/npz readers map labels to 0..K-1)
+        "is_classification": _TARGET_KINDS[kind] == "class_index",
         "model_type": spec.model.type,
+        "input_kind": input_kind(spec),
+        "causal": effective_causal(spec),
+        # custom models: the user's class, its file's text and its constructor arguments
+        **_custom_model(spec),
         "activation_class": _ACTIVATION_CLASSES[spec.model.activation],
         "data_source": spec.data.source,
         "input_shape": input_shape,
-        "input_dim": math.prod(input_shape),
-        "num_outputs": (
-            spec.data.num_classes if spec.task == "classification" else spec.data.num_targets
-        ),
+        "input_dim": input_dim,
+        "num_outputs": _num_outputs(spec, kind, input_dim),
         "optimizer_class": _OPTIMIZER_CLASSES[spec.optimizer.name],
         "loss": loss,
         "loss_class": _LOSS_CLASSES[loss],

@@ -6,6 +6,7 @@ first one in the file. Every error names the field path and the line it was writ
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from typing import Any
@@ -132,6 +133,8 @@ def build_value(info: FieldInfo, node: Node, path: str) -> Any:
             where=node.where(path),
             hint=f"give a value, or delete the line to use the default {_show_default(info)}",
         )
+    if info.kind == "map":
+        return build_mapping(info, node, path)
     if info.kind != "list":
         return build_scalar(info, info.kind, node, path)
     if node.kind != "seq":
@@ -167,6 +170,58 @@ def build_value(info: FieldInfo, node: Node, path: str) -> Any:
         )
     return tuple(
         build_scalar(info, info.item, item, f"{path}[{i}]") for i, item in enumerate(node.value)
+    )
+
+
+def build_mapping(info: FieldInfo, node: Node, path: str) -> dict[str, Any]:
+    """A mapping of names (Python identifiers: they become keyword arguments) to plain
+    values: numbers, text, booleans, null, or lists of those."""
+    if node.kind != "map":
+        raise SpecError(
+            f"expected a mapping of names to values, got"
+            f" {show_value(node.kind, node.value, node.text)}",
+            where=node.where(path),
+            hint=f"write e.g. `{path.rsplit('.', 1)[-1]}: {{hidden: 64, dropout: 0.1}}`",
+        )
+    if info.max_items is not None and len(node.value) > info.max_items:
+        raise SpecError(
+            f"has {len(node.value)} entries; at most {info.max_items} allowed",
+            where=node.where(path),
+            hint="pass fewer arguments",
+        )
+    values = {}
+    for key, entry in node.value.items():
+        child = f"{path}.{key}"
+        if not key.isidentifier() or keyword.iskeyword(key):
+            raise SpecError(
+                f"{show_text(key)} is not a Python name, so it cannot be an argument",
+                where=entry.where(path),
+                hint="use letters, digits and underscores, not starting with a digit",
+            )
+        values[key] = _plain_value(entry.node, child)
+    return values
+
+
+def _plain_value(node: Node, path: str) -> Any:
+    if node.kind == "seq":
+        return [_plain_value(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+    if node.kind == "str" and node.plain and _EXPONENT_NUMBER.fullmatch(node.value):
+        return float(node.value)  # `3e-4` is the number the user meant
+    if node.kind in ("str", "int", "bool", "null"):
+        return node.value
+    if node.kind == "float":
+        if not math.isfinite(node.value):
+            raise SpecError(
+                f"must be a finite number, got {_shown(node)}",
+                where=node.where(path),
+                hint="write a finite number",
+            )
+        return node.value
+    raise SpecError(
+        f"expected a number, text, true/false, null or a list of those, got"
+        f" {show_value(node.kind, node.value, node.text)}",
+        where=node.where(path),
+        hint="pass plain values; build nested objects inside your module",
     )
 
 

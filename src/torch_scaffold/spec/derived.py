@@ -10,30 +10,129 @@ import dataclasses
 
 from torch_scaffold.spec.schema import Spec
 
-TASK_LOSS = {"classification": "cross_entropy", "regression": "mse"}
-TASK_METRICS = {"classification": ("accuracy",), "regression": ("mse", "mae")}
-LOSS_TASKS = {
-    "cross_entropy": "classification",
-    "mse": "regression",
-    "l1": "regression",
-    "smooth_l1": "regression",
+# `classification` is the name issue 2 gave multiclass classification; both stay valid.
+TASK_ALIASES = {"classification": "multiclass"}
+CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "auroc")
+# task -> (default loss, default metrics, every metric that fits)
+TASK_DEFAULTS = {
+    "binary": ("bce_with_logits", ("accuracy", "auroc"), CLASSIFICATION_METRICS),
+    "multiclass": ("cross_entropy", ("accuracy",), CLASSIFICATION_METRICS),
+    "multilabel": ("bce_with_logits", ("accuracy", "f1"), CLASSIFICATION_METRICS),
+    "regression": ("mse", ("mse", "mae"), ("mse", "mae", "r2")),
+    "sequence_classification": ("cross_entropy", ("accuracy",), CLASSIFICATION_METRICS),
+    "language_modelling": ("cross_entropy", ("perplexity",), ("perplexity", "accuracy")),
+    "reconstruction": ("mse", ("mse",), ("mse", "mae")),
 }
-METRIC_TASKS = {"accuracy": "classification", "mse": "regression", "mae": "regression"}
+# loss -> the task kinds it fits
+LOSS_KINDS = {
+    "cross_entropy": ("multiclass", "sequence_classification", "language_modelling"),
+    "bce_with_logits": ("binary", "multilabel"),
+    "mse": ("regression", "reconstruction"),
+    "l1": ("regression", "reconstruction"),
+    "smooth_l1": ("regression", "reconstruction"),
+}
 # which way is better for each monitorable value
-METRIC_MODES = {"loss": "min", "accuracy": "max", "mse": "min", "mae": "min"}
-DEFAULT_INPUT_SHAPE = {"mlp": (20,), "cnn": (1, 16, 16)}
+METRIC_MODES = {
+    "loss": "min",
+    "accuracy": "max",
+    "f1": "max",
+    "precision": "max",
+    "recall": "max",
+    "auroc": "max",
+    "mse": "min",
+    "mae": "min",
+    "r2": "max",
+    "perplexity": "min",
+}
+# Tasks whose examples are token ids; they read data.vocab_size and data.seq_len.
+TOKEN_TASKS = ("sequence_classification", "language_modelling")
+# model -> the task kinds it can be built for (custom: whatever the user's module does)
+MODEL_KINDS = {
+    "mlp": ("binary", "multiclass", "multilabel", "regression", "reconstruction"),
+    "cnn": ("binary", "multiclass", "multilabel", "regression"),
+    "resnet": ("binary", "multiclass", "multilabel", "regression"),
+    "rnn": tuple(k for k in TASK_DEFAULTS if k != "reconstruction"),
+    "transformer": tuple(k for k in TASK_DEFAULTS if k != "reconstruction"),
+    "custom": tuple(TASK_DEFAULTS),
+}
+# model -> what one (non-token) example looks like, and its default synthetic shape
+MODEL_INPUTS = {
+    "mlp": ("features", (20,)),
+    "cnn": ("images", (1, 16, 16)),
+    "resnet": ("images", (1, 16, 16)),
+    "rnn": ("sequences", (16, 8)),
+    "transformer": ("sequences", (16, 8)),
+    "custom": ("features", (20,)),
+}
+INPUT_LAYOUTS = {
+    "features": "[features]",
+    "sequences": "[steps, features]",
+    "images": "[channels, height, width]",
+}
+INPUT_RANKS = {"features": 1, "sequences": 2, "images": 3}
+DEFAULT_INPUT_SHAPE = {model: shape for model, (_, shape) in MODEL_INPUTS.items()}
+
+
+def task_kind(task: str) -> str:
+    """The canonical task: `classification` is multiclass."""
+    return TASK_ALIASES.get(task, task)
+
+
+def allowed_metrics(task: str) -> tuple[str, ...]:
+    return TASK_DEFAULTS[task_kind(task)][2]
+
+
+def tasks_for_loss(loss: str) -> tuple[str, ...]:
+    """Task names (aliases included) a loss fits."""
+    kinds = LOSS_KINDS[loss]
+    return tuple(t for t in TASK_ALIASES if TASK_ALIASES[t] in kinds) + kinds
+
+
+def tasks_for_metric(metric: str) -> tuple[str, ...]:
+    """Task names (aliases included) a metric fits."""
+    kinds = tuple(k for k, (_, _, allowed) in TASK_DEFAULTS.items() if metric in allowed)
+    return tuple(t for t in TASK_ALIASES if TASK_ALIASES[t] in kinds) + kinds
+
+
+def tasks_for_model(model: str) -> tuple[str, ...]:
+    kinds = MODEL_KINDS[model]
+    return tuple(t for t in TASK_ALIASES if TASK_ALIASES[t] in kinds) + kinds
+
+
+def input_kind(spec: Spec) -> str:
+    """What one example is: tokens, features, sequences (of feature vectors) or images."""
+    if task_kind(spec.task) in TOKEN_TASKS:
+        return "tokens"
+    kind = MODEL_INPUTS[spec.model.type][0]
+    if spec.model.type == "custom" and spec.data.input_shape is not None:
+        rank = len(spec.data.input_shape)
+        kind = next(k for k, r in INPUT_RANKS.items() if r == rank)
+    return kind
+
+
+def effective_causal(spec: Spec) -> bool:
+    """transformer: attend only to earlier positions (always for language modelling)."""
+    if spec.model.causal is not None:
+        return spec.model.causal
+    return task_kind(spec.task) == "language_modelling"
 
 
 def effective_loss(spec: Spec) -> str:
-    return TASK_LOSS[spec.task] if spec.loss == "auto" else spec.loss
+    return TASK_DEFAULTS[task_kind(spec.task)][0] if spec.loss == "auto" else spec.loss
 
 
 def effective_metrics(spec: Spec) -> tuple[str, ...]:
-    return TASK_METRICS[spec.task] if spec.metrics is None else spec.metrics
+    return TASK_DEFAULTS[task_kind(spec.task)][1] if spec.metrics is None else spec.metrics
 
 
 def effective_input_shape(spec: Spec) -> tuple[int, ...] | None:
-    """The shape of one example; None when a csv/npz file decides it at training time."""
+    """The shape of one example; None when a csv/npz file decides it at training time.
+
+    Token tasks: [seq_len] token ids (language modelling: the inputs, one shorter than a
+    stored sequence, are still seq_len long).
+    """
+    if task_kind(spec.task) in TOKEN_TASKS:
+        return (spec.data.seq_len,) if spec.data.source == "synthetic" else None
     if spec.data.input_shape is not None:
         return spec.data.input_shape
     if spec.data.source != "synthetic":
@@ -47,10 +146,11 @@ def monitor_names(spec: Spec) -> tuple[str, ...]:
 
 
 def resolve(spec: Spec) -> Spec:
-    """The same spec with loss, metrics and input_shape made concrete."""
+    """The same spec with loss, metrics, input_shape and causal made concrete."""
     return dataclasses.replace(
         spec,
         loss=effective_loss(spec),
         metrics=effective_metrics(spec),
+        model=dataclasses.replace(spec.model, causal=effective_causal(spec)),
         data=dataclasses.replace(spec.data, input_shape=effective_input_shape(spec)),
     )

@@ -10,8 +10,14 @@ import inspect
 import sys
 
 from torch_scaffold.errors import SpecError
-from torch_scaffold.spec.derived import DEFAULT_INPUT_SHAPE, TASK_LOSS, TASK_METRICS
+from torch_scaffold.spec.derived import (
+    DEFAULT_INPUT_SHAPE,
+    MODEL_KINDS,
+    TASK_ALIASES,
+    TASK_DEFAULTS,
+)
 from torch_scaffold.spec.example import allowed_text, yaml_value
+from torch_scaffold.spec.examples import EXAMPLE_SPECS
 from torch_scaffold.spec.introspect import FieldInfo, fields_of
 from torch_scaffold.spec.load import load_spec_text
 from torch_scaffold.spec.rules import RULES
@@ -98,6 +104,7 @@ def markdown_reference() -> str:
     )
     _section_tables(Spec, "", "Top level", out)
     out.append(_derived())
+    out.append(_examples())
     out.append("## Cross-field rules\n")
     out.append("Each field can be valid on its own and still conflict with another:\n")
     for rule in RULES:
@@ -139,6 +146,8 @@ def _section_tables(cls: type, prefix: str, title: str, out: list[str]) -> None:
 
 def _type(info: FieldInfo) -> str:
     names = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
+    if info.kind == "map":
+        return "mapping of names to values"
     text = f"list of {names[info.item]}s" if info.kind == "list" else names[info.kind]
     return text + " or null" if info.optional else text
 
@@ -148,17 +157,49 @@ def _cell(text: str) -> str:
 
 
 def _derived() -> str:
-    losses = ", ".join(f"{task}: {loss}" for task, loss in TASK_LOSS.items())
-    metrics = ", ".join(f"{task}: {list(m)}" for task, m in TASK_METRICS.items())
     shapes = ", ".join(f"{model}: {list(s)}" for model, s in DEFAULT_INPUT_SHAPE.items())
+    aliases = ", ".join(f"`{alias}` is `{kind}`" for alias, kind in TASK_ALIASES.items())
+    rows = [
+        "| task | loss (`auto`) | metrics (`null`) | allowed metrics | models |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, (loss, metrics, allowed) in TASK_DEFAULTS.items():
+        models = [m for m, kinds in MODEL_KINDS.items() if kind in kinds]
+        rows.append(
+            f"| `{kind}` | {loss} | {', '.join(metrics)} | {', '.join(allowed)} |"
+            f" {', '.join(models)} |"
+        )
     return (
         "### Defaults that depend on other fields\n\n"
-        f"- `loss: auto`: {losses}.\n"
-        f"- `metrics: null`: {metrics}.\n"
-        f"- `data.input_shape: null` (synthetic data): {shapes}.\n"
+        f"Each task picks its loss, its metrics and the model's output head ({aliases}):\n\n"
+        + "\n".join(rows)
+        + "\n\n"
+        "Model heads: binary has 1 logit, multiclass and sequence_classification one logit\n"
+        "per class, multilabel one per label (`data.num_classes`), regression\n"
+        "`data.num_targets` values, language_modelling one logit per vocabulary token at every\n"
+        "position, reconstruction the input's shape (an encoder/decoder MLP). Metrics come from\n"
+        "torchmetrics: accuracy is the fraction right (micro); f1, precision, recall and auroc\n"
+        "are macro averages over classes or labels; perplexity is exp(mean token cross-entropy).\n\n"
+        f"- `data.input_shape: null` (synthetic data): {shapes}; token tasks\n"
+        "  (sequence_classification, language_modelling) read `data.seq_len` token ids from a\n"
+        "  vocabulary of `data.vocab_size`.\n"
+        "- `model.causal: null`: true for language_modelling, false otherwise.\n"
         "- `scheduler.max_lr: null`: 10 x `optimizer.lr`.\n"
         "- `data.features: null`: every column except `data.target` (csv), the array `x` (npz).\n"
     )
+
+
+def _examples() -> str:
+    rows = [
+        "### Example specs\n",
+        "`examples/specs/` holds a complete spec per task and model family; each is generated,",
+        "trained and checked for style parity in the tests:\n",
+        "| spec | model | task | what it shows |",
+        "|---|---|---|---|",
+    ]
+    for name, model, task, shows in EXAMPLE_SPECS:
+        rows.append(f"| `{name}` | {model} | {task} | {_cell(shows)} |")
+    return "\n".join(rows) + "\n"
 
 
 def main(argv: list[str]) -> int:

@@ -20,7 +20,7 @@ SCALAR_KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
 @dataclass(frozen=True)
 class FieldInfo:
     name: str
-    kind: str  # "bool", "int", "float", "str", "list" or "section"
+    kind: str  # "bool", "int", "float", "str", "list", "map" or "section"
     item: str | None  # lists: the kind of each item
     optional: bool  # null is accepted and means "derive it" (see the doc)
     section: type | None  # sections: the nested dataclass
@@ -50,6 +50,11 @@ def _describe(name: str, hint: Any) -> tuple[str, str | None, bool, type | None]
         if len(args) != 2 or args[1] is not Ellipsis or args[0] not in SCALAR_KINDS:
             raise TypeError(f"{name}: lists must be tuple[<scalar>, ...]")
         return "list", SCALAR_KINDS[args[0]], optional, None
+    if typing.get_origin(hint) is dict:
+        # name -> plain value (numbers, text, booleans, null, lists of them): e.g. kwargs
+        if args[0] is not str:
+            raise TypeError(f"{name}: mappings must be dict[str, ...]")
+        return "map", None, optional, None
     if dataclasses.is_dataclass(hint):
         return "section", None, optional, hint
     if hint in SCALAR_KINDS:

@@ -42,7 +42,13 @@ def _property(info: FieldInfo) -> dict:
         if info.optional:
             schema["type"] = ["object", "null"]
         return schema
-    if info.kind == "list":
+    if info.kind == "map":
+        plain = {"type": ["string", "number", "boolean", "null"]}
+        values = {"anyOf": [plain, {"type": "array", "items": plain}]}
+        schema = {"type": "object", "additionalProperties": values}
+        if info.max_items is not None:
+            schema["maxProperties"] = info.max_items
+    elif info.kind == "list":
         schema = {"type": "array", "items": _scalar(info, info.item)}
         if info.min_items is not None:
             schema["minItems"] = info.min_items

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.build import build_spec
 from torch_scaffold.spec.overrides import apply_overrides
-from torch_scaffold.spec.rules import check_rules
+from torch_scaffold.spec.custom_model import resolve_source
+from torch_scaffold.spec.rules import check_rules, spec_folder
 from torch_scaffold.spec.schema import Spec
 from torch_scaffold.spec.source import read_spec_file
 from torch_scaffold.spec.yaml_nodes import Origin, compose, to_tree
@@ -44,4 +46,9 @@ def load_spec_text(text: str, source: str = "<spec>", overrides: Iterable[str] |
     tree = apply_overrides(to_tree(document, origin), overrides or (), origin)
     spec, locations = build_spec(tree, origin)
     check_rules(spec, locations)
+    if spec.model.type == "custom":
+        # relative to the spec file; rendering may run from another folder
+        path, class_name = resolve_source(spec.model.source, spec_folder(locations))
+        model = dataclasses.replace(spec.model, source=f"{path}:{class_name}")
+        spec = dataclasses.replace(spec, model=model)
     return spec

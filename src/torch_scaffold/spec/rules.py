@@ -6,18 +6,29 @@ field (with its line, or "(default)") in the message, so both can be found.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.build import Locations
+from torch_scaffold.spec.custom_model import CustomModelError, read_custom_model
 from torch_scaffold.spec.derived import (
-    LOSS_TASKS,
+    INPUT_LAYOUTS,
+    INPUT_RANKS,
     METRIC_MODES,
-    METRIC_TASKS,
+    TOKEN_TASKS,
+    allowed_metrics,
+    effective_causal,
     effective_input_shape,
+    input_kind,
     monitor_names,
+    task_kind,
+    tasks_for_loss,
+    tasks_for_metric,
+    tasks_for_model,
 )
 from torch_scaffold.spec.messages import one_of, show_text
 from torch_scaffold.spec.names import project_names
-from torch_scaffold.spec.schema import Spec
+from torch_scaffold.spec.schema import LOSSES, Spec
 
 
 def check_rules(spec: Spec, loc: Locations) -> None:
@@ -48,41 +59,141 @@ def name_is_usable(spec: Spec, loc: Locations) -> None:
         )
 
 
+def _item_where(loc: Locations, path: str, index: int) -> str:
+    """Where item `index` of the list at `path` was written (its own line when known)."""
+    node = loc.nodes.get(path)
+    if node is not None and node.kind == "seq" and index < len(node.value):
+        return node.value[index].where(f"{path}[{index}]")
+    return loc.where(path)
+
+
+def model_fits_task(spec: Spec, loc: Locations) -> None:
+    """`model.type` can be built for `task`: token tasks (sequence_classification,
+    language_modelling) need rnn, transformer or custom; reconstruction needs mlp or custom;
+    language_modelling needs a causal model (no bidirectional rnn, no `model.causal: false`);
+    a transformer's `model.embedding_dim` divides by `model.num_heads`.
+    """
+    model, task = spec.model, spec.task
+    if task not in tasks_for_model(model.type):
+        fitting = [
+            m for m in ("mlp", "cnn", "resnet", "rnn", "transformer") if task in tasks_for_model(m)
+        ]
+        _fail(
+            loc,
+            _first_set(loc, "model.type", "task"),
+            f"a {model.type} cannot be built for {loc.describe('task')} {task}"
+            + (" (its examples are token sequences)" if task_kind(task) in TOKEN_TASKS else ""),
+            f"use model.type {one_of(fitting + ['custom'])} for {task}",
+        )
+    if task_kind(task) == "language_modelling":
+        if model.type == "rnn" and model.bidirectional:
+            _fail(
+                loc,
+                _first_set(loc, "model.bidirectional", "task"),
+                f"a bidirectional rnn sees the tokens it must predict, but"
+                f" {loc.describe('task')} is language_modelling",
+                "set model.bidirectional: false for language modelling",
+            )
+        if model.type == "transformer" and not effective_causal(spec):
+            _fail(
+                loc,
+                _first_set(loc, "model.causal", "task"),
+                f"is false, so each position sees the tokens it must predict, but"
+                f" {loc.describe('task')} is language_modelling",
+                "delete model.causal (language modelling makes the transformer causal)",
+            )
+    if model.type == "transformer" and model.embedding_dim % model.num_heads:
+        _fail(
+            loc,
+            _first_set(loc, "model.num_heads", "model.embedding_dim"),
+            f"{loc.describe('model.embedding_dim')} {model.embedding_dim} does not divide into"
+            f" {loc.describe('model.num_heads')} {model.num_heads} attention heads",
+            "choose num_heads that divides embedding_dim, e.g. embedding_dim: 64, num_heads: 4",
+        )
+
+
+def spec_folder(loc: Locations) -> Path:
+    """Where relative paths in the spec start: the spec file's folder (else the cwd)."""
+    source = Path(loc.origin.source)
+    return source.parent.resolve() if source.is_file() else Path.cwd()
+
+
+def custom_model_is_usable(spec: Spec, loc: Locations) -> None:
+    """`model.type: custom` needs `model.source` (`path/to/file.py:ClassName`, relative to the
+    spec file) naming a top-level class of that file which subclasses nn.Module (read with
+    ast, never imported) and whose constructor accepts `model.args`; `model.source` and
+    `model.args` are for custom models only.
+    """
+    model = spec.model
+    if model.type != "custom":
+        for name in ("source", "args"):
+            if loc.is_set(f"model.{name}") and getattr(model, name):
+                _fail(
+                    loc,
+                    f"model.{name}",
+                    f"is only used by custom models, but {loc.describe('model.type')} is"
+                    f" {model.type}",
+                    f"set model.type: custom, or delete model.{name}",
+                )
+        return
+    if model.source is None:
+        _fail(
+            loc,
+            "model.type",
+            "custom needs model.source, which is not set",
+            "add `source: path/to/file.py:ClassName` under `model:`",
+        )
+    try:
+        read_custom_model(model.source, spec_folder(loc), model.args)
+    except CustomModelError as err:
+        _fail(loc, "model.source", err.message, err.hint)
+
+
 def model_fits_data(spec: Spec, loc: Locations) -> None:
-    """`model.type: cnn` needs images: not csv data, `data.input_shape` as [channels, height,
-    width] (mlp: [features]), and height and width of at least 2^(number of
-    `model.channels`), since each conv block halves them.
+    """Image models (cnn, resnet) need images: not csv data, and `data.input_shape` as
+    [channels, height, width] (mlp: [features]; rnn and transformer on float sequences:
+    [steps, features]; token tasks take `data.seq_len` instead), with height and width of at
+    least 2^(number of `model.channels`), since each conv block (resnet: each stage after the
+    first) halves them.
     """
     model = spec.model.type
-    if model == "cnn" and spec.data.source == "csv":
+    kind = input_kind(spec)
+    if kind == "images" and spec.data.source == "csv":
         _fail(
             loc,
             _first_set(loc, "model.type", "data.source"),
-            f"a cnn needs image-shaped examples, but {loc.describe('data.source')} is csv"
+            f"a {model} needs image-shaped examples, but {loc.describe('data.source')} is csv"
             " (flat rows)",
             "use model.type: mlp for csv data, or save the images in an npz file",
         )
     shape = spec.data.input_shape
-    if shape is not None:
-        wanted = 3 if model == "cnn" else 1
-        if len(shape) != wanted:
-            layout = "[channels, height, width]" if model == "cnn" else "[features]"
-            _fail(
-                loc,
-                "data.input_shape",
-                f"has {len(shape)} value{'s' if len(shape) != 1 else ''}, but"
-                f" {loc.describe('model.type')} {model} needs {layout}",
-                f"write data.input_shape as {layout}, e.g. "
-                + ("[1, 28, 28]" if model == "cnn" else "[20]"),
-            )
-    if model == "cnn":
+    if shape is not None and kind == "tokens":
+        _fail(
+            loc,
+            "data.input_shape",
+            f"is set, but {loc.describe('task')} {spec.task} reads token ids of length"
+            " data.seq_len",
+            "delete data.input_shape and set data.seq_len (and data.vocab_size)",
+        )
+    if shape is not None and model != "custom" and len(shape) != INPUT_RANKS[kind]:
+        layout = INPUT_LAYOUTS[kind]
+        example = {"features": "[20]", "sequences": "[16, 8]", "images": "[1, 28, 28]"}[kind]
+        _fail(
+            loc,
+            "data.input_shape",
+            f"has {len(shape)} value{'s' if len(shape) != 1 else ''}, but"
+            f" {loc.describe('model.type')} {model} needs {layout}",
+            f"write data.input_shape as {layout}, e.g. {example}",
+        )
+    if kind == "images" and model != "custom":
         full = effective_input_shape(spec)
-        blocks = len(spec.model.channels)
+        blocks = len(spec.model.channels) if model == "cnn" else len(spec.model.channels) - 1
         if full is not None and min(full[1:]) < 2**blocks:
+            what = "conv blocks" if model == "cnn" else "stages after the first"
             _fail(
                 loc,
                 _first_set(loc, "model.channels", "data.input_shape"),
-                f"{blocks} conv blocks each halve the image, but"
+                f"{blocks} {what} each halve the image, but"
                 f" {loc.describe('data.input_shape')} is {full[1]}x{full[2]}; it needs at"
                 f" least {2**blocks}x{2**blocks}",
                 "use fewer entries in model.channels or a larger data.input_shape",
@@ -90,32 +201,60 @@ def model_fits_data(spec: Spec, loc: Locations) -> None:
 
 
 def loss_and_metrics_fit_task(spec: Spec, loc: Locations) -> None:
-    """`loss` and `metrics` fit `task`: cross_entropy and accuracy are for classification; mse,
-    l1, smooth_l1 losses and mse, mae metrics for regression. No metric is listed twice.
+    """`loss` and `metrics` fit `task`: cross_entropy for multiclass (classification),
+    sequence_classification and language_modelling; bce_with_logits for binary and
+    multilabel; mse, l1, smooth_l1 for regression and reconstruction. Metrics: see the
+    table of defaults above. No metric is listed twice.
     """
     task = loc.describe("task")
-    needed = LOSS_TASKS.get(spec.loss)
-    if needed and needed != spec.task:
+    if spec.loss != "auto" and spec.task not in tasks_for_loss(spec.loss):
+        fitting = [loss for loss in LOSSES if loss != "auto" and spec.task in tasks_for_loss(loss)]
         _fail(
             loc,
             _first_set(loc, "loss", "task"),
-            f"loss {spec.loss} is for {needed}, but {task} is {spec.task}",
-            "use loss: auto, or a loss for the task ("
-            + one_of(k for k, v in LOSS_TASKS.items() if v == spec.task)
-            + ")",
+            f"loss {spec.loss} is for {one_of(tasks_for_loss(spec.loss))}, but {task} is"
+            f" {spec.task}",
+            f"use loss: auto, or a loss for the task ({one_of(fitting)})",
         )
     for i, metric in enumerate(spec.metrics or ()):
         if metric in spec.metrics[:i]:
-            _fail(loc, "metrics", f"lists {metric} twice", "list each metric once")
-        if METRIC_TASKS[metric] != spec.task:
-            _fail(
-                loc,
-                _first_set(loc, "metrics", "task"),
-                f"metric {metric} is for {METRIC_TASKS[metric]}, but {task} is {spec.task}",
-                "use metrics for the task ("
-                + one_of(k for k, v in METRIC_TASKS.items() if v == spec.task)
-                + "), or delete `metrics` to get the default",
+            raise SpecError(
+                f"lists {metric} twice",
+                where=_item_where(loc, "metrics", i),
+                hint="list each metric once",
             )
+        if metric not in allowed_metrics(spec.task):
+            raise SpecError(
+                f"metric {metric} does not fit {task} {spec.task}; {metric} is for"
+                f" {one_of(tasks_for_metric(metric))}",
+                where=_item_where(loc, "metrics", i),
+                hint=f"use metrics for {spec.task} ({one_of(allowed_metrics(spec.task))}),"
+                " or delete `metrics` to get the default",
+            )
+
+
+# The tasks whose targets the file readers can produce (class ids, 0/1 or values, and for
+# npz any [N, labels] array); token and reconstruction tasks use synthetic data for now.
+FILE_SOURCE_TASKS = {
+    "csv": ("multiclass", "binary", "regression"),
+    "npz": ("multiclass", "binary", "multilabel", "regression"),
+}
+
+
+def file_data_fits_task(spec: Spec, loc: Locations) -> None:
+    """csv data serves multiclass (classification), binary (0/1 targets) and regression;
+    npz data also multilabel ([examples, labels] 0/1 targets).
+    """
+    tasks = FILE_SOURCE_TASKS.get(spec.data.source)
+    if tasks is not None and task_kind(spec.task) not in tasks:
+        held = "one target column" if spec.data.source == "csv" else "a target array"
+        _fail(
+            loc,
+            _first_set(loc, "data.source", "task"),
+            f"{spec.data.source} files hold {held}, which does not fit"
+            f" {loc.describe('task')} {spec.task}",
+            f"use data.source: synthetic for {spec.task}, or a task such as " + one_of(tasks),
+        )
 
 
 def data_source_is_complete(spec: Spec, loc: Locations) -> None:
@@ -183,7 +322,8 @@ def splits_leave_data(spec: Spec, loc: Locations) -> None:
 
 def monitors_exist(spec: Spec, loc: Locations) -> None:
     """An enabled early stopping or checkpoint `monitor` is `val_loss` or `val_<metric>` for a
-    logged metric, its `mode` matches that value (max for accuracy, min otherwise), and
+    logged metric, its `mode` matches that value (max for accuracy, f1, precision, recall,
+    auroc and r2; min for the loss, mse, mae and perplexity), and
     `data.val_split` is above 0 so there is a validation set to watch.
     """
     names = monitor_names(spec)
@@ -266,8 +406,11 @@ def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
 
 RULES = (
     name_is_usable,
+    model_fits_task,
+    custom_model_is_usable,
     model_fits_data,
     loss_and_metrics_fit_task,
+    file_data_fits_task,
     data_source_is_complete,
     splits_leave_data,
     monitors_exist,

@@ -64,14 +64,24 @@ def field(
     return dataclasses.field(default=default, metadata=meta)
 
 
-TASKS = ("classification", "regression")
-MODELS = ("mlp", "cnn")
+TASKS = (
+    "classification",
+    "binary",
+    "multiclass",
+    "multilabel",
+    "regression",
+    "sequence_classification",
+    "language_modelling",
+    "reconstruction",
+)
+MODELS = ("mlp", "cnn", "resnet", "rnn", "transformer", "custom")
+RNN_CELLS = ("lstm", "gru")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu")
 SOURCES = ("synthetic", "csv", "npz")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine", "onecycle")
-LOSSES = ("auto", "cross_entropy", "mse", "l1", "smooth_l1")
-METRICS = ("accuracy", "mse", "mae")
+LOSSES = ("auto", "cross_entropy", "bce_with_logits", "mse", "l1", "smooth_l1")
+METRICS = ("accuracy", "f1", "precision", "recall", "auroc", "mse", "mae", "r2", "perplexity")
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
 # Lightning strategy names; the plain style runs DDP under torchrun for all of them.
@@ -85,7 +95,8 @@ class ModelSpec:
     type: str = field("mlp", doc="Model family.", choices=MODELS)
     hidden_sizes: tuple[int, ...] = field(
         (128, 64),
-        doc="mlp: width of each hidden layer, input to output.",
+        doc="mlp: width of each hidden layer, input to output (reconstruction: the encoder;"
+        " the last size is the bottleneck and the decoder mirrors it).",
         min=1,
         max=65536,
         min_items=1,
@@ -93,7 +104,8 @@ class ModelSpec:
     )
     channels: tuple[int, ...] = field(
         (16, 32),
-        doc="cnn: output channels of each conv block (conv, batch norm, pool).",
+        doc="cnn: output channels of each conv block (conv, batch norm, pool);"
+        " resnet: width of each stage (every stage after the first halves the image).",
         min=1,
         max=4096,
         min_items=1,
@@ -102,10 +114,49 @@ class ModelSpec:
     kernel_size: int = field(
         3, doc="cnn: convolution kernel size (odd keeps the size).", min=1, max=15
     )
+    blocks_per_stage: int = field(
+        2, doc="resnet: residual blocks (two 3x3 convs each) per stage.", min=1, max=64
+    )
+    cell: str = field("lstm", doc="rnn: recurrent cell.", choices=RNN_CELLS)
+    hidden_size: int = field(64, doc="rnn: hidden units per direction and layer.", min=1, max=65536)
+    num_layers: int = field(2, doc="rnn/transformer: stacked layers.", min=1, max=64)
+    bidirectional: bool = field(
+        False, doc="rnn: also read the sequence backwards (not for language_modelling)."
+    )
+    embedding_dim: int = field(
+        64,
+        doc="rnn: token embedding width (token inputs); transformer: model width (d_model).",
+        min=1,
+        max=65536,
+    )
+    num_heads: int = field(
+        4, doc="transformer: attention heads (embedding_dim must divide by it).", min=1, max=256
+    )
+    ff_size: int = field(
+        128, doc="transformer: width of each layer's feed-forward block.", min=1, max=262144
+    )
+    causal: bool | None = field(
+        None,
+        doc="transformer: each position attends only to earlier ones (a decoder for"
+        " language_modelling). Default: true for language_modelling, false otherwise.",
+    )
     dropout: float = field(
         0.1, doc="Dropout probability before each hidden/linear layer.", min=0.0, max=0.95
     )
     activation: str = field("relu", doc="Activation after each hidden layer.", choices=ACTIVATIONS)
+    source: str | None = field(
+        None,
+        doc="custom: `path/to/file.py:ClassName`, an nn.Module subclass; the path is relative"
+        " to the spec file. The file is copied into the project as custom_model.py.",
+        min_length=1,
+        max_length=4096,
+    )
+    args: dict[str, Any] = field(
+        factory=dict,
+        doc="custom: keyword arguments for the class's constructor (numbers, text, booleans,"
+        " null or lists of those).",
+        max_items=100,
+    )
 
 
 @dataclass(frozen=True)
@@ -135,17 +186,34 @@ class DataSpec:
     input_shape: tuple[int, ...] | None = field(
         None,
         doc="synthetic: shape of one example; [features] for mlp, [channels, height, width]"
-        " for cnn. Default: [20] or [1, 16, 16].",
+        " for cnn/resnet, [steps, features] for rnn/transformer on float sequences"
+        " (token tasks use seq_len instead). Default: see below.",
         min=1,
         max=65536,
         min_items=1,
         max_items=3,
     )
     num_classes: int = field(
-        3, doc="synthetic classification: number of classes.", min=2, max=100000
+        3,
+        doc="synthetic multiclass/sequence_classification: number of classes;"
+        " multilabel: number of labels.",
+        min=2,
+        max=100000,
     )
     num_targets: int = field(
         1, doc="synthetic regression: number of regression outputs.", min=1, max=100000
+    )
+    vocab_size: int = field(
+        32,
+        doc="synthetic sequence_classification/language_modelling: number of distinct tokens.",
+        min=2,
+        max=1_000_000,
+    )
+    seq_len: int = field(
+        32,
+        doc="synthetic sequence_classification/language_modelling: tokens per example.",
+        min=2,
+        max=65536,
     )
     num_samples: int = field(
         2048, doc="synthetic: number of examples generated.", min=8, max=10_000_000
@@ -317,20 +385,24 @@ class Spec:
         max_length=2000,
         multiline=True,
     )
-    task: str = field("classification", doc="What the model predicts.", choices=TASKS)
+    task: str = field(
+        "classification",
+        doc="What the model predicts (classification is multiclass).",
+        choices=TASKS,
+    )
     model: ModelSpec = field(factory=ModelSpec, doc="The network.")
     data: DataSpec = field(factory=DataSpec, doc="The data pipeline.")
     optimizer: OptimizerSpec = field(factory=OptimizerSpec, doc="The optimizer.")
     scheduler: SchedulerSpec = field(factory=SchedulerSpec, doc="The learning-rate scheduler.")
     loss: str = field(
         "auto",
-        doc="Loss function; auto picks cross_entropy for classification, mse for regression.",
+        doc="Loss function; auto picks one for the task (see below).",
         choices=LOSSES,
     )
     metrics: tuple[str, ...] | None = field(
         None,
-        doc="Metrics logged for val/test (default: accuracy for classification;"
-        " mse, mae for regression).",
+        doc="Metrics logged for val/test, computed with torchmetrics (default and allowed"
+        " values per task: see below).",
         choices=METRICS,
         min_items=1,
         max_items=len(METRICS),

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from .config import config_from_dict
-from .metrics import build_loss, compute_metrics
+from .metrics import build_loss, build_metrics
 from .model import build_model
 from .optim import build_optimizer{{ ", build_scheduler" if p.scheduler_interval }}{{ ", SCHEDULER_INTERVAL" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
 from .rng import capture_rng_states, restore_rng_states
@@ -24,17 +24,22 @@ class LitModel(pl.LightningModule):
         input_shape: list[int],
         num_outputs: int,
         steps_per_epoch: int,
+        vocab_size: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
         self.config = config_from_dict(config)
         self.steps_per_epoch = steps_per_epoch
-        self.model = build_model(self.config.model, input_shape, num_outputs)
+        self.model = build_model(self.config.model, input_shape, num_outputs, vocab_size)
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
         self.criterion = build_loss()
         self.train_loss_sum = torch.zeros(())  # this epoch's losses, summed on the device
         self.train_batches = 0
+        # torchmetrics objects: updated per batch, computed (synced across ranks) and reset
+        # at the end of each epoch
+        self.val_metrics = build_metrics(num_outputs)
+        self.test_metrics = build_metrics(num_outputs)
 
 {% if p.model_type == "cnn" %}
     def setup(self, stage: str) -> None:
@@ -70,19 +75,33 @@ class LitModel(pl.LightningModule):
     def _evaluate(self, batch: Batch, stage: str) -> None:
         inputs, targets = batch
         outputs = self.model(inputs)
-        values = {"loss": self.criterion(outputs, targets), **compute_metrics(outputs, targets)}
-        self.log_dict(
-            {f"{stage}_{name}": value for name, value in values.items()},
+        loss = self.criterion(outputs, targets)
+        self.log(
+            f"{stage}_loss",
+            loss,
             prog_bar=stage == "val",
             batch_size=len(inputs),
             sync_dist=True,  # the mean over every rank's shard (a no-op in one process)
         )
+        (self.val_metrics if stage == "val" else self.test_metrics).update(outputs, targets)
+
+    def _log_metrics(self, stage: str) -> None:
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        values = {f"{stage}_{name}": value for name, value in metrics.compute().items()}
+        self.log_dict(values, prog_bar=stage == "val")
+        metrics.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model, self.config)

@@ -47,21 +47,28 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
     callbacks: list[Callback] = [TQDMProgressBar(refresh_rate=config.trainer.log_every_n_steps)]
 {% if p.checkpointing %}
     checkpoint = config.trainer.checkpoint
+    dirpath = os.path.join(config.output_dir, "checkpoints")
+{% if p.best_checkpoint %}
+    # best.ckpt first: trainer.checkpoint_callback (used for testing the best weights) is it
     callbacks.append(
         ModelCheckpoint(
-            dirpath=os.path.join(config.output_dir, "checkpoints"),
-{% if p.best_checkpoint %}
+            dirpath=dirpath,
             filename="best",
             monitor=checkpoint.monitor,
             mode=checkpoint.mode,
             save_top_k=1,
-{% else %}
-            save_top_k=0,
-{% endif %}
-            save_last=checkpoint.save_last,
-            enable_version_counter=False,  # best.ckpt / last.ckpt, overwritten like the plain style
+            enable_version_counter=False,  # overwritten like the plain style
         )
     )
+{% endif %}
+    if checkpoint.save_last:
+        # last.ckpt after every epoch, as in the plain style. (save_last=True would refresh it
+        # only in epochs where best.ckpt improved, so --resume last could go back in time.)
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=dirpath, filename="last", save_top_k=1, enable_version_counter=False
+            )
+        )
 {% endif %}
 {% if p.early_stopping %}
     stopping = config.trainer.early_stopping
@@ -84,6 +91,7 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
 def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
     trainer = config.trainer
     loggers = build_loggers(config)
+    callbacks = build_callbacks(config, loggers)
     return pl.Trainer(
         max_epochs=trainer.max_epochs,
         accelerator=trainer.accelerator,
@@ -99,9 +107,14 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         benchmark=not trainer.deterministic,  # cuDNN autotuning (GPU only)
         # data.py shards each rank's data itself, as in the plain style (same order, exact resume).
         use_distributed_sampler=False,
-        callbacks=build_callbacks(config, loggers),
+        callbacks=callbacks,
         logger=loggers or False,
-        enable_checkpointing={{ p.checkpointing|pyrepr }},
+{% if p.checkpointing %}
+        # off when no checkpoint is kept: Lightning would add its own ModelCheckpoint
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+{% else %}
+        enable_checkpointing=False,
+{% endif %}
         default_root_dir=config.output_dir,
         # No sanity validation: it would run before training in this style only.
         num_sanity_val_steps=0,
@@ -124,6 +137,7 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         splits.input_shape,
         splits.num_outputs,
         optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
+        splits.vocab_size,
     )
     trainer = build_trainer(config, fast_dev_run)
     ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)

@@ -34,7 +34,7 @@ from .checkpoint import save_checkpoint
 from .config import Config
 from .distributed import World, all_reduce_sum, bare_module, without_ddp
 from .logging_utils import MetricLogger, Progress
-from .metrics import compute_metrics
+from .metrics import MetricSet
 from .rng import capture_rng_states, restore_rng_states
 from .runtime import autocast_context, grad_scaler
 
@@ -56,6 +56,7 @@ class TrainingLoop:
         checkpoint_dir: Path | None,
         limit_batches: int | None = None,
         world: World | None = None,
+        metrics: MetricSet | None = None,
     ) -> None:
         self.model = model  # what trains: the network, or DDP around it
         self.eval_model = without_ddp(model)  # evaluation needs no gradient sync
@@ -77,6 +78,7 @@ class TrainingLoop:
         # Accumulation micro-steps skip DDP's gradient all-reduce; one process has none.
         self.skip_sync = getattr(model, "no_sync", None)
         self.sync_always = contextlib.nullcontext()
+        self.metrics = metrics  # None: the loss only
         self.autocast = autocast_context(device, config.trainer.precision)
         self.scaler = grad_scaler(device, config.trainer.precision)
         self.non_blocking = device.type == "cuda"
@@ -191,10 +193,12 @@ class TrainingLoop:
 
     @torch.inference_mode()
     def evaluate(self, loader: DataLoader, stage: str) -> dict[str, float]:
-        """Mean loss and metrics over `loader` (all ranks' shards), weighted by batch size."""
+        """Mean loss over `loader` (all ranks' shards, weighted by batch size) and the metrics."""
         model = self.eval_model
         model.eval()
-        totals: dict[str, torch.Tensor] = {}
+        if self.metrics is not None:
+            self.metrics.reset()
+        total = torch.zeros((), device=self.device)
         count = 0
         batches: Any = loader
         if self.limit_batches is not None:
@@ -204,19 +208,20 @@ class TrainingLoop:
             targets = targets.to(self.device, non_blocking=self.non_blocking)
             with self.autocast:
                 outputs = model(inputs)
-                values = {"loss": self.criterion(outputs, targets)}
-                values.update(compute_metrics(outputs, targets))
+                loss = self.criterion(outputs, targets)
+            if self.metrics is not None:
+                self.metrics.update(outputs, targets)
             size = inputs.shape[0]
-            for name, value in values.items():
-                weighted = value.float() * size
-                totals[name] = totals[name] + weighted if name in totals else weighted
+            total += loss.float() * size
             count += size
-        if self.world.distributed:  # one all-reduce for every sum and the count
-            names = list(totals)
-            packed = torch.stack([totals[name] for name in names] + [torch.tensor(float(count), device=self.device)])
+        if self.world.distributed:  # one all-reduce for the loss sum and the count
+            packed = torch.stack([total, torch.tensor(float(count), device=self.device)])
             all_reduce_sum(packed, self.world)
-            totals, count = dict(zip(names, packed[:-1], strict=True)), packed[-1]
-        return {f"{stage}_{name}": (total / count).item() for name, total in totals.items()}
+            total, count = packed[0], packed[1]
+        results = {f"{stage}_loss": (total / count).item()}
+        if self.metrics is not None:  # torchmetrics syncs its states across ranks in compute()
+            results.update({f"{stage}_{k}": v.item() for k, v in self.metrics.compute().items()})
+        return results
 
     # -- checkpoints -----------------------------------------------------------------------
 

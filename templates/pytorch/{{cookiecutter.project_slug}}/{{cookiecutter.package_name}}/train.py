@@ -29,7 +29,7 @@ from .distributed import (
 )
 from .engine import TrainingLoop
 from .logging_utils import MetricLogger, next_version_dir
-from .metrics import METRICS, build_loss
+from .metrics import METRICS, build_loss, build_metrics
 from .model import build_model
 from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
@@ -63,7 +63,9 @@ def fit_and_test(
     config: Config, world: World, device: torch.device, resume: str | None, fast_dev_run: bool
 ) -> dict[str, float]:
     splits = load_splits(config)
-    model = build_model(config.model, splits.input_shape, splits.num_outputs).to(device)
+    model = build_model(
+        config.model, splits.input_shape, splits.num_outputs, splits.vocab_size
+    ).to(device)
 {% if p.model_type == "cnn" %}
     if device.type == "cuda":  # convolutions run faster in NHWC on GPUs
         model = model.to(memory_format=torch.channels_last)
@@ -115,6 +117,7 @@ def fit_and_test(
         checkpoint_dir if world.is_main else None,
         limit_batches,
         world,
+        metrics=build_metrics(splits.num_outputs).to(device),
     )
 {% if p.checkpointing %}
     resume_path = resolve_resume_path(resume, config.output_dir)

@@ -1,0 +1,1 @@
+{% if cookiecutter._project.model_type == "custom" %}{{ cookiecutter._project.custom_code }}{% endif %}
