@@ -25,7 +25,7 @@ COMMON = {
 }
 SHARED = {"__init__.py", "config.py", "model.py", "data.py", "metrics.py", "optim.py", "rng.py"}
 PLAIN = {"train.py", "engine.py", "checkpoint.py", "logging_utils.py", "runtime.py", "callbacks.py"}
-LIGHTNING = {"train.py", "module.py", "datamodule.py"}
+LIGHTNING = {"train.py", "module.py", "datamodule.py", "checkpoint.py"}
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,9 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}
 
+{% if p.checkpointing %}
+from .checkpoint import AtomicCheckpointIO, CheckpointError, check_resume
+{% endif %}
 from .config import Config, ConfigError, load_config, parse_args, resolve_resume_path
 from .data import DataError
 from .datamodule import DataModule
@@ -94,6 +97,9 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         callbacks=build_callbacks(config, loggers),
         logger=loggers or False,
         enable_checkpointing={{ p.checkpointing|pyrepr }},
+{% if p.checkpointing %}
+        plugins=[AtomicCheckpointIO()],  # checkpoints written to a temp file, then renamed
+{% endif %}
         default_root_dir=config.output_dir,
         # No sanity validation: it would run before training in this style only.
         num_sanity_val_steps=0,
@@ -115,8 +121,12 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         splits.num_outputs,
         optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
     )
-    trainer = build_trainer(config, fast_dev_run)
     ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)
+{% if p.checkpointing %}
+    if ckpt_path is not None:
+        check_resume(ckpt_path, model)  # a torn or foreign file: one clear error, before fit
+{% endif %}
+    trainer = build_trainer(config, fast_dev_run)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if splits.test is not None:
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     try:
         config = load_config(args)
         return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
-    except (ConfigError, DataError) as err:
+    except (ConfigError, DataError{{ ", CheckpointError" if p.checkpointing }}) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

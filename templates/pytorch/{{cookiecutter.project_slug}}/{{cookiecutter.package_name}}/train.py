@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .checkpoint import CheckpointError{{ ", load_checkpoint" if p.checkpointing }}
+from .checkpoint import CheckpointError{{ ", load_checkpoint, restore" if p.checkpointing }}
 from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError, load_splits, make_loader
 from .engine import TrainingLoop
@@ -83,7 +83,7 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
 {% if p.scheduler == "onecycle" %}
         check_resumable(state["config"], config)
 {% endif %}
-        loop.load_state_dict(state)
+        restore(loop, state, resume_path)
         print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
 {% else %}
     if resume is not None:
