@@ -1,7 +1,8 @@
 {% set p = cookiecutter._project %}
 """Train, validate and test the model.
 
-    python -m {{ p.package_name }}.train [--config FILE] [--max-epochs N] [--resume last] ...
+    python -m {{ p.package_name }}.train
+        [--config FILE] [--max-epochs N] [--resume last] ...
 
 PyTorch Lightning: the loop is Lightning's Trainer, configured from the same config
 as the plain style. Run `--help` for every option.
@@ -12,7 +13,9 @@ from __future__ import annotations
 {% if p.spec.logging.tensorboard %}
 import importlib.util
 {% endif %}
+{% if p.checkpointing %}
 import os
+{% endif %}
 import sys
 
 import pytorch_lightning as pl

@@ -1,7 +1,8 @@
 {% set p = cookiecutter._project %}
 """Train, validate and test the model.
 
-    python -m {{ p.package_name }}.train [--config FILE] [--max-epochs N] [--resume last] ...
+    python -m {{ p.package_name }}.train
+        [--config FILE] [--max-epochs N] [--resume last] ...
 
 Plain PyTorch: the loop lives in engine.py. Run `--help` for every option.
 """
@@ -18,7 +19,7 @@ from .engine import TrainingLoop
 from .logging_utils import MetricLogger, next_version_dir
 from .metrics import METRICS, build_loss
 from .model import build_model
-from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
+from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" and p.checkpointing }}
 from .runtime import configure_determinism, seed_everything, select_device
 
 
