@@ -65,7 +65,8 @@ def main() -> None:
 @click.option(
     "--force",
     is_flag=True,
-    help="Write into an existing non-empty folder (see README: files scaffold did not generate are kept).",
+    help="Write into an existing non-empty folder: generated files are replaced, all other "
+    "files are kept (docs/output.md).",
 )
 def new(
     spec_file: str | None, style: str, output: str | None, overrides: tuple[str, ...], force: bool

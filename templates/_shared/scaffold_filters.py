@@ -62,9 +62,26 @@ def yaml_value(value):
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(yaml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        items = (f"{json.dumps(str(k))}: {yaml_value(v)}" for k, v in value.items())
+        items = (f"{_yaml_quoted(str(k))}: {yaml_value(v)}" for k, v in value.items())
         return "{" + ", ".join(items) + "}"
-    return json.dumps(str(value), ensure_ascii=True)
+    return _yaml_quoted(str(value))
+
+
+def _yaml_quoted(text):
+    """A YAML double-quoted string, pure ASCII: every other character as a \\u/\\U escape
+    (JSON would write astral characters as surrogate pairs, which YAML reads as two characters)."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def one_line(value):

@@ -18,7 +18,7 @@ def test_new_writes_the_default_project_and_says_what_next(runner, tmp_path):
     result = runner.invoke(main, ["new", "--style", "lightning", "-o", str(target)])
     assert result.exit_code == 0, result.output
     assert (target / "tabular_classifier" / "module.py").is_file()
-    assert "Wrote 19 files" in result.output  # incl. scripts/slurm.sbatch and synthetic.py
+    assert "Wrote 20 files" in result.output  # incl. slurm.sbatch, synthetic.py, checkpoint.py
     assert f"cd {target}" in result.output
     assert "python -m tabular_classifier.train" in result.output
 
@@ -60,3 +60,28 @@ def test_formatting_failure_writes_nothing(runner, tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert result.output.startswith("error: ")
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_relative_output_is_resolved_and_reported(runner, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = runner.invoke(main, ["new", "--style", "pytorch", "-o", "../elsewhere/proj"])
+    assert result.exit_code == 0, result.output
+    resolved = tmp_path / "elsewhere" / "proj"
+    assert f"to {resolved}:" in result.output and f"cd {resolved}" in result.output
+    assert (resolved / "tabular_classifier" / "train.py").is_file()
+    assert list(work.iterdir()) == []
+
+
+def test_force_reports_replaced_and_kept_files(runner, tmp_path):
+    target = tmp_path / "proj"
+    assert runner.invoke(main, ["new", "--style", "pytorch", "-o", str(target)]).exit_code == 0
+    (target / "README.md").write_text("edited")
+    (target / "my_notes.md").write_text("mine")
+    result = runner.invoke(main, ["new", "--style", "pytorch", "-o", str(target), "--force"])
+    assert result.exit_code == 0, result.output
+    assert "Kept 1 files scaffold did not generate: my_notes.md" in result.output
+    assert "Replaced 20 existing files" in result.output
+    assert (target / "my_notes.md").read_text() == "mine"
+    assert (target / "README.md").read_text() != "edited"

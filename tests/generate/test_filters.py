@@ -26,6 +26,7 @@ VALUES = [
     "new\nline\ttab",
     "ü 模型 \u2028 \x7f",
     "{{ x }}",
+    "astral 🚀 and C1 \x85 nbsp \xa0 nul \x00",
 ]
 
 

@@ -43,7 +43,7 @@ PLAIN = {
     "callbacks.py",
     "distributed.py",
 }
-LIGHTNING = {"train.py", "module.py", "datamodule.py"}
+LIGHTNING = {"train.py", "module.py", "datamodule.py", "checkpoint.py"}
 
 
 @pytest.fixture(scope="module")

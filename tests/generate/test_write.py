@@ -86,3 +86,111 @@ def test_failure_halfway_leaves_nothing(tmp_path, monkeypatch):
         write_project(FILES, tmp_path / "proj")
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["/etc/passwd", "a/../../b", "../b", "./a", "a//b", "a/./b", "C:/x", "C:x", "a\\..\\b", "", "a\x00b"],
+)
+def test_unsafe_relative_paths_are_refused_before_anything_is_written(tmp_path, rel):
+    with pytest.raises(OutputError, match="outside the target"):
+        write_project({"ok.txt": "x", rel: "y"}, tmp_path / "proj")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _fail_replace_on(monkeypatch, call: int):
+    """os.replace raises ENOSPC on its `call`-th use (a full disk halfway through)."""
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace(source, destination, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise OSError(28, "No space left on device")
+        return real_replace(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def _snapshot(root):
+    return {rel: (root / rel).read_bytes() for rel in _tree(root)}
+
+
+@pytest.mark.parametrize("call", [1, 2, 3, 4, 5])
+def test_force_failure_halfway_restores_every_old_file(tmp_path, monkeypatch, call):
+    target = tmp_path / "proj"
+    (target / "pkg").mkdir(parents=True)
+    (target / "notes.txt").write_text("mine")
+    (target / "a.txt").write_text("old a")
+    (target / "pkg" / "b.py").write_text("x = 'old'\n")
+    before = _snapshot(target)
+    _fail_replace_on(monkeypatch, call)
+    with pytest.raises(OutputError, match="No space left"):
+        write_project(FILES, target, force=True)
+    monkeypatch.undo()
+    assert _snapshot(target) == before
+    assert not (target / "pkg" / "deep").exists()  # a folder made for a new file is gone too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]  # no staging folder left
+
+
+def test_failure_removes_the_parent_folders_it_created(tmp_path, monkeypatch):
+    _fail_replace_on(monkeypatch, 1)
+    with pytest.raises(OutputError):
+        write_project(FILES, tmp_path / "new" / "deeper" / "proj")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_relative_targets_are_resolved_and_reported(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = write_project(FILES, "../sibling/./proj")
+    assert result.target == tmp_path / "sibling" / "proj"
+    assert result.target.is_absolute() and ".." not in result.target.parts
+    assert _tree(tmp_path / "sibling" / "proj") == set(FILES)
+
+
+def test_a_symlinked_target_is_written_where_it_points(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    result = write_project(FILES, tmp_path / "link")
+    assert result.target == real and _tree(real) == set(FILES)
+
+
+def test_force_never_writes_through_a_symlinked_folder(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "proj"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    (target / "pkg").symlink_to(outside)
+    with pytest.raises(OutputError, match="symbolic link"):
+        write_project(FILES, target, force=True)
+    assert list(outside.iterdir()) == []
+    assert _tree(target) == {"notes.txt"} and (target / "pkg").is_symlink()
+
+
+@pytest.mark.parametrize("blocker", ["folder-where-a-file-goes", "file-where-a-folder-goes"])
+def test_force_refuses_to_replace_folders_or_files_of_the_other_kind(tmp_path, blocker):
+    target = tmp_path / "proj"
+    target.mkdir()
+    if blocker == "folder-where-a-file-goes":
+        (target / "a.txt").mkdir()
+        (target / "a.txt" / "inside").write_text("mine")
+    else:
+        (target / "pkg").write_text("mine")
+    before = _snapshot(target)
+    with pytest.raises(OutputError, match="is a (folder|file), but scaffold"):
+        write_project(FILES, target, force=True)
+    assert _snapshot(target) == before
+
+
+def test_force_keeps_user_files_in_generated_folders(tmp_path):
+    target = tmp_path / "proj"
+    (target / "pkg").mkdir(parents=True)
+    (target / "pkg" / "mine.py").write_text("y = 2\n")
+    result = write_project(FILES, target, force=True)
+    assert (target / "pkg" / "mine.py").read_text() == "y = 2\n"
+    assert result.kept == ["pkg/mine.py"]

@@ -56,3 +56,22 @@ def test_name_without_letters_is_refused_by_the_loader():
 
     with pytest.raises(SpecError, match="no ASCII letters or digits"):
         load_spec_text("name: '网络'\n")
+
+
+@pytest.mark.parametrize(
+    "name,package",
+    [
+        ("x" * 100, "x" * 40),
+        ("a very long project name for the experiment tracking of our team", None),
+        ("1" * 60, "p_" + "1" * 40),
+    ],
+)
+def test_long_names_give_short_packages(name, package):
+    """Package names fit the generated code's lines; folders keep the whole slug."""
+    slug, got = project_names(name)
+    assert got.isidentifier() and len(got) <= 48 and not got.endswith("_")
+    if package is not None:
+        assert got == package
+    else:
+        assert got == "a_very_long_project_name_for_the"  # cut at a word boundary
+    assert len(slug) == len(name.strip())

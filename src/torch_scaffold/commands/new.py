@@ -59,6 +59,8 @@ def run_new(
     click.echo(f"Wrote {len(result.written)} files ({style} style) to {result.target}:")
     for line in _tree(result.written):
         click.echo(f"  {line}")
+    if result.replaced:
+        click.echo(f"Replaced {len(result.replaced)} existing files (--force).")
     if result.kept:
         click.echo(
             f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}"

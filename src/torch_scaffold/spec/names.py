@@ -89,9 +89,24 @@ def project_slug(name: str) -> str:
     return slug.strip("-")
 
 
+# Longer package names do not fit the generated code's 100-column lines (`python -m <package>.train
+# [options]`, imports); PEP 8 asks for short package names anyway.
+MAX_PACKAGE_LENGTH = 40
+
+
+def _shorten(package: str) -> str:
+    """Cut at the last word boundary that fits (or hard, for one very long word)."""
+    if len(package) <= MAX_PACKAGE_LENGTH:
+        return package
+    cut = package[: MAX_PACKAGE_LENGTH + 1].rsplit("_", 1)[0]
+    if len(cut) > MAX_PACKAGE_LENGTH or len(cut) < MAX_PACKAGE_LENGTH // 2:
+        cut = package[:MAX_PACKAGE_LENGTH]
+    return cut.rstrip("_")
+
+
 def project_package(name: str) -> str:
     """An importable Python package name that does not shadow a module the project uses."""
-    package = project_slug(name).replace("-", "_")
+    package = _shorten(project_slug(name).replace("-", "_"))
     if not package:
         return ""
     if package[0].isdigit():

@@ -1,7 +1,8 @@
 {% set p = cookiecutter._project %}
 """Train, validate and test the model.
 
-    python -m {{ p.package_name }}.train [--config FILE] [--max-epochs N] [--resume last] ...
+    python -m {{ p.package_name }}.train
+        [--config FILE] [--max-epochs N] [--resume last] ...
 
 PyTorch Lightning: the loop is Lightning's Trainer, configured from the same config
 as the plain style. Run `--help` for every option.
@@ -22,6 +23,9 @@ import torch
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}
 
+{% if p.checkpointing %}
+from .checkpoint import AtomicCheckpointIO, CheckpointError, check_resume
+{% endif %}
 from .config import Config, ConfigError, load_config, parse_args, resolve_resume_path
 from .data import DataError
 from .datamodule import DataModule
@@ -112,6 +116,7 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
 {% if p.checkpointing %}
         # off when no checkpoint is kept: Lightning would add its own ModelCheckpoint
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        plugins=[AtomicCheckpointIO()],  # checkpoints written to a temp file, then renamed
 {% else %}
         enable_checkpointing=False,
 {% endif %}
@@ -139,8 +144,12 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
         splits.vocab_size,
     )
-    trainer = build_trainer(config, fast_dev_run)
     ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)
+{% if p.checkpointing %}
+    if ckpt_path is not None:
+        check_resume(ckpt_path, model)  # a torn or foreign file: one clear error, before fit
+{% endif %}
+    trainer = build_trainer(config, fast_dev_run)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if splits.test is not None:
@@ -163,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     try:
         config = load_config(args)
         return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
-    except (ConfigError, DataError) as err:
+    except (ConfigError, DataError{{ ", CheckpointError" if p.checkpointing }}) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -1,7 +1,8 @@
 {% set p = cookiecutter._project %}
 """Train, validate and test the model.
 
-    python -m {{ p.package_name }}.train [--config FILE] [--max-epochs N] [--resume last] ...
+    python -m {{ p.package_name }}.train
+        [--config FILE] [--max-epochs N] [--resume last] ...
     torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...     # DDP on N devices
 
 Plain PyTorch: the loop lives in engine.py, DDP set-up in distributed.py. Run `--help`
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError{{ ", load_checkpoint" if p.checkpointing }}
+from .checkpoint import CheckpointError{{ ", load_checkpoint, restore" if p.checkpointing }}
 from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError, load_splits, make_loader
 from .distributed import (
@@ -31,7 +32,7 @@ from .engine import TrainingLoop
 from .logging_utils import MetricLogger, next_version_dir
 from .metrics import METRICS, build_loss, build_metrics
 from .model import build_model
-from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
+from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" and p.checkpointing }}
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 
 
@@ -126,7 +127,7 @@ def fit_and_test(
 {% if p.scheduler == "onecycle" %}
         check_resumable(state["config"], config)
 {% endif %}
-        loop.load_state_dict(state)  # every rank loads the same file
+        restore(loop, state, resume_path)  # every rank loads the same file
         if world.is_main:
             print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
 {% else %}

@@ -1,0 +1,271 @@
+"""Property tests over the generator: specs drawn from the schema itself.
+
+- Any valid spec (tests/spec/spec_strategies.py), with hostile text in every free-form string
+  (quotes, backslashes, `{{ }}`/`{% %}`, unicode line separators, Python keywords), renders in
+  both styles to files that are valid Python (compile), stable under black, clean under ruff,
+  valid TOML and YAML, and that say exactly what the spec said. Spec text is never rendered as
+  a template, and never chooses a path.
+- Any invalid value makes `scaffold new` exit 2 with one error line, and write nothing.
+- On a small sample (slow), drawn specs keep style parity: the same losses step for step.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import black
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from torch_scaffold.cli import main
+from torch_scaffold.generate import build_context, render_project
+from torch_scaffold.generate.formatting import LINE_LENGTH
+from torch_scaffold.generate.write import _safe_relative
+from torch_scaffold.spec import load_spec_text
+from torch_scaffold.spec.names import SHADOWED
+
+from .helpers import train_losses, write_files
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "spec"))
+from spec_strategies import dump, flow, invalid_cases, valid_specs  # noqa: E402
+
+RUFF = os.path.join(os.path.dirname(sys.executable), "ruff")
+STYLES = ("pytorch", "lightning")
+# Pieces that break naive templating or quoting in one of the four file types.
+HOSTILE = [
+    "{{ cookiecutter.package_name }}",
+    "{% raw %}",
+    "{%- endraw %}",
+    "{# c #}",
+    "{{",
+    "}}",
+    '"',
+    "'",
+    '"""',
+    "'''",
+    "\\",
+    "\\n",
+    "\\u00e9",
+    "${HOME}",
+    "`x`",
+    "<b>",
+    "[[x]]",
+    "# not a comment",
+    "key: value",
+    "- item",
+    "!!python/object:os.system",
+    "&anchor *alias",
+    "import os",
+    "class",
+    "None",
+    "lambda",
+    "__import__('os')",
+    "é",
+    "模型",
+    "✓",
+    "\u2028",
+    "\u0085",
+    "\u00a0",
+    "🚀",
+    " ",
+]
+
+
+def _hostile_text(multiline: bool, max_size: int):
+    pieces = st.sampled_from(HOSTILE + (["\n", "\r\n"] if multiline else [])) | st.text(
+        "abcXYZ09 _-.", min_size=1, max_size=4
+    )
+    return (
+        st.lists(pieces, min_size=1, max_size=8)
+        .map("".join)
+        .map(lambda text: "a" + text[: max_size - 2] + "z")  # letters at both ends: a valid name
+    )
+
+
+@st.composite
+def hostile_specs(draw) -> dict:
+    """valid_specs() with hostile text in name, description and the data path/keys."""
+    data = draw(valid_specs())
+    data["name"] = draw(_hostile_text(False, 100))
+    data["description"] = draw(_hostile_text(True, 2000))
+    if data["data"]["source"] != "synthetic":
+        data["data"]["path"] = draw(_hostile_text(False, 200))
+        data["data"]["target"] = draw(_hostile_text(False, 200))
+        if data["data"]["features"] is not None:
+            feature = draw(_hostile_text(False, 200))
+            data["data"]["features"] = [feature] if feature != data["data"]["target"] else None
+    return data
+
+
+def _assignments(source: str, scope: str | None = None) -> dict:
+    """NAME = <literal> at module level, or `name: type = <literal>` in class `scope`."""
+    tree = ast.parse(source)
+    body = tree.body
+    if scope is not None:
+        (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == scope]
+        body = cls.body
+    values = {}
+    for node in body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            try:
+                values[node.target.id] = ast.literal_eval(node.value)
+            except ValueError:  # field(default_factory=...)
+                pass
+    return values
+
+
+def _parser_description(config_source: str) -> str:
+    for node in ast.walk(ast.parse(config_source)):
+        if isinstance(node, ast.keyword) and node.arg == "description":
+            return ast.literal_eval(node.value)
+    raise AssertionError("no argparse description")
+
+
+def _md_unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _check_project(spec, style: str, files: dict[str, str]) -> None:
+    context = build_context(spec, style)
+    package = context["package_name"]
+    assert package.isidentifier() and package.isascii() and package not in SHADOWED
+    assert not package[0].isdigit()
+    mode = black.Mode(line_length=LINE_LENGTH)
+    for path, text in files.items():
+        _safe_relative(path)  # never '..', absolute, or odd: spec text never picks a path
+        top = path.split("/")[0]
+        assert top in (package, "tests") or "/" not in path, path
+        if path.endswith(".py"):
+            compile(text, path, "exec")
+            assert black.format_str(text, mode=mode) == text, path
+    # Python: the exact strings
+    init = _assignments(files[f"{package}/__init__.py"])
+    assert init["PROJECT_NAME"] == spec.name
+    assert init["DESCRIPTION"] == spec.description
+    config_py = files[f"{package}/config.py"]
+    assert _parser_description(config_py) == _one_line(spec.description)
+    data_defaults = _assignments(config_py, "DataConfig")
+    if spec.data.source != "synthetic":
+        assert data_defaults["path"] == spec.data.path
+        assert data_defaults["target"] == spec.data.target
+        assert data_defaults["features"] == (list(spec.data.features) if spec.data.features else None)
+    # TOML
+    pyproject = tomllib.loads(files["pyproject.toml"])["project"]
+    assert pyproject["description"] == spec.description
+    assert pyproject["name"] == context["project_slug"]
+    # YAML: the config file holds the spec's values
+    config = yaml.safe_load(files["config.yaml"])
+    if spec.data.source != "synthetic":
+        assert config["data"]["path"] == spec.data.path
+        assert config["data"]["target"] == spec.data.target
+    assert config["optimizer"]["lr"] == spec.optimizer.lr
+    if spec.trainer.checkpoint.enabled and "checkpoint" in config["trainer"]:
+        assert config["trainer"]["checkpoint"]["monitor"] == spec.trainer.checkpoint.monitor
+    # Markdown: one heading line and one description line, shown literally
+    readme = files["README.md"].splitlines()
+    assert _md_unescape(readme[0].removeprefix("# ")) == _one_line(spec.name)
+    assert _md_unescape(readme[2]) == _one_line(spec.description)
+    assert not re.search(r"(?<!\\)[<>`*_\[\]]", readme[0] + readme[2]), "unescaped markup"
+
+
+def _ruff(folder: Path) -> None:
+    result = subprocess.run(
+        [RUFF, "check", "-q", "--no-cache", "."], cwd=folder, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+COUNTS = {"valid": 0, "invalid": 0}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_specs())
+def test_any_valid_spec_renders_valid_exact_files(tmp_path_factory, data):
+    COUNTS["valid"] += 1
+    spec = load_spec_text(dump(data), "drawn.yaml")
+    root = tmp_path_factory.mktemp("drawn")
+    for style in STYLES:
+        files = render_project(spec, style)
+        _check_project(spec, style, files)
+        write_files(files, root / style)
+    for style in STYLES:  # each project is linted with its own pyproject settings
+        _ruff(root / style)
+
+
+@settings(max_examples=40, deadline=None)
+@given(invalid_cases())
+def test_any_invalid_value_makes_new_exit_2_and_write_nothing(tmp_path_factory, case):
+    COUNTS["invalid"] += 1
+    path, value, _ = case
+    root = tmp_path_factory.mktemp("invalid")
+    target = root / "out"
+    result = CliRunner().invoke(
+        main, ["new", "--style", "lightning", "-o", str(target), "--set", f"{path}={flow(value)}"]
+    )
+    assert result.exit_code == 2, (result.output, path, value)
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"error: --set {path}") and len(lines) <= 2
+    assert list(root.iterdir()) == []
+
+
+# --- parity on a sample -------------------------------------------------------------------
+
+
+def _trainable_on_cpu(data: dict) -> dict:
+    """Keep the drawn choices, but small enough to train here in seconds."""
+    model, d, trainer = data["model"], data["data"], data["trainer"]
+    model["hidden_sizes"] = [min(size, 48) for size in model["hidden_sizes"]][:3]
+    model["channels"] = [min(size, 8) for size in model["channels"]][:2]
+    model["type"] = model["type"] if len(model["channels"]) else "mlp"
+    d.update(source="synthetic", path=None, features=None, num_workers=0)
+    d["num_samples"] = min(d["num_samples"], 320)
+    d["batch_size"] = max(min(d["batch_size"], 64), 8)
+    if model["type"] == "cnn":
+        d["input_shape"] = [1, 8, 8]
+    elif d["input_shape"] is not None:
+        d["input_shape"] = [min(d["input_shape"][0], 32)]
+    d["val_split"] = min(d["val_split"], 0.3)
+    trainer.update(accelerator="cpu", devices=1, max_epochs=3)
+    if trainer["precision"] == "16-mixed":
+        trainer["precision"] = "32"
+    data["logging"] = {"csv": False, "tensorboard": False}
+    return data
+
+
+@pytest.mark.slow
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_specs().map(_trainable_on_cpu))
+def test_drawn_specs_keep_style_parity(tmp_path_factory, torch_one_thread, data):
+    spec = load_spec_text(dump(data), "drawn.yaml")
+    train = spec.data.num_samples - int(spec.data.num_samples * spec.data.val_split)
+    train -= int(spec.data.num_samples * spec.data.test_split)
+    per_epoch = math.ceil(train / spec.data.batch_size)
+    steps = per_epoch + 3  # past the first validation, into the second epoch
+    package = build_context(spec, "pytorch")["package_name"]
+    root = tmp_path_factory.mktemp("parity")
+    traces = {}
+    for style in STYLES:
+        project = write_files(render_project(spec, style), root / style)
+        argv = ["--output-dir", str(root / style / "outputs")]
+        traces[style] = train_losses(project, package, argv, steps)
+    assert len(traces["pytorch"]) == len(traces["lightning"]) == steps
+    worst = max(abs(a - b) for a, b in zip(traces["pytorch"], traces["lightning"]))
+    assert worst <= 1e-6, (worst, data)
