@@ -153,6 +153,18 @@ class _Rewrite(cst.CSTTransformer):
         self.unwrap = {id(c) for c in ctx.unwrap_calls}
         self.remove |= {id(s) for s in ctx.drop_stmts}
         self.top = {id(s) for s in ctx.parsed.module.body}
+        # only descend where something changes: the rest of the tree is kept as is
+        targets = [self.replaced, *ctx.removed_functions, *ctx.seed_calls, *ctx.unwrap_calls,
+                   *ctx.sampler_calls, *ctx.drop_stmts]
+        self.paths: set[int] = set()
+        for t in targets:
+            cur = t
+            while cur is not None and id(cur) not in self.paths:
+                self.paths.add(id(cur))
+                cur = ctx.parsed.parent(cur)
+
+    def on_visit(self, node) -> bool:
+        return id(node) in self.paths and super().on_visit(node)
 
     def on_leave(self, original, updated):
         if id(original) not in self.top:  # module-level edits happen in leave_Module
