@@ -69,6 +69,7 @@ class Index:
         self.module_binds: set[str] = set()
         self.methods: set[str] = set()
         self.optimized_models: list[str] = []
+        self.construct_lines: dict[str, int | None] = {}
         for node in walk(parsed.module):
             if isinstance(node, cst.FunctionDef):
                 self.functions.setdefault(node.name.value, []).append(node)
@@ -95,6 +96,7 @@ class Index:
                 tgt = self._assign_target(node)
                 if tgt:
                     self.optim_targets[tgt] = q
+                    self.construct_lines[tgt] = self.p.line(node)
                 # whose parameters it optimizes: `Adam(model.parameters())` -> model
                 for n in walk(node):
                     mc = method_call(n)
@@ -106,6 +108,7 @@ class Index:
             tgt = self._assign_target(node)
             if tgt:
                 self.sched_targets[tgt] = q
+                self.construct_lines[tgt] = self.p.line(node)
 
     def _assign_target(self, call: cst.Call) -> str | None:
         parent = self.p.parent(call)

@@ -173,6 +173,9 @@ def assign(ctx) -> None:
             u.binds.add(n)
             u.read_first.discard(n)
     d_locals = driver_locals(facts.driver, raw.replaced) | set(host_driver)
+    # module-level variables (model, optimizer, loaders...) are passed in too, so that
+    # every module the step uses is registered on the LightningModule
+    d_locals |= driver_locals(ctx.parsed.module, raw.replaced)
     if isinstance(facts.driver, cst.FunctionDef) and _is_method(ctx, facts.driver):
         d_locals.add(HOST)
     after = after_reads(facts.driver, raw.replaced)

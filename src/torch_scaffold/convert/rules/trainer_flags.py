@@ -31,8 +31,16 @@ def decide(ctx) -> None:
         ctx.note(MOVED, f"step loop (lines {parsed.line(raw.replaced)}-{parsed.end_line(raw.replaced)}) "
                  f"-> Trainer(max_steps={flags['max_steps']})", None)
     loop = ctx.facts.batch_loop
-    ctx.note(MOVED, f"training loop body (lines {parsed.line(loop)}-{parsed.end_line(loop)}) -> training_step",
-             None)
+    owner = ctx.facts.epoch_inline or ctx.facts.step_inline
+    what = f"{owner.fn.name.value}() loop" if owner is not None else "training loop"
+    if ctx.facts.closure_fn is None:
+        ctx.note(MOVED, f"{what} (lines {parsed.line(loop)}-{parsed.end_line(loop)}) -> training_step", None)
+    if not plan.schedulers:
+        for opt in ctx.roles.optimizers:
+            last = opt.rsplit(".", 1)[-1]
+            ctx.note(MOVED, f"optimizer `{opt.replace('__host__', 'self')}` "
+                     f"({ctx.ix.optim_targets.get(last, 'optimizer')}, line {ctx.ix.construct_lines.get(last)}) "
+                     "-> configure_optimizers (param groups kept)", None)
     if raw.train_data is not None:
         plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(raw.train_data)
     else:
