@@ -217,3 +217,65 @@ def test_output_is_black_formatted():
         opt.step()
     """))
     assert black.format_str(code, mode=black.Mode()) == code
+
+
+def test_module_level_model_used_by_a_train_function_is_registered():
+    code, _ = ok("""
+        model = nn.Linear(2, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        loader = DataLoader(TensorDataset(torch.randn(8, 2), torch.randn(8, 1)), batch_size=4)
+
+        def train(epoch):
+            for x, y in loader:
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
+
+        def main():
+            for epoch in range(2):
+                train(epoch)
+
+        main()
+    """)
+    assert "self.model = model" in code and "self.model(x)" in code
+    assert "def train(" not in code
+
+
+def test_while_true_loop_runs_until_break():
+    code, _ = ok("""
+        model = nn.Linear(2, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        step = 0
+        while True:
+            loss = model(torch.randn(4, 2)).pow(2).mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            step += 1
+            if step == 5:
+                break
+    """)
+    assert "max_steps=-1" in code and "self.trainer.should_stop = True" in code
+    assert "_StepStream()" in code
+
+
+def test_report_names_the_loop_function_and_line_numbers():
+    res = conv("""
+        def train(model, loader, opt):
+            for x, y in loader:
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
+
+        def main():
+            model = nn.Linear(2, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            loader = DataLoader(TensorDataset(torch.randn(8, 2), torch.randn(8, 1)), batch_size=4)
+            for epoch in range(2):
+                train(model, loader, opt)
+    """)
+    texts = [e.text for e in res.entries]
+    # HEAD is 4 lines, so the loop sits on lines 7-10 of the input
+    assert "train() loop (lines 7-10) -> training_step" in texts
+    assert any(t.startswith("optimizer `opt` (torch.optim.SGD, line 14)") for t in texts)
+    assert "epoch loop (lines 16-17) -> Trainer(max_epochs=2)" in texts

@@ -263,7 +263,7 @@ def _is_loader(loop: cst.For) -> bool:
 def _while_limit(loop: cst.While, parsed):
     test = loop.test
     if isinstance(test, cst.Name) and test.value == "True":
-        return cst.Integer("-1"), None  # runs until a `break`: self.trainer.should_stop
+        return expr("-1"), None  # runs until a `break`: self.trainer.should_stop
     if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name):
         op = test.comparisons[0].operator
         bound = test.comparisons[0].comparator

@@ -62,6 +62,43 @@ def decide(ctx) -> None:
             break
     _seed(ctx)
     _model_back_on_device(ctx)
+    _evaluation_report(ctx)
+
+
+def _evaluation_report(ctx) -> None:
+    """Say where evaluation went: during training (validation) or after it (test)."""
+    from torch_scaffold.convert.nodes import body_of
+    from torch_scaffold.convert.plan import EPOCH_END, BATCH_END
+    from torch_scaffold.convert.result import KEPT
+
+    user_fns = set(ctx.ix.functions)
+    for hook in (EPOCH_END, BATCH_END):
+        names = []
+        for st in ctx.plan.sections.get(hook) or []:
+            for n in walk(st):
+                if isinstance(n, cst.Call):
+                    name = (dotted(n.func) or "").rsplit(".", 1)[-1]
+                    if name in user_fns and name not in names and name not in ctx.ix.classes:
+                        names.append(name)
+        loops = any(isinstance(n, cst.For) for st in ctx.plan.sections.get(hook) or [] for n in walk(st))
+        if not names and loops:
+            names = ["inline loop"]
+        if names:
+            when = "each epoch" if hook == EPOCH_END else "every few steps"
+            shown = ", ".join(n if n == "inline loop" else n + "()" for n in names)
+            ctx.note(MOVED, f"evaluation during training ({shown}, {when}) "
+                     f"-> {hook}, metrics logged with self.log")
+    seen = False
+    for st in body_of(ctx.facts.driver):
+        if st is ctx.raw.replaced or any(n is ctx.raw.replaced for n in walk(st)):
+            seen = True
+            continue
+        if seen and any(isinstance(n, (cst.For, cst.Call)) and "no_grad" in code(n)[:200] or (
+                isinstance(n, cst.Call) and (dotted(n.func) or "").rsplit(".", 1)[-1] in user_fns)
+                for n in walk(st)):
+            ctx.note(KEPT, f"evaluation after training (line {ctx.parsed.line(st)}) kept after trainer.fit: "
+                     "it runs on the trained model (the test step)", st)
+            break
 
 
 def _model_back_on_device(ctx) -> None:
