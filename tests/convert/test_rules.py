@@ -279,3 +279,23 @@ def test_report_names_the_loop_function_and_line_numbers():
     assert "train() loop (lines 7-10) -> training_step" in texts
     assert any(t.startswith("optimizer `opt` (torch.optim.SGD, line 14)") for t in texts)
     assert "epoch loop (lines 16-17) -> Trainer(max_epochs=2)" in texts
+
+
+def test_loop_inside_main_guard_keeps_per_epoch_state_on_the_module():
+    code, _ = ok("""
+        if __name__ == "__main__":
+            net = nn.Linear(2, 1)
+            optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+            loader = DataLoader(TensorDataset(torch.randn(8, 2), torch.randn(8, 1)), batch_size=4)
+            for epoch in range(2):
+                running_loss = 0.0
+                for i, data in enumerate(loader, 0):
+                    inputs, labels = data
+                    optimizer.zero_grad()
+                    loss = nn.functional.mse_loss(net(inputs), labels)
+                    loss.backward()
+                    optimizer.step()
+                    running_loss += loss.item()
+    """)
+    assert "running_loss=" not in code  # set each epoch, not passed in
+    assert "self.running_loss = 0.0" in code and "def training_step(self, data, i)" in code

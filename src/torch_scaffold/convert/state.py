@@ -100,23 +100,29 @@ def promote_host(sections: dict, free_names: set[str], methods: set[str]) -> tup
 
 
 def driver_locals(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
-    """Names bound in the driving scope (outside the replaced loop)."""
-    stmts = [s for s in body_of(driver) if s is not replaced]
+    """Names bound in the driving scope, outside the replaced loop."""
+    from torch_scaffold.convert.nodes import pass_stmt
+
+    stmts = []
+    for s in body_of(driver):
+        if s is replaced:
+            continue
+        if contains(s, replaced):
+            s = s.deep_replace(replaced, pass_stmt())
+        stmts.append(s)
     if isinstance(driver, cst.Module):
         names = set()
         for s in stmts:
-            if isinstance(s, cst.SimpleStatementLine) and any(isinstance(x, (cst.Assign, cst.AugAssign, cst.AnnAssign)) for x in s.body):
-                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
-            elif isinstance(s, (cst.For, cst.While, cst.If, cst.With, cst.Try)) and not contains(s, replaced):
-                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
-            elif isinstance(s, (cst.If, cst.With, cst.Try)):
-                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
+            if isinstance(s, (cst.FunctionDef, cst.ClassDef)) or (
+                isinstance(s, cst.SimpleStatementLine)
+                and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+            ):
+                continue  # functions, classes and imports stay global
+            names |= {n for n in statement_usage([s]).binds if not n.isupper()}
         return names
     params = driver.params
     names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
-    names |= statement_usage(stmts).binds
-    # names bound inside compound statements that hold the replaced loop
-    return names
+    return names | statement_usage(stmts).binds
 
 
 def after_reads(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
