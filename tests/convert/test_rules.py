@@ -299,3 +299,14 @@ def test_loop_inside_main_guard_keeps_per_epoch_state_on_the_module():
     """)
     assert "running_loss=" not in code  # set each epoch, not passed in
     assert "self.running_loss = 0.0" in code and "def training_step(self, data, i)" in code
+
+
+def test_cuda_autocast_without_enabled_flag_stays_fp32_on_cpu_machines():
+    code, report = ok(loop("""
+        with torch.cuda.amp.autocast():
+            loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+    """))
+    assert 'precision="16-mixed" if torch.cuda.is_available() else "32-true"' in code
+    assert "autocast" not in code.split("def training_step")[1].split("def configure")[0]

@@ -48,7 +48,8 @@ def decide(ctx) -> None:
         plan.fit_kwargs["train_dataloaders"] = "_StepStream()"
         ctx.note(MOVED, "the loop fetches its own batches: Trainer iterates a placeholder stream, one item per step")
     if ctx.used_scaler and "precision" not in flags:
-        flags["precision"] = '"16-mixed"'
+        # a GradScaler only scales on CUDA; on a CPU-only machine the script trains in fp32
+        flags["precision"] = '"16-mixed" if torch.cuda.is_available() else "32-true"'
     # model class for the LightningModule's name
     for m in ctx.roles.models:
         cls = _constructed_class(ctx, m)
