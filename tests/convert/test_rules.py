@@ -310,3 +310,27 @@ def test_cuda_autocast_without_enabled_flag_stays_fp32_on_cpu_machines():
     """))
     assert 'precision="16-mixed" if torch.cuda.is_available() else "32-true"' in code
     assert "autocast" not in code.split("def training_step")[1].split("def configure")[0]
+
+
+def test_train_function_also_used_for_evaluation_is_kept():
+    code, report = ok("""
+        def run(model, loader, optimizer=None):
+            for x, y in loader:
+                loss = nn.functional.mse_loss(model(x), y)
+                if optimizer is not None:
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+            return loss.item()
+
+        def main():
+            model = nn.Linear(2, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            loader = DataLoader(TensorDataset(torch.randn(8, 2), torch.randn(8, 1)), batch_size=4)
+            for epoch in range(2):
+                run(model, loader, optimizer)
+                print(run(model, loader))
+    """)
+    assert "def run(model, loader, optimizer=None):" in code
+    assert "print(run(self.model, self.loader))" in code
+    assert "run() kept: it is also called outside the training loop" in report

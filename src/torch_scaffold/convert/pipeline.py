@@ -95,8 +95,9 @@ def _setup(ctx) -> None:
     ctx.taken_names = set(ctx.ix.functions) | set(ctx.ix.classes) | {
         n.value for n in walk(facts.driver) if isinstance(n, cst.Name)}
     # inlined functions disappear when nothing else calls them
+    sites = {id(i.call) for i in (facts.step_inline, facts.epoch_inline) if i is not None}
     for fn in raw.inlined:
-        others = [c for c in ctx.ix.calls_to(fn) if not _inside(parsed, c, raw.replaced)]
+        others = [c for c in ctx.ix.calls_to(fn) if id(c) not in sites]
         if not others:
             ctx.removed_functions.append(fn)
             ctx.note(REMOVED, f"{fn.name.value}() (lines {parsed.line(fn)}-{parsed.end_line(fn)}) "
