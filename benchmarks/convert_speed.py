@@ -15,13 +15,13 @@ from pathlib import Path
 
 from torch_scaffold.convert import convert_source
 
-BASE = '''
+BASE = """
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
-'''
+"""
 
-LOOP = '''
+LOOP = """
 
 def train(model, loader, optimizer, device):
     model.train()
@@ -48,7 +48,7 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 BLOCK = '''
 
@@ -94,7 +94,9 @@ def best_time(source: str, repeat: int = 3) -> float:
 def main() -> None:
     if len(sys.argv) > 1:
         small = Path(sys.argv[1]).read_text()
-        large = small + "".join(BLOCK.format(i=1000 + i) for i in range(small.count("\n") // 25 * 9))
+        large = small + "".join(
+            BLOCK.format(i=1000 + i) for i in range(small.count("\n") // 25 * 9)
+        )
     else:
         small, large = script(11), script(120)
     convert_source(small, "warmup.py")

@@ -23,7 +23,10 @@ def test_qualified_names_resolve_import_aliases():
     )
     values = [n.body[0].value for n in parsed.module.body[3:]]
     assert [parsed.qname(v) for v in values] == [
-        "torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW"]
+        "torch.optim.SGD",
+        "torch.optim.Adam",
+        "torch.optim.AdamW",
+    ]
 
 
 def test_optimizer_targets_found_through_any_spelling():

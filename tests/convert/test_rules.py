@@ -90,7 +90,7 @@ def test_clip_norm_becomes_trainer_flags():
         nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         opt.step()
     """))
-    assert 'gradient_clip_val=0.25' in code and 'gradient_clip_algorithm="norm"' in code
+    assert "gradient_clip_val=0.25" in code and 'gradient_clip_algorithm="norm"' in code
     assert "clip_grad_norm_" not in code.split("def training_step")[1].split("lit_model")[0]
     assert "clip_grad_norm_(..., 0.25)" in report
 
@@ -161,18 +161,20 @@ def test_two_optimizers_use_manual_optimization():
 
 
 def test_state_shared_between_hooks_becomes_attributes():
-    code, _ = ok(loop("""
+    code, _ = ok(
+        loop("""
         loss = nn.functional.mse_loss(model(x), y)
         loss.backward()
         opt.step()
         total += loss.item()
     """).replace("for x, y in loader:", "total = 0.0\n    for x, y in loader:", 1)
-        + "    print(total)\n")
+        + "    print(total)\n"
+    )
     assert "self.total = 0.0" in code and "self.total += loss.item()" in code
 
 
 def test_early_stopping_break_stops_the_trainer():
-    code, report = ok(loop("""
+    code, _ = ok(loop("""
         model(x).sum().backward()
         opt.step()
     """) + "    if epoch > 1:\n        break\n")
@@ -188,7 +190,9 @@ def test_seed_becomes_seed_everything():
 
 
 def test_already_lightning_is_left_alone():
-    res = convert_source("import pytorch_lightning as pl\nclass M(pl.LightningModule):\n    pass\n", "t.py")
+    res = convert_source(
+        "import pytorch_lightning as pl\nclass M(pl.LightningModule):\n    pass\n", "t.py"
+    )
     assert res.already_lightning and res.code is None
 
 
@@ -199,8 +203,10 @@ def test_syntax_error_is_a_script_error_with_line():
 
 
 def test_refusal_with_partial_keeps_code_with_todo_marker():
-    src = "import torch\nw = torch.zeros(2, requires_grad=True)\nfor i in range(3):\n" \
-          "    (w * 2).sum().backward()\n    w.data -= 0.1 * w.grad\n"
+    src = (
+        "import torch\nw = torch.zeros(2, requires_grad=True)\nfor i in range(3):\n"
+        "    (w * 2).sum().backward()\n    w.data -= 0.1 * w.grad\n"
+    )
     res = convert_source(src, "t.py")
     assert res.refused and res.code is None and res.refusals[0].line == 5
     res = convert_source(src, "t.py", partial=True)
@@ -302,7 +308,7 @@ def test_loop_inside_main_guard_keeps_per_epoch_state_on_the_module():
 
 
 def test_cuda_autocast_without_enabled_flag_stays_fp32_on_cpu_machines():
-    code, report = ok(loop("""
+    code, _ = ok(loop("""
         with torch.cuda.amp.autocast():
             loss = nn.functional.mse_loss(model(x), y)
         loss.backward()

@@ -35,7 +35,7 @@ def _block(stmts: list, asts: list, out: dict) -> None:
             return
         if isinstance(st, cst.SimpleStatementLine):
             n = len(st.body)
-            group = asts[i:i + n]
+            group = asts[i : i + n]
             if len(group) != n:
                 return
             out[id(st)] = (group[0].lineno, group[-1].end_lineno or group[-1].lineno)

@@ -91,8 +91,11 @@ class _Links(cst.CSTVisitor):
             if mod and not isinstance(node.names, cst.ImportStar):
                 for alias in node.names:
                     name = nodes.dotted(alias.name)
-                    local = alias.asname.name.value if alias.asname is not None and isinstance(
-                        alias.asname.name, cst.Name) else name
+                    local = (
+                        alias.asname.name.value
+                        if alias.asname is not None and isinstance(alias.asname.name, cst.Name)
+                        else name
+                    )
                     if name and local:
                         self.aliases[local] = f"{mod}.{name}"
         return True
@@ -112,7 +115,9 @@ def parse(source: str, filename: str) -> Parsed:
             hint="fix the syntax error (the script must run with Python 3) and try again",
         ) from None
     except (RecursionError, MemoryError):
-        raise ScriptError("too deeply nested to parse", where=filename, hint="simplify the script") from None
+        raise ScriptError(
+            "too deeply nested to parse", where=filename, hint="simplify the script"
+        ) from None
     positions = lines.statement_lines(module, source)
     if positions is None:  # `ast` disagrees with libcst: ask libcst for every position
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)

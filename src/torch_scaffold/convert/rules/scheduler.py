@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import code, dotted, method_call, stmt, walk
+from torch_scaffold.convert.nodes import code, dotted, method_call, stmt
 from torch_scaffold.convert.plan import Scheduler
 from torch_scaffold.convert.result import MOVED
 
@@ -25,9 +25,13 @@ def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStateme
         opt = ctx.roles.optimizers[0].rsplit(".", 1)[-1] if ctx.roles.optimizers else "optimizer"
         where = ctx.ix.construct_lines.get(opt)
         extra = f", monitor={monitor!r} + matching self.log" if monitor else ""
-        ctx.note(MOVED, f"optimizer at line {where} + {cls} ({shown}.step() per "
-                 f"{'batch' if interval == 'step' else 'epoch'}) -> configure_optimizers "
-                 f"(interval={interval!r}{extra})", st)
+        ctx.note(
+            MOVED,
+            f"optimizer at line {where} + {cls} ({shown}.step() per "
+            f"{'batch' if interval == 'step' else 'epoch'}) -> configure_optimizers "
+            f"(interval={interval!r}{extra})",
+            st,
+        )
     ctx.count_removed("scheduler.step()")
     return replacement
 
