@@ -166,11 +166,8 @@ class Index:
             ):
                 out.append(node)
             elif cls is not None and isinstance(f, cst.Attribute) and f.attr.value == name:
-                if (
-                    isinstance(f.value, cst.Name)
-                    and f.value.value == "self"
-                    and self._in_class(node, cls)
-                ) or unique:
+                on_self = isinstance(f.value, cst.Name) and f.value.value == "self"
+                if (on_self and self._in_class(node, cls)) or unique:
                     out.append(node)
         return out
 
