@@ -340,3 +340,19 @@ def test_train_function_also_used_for_evaluation_is_kept():
     assert "def run(model, loader, optimizer=None):" in code
     assert "print(run(self.model, self.loader))" in code
     assert "run() kept: it is also called outside the training loop" in report
+
+
+def test_zip_of_loaders_becomes_combined_loader_that_restarts_each_epoch():
+    code, _ = ok("""
+        a = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4)
+        b = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4)
+        model = nn.Linear(2, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for epoch in range(2):
+            for (xa,), (xb,) in zip(a, iter(b)):
+                (model(xa) - model(xb)).pow(2).mean().backward()
+                opt.step()
+                opt.zero_grad()
+    """)
+    assert 'pl.utilities.CombinedLoader([a, b], mode="min_size")' in code
+    assert "(xa,), (xb,) = batch" in code

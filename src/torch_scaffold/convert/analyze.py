@@ -311,11 +311,9 @@ def _loader_iter(loop: cst.CSTNode) -> cst.BaseExpression | None:
 
 
 def _unwrap_progress(it: cst.BaseExpression) -> cst.BaseExpression:
-    if (
-        isinstance(it, cst.Call)
-        and (dotted(it.func) or "").split(".")[-1] in ("tqdm", "track")
-        and it.args
-    ):
+    """`tqdm(loader)`, `track(loader)`, `iter(loader)` -> `loader`."""
+    name = (dotted(it.func) or "").split(".")[-1] if isinstance(it, cst.Call) else ""
+    if name in ("tqdm", "track", "iter") and it.args and it.args[0].keyword is None:
         return it.args[0].value
     return it
 

@@ -57,8 +57,18 @@ def decide(ctx) -> None:
                 "-> configure_optimizers (param groups kept)",
                 None,
             )
-    if raw.train_data is not None:
-        plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(raw.train_data)
+    data = raw.train_data
+    if isinstance(data, cst.Call) and dotted(data.func) == "zip" and data.args:
+        # zip() is exhausted after one epoch; Lightning's CombinedLoader restarts every epoch
+        from torch_scaffold.convert.analyze import _unwrap_progress
+
+        loaders = ", ".join(ctx.driver_expr(_unwrap_progress(a.value)) for a in data.args)
+        plan.fit_kwargs["train_dataloaders"] = (
+            f'pl.utilities.CombinedLoader([{loaders}], mode="min_size")'
+        )
+        ctx.note(MOVED, f'zip({loaders}) -> CombinedLoader(mode="min_size")')
+    elif data is not None:
+        plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(data)
     else:
         plan.helpers.append(STEP_STREAM)
         plan.fit_kwargs["train_dataloaders"] = "_StepStream()"
