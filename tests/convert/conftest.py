@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import importlib.util
 import os
 from pathlib import Path
 
@@ -15,11 +14,6 @@ EXAMPLES = REPO / "examples" / "scripts"
 # CI checks out ../shared beside the repository (corpus + losstrace.py); SCAFFOLD_SHARED
 # points elsewhere, e.g. from a git worktree.
 SHARED = Path(os.environ.get("SCAFFOLD_SHARED", REPO.parent / "shared"))
-
-HAS_CORE = importlib.util.find_spec("torch_scaffold.convert.pipeline") is not None
-needs_core = pytest.mark.skipif(
-    not HAS_CORE, reason="converter core (torch_scaffold.convert.pipeline) not present yet"
-)
 
 # Outcomes of the mutation tests (converted / refused / rejected / ...), for the summary.
 MUTATION_STATS: collections.Counter = collections.Counter()

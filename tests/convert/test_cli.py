@@ -19,7 +19,7 @@ from torch_scaffold.commands import _io
 from torch_scaffold.commands.convert import format_report
 from torch_scaffold.convert.result import Conversion, ReportEntry
 
-from .conftest import EXAMPLES, needs_core
+from .conftest import EXAMPLES
 
 SCRIPT = """\
 import torch
@@ -441,7 +441,6 @@ def test_report_orders_kinds_and_lines():
 # --- the real core -------------------------------------------------------------------------
 
 
-@needs_core
 def test_real_core_converts_an_example_script(tmp_path):
     source = EXAMPLES / "mlp_classifier_argparse.py"
     path = tmp_path / source.name
@@ -454,7 +453,6 @@ def test_real_core_converts_an_example_script(tmp_path):
     assert "training_step" in result.stdout
 
 
-@needs_core
 def test_real_core_leaves_lightning_scripts_alone(tmp_path):
     path = tmp_path / "lit.py"
     path.write_text("import pytorch_lightning as pl\n\n\nclass M(pl.LightningModule):\n    pass\n")
@@ -464,7 +462,6 @@ def test_real_core_leaves_lightning_scripts_alone(tmp_path):
     assert listing(tmp_path) == ["lit.py"]
 
 
-@needs_core
 def test_real_core_refuses_manual_updates_without_optimizer(tmp_path):
     path = tmp_path / "sgd_by_hand.py"
     path.write_text(
@@ -484,7 +481,6 @@ def test_real_core_refuses_manual_updates_without_optimizer(tmp_path):
     assert listing(tmp_path) == ["sgd_by_hand.py"]
 
 
-@needs_core
 def test_real_core_reports_python2_from_stdin():
     result = invoke("-", input="print 'hello'\n")
     assert result.exit_code == 2

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from torch_scaffold.cli import main
 
-from .conftest import EXAMPLES, SHARED, needs_core
+from .conftest import EXAMPLES, SHARED
 
 STEPS = 20
 LOSSTRACE = SHARED / "tools" / "losstrace.py"
@@ -26,7 +26,6 @@ SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 
 pytestmark = [
     pytest.mark.slow,
-    needs_core,
     pytest.mark.skipif(
         not LOSSTRACE.exists(),
         reason=f"{LOSSTRACE} not found: check out ../shared beside the repo or set SCAFFOLD_SHARED",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import FIXTURES, needs_core
+from .conftest import FIXTURES
 
 IN_SUFFIX = ".in.py"
 
@@ -35,7 +35,6 @@ CASES = _cases()
 OUTPUTS = sorted(FIXTURES.glob("*/*.out.py")) if FIXTURES.is_dir() else []
 
 
-@needs_core
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_fixture_converts_as_expected(case):
     from torch_scaffold.convert import convert_source

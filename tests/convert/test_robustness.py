@@ -20,7 +20,7 @@ from torch_scaffold.cli import main
 from torch_scaffold.errors import ScriptError
 
 from . import conftest
-from .conftest import EXAMPLES, SHARED, needs_core
+from .conftest import EXAMPLES, SHARED
 from .mutations import MUTATIONS, mutate
 
 SEEDS = sorted(EXAMPLES.glob("*.py")) + sorted((SHARED / "corpus").glob("*.py"))
@@ -165,7 +165,6 @@ def test_arbitrary_input_never_gives_a_traceback(tmp_path_factory, content):
 # --- odd but valid scripts: the real core decides -----------------------------------------
 
 
-@needs_core
 @pytest.mark.parametrize(
     "content",
     [
@@ -183,7 +182,6 @@ def test_odd_scripts_never_crash(tmp_path, content):
     assert_clean_outcome(result, output)
 
 
-@needs_core
 def test_no_training_loop_is_refused_with_a_reason(tmp_path):
     result, output = run_cli(tmp_path, NO_LOOP)
     assert result.exit_code == 3, result.output
@@ -191,7 +189,6 @@ def test_no_training_loop_is_refused_with_a_reason(tmp_path):
     assert not output.exists()
 
 
-@needs_core
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "lines", [10_000, pytest.param(30_000, marks=pytest.mark.full)], ids=["10k", "30k"]
@@ -240,7 +237,6 @@ mutation_plan = st.tuples(
 
 
 def _mutation_test(max_examples: int):
-    @needs_core
     @pytest.mark.slow
     @settings(
         max_examples=max_examples,
@@ -265,7 +261,6 @@ test_mutated_scripts_convert_or_refuse = _mutation_test(100)
 test_mutated_scripts_convert_or_refuse_full = pytest.mark.full(_mutation_test(1000))
 
 
-@needs_core
 @pytest.mark.parametrize("name", sorted(SEED_TEXT))
 def test_seed_scripts_themselves_never_crash(name):
     check_never_crashes(SEED_TEXT[name])

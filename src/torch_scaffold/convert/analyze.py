@@ -69,6 +69,7 @@ class Index:
         self.module_binds: set[str] = set()
         self.methods: set[str] = set()
         self.optimized_models: list[str] = []
+        self.construct_lines: dict[str, int | None] = {}
         for node in walk(parsed.module):
             if isinstance(node, cst.FunctionDef):
                 self.functions.setdefault(node.name.value, []).append(node)
@@ -82,11 +83,13 @@ class Index:
 
     def _note_call(self, node: cst.Call) -> None:
         mc = method_call(node)
-        if mc and mc[1] == "backward" and not node.args or (
-            mc and mc[1] == "backward" and all(a.keyword for a in node.args)
+        if (
+            mc
+            and mc[1] == "backward"
+            and not node.args
+            or (mc and mc[1] == "backward" and all(a.keyword for a in node.args))
+            or self.p.qname(node.func) in ("torch.autograd.backward",)
         ):
-            self.backward_calls.append(node)
-        elif self.p.qname(node.func) in ("torch.autograd.backward",):
             self.backward_calls.append(node)
         q = self.p.qname(node.func) or ""
         if q.startswith("torch.optim.") and not q.startswith("torch.optim.lr_scheduler"):
@@ -95,6 +98,7 @@ class Index:
                 tgt = self._assign_target(node)
                 if tgt:
                     self.optim_targets[tgt] = q
+                    self.construct_lines[tgt] = self.p.line(node)
                 # whose parameters it optimizes: `Adam(model.parameters())` -> model
                 for n in walk(node):
                     mc = method_call(n)
@@ -106,6 +110,7 @@ class Index:
             tgt = self._assign_target(node)
             if tgt:
                 self.sched_targets[tgt] = q
+                self.construct_lines[tgt] = self.p.line(node)
 
     def _assign_target(self, call: cst.Call) -> str | None:
         parent = self.p.parent(call)
@@ -153,12 +158,16 @@ class Index:
             if not isinstance(node, cst.Call):
                 continue
             f = node.func
-            if cls is None and isinstance(f, cst.Name) and f.value == name:
-                if self._resolves_to(node, fn):
-                    out.append(node)
+            if (
+                cls is None
+                and isinstance(f, cst.Name)
+                and f.value == name
+                and self._resolves_to(node, fn)
+            ):
+                out.append(node)
             elif cls is not None and isinstance(f, cst.Attribute) and f.attr.value == name:
-                if (isinstance(f.value, cst.Name) and f.value.value == "self"
-                        and self._in_class(node, cls)) or unique:
+                on_self = isinstance(f.value, cst.Name) and f.value.value == "self"
+                if (on_self and self._in_class(node, cls)) or unique:
                     out.append(node)
         return out
 
@@ -166,7 +175,7 @@ class Index:
         # a nested function is only visible inside the function that defines it
         fn_scope = self.scope_of(fn)
         if isinstance(fn_scope, cst.Module):
-            return len(self.functions.get(fn.name.value, [])) == 1 or True
+            return True
         cur = self.p.parent(call)
         while cur is not None:
             if cur is fn_scope:
@@ -178,12 +187,16 @@ class Index:
         return self.enclosing(node, (cst.ClassDef,)) is cls
 
 
-def bind_call(fn: cst.FunctionDef, call: cst.Call, line: int | None) -> dict[str, cst.BaseExpression]:
+def bind_call(
+    fn: cst.FunctionDef, call: cst.Call, line: int | None
+) -> dict[str, cst.BaseExpression]:
     """Map a function's parameters to the call's argument expressions."""
     params = list(fn.params.posonly_params) + list(fn.params.params)
     bindings: dict[str, cst.BaseExpression] = {}
     if isinstance(fn.params.star_arg, cst.Param) or fn.params.star_kwarg is not None:
-        raise Refusal(f"{fn.name.value}() takes *args/**kwargs; cannot tell which argument is which", line)
+        raise Refusal(
+            f"{fn.name.value}() takes *args/**kwargs; cannot tell which argument is which", line
+        )
     if isinstance(call.func, cst.Attribute) and params and params[0].name.value == "self":
         bindings["self"] = call.func.value
         params = params[1:]
@@ -212,8 +225,13 @@ def _is_closure_backward(ix: Index, call: cst.Call) -> tuple[cst.FunctionDef, cs
     for node in walk(scope):
         if isinstance(node, cst.Call):
             mc = method_call(node)
-            if mc and mc[1] == "step" and any(
-                isinstance(a.value, cst.Name) and a.value.value == fn.name.value for a in node.args
+            if (
+                mc
+                and mc[1] == "step"
+                and any(
+                    isinstance(a.value, cst.Name) and a.value.value == fn.name.value
+                    for a in node.args
+                )
             ):
                 return fn, node
     return None
@@ -235,8 +253,9 @@ def find_loop(parsed: Parsed, ix: Index) -> LoopFacts:
         if not loops:
             raise Refusal("optimizer closure is not stepped inside a loop", parsed.line(step_call))
         step_stmt = ix.enclosing(step_call, (cst.SimpleStatementLine,))
-        facts = LoopFacts("closure", calls, loops[0], scope, closure_fn=fn,
-                          closure_step_stmt=step_stmt)
+        facts = LoopFacts(
+            "closure", calls, loops[0], scope, closure_fn=fn, closure_step_stmt=step_stmt
+        )
     else:
         scope = ix.scope_of(first)
         loops = ix.loops_between(first, scope)
@@ -247,7 +266,9 @@ def find_loop(parsed: Parsed, ix: Index) -> LoopFacts:
             if len(sites) != 1:
                 raise Refusal(
                     f"{scope.name.value}() calls backward() but is called from "
-                    f"{len(sites)} loops; cannot tell which one trains", line)
+                    f"{len(sites)} loops; cannot tell which one trains",
+                    line,
+                )
             site = sites[0]
             step_inline = Inline(scope, site, bind_call(scope, site, parsed.line(site)))
             scope = ix.scope_of(site)
@@ -259,12 +280,18 @@ def find_loop(parsed: Parsed, ix: Index) -> LoopFacts:
         facts = LoopFacts(kind, calls, loop, scope, step_inline=step_inline)
 
     for other in calls[1:]:
-        if ix.loops_between(other, ix.scope_of(other))[:1] != [facts.batch_loop] and not (
-            facts.step_inline and ix.scope_of(other) is facts.step_inline.fn
-        ) and not (facts.closure_fn and ix.enclosing(other, (cst.FunctionDef,)) is facts.closure_fn):
+        if (
+            ix.loops_between(other, ix.scope_of(other))[:1] != [facts.batch_loop]
+            and not (facts.step_inline and ix.scope_of(other) is facts.step_inline.fn)
+            and not (
+                facts.closure_fn and ix.enclosing(other, (cst.FunctionDef,)) is facts.closure_fn
+            )
+        ):
             raise Refusal(
                 f"two training loops (backward() at lines {line} and {parsed.line(other)}); "
-                "cannot tell which one to convert", parsed.line(other))
+                "cannot tell which one to convert",
+                parsed.line(other),
+            )
 
     _find_epoch_loop(parsed, ix, facts)
     return facts
@@ -284,7 +311,9 @@ def _loader_iter(loop: cst.CSTNode) -> cst.BaseExpression | None:
 
 
 def _unwrap_progress(it: cst.BaseExpression) -> cst.BaseExpression:
-    if isinstance(it, cst.Call) and (dotted(it.func) or "").split(".")[-1] in ("tqdm", "track") and it.args:
+    """`tqdm(loader)`, `track(loader)`, `iter(loader)` -> `loader`."""
+    name = (dotted(it.func) or "").split(".")[-1] if isinstance(it, cst.Call) else ""
+    if name in ("tqdm", "track", "iter") and it.args and it.args[0].keyword is None:
         return it.args[0].value
     return it
 
@@ -305,10 +334,13 @@ def loader_parts(loop: cst.For) -> tuple[cst.BaseExpression, cst.BaseExpression,
 def _find_epoch_loop(parsed: Parsed, ix: Index, facts: LoopFacts) -> None:
     scope = facts.batch_scope
     outer = ix.loops_between(facts.batch_loop, scope)
-    if facts.kind in ("steps",) or (facts.kind == "closure" and _loader_iter(facts.batch_loop) is None):
+    if facts.kind in ("steps",) or (
+        facts.kind == "closure" and _loader_iter(facts.batch_loop) is None
+    ):
         if outer:
-            raise Refusal("a step loop nested inside another loop is not supported",
-                          parsed.line(outer[0]))
+            raise Refusal(
+                "a step loop nested inside another loop is not supported", parsed.line(outer[0])
+            )
         facts.driver = scope
         return
     if outer:
@@ -331,11 +363,14 @@ def _find_epoch_loop(parsed: Parsed, ix: Index, facts: LoopFacts) -> None:
         if len(sites) > 1:
             raise Refusal(
                 f"{scope.name.value}() is called from {len(sites)} loops; cannot tell which trains",
-                parsed.line(sites[0]))
+                parsed.line(sites[0]),
+            )
         direct = ix.calls_to(scope)
         if len(direct) == 1:
             # a train function without an epoch loop around it: one pass over the data
-            facts.epoch_inline = Inline(scope, direct[0], bind_call(scope, direct[0], parsed.line(direct[0])))
+            facts.epoch_inline = Inline(
+                scope, direct[0], bind_call(scope, direct[0], parsed.line(direct[0]))
+            )
             facts.driver = ix.scope_of(direct[0])
             return
     facts.driver = scope
@@ -355,4 +390,13 @@ def describe(node: cst.CSTNode, parsed: Parsed) -> str:
     return f"lines {parsed.line(node)}-{parsed.end_line(node)}"
 
 
-__all__ = ["Index", "LoopFacts", "Inline", "Refusal", "find_loop", "loader_parts", "bind_call", "code"]
+__all__ = [
+    "Index",
+    "Inline",
+    "LoopFacts",
+    "Refusal",
+    "bind_call",
+    "code",
+    "find_loop",
+    "loader_parts",
+]

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, code, contains, dotted, stmt, walk
+from torch_scaffold.convert.nodes import code, stmt
 from torch_scaffold.convert.plan import (
-    BATCH_END, BEFORE_OPT, EPOCH_END, EPOCH_START, HOOKS, HOST, TRAIN_STEP,
+    BATCH_END,
+    BEFORE_OPT,
+    EPOCH_END,
+    EPOCH_START,
+    HOOKS,
+    HOST,
+    TRAIN_STEP,
 )
-from torch_scaffold.convert.result import KEPT, MOVED, REMOVED
 from torch_scaffold.convert.state import attr_name
 
 PL = "pl"
@@ -36,8 +41,9 @@ def _method(header: str, stmts: list, doc: str | None = None) -> cst.FunctionDef
     body = list(stmts)
     if doc:
         body = [stmt(f'"""{doc}"""')] + body
-    return fn.with_changes(body=cst.IndentedBlock(body=body or [stmt("pass")]),
-                           leading_lines=[cst.EmptyLine()])
+    return fn.with_changes(
+        body=cst.IndentedBlock(body=body or [stmt("pass")]), leading_lines=[cst.EmptyLine()]
+    )
 
 
 def _role_attr(ctx, role: str) -> str:
@@ -89,12 +95,19 @@ def build_class(ctx) -> cst.ClassDef:
     for attr in plan.state_init_none:
         if attr not in plan.ctor:
             init.append(stmt(f"self.{attr} = None"))
-    methods = [_method(f"def __init__(self, {', '.join(params)}):" if params else "def __init__(self):", init)]
+    methods = [
+        _method(
+            f"def __init__(self, {', '.join(params)}):" if params else "def __init__(self):", init
+        )
+    ]
     if model_attr:
-        methods.append(_method("def forward(self, *args, **kwargs):",
-                               [stmt(f"return {model_attr}(*args, **kwargs)")]))
-    fmt = {"batch": plan.batch_param, "index": plan.index_param,
-           "batch_end": "batch" if plan.batch_param != "batch" else "batch"}
+        methods.append(
+            _method(
+                "def forward(self, *args, **kwargs):",
+                [stmt(f"return {model_attr}(*args, **kwargs)")],
+            )
+        )
+    fmt = {"batch": plan.batch_param, "index": plan.index_param, "batch_end": "batch"}
     for hook in HOOKS:
         stmts = plan.sections.get(hook)
         if not stmts and hook != TRAIN_STEP:
@@ -103,8 +116,10 @@ def build_class(ctx) -> cst.ClassDef:
     methods.append(_method("def configure_optimizers(self):", _configure(ctx, opts, scheds)))
     cls = cst.parse_statement(f"class {class_name(ctx)}({PL}.LightningModule):\n    pass\n")
     doc = stmt('"""LightningModule made by `scaffold convert` from the training loop below."""')
-    return cls.with_changes(body=cst.IndentedBlock(body=[doc] + methods),
-                            leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+    return cls.with_changes(
+        body=cst.IndentedBlock(body=[doc] + methods),
+        leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
+    )
 
 
 def _configure(ctx, opts: list[str], scheds) -> list:
@@ -132,8 +147,10 @@ def fit_statements(ctx, lit: str, trainer: str) -> list:
     flag_text = ", ".join(f"{k}={v}" for k, v in flags.items())
     if plan.callbacks:
         flag_text += f", callbacks=[{', '.join(plan.callbacks)}]"
-    out = [stmt(f"{lit} = {class_name(ctx)}({args})"), stmt(f"{trainer} = {PL}.Trainer({flag_text})")]
-    data = plan.fit_kwargs.get("train_dataloaders")
+    out = [
+        stmt(f"{lit} = {class_name(ctx)}({args})"),
+        stmt(f"{trainer} = {PL}.Trainer({flag_text})"),
+    ]
     fit_args = [lit] + [f"{k}={v}" for k, v in plan.fit_kwargs.items()]
     out += [stmt(x) for x in plan.pre_fit]
     out.append(stmt(f"{trainer}.fit({', '.join(fit_args)})"))
@@ -153,11 +170,31 @@ class _Rewrite(cst.CSTTransformer):
         self.unwrap = {id(c) for c in ctx.unwrap_calls}
         self.remove |= {id(s) for s in ctx.drop_stmts}
         self.top = {id(s) for s in ctx.parsed.module.body}
+        # only descend where something changes: the rest of the tree is kept as is
+        targets = [
+            self.replaced,
+            *ctx.removed_functions,
+            *ctx.seed_calls,
+            *ctx.unwrap_calls,
+            *ctx.sampler_calls,
+            *ctx.drop_stmts,
+        ]
+        self.paths: set[int] = set()
+        for t in targets:
+            cur = t
+            while cur is not None and id(cur) not in self.paths:
+                self.paths.add(id(cur))
+                cur = ctx.parsed.parent(cur)
+
+    def on_visit(self, node) -> bool:
+        return id(node) in self.paths and super().on_visit(node)
 
     def on_leave(self, original, updated):
         if id(original) not in self.top:  # module-level edits happen in leave_Module
             if original is self.replaced:
-                first = self.fit[0].with_changes(leading_lines=getattr(original, "leading_lines", ()))
+                first = self.fit[0].with_changes(
+                    leading_lines=getattr(original, "leading_lines", ())
+                )
                 return cst.FlattenSentinel([first] + self.fit[1:])
             if id(original) in self.remove:
                 return cst.RemovalSentinel.REMOVE
@@ -191,12 +228,17 @@ class _Rewrite(cst.CSTTransformer):
 
 
 def _is_import(s) -> bool:
-    return isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+    return isinstance(s, cst.SimpleStatementLine) and all(
+        isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body
+    )
 
 
 def _is_docstring(s) -> bool:
-    return isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], cst.Expr) and isinstance(
-        s.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    return (
+        isinstance(s, cst.SimpleStatementLine)
+        and isinstance(s.body[0], cst.Expr)
+        and isinstance(s.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
 
 
 def unique(ctx, base: str) -> str:

@@ -7,13 +7,18 @@ import libcst as cst
 from torch_scaffold.convert.analyze import Refusal
 from torch_scaffold.convert.nodes import code, dotted, stmt, walk
 from torch_scaffold.convert.plan import (
-    BATCH_END, BEFORE_OPT, EPOCH_END, EPOCH_START, HOOKS, HOST, TRAIN_STEP,
+    BATCH_END,
+    BEFORE_OPT,
+    EPOCH_END,
+    EPOCH_START,
+    HOOKS,
+    HOST,
+    TRAIN_STEP,
 )
-from torch_scaffold.convert.result import MOVED, REMOVED
-from torch_scaffold.convert.rules import cleanup, device, loop_control, roles as roles_mod
-from torch_scaffold.convert.rules import scheduler, step
+from torch_scaffold.convert.result import MOVED
+from torch_scaffold.convert.rules import cleanup, device, loop_control, scheduler, step
+from torch_scaffold.convert.rules import roles as roles_mod
 from torch_scaffold.convert.scope import rename, statement_usage
-from torch_scaffold.convert import state as state_mod
 
 CLOSURE_LOSS = "__closure_loss__"
 
@@ -34,22 +39,32 @@ def build(ctx) -> None:
     roles = roles_mod.find(everything, ctx.ix, closure_names)
     ctx.roles = roles
     if not roles.optimizers:
-        raise Refusal("backward() runs but no optimizer steps: manual parameter updates are not supported")
+        raise Refusal(
+            "backward() runs but no optimizer steps: manual parameter updates are not supported"
+        )
 
     # ---------------------------------------------------------------- the step
     body = sec[TRAIN_STEP]
     if facts.kind == "closure":
         last = body[-1] if body else None
-        if last is not None and isinstance(last, cst.SimpleStatementLine) and code(last).startswith(CLOSURE_LOSS):
+        if (
+            last is not None
+            and isinstance(last, cst.SimpleStatementLine)
+            and code(last).startswith(CLOSURE_LOSS)
+        ):
             body = body[:-1]
     if len(roles.optimizers) >= 2 and facts.kind != "closure":
         step.manual(ctx, body, roles)
     else:
         step.split(ctx, body, roles)
         if facts.kind == "closure":
-            ctx.note(MOVED, f"{facts.closure_fn.name.value}() closure (lines {ctx.line(facts.closure_fn)}-"
-                     f"{ctx.parsed.end_line(facts.closure_fn)}) -> training_step (Lightning passes the "
-                     "closure to the optimizer)", None)
+            ctx.note(
+                MOVED,
+                f"{facts.closure_fn.name.value}() closure (lines {ctx.line(facts.closure_fn)}-"
+                f"{ctx.parsed.end_line(facts.closure_fn)}) -> training_step (Lightning passes the "
+                "closure to the optimizer)",
+                None,
+            )
             if tail:
                 pre = []
                 if raw.closure_target is not None:
@@ -62,12 +77,15 @@ def build(ctx) -> None:
     plan.sections[EPOCH_END] = sec[EPOCH_END]
 
     # ---------------------------------------------------------------- per-hook rules
-    from torch_scaffold.convert.rules import checkpointing, logging as metrics
+    from torch_scaffold.convert.rules import checkpointing
+    from torch_scaffold.convert.rules import logging as metrics
 
     for hook in (EPOCH_START, EPOCH_END):
         plan.sections[hook] = scheduler.epoch_steps(ctx, plan.sections[hook], roles)
         plan.sections[hook] = checkpointing.saves(ctx, plan.sections[hook], roles)
-        plan.sections[hook] = [s for s in plan.sections[hook] if not step.drop_optimizer_stmt(ctx, s, roles)]
+        plan.sections[hook] = [
+            s for s in plan.sections[hook] if not step.drop_optimizer_stmt(ctx, s, roles)
+        ]
     for hook in HOOKS:
         stmts = plan.sections.get(hook, [])
         in_step = hook in (TRAIN_STEP, BEFORE_OPT, EPOCH_START)
@@ -78,12 +96,17 @@ def build(ctx) -> None:
         stmts = cleanup.clean(ctx, stmts, roles, in_step=in_step and not plan.manual)
         if hook == TRAIN_STEP:
             if plan.manual:
-                stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return None"], ["return None"],
-                                             "batch loop")
+                stmts = loop_control.rewrite(
+                    ctx, stmts, [loop_control.STOP, "return None"], ["return None"], "batch loop"
+                )
         elif hook in (BATCH_END, BEFORE_OPT):
-            stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return"], ["return"], "batch loop")
+            stmts = loop_control.rewrite(
+                ctx, stmts, [loop_control.STOP, "return"], ["return"], "batch loop"
+            )
         else:
-            stmts = loop_control.rewrite(ctx, stmts, [loop_control.STOP, "return"], ["return"], "epoch loop")
+            stmts = loop_control.rewrite(
+                ctx, stmts, [loop_control.STOP, "return"], ["return"], "epoch loop"
+            )
         plan.sections[hook] = stmts
     plan.sections[BATCH_END] = accumulation.undo_division(ctx, plan.sections.get(BATCH_END) or [])
     monitors = {s.monitor for s in plan.schedulers if s.monitor}
@@ -114,12 +137,13 @@ def _restore_train_mode(ctx, roles) -> None:
                     if isinstance(n.func, cst.Name) and n.func.value in ctx.ix.functions:
                         evals = True
         if evals:
-            ctx.plan.sections[hook] = stmts + [stmt("self.train()  # the evaluation above switched to eval mode")]
+            ctx.plan.sections[hook] = stmts + [
+                stmt("self.train()  # the evaluation above switched to eval mode")
+            ]
 
 
 def _batch_and_counters(ctx) -> None:
     raw, plan = ctx.raw, ctx.plan
-    ts = plan.sections[TRAIN_STEP]
     head = []
     if raw.batch_target is not None:
         tgt = rename(raw.batch_target, {"self": cst.Name(HOST)})
@@ -140,8 +164,15 @@ def _batch_and_counters(ctx) -> None:
     if raw.epoch_var:
         start = raw.epoch_start
         lit = ctx.literal_start(start)
-        value = "self.current_epoch" if lit == 0 else (
-            f"self.current_epoch + {lit}" if lit is not None else f"self.current_epoch + {code(start)}")
+        value = (
+            "self.current_epoch"
+            if lit == 0
+            else (
+                f"self.current_epoch + {lit}"
+                if lit is not None
+                else f"self.current_epoch + {code(start)}"
+            )
+        )
         for hook in HOOKS:
             stmts = plan.sections.get(hook) or []
             if raw.epoch_var in statement_usage(stmts).reads:
@@ -157,5 +188,8 @@ def _loss_return(ctx) -> None:
         stmt(f'self.log("train_loss", {loss}, prog_bar=True)'),
         stmt(f"return {loss}"),
     ]
-    ctx.note(MOVED, f"loss `{loss.replace(HOST, 'self')}` -> returned by training_step, "
-             "logged as self.log(\"train_loss\")")
+    ctx.note(
+        MOVED,
+        f"loss `{loss.replace(HOST, 'self')}` -> returned by training_step, "
+        'logged as self.log("train_loss")',
+    )

@@ -8,26 +8,35 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from torch_scaffold.convert import nodes
+from torch_scaffold.convert import lines, nodes
 from torch_scaffold.errors import ScriptError
 
 
 @dataclass
 class Parsed:
     module: cst.Module
-    positions: dict
+    positions: dict  # id(statement) -> (first line, last line)
     parents: dict  # id(node) -> parent node
     aliases: dict  # local name -> qualified module path (`optim` -> `torch.optim`)
     filename: str
     all_nodes: list = field(default_factory=list)  # depth-first order
 
+    def _span(self, node: cst.CSTNode):
+        cur = node
+        while cur is not None:
+            span = self.positions.get(id(cur))
+            if span is not None:
+                return span
+            cur = self.parents.get(id(cur))
+        return None
+
     def line(self, node: cst.CSTNode) -> int | None:
-        pos = _value(self.positions.get(node))
-        return pos.start.line if pos else None
+        span = self._span(node)
+        return span[0] if span else None
 
     def end_line(self, node: cst.CSTNode) -> int | None:
-        pos = _value(self.positions.get(node))
-        return pos.end.line if pos else None
+        span = self._span(node)
+        return span[1] if span else None
 
     def qname(self, node: cst.CSTNode) -> str | None:
         """The qualified name of `optim.Adam`, `torch.optim.Adam` or `Adam` (imported): one string."""
@@ -82,8 +91,11 @@ class _Links(cst.CSTVisitor):
             if mod and not isinstance(node.names, cst.ImportStar):
                 for alias in node.names:
                     name = nodes.dotted(alias.name)
-                    local = alias.asname.name.value if alias.asname is not None and isinstance(
-                        alias.asname.name, cst.Name) else name
+                    local = (
+                        alias.asname.name.value
+                        if alias.asname is not None and isinstance(alias.asname.name, cst.Name)
+                        else name
+                    )
                     if name and local:
                         self.aliases[local] = f"{mod}.{name}"
         return True
@@ -103,14 +115,19 @@ def parse(source: str, filename: str) -> Parsed:
             hint="fix the syntax error (the script must run with Python 3) and try again",
         ) from None
     except (RecursionError, MemoryError):
-        raise ScriptError("too deeply nested to parse", where=filename, hint="simplify the script") from None
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+        raise ScriptError(
+            "too deeply nested to parse", where=filename, hint="simplify the script"
+        ) from None
+    positions = lines.statement_lines(module, source)
+    if positions is None:  # `ast` disagrees with libcst: ask libcst for every position
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        raw = wrapper.resolve(PositionProvider)
+        positions = {id(n): (_value(p).start.line, _value(p).end.line) for n, p in raw.items()}
     links = _Links()
-    wrapper.module.visit(links)
+    module.visit(links)
     nodes.set_children_cache(links.children)
     return Parsed(
-        module=wrapper.module,
+        module=module,
         positions=positions,
         parents=links.parents,
         aliases=links.aliases,

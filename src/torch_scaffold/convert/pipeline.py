@@ -7,8 +7,8 @@ import libcst as cst
 from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
 from torch_scaffold.convert.nodes import code, dotted, walk
 from torch_scaffold.convert.parse import parse
-from torch_scaffold.convert.plan import Context, HOST, TrainingPlan
-from torch_scaffold.convert.result import KEPT, MOVED, REFUSED, REMOVED, Conversion, ReportEntry
+from torch_scaffold.convert.plan import Context, TrainingPlan
+from torch_scaffold.convert.result import KEPT, REFUSED, REMOVED, Conversion, ReportEntry
 from torch_scaffold.convert.rules import checkpointing, distributed, refusals, trainer_flags
 
 
@@ -33,16 +33,28 @@ def convert(source: str, filename: str = "<stdin>", *, partial: bool = False) ->
         return _convert(parsed, source, filename, partial)
     except RecursionError:
         entries = [ReportEntry(REFUSED, "the script is too deeply nested to analyse")]
-    except Exception as exc:  # never a traceback: an analysis bug becomes a refusal
-        entries = [ReportEntry(REFUSED, f"internal error while analysing the script "
-                               f"({type(exc).__name__}: {exc}); please report it")]
+    except Exception as exc:  # noqa: BLE001 - never a traceback: an analysis bug becomes a refusal
+        entries = [
+            ReportEntry(
+                REFUSED,
+                f"internal error while analysing the script "
+                f"({type(exc).__name__}: {exc}); please report it",
+            )
+        ]
     return Conversion(report.partial_code(source, entries) if partial else None, entries)
 
 
 def _convert(parsed, source: str, filename: str, partial: bool) -> Conversion:
     if _already_lightning(parsed):
-        return Conversion(None, [ReportEntry(KEPT, "already a Lightning script (defines a LightningModule); nothing to do")],
-                          already_lightning=True)
+        return Conversion(
+            None,
+            [
+                ReportEntry(
+                    KEPT, "already a Lightning script (defines a LightningModule); nothing to do"
+                )
+            ],
+            already_lightning=True,
+        )
     ix = analyze.Index(parsed)
     refused = refusals.find(parsed, ix)
     if refused:
@@ -64,8 +76,13 @@ def _convert(parsed, source: str, filename: str, partial: bool) -> Conversion:
     try:
         compile(formatted, filename, "exec")
     except SyntaxError as exc:  # a bug of ours: refuse rather than write broken code
-        entries = [ReportEntry(REFUSED, f"internal error: the converted code does not compile ({exc.msg}, "
-                               f"line {exc.lineno}); please report this script")]
+        entries = [
+            ReportEntry(
+                REFUSED,
+                f"internal error: the converted code does not compile ({exc.msg}, "
+                f"line {exc.lineno}); please report this script",
+            )
+        ]
         import os
 
         if os.environ.get("SCAFFOLD_DEBUG"):
@@ -92,18 +109,30 @@ def _setup(ctx) -> None:
     ctx.anchor = node
     if ctx.removed_resume is not None:
         ctx.removed_functions.append(ctx.removed_resume)
-    ctx.taken_names = set(ctx.ix.functions) | set(ctx.ix.classes) | {
-        n.value for n in walk(facts.driver) if isinstance(n, cst.Name)}
+    ctx.taken_names = (
+        set(ctx.ix.functions)
+        | set(ctx.ix.classes)
+        | {n.value for n in walk(facts.driver) if isinstance(n, cst.Name)}
+    )
     # inlined functions disappear when nothing else calls them
+    sites = {id(i.call) for i in (facts.step_inline, facts.epoch_inline) if i is not None}
     for fn in raw.inlined:
-        others = [c for c in ctx.ix.calls_to(fn) if not _inside(parsed, c, raw.replaced)]
+        others = [c for c in ctx.ix.calls_to(fn) if id(c) not in sites]
         if not others:
             ctx.removed_functions.append(fn)
-            ctx.note(REMOVED, f"{fn.name.value}() (lines {parsed.line(fn)}-{parsed.end_line(fn)}) "
-                     "moved into the LightningModule hooks", None)
+            ctx.note(
+                REMOVED,
+                f"{fn.name.value}() (lines {parsed.line(fn)}-{parsed.end_line(fn)}) "
+                "moved into the LightningModule hooks",
+                None,
+            )
         else:
-            ctx.note(KEPT, f"{fn.name.value}() kept: it is also called outside the training loop "
-                     f"(line {parsed.line(others[0])})", None)
+            ctx.note(
+                KEPT,
+                f"{fn.name.value}() kept: it is also called outside the training loop "
+                f"(line {parsed.line(others[0])})",
+                None,
+            )
 
 
 def _inside(parsed, node, container) -> bool:

@@ -63,7 +63,9 @@ class Context:
     partial: bool = False
     removed_counts: dict[str, int] = field(default_factory=dict)
 
-    def note(self, kind: str, text: str, node: cst.CSTNode | None = None, end: bool = False) -> None:
+    def note(
+        self, kind: str, text: str, node: cst.CSTNode | None = None, end: bool = False
+    ) -> None:
         line = self.parsed.line(node) if node is not None else None
         end_line = self.parsed.end_line(node) if (node is not None and end) else None
         self.entries.append(ReportEntry(kind, text, line, end_line))
@@ -77,7 +79,7 @@ class Context:
     def lineof(self, node) -> int | None:
         try:
             return self.parsed.line(node)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a line number is nice to have, never required
             return None
 
     def driver_expr(self, node) -> str:
@@ -107,8 +109,10 @@ def literal_int(parsed, facts, node) -> int | None:
                     return int(v.value)
                 if isinstance(t, cst.Tuple) and isinstance(v, cst.Tuple):
                     for te, ve in zip(t.elements, v.elements):
-                        if isinstance(te.value, cst.Name) and te.value.value == node.value and isinstance(
-                            ve.value, cst.Integer
+                        if (
+                            isinstance(te.value, cst.Name)
+                            and te.value.value == node.value
+                            and isinstance(ve.value, cst.Integer)
                         ):
                             return int(ve.value.value)
     return None

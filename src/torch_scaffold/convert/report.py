@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch_scaffold.convert.result import KEPT, KINDS, REMOVED, TODO, ReportEntry
+from torch_scaffold.convert.result import KEPT, KINDS, REMOVED, ReportEntry
 
 
 def format_code(source: str) -> str:
@@ -10,7 +10,7 @@ def format_code(source: str) -> str:
 
     try:
         return black.format_str(source, mode=black.Mode())
-    except Exception:  # black refuses some valid code (rare): keep it unformatted
+    except Exception:  # noqa: BLE001 - black refuses some valid code (rare): keep it unformatted
         return source
 
 
@@ -36,7 +36,12 @@ def finish(ctx) -> list[ReportEntry]:
     if ctx.removed_counts:
         parts = [f"{n} {what}" if n > 1 else what for what, n in ctx.removed_counts.items()]
         entries.append(ReportEntry(REMOVED, ", ".join(parts)))
-    entries.append(ReportEntry(KEPT, "kept unchanged: imports, comments, argument parsing, data code, "
-                               "model classes and helper functions"))
+    entries.append(
+        ReportEntry(
+            KEPT,
+            "kept unchanged: imports, comments, argument parsing, data code, "
+            "model classes and helper functions",
+        )
+    )
     order = {k: i for i, k in enumerate(KINDS)}
     return sorted(entries, key=lambda e: order.get(e.kind, 99))

@@ -55,7 +55,9 @@ class _Reads(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._skip.add(id(node.name))
         params = node.params
-        names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
+        names = {
+            p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]
+        }
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 names.add(star.name.value)
@@ -127,8 +129,14 @@ def _stmt_usage(st: cst.CSTNode, u: Usage) -> None:
             _small_usage(small, u)
         return
     if isinstance(st, (cst.FunctionDef, cst.ClassDef)):
-        _note_reads(expr_reads(st.with_changes(name=cst.Name("_")))
-                    if isinstance(st, cst.ClassDef) else expr_reads(st), u)
+        _note_reads(
+            (
+                expr_reads(st.with_changes(name=cst.Name("_")))
+                if isinstance(st, cst.ClassDef)
+                else expr_reads(st)
+            ),
+            u,
+        )
         u.binds.add(st.name.value)
         return
     if isinstance(st, (cst.For,)):
@@ -175,7 +183,9 @@ def _stmt_usage(st: cst.CSTNode, u: Usage) -> None:
 
 
 def body_of_block(block) -> list[cst.CSTNode]:
-    return list(block.body) if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []
+    return (
+        list(block.body) if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []
+    )
 
 
 def _children_stmts(st: cst.CSTNode) -> list[cst.CSTNode]:
@@ -258,7 +268,9 @@ class Renamer(cst.CSTTransformer):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._skip.add(id(node.name))
         params = node.params
-        names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
+        names = {
+            p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]
+        }
         # a nested def shares the names it declares nonlocal with the hook around it
         self._bound.append((names | _locals_of(node)) - _nonlocals(node))
 

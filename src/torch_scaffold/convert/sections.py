@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from torch_scaffold.convert.analyze import Index, Inline, LoopFacts, Refusal, loader_parts
-from torch_scaffold.convert.nodes import body_of, contains, dotted, expr, method_call, walk
+from torch_scaffold.convert.nodes import body_of, contains, dotted, expr, walk
 from torch_scaffold.convert.scope import rename, statement_usage
 
 
@@ -40,7 +40,7 @@ class RawSections:
 def _split(stmts: list, node: cst.CSTNode):
     for i, st in enumerate(stmts):
         if st is node or contains(st, node):
-            return stmts[:i], st, stmts[i + 1:]
+            return stmts[:i], st, stmts[i + 1 :]
     raise Refusal(f"internal: statement not found: {_code(node)[:60]}")
 
 
@@ -64,7 +64,9 @@ def _bind(fn: cst.FunctionDef, bindings: dict, stmts: list) -> list:
             if value.value != name:
                 mapping[name] = value
         elif name in rebound:
-            prefix.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)]))
+            prefix.append(
+                cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)])
+            )
         else:
             mapping[name] = value
     out = [rename(s, mapping) for s in stmts]
@@ -76,9 +78,12 @@ def _mapping(bindings: dict) -> dict:
 
 
 def _drop_docstring(stmts: list) -> list:
-    if stmts and isinstance(stmts[0], cst.SimpleStatementLine) and isinstance(
-        stmts[0].body[0], cst.Expr
-    ) and isinstance(stmts[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+    if (
+        stmts
+        and isinstance(stmts[0], cst.SimpleStatementLine)
+        and isinstance(stmts[0].body[0], cst.Expr)
+        and isinstance(stmts[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    ):
         return stmts[1:]
     return stmts
 
@@ -87,9 +92,15 @@ def _returns_to(stmts: list, target: cst.BaseExpression | None, fn_name: str, li
     """Turn the function's final `return X` into `target = X` (or drop it)."""
     out = list(stmts)
     for st in out[:-1]:
-        if any(isinstance(n, cst.Return) for n in walk(st) if not _in_nested_def(st, n)):
+        if isinstance(st, cst.FunctionDef):
+            continue  # a nested function's return is its own
+        if any(isinstance(n, cst.Return) for n in walk(st)):
             raise Refusal(f"{fn_name}() returns from the middle of its training loop code", line)
-    if out and isinstance(out[-1], cst.SimpleStatementLine) and isinstance(out[-1].body[0], cst.Return):
+    if (
+        out
+        and isinstance(out[-1], cst.SimpleStatementLine)
+        and isinstance(out[-1].body[0], cst.Return)
+    ):
         ret = out[-1].body[0]
         if ret.value is None or target is None:
             out = out[:-1]
@@ -98,10 +109,6 @@ def _returns_to(stmts: list, target: cst.BaseExpression | None, fn_name: str, li
     elif out and any(isinstance(n, cst.Return) for n in walk(out[-1])):
         raise Refusal(f"{fn_name}() returns from inside a block", line)
     return out
-
-
-def _in_nested_def(root, node) -> bool:
-    return False
 
 
 def _site_parts(site_stmt: cst.CSTNode, call: cst.Call, fn_name: str):
@@ -134,7 +141,11 @@ def _inline(inl: Inline, site_stmt, parsed, marker=None, withs=None):
 
 
 def _range_bounds(it: cst.BaseExpression):
-    it = it.args[0].value if isinstance(it, cst.Call) and (dotted(it.func) or "").endswith("tqdm") and it.args else it
+    it = (
+        it.args[0].value
+        if isinstance(it, cst.Call) and (dotted(it.func) or "").endswith("tqdm") and it.args
+        else it
+    )
     if isinstance(it, cst.Call) and dotted(it.func) in ("range", "trange", "tqdm.trange"):
         args = [a.value for a in it.args if a.keyword is None]
         if len(args) == 1:
@@ -144,14 +155,20 @@ def _range_bounds(it: cst.BaseExpression):
     return None
 
 
-def _count(start: cst.BaseExpression, stop: cst.BaseExpression, literal_start) -> cst.BaseExpression:
+def _count(
+    start: cst.BaseExpression, stop: cst.BaseExpression, literal_start
+) -> cst.BaseExpression:
     """stop - start, simplified for the usual `range(1, n + 1)` shape."""
     start_v = literal_start(start)
     if start_v == 0:
         return stop
-    if (isinstance(stop, cst.BinaryOperation) and isinstance(stop.operator, cst.Add)
-            and isinstance(stop.right, cst.Integer) and start_v is not None
-            and int(stop.right.value) == start_v):
+    if (
+        isinstance(stop, cst.BinaryOperation)
+        and isinstance(stop.operator, cst.Add)
+        and isinstance(stop.right, cst.Integer)
+        and start_v is not None
+        and int(stop.right.value) == start_v
+    ):
         return stop.left
     if start_v is not None:
         return expr(f"({_code(stop)}) - {start_v}")
@@ -169,18 +186,29 @@ def build(parsed, ix: Index, facts: LoopFacts, literal_start) -> RawSections:
     if facts.kind == "closure":
         body = body_of(loop)
         defs_at = next(i for i, s in enumerate(body) if s is facts.closure_fn)
-        step_at = next(i for i, s in enumerate(body) if s is facts.closure_step_stmt or contains(s, facts.closure_step_stmt))
+        step_at = next(
+            i
+            for i, s in enumerate(body)
+            if s is facts.closure_step_stmt or contains(s, facts.closure_step_stmt)
+        )
         head = [s for i, s in enumerate(body[:step_at]) if i != defs_at]
-        closure_body = [s for s in body_of(facts.closure_fn)
-                        if not (isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], cst.Nonlocal))]
-        closure_body = _returns_to(closure_body, cst.Name("__closure_loss__"), facts.closure_fn.name.value,
-                                   parsed.line(facts.closure_fn))
+        closure_body = [
+            s
+            for s in body_of(facts.closure_fn)
+            if not (isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], cst.Nonlocal))
+        ]
+        closure_body = _returns_to(
+            closure_body,
+            cst.Name("__closure_loss__"),
+            facts.closure_fn.name.value,
+            parsed.line(facts.closure_fn),
+        )
         loop_body = head + closure_body
         step_small = facts.closure_step_stmt.body[0]
         raw = RawSections(loop_body=loop_body)
         if isinstance(step_small, cst.Assign):
             raw.closure_target = step_small.targets[0].target
-        raw.closure_tail = body[step_at + 1:]
+        raw.closure_tail = body[step_at + 1 :]
     else:
         loop_body = list(body_of(loop))
         raw = RawSections(loop_body=loop_body)
@@ -245,9 +273,10 @@ def build(parsed, ix: Index, facts: LoopFacts, literal_start) -> RawSections:
         raw.replaced = e
     elif facts.epoch_inline is not None:
         inl = facts.epoch_inline
-        pre, _, post = _inline(inl, None, parsed, marker=loop, withs=withs) if False else (None, None, None)
-        raise Refusal("a training function called once, outside any epoch loop, is not supported yet",
-                      parsed.line(inl.call))
+        raise Refusal(
+            "a training function called once, outside any epoch loop, is not supported yet",
+            parsed.line(inl.call),
+        )
     else:
         raw.replaced = loop
     raw.stripped_withs = withs
@@ -262,15 +291,23 @@ def _is_loader(loop: cst.For) -> bool:
 
 def _while_limit(loop: cst.While, parsed):
     test = loop.test
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name):
+    if isinstance(test, cst.Name) and test.value == "True":
+        return expr("-1"), None  # runs until a `break`: self.trainer.should_stop
+    if (
+        isinstance(test, cst.Comparison)
+        and len(test.comparisons) == 1
+        and isinstance(test.left, cst.Name)
+    ):
         op = test.comparisons[0].operator
         bound = test.comparisons[0].comparator
         if isinstance(op, cst.LessThan):
             return bound, test.left.value
         if isinstance(op, cst.LessThanEqual):
             return expr(f"{_code(bound)} + 1"), test.left.value
-    raise Refusal("cannot tell how many steps the `while` loop runs (expected `while step < N`)",
-                  parsed.line(loop))
+    raise Refusal(
+        "cannot tell how many steps the `while` loop runs (expected `while step < N`)",
+        parsed.line(loop),
+    )
 
 
 def _find_fetch(raw: RawSections) -> None:
@@ -278,9 +315,13 @@ def _find_fetch(raw: RawSections) -> None:
     for i, st in enumerate(raw.loop_body):
         if isinstance(st, cst.SimpleStatementLine) and isinstance(st.body[0], cst.Assign):
             value = st.body[0].value
-            if (isinstance(value, cst.Call) and dotted(value.func) == "next" and len(value.args) == 1
-                    and isinstance(value.args[0].value, cst.Name)):
+            if (
+                isinstance(value, cst.Call)
+                and dotted(value.func) == "next"
+                and len(value.args) == 1
+                and isinstance(value.args[0].value, cst.Name)
+            ):
                 raw.train_data = value.args[0].value
                 raw.batch_target = st.body[0].targets[0].target
-                raw.loop_body = raw.loop_body[:i] + raw.loop_body[i + 1:]
+                raw.loop_body = raw.loop_body[:i] + raw.loop_body[i + 1 :]
                 return

@@ -12,25 +12,90 @@ import keyword
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, contains, dotted, walk
-from torch_scaffold.convert.plan import HOST, TRAIN_STEP, BATCH_END
-from torch_scaffold.convert.scope import expr_reads, rename, statement_usage
+from torch_scaffold.convert.nodes import body_of, contains, walk
+from torch_scaffold.convert.plan import BATCH_END, HOST, TRAIN_STEP
+from torch_scaffold.convert.scope import rename, statement_usage
 
 # attributes a LightningModule already has: a user name that collides gets a suffix
 RESERVED = {
-    "automatic_optimization", "backward", "current_epoch", "device", "device_mesh", "dtype",
-    "example_input_array", "fabric", "forward", "global_rank", "global_step", "hparams",
-    "hparams_initial", "local_rank", "log", "log_dict", "logger", "loggers", "lr_schedulers",
-    "optimizers", "precision", "print", "trainer", "training", "train", "eval", "to", "cuda",
-    "cpu", "parameters", "modules", "children", "state_dict", "apply", "float", "half", "double",
-    "type", "zero_grad", "freeze", "unfreeze", "setup", "teardown", "training_step", "compile",
-    "save_hyperparameters", "toggle_optimizer", "untoggle_optimizer", "manual_backward",
-    "clip_gradients", "on_gpu", "strict_loading", "register_buffer", "buffers", "all_gather",
-    "train_dataloader", "val_dataloader", "test_dataloader", "predict_dataloader", "prepare_data",
-    "configure_optimizers", "configure_callbacks", "configure_model", "validation_step",
-    "test_step", "predict_step", "lr_scheduler_step", "optimizer_step", "optimizer_zero_grad",
-    "transfer_batch_to_device", "load_state_dict", "named_parameters", "named_modules",
-    "requires_grad_", "register_module", "add_module", "get_submodule", "share_memory",
+    "automatic_optimization",
+    "backward",
+    "current_epoch",
+    "device",
+    "device_mesh",
+    "dtype",
+    "example_input_array",
+    "fabric",
+    "forward",
+    "global_rank",
+    "global_step",
+    "hparams",
+    "hparams_initial",
+    "local_rank",
+    "log",
+    "log_dict",
+    "logger",
+    "loggers",
+    "lr_schedulers",
+    "optimizers",
+    "precision",
+    "print",
+    "trainer",
+    "training",
+    "train",
+    "eval",
+    "to",
+    "cuda",
+    "cpu",
+    "parameters",
+    "modules",
+    "children",
+    "state_dict",
+    "apply",
+    "float",
+    "half",
+    "double",
+    "type",
+    "zero_grad",
+    "freeze",
+    "unfreeze",
+    "setup",
+    "teardown",
+    "training_step",
+    "compile",
+    "save_hyperparameters",
+    "toggle_optimizer",
+    "untoggle_optimizer",
+    "manual_backward",
+    "clip_gradients",
+    "on_gpu",
+    "strict_loading",
+    "register_buffer",
+    "buffers",
+    "all_gather",
+    "train_dataloader",
+    "val_dataloader",
+    "test_dataloader",
+    "predict_dataloader",
+    "prepare_data",
+    "configure_optimizers",
+    "configure_callbacks",
+    "configure_model",
+    "validation_step",
+    "test_step",
+    "predict_step",
+    "lr_scheduler_step",
+    "optimizer_step",
+    "optimizer_zero_grad",
+    "transfer_batch_to_device",
+    "load_state_dict",
+    "named_parameters",
+    "named_modules",
+    "requires_grad_",
+    "register_module",
+    "add_module",
+    "get_submodule",
+    "share_memory",
 }
 
 
@@ -45,7 +110,11 @@ class _HostUses(cst.CSTVisitor):
         self.stored: set[str] = set()
 
     def _host_attr(self, node):
-        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == HOST:
+        if (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Name)
+            and node.value.value == HOST
+        ):
             return node.attr.value
         return None
 
@@ -76,19 +145,26 @@ class _PromoteHost(cst.CSTTransformer):
         self.names = names
 
     def leave_Attribute(self, original, updated):
-        if (isinstance(updated.value, cst.Name) and updated.value.value == HOST
-                and updated.attr.value in self.names):
+        if (
+            isinstance(updated.value, cst.Name)
+            and updated.value.value == HOST
+            and updated.attr.value in self.names
+        ):
             return cst.Name(updated.attr.value)
         return updated
 
 
-def promote_host(sections: dict, free_names: set[str], methods: set[str]) -> tuple[dict, dict[str, str]]:
+def promote_host(
+    sections: dict, free_names: set[str], methods: set[str]
+) -> tuple[dict, dict[str, str]]:
     """`__host__.x` that is only read -> plain name `x` (passed in as `self.x`)."""
     v = _HostUses()
     for stmts in sections.values():
         for s in stmts:
             s.visit(v)
-    promote = {a for a in v.used - v.stored - (v.called & methods) if a not in free_names and a != "device"}
+    promote = {
+        a for a in v.used - v.stored - (v.called & methods) if a not in free_names and a != "device"
+    }
     device_attr = "device" in v.used and "device" not in v.stored
     driver = {a: f"self.{a}" for a in promote}
     t = _PromoteHost(promote)
@@ -100,23 +176,29 @@ def promote_host(sections: dict, free_names: set[str], methods: set[str]) -> tup
 
 
 def driver_locals(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
-    """Names bound in the driving scope (outside the replaced loop)."""
-    stmts = [s for s in body_of(driver) if s is not replaced]
+    """Names bound in the driving scope, outside the replaced loop."""
+    from torch_scaffold.convert.nodes import pass_stmt
+
+    stmts = []
+    for s in body_of(driver):
+        if s is replaced:
+            continue
+        if contains(s, replaced):
+            s = s.deep_replace(replaced, pass_stmt())
+        stmts.append(s)
     if isinstance(driver, cst.Module):
         names = set()
         for s in stmts:
-            if isinstance(s, cst.SimpleStatementLine) and any(isinstance(x, (cst.Assign, cst.AugAssign, cst.AnnAssign)) for x in s.body):
-                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
-            elif isinstance(s, (cst.For, cst.While, cst.If, cst.With, cst.Try)) and not contains(s, replaced):
-                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
-            elif isinstance(s, (cst.If, cst.With, cst.Try)):
-                names |= {n for n in statement_usage([s]).binds if not n.isupper()}
+            if isinstance(s, (cst.FunctionDef, cst.ClassDef)) or (
+                isinstance(s, cst.SimpleStatementLine)
+                and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+            ):
+                continue  # functions, classes and imports stay global
+            names |= {n for n in statement_usage([s]).binds if not n.isupper()}
         return names
     params = driver.params
     names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
-    names |= statement_usage(stmts).binds
-    # names bound inside compound statements that hold the replaced loop
-    return names
+    return names | statement_usage(stmts).binds
 
 
 def after_reads(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
@@ -163,7 +245,10 @@ def assign(ctx) -> None:
     plan, raw, facts = ctx.plan, ctx.raw, ctx.facts
     hooks = {k: v for k, v in plan.sections.items() if v}
     # the names each hook binds for itself
-    own = {TRAIN_STEP: {plan.batch_param, plan.index_param}, BATCH_END: {"outputs", "batch", plan.index_param}}
+    own = {
+        TRAIN_STEP: {plan.batch_param, plan.index_param},
+        BATCH_END: {"outputs", "batch", plan.index_param},
+    }
     usage = {k: statement_usage(v) for k, v in hooks.items()}
     free_now = set().union(*[u.reads for u in usage.values()]) if usage else set()
     hooks, host_driver = promote_host(hooks, free_now, ctx.ix.methods)
@@ -173,6 +258,9 @@ def assign(ctx) -> None:
             u.binds.add(n)
             u.read_first.discard(n)
     d_locals = driver_locals(facts.driver, raw.replaced) | set(host_driver)
+    # module-level variables (model, optimizer, loaders...) are passed in too, so that
+    # every module the step uses is registered on the LightningModule
+    d_locals |= driver_locals(ctx.parsed.module, raw.replaced)
     if isinstance(facts.driver, cst.FunctionDef) and _is_method(ctx, facts.driver):
         d_locals.add(HOST)
     after = after_reads(facts.driver, raw.replaced)
@@ -218,7 +306,9 @@ def assign(ctx) -> None:
 
 
 def _drop_nonlocal(s):
-    if isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Nonlocal, cst.Global)) for x in s.body):
+    if isinstance(s, cst.SimpleStatementLine) and all(
+        isinstance(x, (cst.Nonlocal, cst.Global)) for x in s.body
+    ):
         return None
     return s
 
@@ -231,7 +321,11 @@ def _is_method(ctx, fn) -> bool:
 def mapped(ctx, expr_code: str) -> str:
     """An expression of the moved code (e.g. an optimizer) after renaming."""
     node = cst.parse_expression(expr_code)
-    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == HOST:
+    if (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and node.value.value == HOST
+    ):
         attr = node.attr.value
         if attr in ctx.plan.ctor:
             return f"self.{attr}"

@@ -15,18 +15,24 @@ class _Undivide(cst.CSTTransformer):
         self.divisions = 0
 
     def leave_Assign(self, original, updated):
-        if (len(updated.targets) == 1 and code(updated.targets[0].target) == self.loss
-                and isinstance(updated.value, cst.BinaryOperation)
-                and isinstance(updated.value.operator, cst.Divide)
-                and code(updated.value.right) == self.factor):
+        if (
+            len(updated.targets) == 1
+            and code(updated.targets[0].target) == self.loss
+            and isinstance(updated.value, cst.BinaryOperation)
+            and isinstance(updated.value.operator, cst.Divide)
+            and code(updated.value.right) == self.factor
+        ):
             self.divisions += 1
             return updated.with_changes(value=updated.value.left)
         return updated
 
     def leave_BinaryOperation(self, original, updated):
         # `loss.item() * K` printed the undivided loss: it is undivided already
-        if isinstance(updated.operator, cst.Multiply) and code(updated.right) == self.factor and \
-                code(updated.left).startswith(self.loss):
+        if (
+            isinstance(updated.operator, cst.Multiply)
+            and code(updated.right) == self.factor
+            and code(updated.left).startswith(self.loss)
+        ):
             return updated.left
         return updated
 
@@ -38,5 +44,8 @@ def undo_division(ctx, stmts: list) -> list:
     t = _Undivide(code(loss), factor)
     out = [s.visit(t) for s in stmts]
     if t.divisions:
-        ctx.note(REMOVED, f"`{code(loss)} / {factor}` division (Lightning divides by accumulate_grad_batches)")
+        ctx.note(
+            REMOVED,
+            f"`{code(loss)} / {factor}` division (Lightning divides by accumulate_grad_batches)",
+        )
     return out

@@ -7,7 +7,12 @@ import libcst as cst
 from torch_scaffold.convert.nodes import code, dotted, method_call
 from torch_scaffold.convert.result import MOVED
 
-_AUTOCAST = ("torch.autocast", "torch.cuda.amp.autocast", "torch.amp.autocast", "torch.cpu.amp.autocast")
+_AUTOCAST = (
+    "torch.autocast",
+    "torch.cuda.amp.autocast",
+    "torch.amp.autocast",
+    "torch.cpu.amp.autocast",
+)
 _GRAD_CTX = ("torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled", "torch.enable_grad")
 
 
@@ -47,11 +52,27 @@ def note_autocast(ctx, call: cst.Call) -> None:
     dtype = next((a.value for a in call.args if a.keyword and a.keyword.value == "dtype"), None)
     enabled = next((a.value for a in call.args if a.keyword and a.keyword.value == "enabled"), None)
     kind = "bf16-mixed" if dtype is not None and "bfloat16" in code(dtype) else "16-mixed"
+    device_type = next(
+        (a.value for a in call.args if a.keyword and a.keyword.value == "device_type"),
+        call.args[0].value if call.args and call.args[0].keyword is None else None,
+    )
+    cuda_only = _qname(ctx, call.func) == "torch.cuda.amp.autocast" or (
+        device_type is not None and code(device_type) in ('"cuda"', "'cuda'")
+    )
     if enabled is not None and not (isinstance(enabled, cst.Name) and enabled.value == "True"):
-        ctx.plan.trainer_flags["precision"] = f'"{kind}" if {ctx.driver_expr(enabled)} else "32-true"'
+        ctx.plan.trainer_flags["precision"] = (
+            f'"{kind}" if {ctx.driver_expr(enabled)} else "32-true"'
+        )
+    elif cuda_only and kind == "16-mixed":
+        # CUDA autocast does nothing on a CPU-only machine: keep it that way
+        ctx.plan.trainer_flags["precision"] = (
+            f'"{kind}" if torch.cuda.is_available() else "32-true"'
+        )
     else:
         ctx.plan.trainer_flags["precision"] = f'"{kind}"'
-    ctx.note(MOVED, f"{code(call.func)}(...) -> Trainer(precision={ctx.plan.trainer_flags['precision']})")
+    ctx.note(
+        MOVED, f"{code(call.func)}(...) -> Trainer(precision={ctx.plan.trainer_flags['precision']})"
+    )
 
 
 def unscale_loss(ctx, loss, roles):
@@ -65,7 +86,11 @@ def unscale_loss(ctx, loss, roles):
 
 
 def drop_scaler_stmt(ctx, st, roles) -> bool:
-    if not (isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr)):
+    if not (
+        isinstance(st, cst.SimpleStatementLine)
+        and len(st.body) == 1
+        and isinstance(st.body[0], cst.Expr)
+    ):
         return False
     call = st.body[0].value
     mc = method_call(call) if isinstance(call, cst.Call) else None

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, code, dotted, method_call, stmt, walk
+from torch_scaffold.convert.nodes import body_of, code, dotted, method_call, walk
 from torch_scaffold.convert.result import KEPT, MOVED, TODO
 
 
 def _is_save(parsed, call) -> bool:
     return isinstance(call, cst.Call) and (
-        parsed.qname(call.func) == "torch.save" or dotted(call.func) == "torch.save")
+        parsed.qname(call.func) == "torch.save" or dotted(call.func) == "torch.save"
+    )
 
 
 def _saves_full_checkpoint(ctx, call: cst.Call, roles) -> cst.BaseExpression | None:
@@ -32,10 +33,19 @@ def _saves_full_checkpoint(ctx, call: cst.Call, roles) -> cst.BaseExpression | N
     if len(fns) == 1:
         fn = fns[0]
         for n in walk(fn):
-            if isinstance(n, cst.Call) and _is_save(ctx.parsed, n) and len(n.args) >= 2 and isinstance(
-                    n.args[0].value, cst.Dict) and any(
-                    isinstance(x, cst.Call) and method_call(x) and method_call(x)[1] == "state_dict"
-                    and "optim" in (dotted(method_call(x)[0]) or "") for x in walk(n.args[0].value)):
+            if (
+                isinstance(n, cst.Call)
+                and _is_save(ctx.parsed, n)
+                and len(n.args) >= 2
+                and isinstance(n.args[0].value, cst.Dict)
+                and any(
+                    isinstance(x, cst.Call)
+                    and method_call(x)
+                    and method_call(x)[1] == "state_dict"
+                    and "optim" in (dotted(method_call(x)[0]) or "")
+                    for x in walk(n.args[0].value)
+                )
+            ):
                 path_param = dotted(n.args[1].value)
                 params = [p.name.value for p in fn.params.params]
                 if path_param in params:
@@ -51,8 +61,11 @@ def _mentions_optimizer_state(data: cst.Dict, roles) -> bool:
     for n in walk(data):
         if isinstance(n, cst.Call):
             mc = method_call(n)
-            if mc and mc[1] == "state_dict" and (dotted(mc[0]) in roles.optimizers
-                                                 or "optim" in (dotted(mc[0]) or "")):
+            if (
+                mc
+                and mc[1] == "state_dict"
+                and (dotted(mc[0]) in roles.optimizers or "optim" in (dotted(mc[0]) or ""))
+            ):
                 return True
     return False
 
@@ -82,13 +95,20 @@ def saves(ctx, stmts: list, roles) -> list:
             out.append(new)
     for path in t.paths[:1]:
         dirpath = None
-        if isinstance(path, cst.Call) and (dotted(path.func) or "").endswith("path.join") and path.args:
+        if (
+            isinstance(path, cst.Call)
+            and (dotted(path.func) or "").endswith("path.join")
+            and path.args
+        ):
             dirpath = ctx.driver_expr(path.args[0].value)
         arg = f"dirpath={dirpath}, " if dirpath else ""
         ctx.plan.callbacks.append(f"pl.callbacks.ModelCheckpoint({arg}save_last=True)")
         ctx.plan.trainer_flags.pop("enable_checkpointing", None)
-        ctx.note(MOVED, f"checkpoint with optimizer state saved each epoch ({code(path)[:50]}) -> "
-                 f"ModelCheckpoint({arg}save_last=True)")
+        ctx.note(
+            MOVED,
+            f"checkpoint with optimizer state saved each epoch ({code(path)[:50]}) -> "
+            f"ModelCheckpoint({arg}save_last=True)",
+        )
     return out
 
 
@@ -100,27 +120,47 @@ def resume(ctx) -> None:
             break
         if not isinstance(st, cst.If) or st.orelse is not None:
             continue
-        loads = [n for n in walk(st) if isinstance(n, cst.Call) and (
-            parsed.qname(n.func) == "torch.load" or dotted(n.func) == "torch.load") and n.args]
+        loads = [
+            n
+            for n in walk(st)
+            if isinstance(n, cst.Call)
+            and (parsed.qname(n.func) == "torch.load" or dotted(n.func) == "torch.load")
+            and n.args
+        ]
         restores_opt = any(
-            isinstance(n, cst.Call) and method_call(n) and method_call(n)[1] == "load_state_dict"
+            isinstance(n, cst.Call)
+            and method_call(n)
+            and method_call(n)[1] == "load_state_dict"
             and (dotted(method_call(n)[0]) or "").rsplit(".", 1)[-1] in ctx.ix.optim_targets
-            for n in walk(st))
+            for n in walk(st)
+        )
         if not loads or not restores_opt:
             continue
         path = loads[0].args[0].value
         test = st.test
-        ckpt = f"{code(path)} or None" if code(path) == code(test) else f"{code(path)} if {code(test)} else None"
+        ckpt = (
+            f"{code(path)} or None"
+            if code(path) == code(test)
+            else f"{code(path)} if {code(test)} else None"
+        )
         ctx.plan.fit_kwargs["ckpt_path"] = ckpt
         ctx.removed_resume = st
         lost = sorted(_assigned_names(st) - {code(loads[0].args[0].value)})
-        ctx.note(MOVED, f"resume block (lines {parsed.line(st)}-{parsed.end_line(st)}) -> "
-                 f"trainer.fit(ckpt_path={ckpt}); Lightning restores model, optimizer, scheduler "
-                 "and the epoch counter", st)
+        ctx.note(
+            MOVED,
+            f"resume block (lines {parsed.line(st)}-{parsed.end_line(st)}) -> "
+            f"trainer.fit(ckpt_path={ckpt}); Lightning restores model, optimizer, scheduler "
+            "and the epoch counter",
+            st,
+        )
         if lost:
-            ctx.note(TODO if ctx.partial else KEPT, "values the resume block restored by hand "
-                     f"({', '.join(lost)}) start from their defaults; resume needs a checkpoint "
-                     "written by the converted script", st)
+            ctx.note(
+                TODO if ctx.partial else KEPT,
+                "values the resume block restored by hand "
+                f"({', '.join(lost)}) start from their defaults; resume needs a checkpoint "
+                "written by the converted script",
+                st,
+            )
         return
 
 

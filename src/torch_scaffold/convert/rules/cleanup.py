@@ -10,7 +10,11 @@ from torch_scaffold.convert.rules import amp
 
 
 def _is_mode_switch(st, roles) -> bool:
-    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+    if (
+        isinstance(st, cst.SimpleStatementLine)
+        and len(st.body) == 1
+        and isinstance(st.body[0], cst.Expr)
+    ):
         mc = method_call(st.body[0].value) if isinstance(st.body[0].value, cst.Call) else None
         return bool(mc and mc[1] in ("train", "eval") and dotted(mc[0]) in roles.models)
     return False
@@ -21,7 +25,11 @@ _BOILERPLATE = ("init_process_group", "destroy_process_group", "barrier", "set_d
 
 def _boilerplate(st) -> bool:
     """Process-group set-up and sampler.set_epoch(): Lightning does them."""
-    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+    if (
+        isinstance(st, cst.SimpleStatementLine)
+        and len(st.body) == 1
+        and isinstance(st.body[0], cst.Expr)
+    ):
         call = st.body[0].value
         mc = method_call(call) if isinstance(call, cst.Call) else None
         if mc and mc[1] == "set_epoch" and "sampler" in (dotted(mc[0]) or "").lower():
@@ -33,10 +41,18 @@ def _boilerplate(st) -> bool:
 
 
 def _trivial(st) -> bool:
-    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Assign):
+    if (
+        isinstance(st, cst.SimpleStatementLine)
+        and len(st.body) == 1
+        and isinstance(st.body[0], cst.Assign)
+    ):
         a = st.body[0]
         return len(a.targets) == 1 and code(a.targets[0].target) == code(a.value)
-    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr):
+    if (
+        isinstance(st, cst.SimpleStatementLine)
+        and len(st.body) == 1
+        and isinstance(st.body[0], cst.Expr)
+    ):
         return isinstance(st.body[0].value, (cst.Name, cst.Attribute))
     return False
 
@@ -77,13 +93,27 @@ def drop_dead_flags(stmts: list, used_elsewhere: set[str]) -> list:
 
     out = []
     for i, st in enumerate(stmts):
-        if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Assign):
+        if (
+            isinstance(st, cst.SimpleStatementLine)
+            and len(st.body) == 1
+            and isinstance(st.body[0], cst.Assign)
+        ):
             a = st.body[0]
-            pure = isinstance(a.value, (cst.Comparison, cst.BooleanOperation, cst.Name, cst.Integer,
-                                        cst.Float, cst.SimpleString, cst.UnaryOperation))
+            pure = isinstance(
+                a.value,
+                (
+                    cst.Comparison,
+                    cst.BooleanOperation,
+                    cst.Name,
+                    cst.Integer,
+                    cst.Float,
+                    cst.SimpleString,
+                    cst.UnaryOperation,
+                ),
+            )
             names = [t.target.value for t in a.targets if isinstance(t.target, cst.Name)]
             if pure and len(names) == len(a.targets):
-                later = statement_usage(stmts[i + 1:]).reads
+                later = statement_usage(stmts[i + 1 :]).reads
                 if not any(n in later or n in used_elsewhere for n in names):
                     continue
         out.append(st)

@@ -40,7 +40,10 @@ def take(ctx, st, roles) -> bool:
         return False
     ctx.plan.trainer_flags["gradient_clip_val"] = ctx.driver_expr(val)
     ctx.plan.trainer_flags["gradient_clip_algorithm"] = f'"{algo}"'
-    ctx.note(MOVED, f"{dotted(call.func).rsplit('.', 1)[-1]}(..., {code(val)}) -> "
-             f"Trainer(gradient_clip_val={ctx.driver_expr(val)}, gradient_clip_algorithm=\"{algo}\")",
-             st)
+    ctx.note(
+        MOVED,
+        f"{dotted(call.func).rsplit('.', 1)[-1]}(..., {ctx.driver_expr(val)}) -> "
+        f'Trainer(gradient_clip_val={ctx.driver_expr(val)}, gradient_clip_algorithm="{algo}")',
+        st,
+    )
     return True

@@ -24,8 +24,13 @@ class DropMoves(cst.CSTTransformer):
             return receiver
         if meth == "to" and updated.args:
             first = updated.args[0]
-            if first.keyword is None and dotted(first.value) in self.roles.devices and all(
-                a.keyword is not None and a.keyword.value in ("non_blocking", "copy") for a in updated.args[1:]
+            if (
+                first.keyword is None
+                and dotted(first.value) in self.roles.devices
+                and all(
+                    a.keyword is not None and a.keyword.value in ("non_blocking", "copy")
+                    for a in updated.args[1:]
+                )
             ):
                 self.ctx.count_removed(".to(device)/.cuda() calls")
                 return receiver
@@ -38,6 +43,8 @@ class CudaToDevice(cst.CSTTransformer):
     def leave_Call(self, original, updated):
         mc = method_call(updated)
         if mc and mc[1] == "cuda" and not updated.args:
-            return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("to")),
-                                        args=[cst.Arg(cst.parse_expression("self.device"))])
+            return updated.with_changes(
+                func=updated.func.with_changes(attr=cst.Name("to")),
+                args=[cst.Arg(cst.parse_expression("self.device"))],
+            )
         return updated

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import code, dotted, method_call, walk
-from torch_scaffold.convert.result import MOVED, REMOVED
+from torch_scaffold.convert.nodes import code, dotted, method_call
+from torch_scaffold.convert.result import MOVED
 
 _WRAPPERS = {
     "torch.nn.parallel.DistributedDataParallel": "ddp",
@@ -17,8 +17,12 @@ _WRAPPERS = {
     "torch.nn.DataParallel": "dp",
     "torch.nn.parallel.DataParallel": "dp",
 }
-_SETUP = ("torch.distributed.init_process_group", "torch.distributed.destroy_process_group",
-          "torch.distributed.barrier", "torch.cuda.set_device")
+_SETUP = (
+    "torch.distributed.init_process_group",
+    "torch.distributed.destroy_process_group",
+    "torch.distributed.barrier",
+    "torch.cuda.set_device",
+)
 
 
 def find(ctx) -> None:
@@ -33,18 +37,35 @@ def find(ctx) -> None:
                 ctx.unwrap_calls.append(node)
                 if kind == "ddp":
                     ctx.plan.trainer_flags["strategy"] = '"ddp"'
-                    ctx.note(MOVED, f"{code(node)[:50]} -> Trainer(strategy=\"ddp\") (Lightning wraps the model)",
-                             node)
+                    ctx.note(
+                        MOVED,
+                        f'{code(node)[:50]} -> Trainer(strategy="ddp") (Lightning wraps the model)',
+                        node,
+                    )
                 else:
-                    ctx.note(MOVED, f"{code(node)[:50]} -> Trainer(devices=\"auto\") (Lightning uses DDP, "
-                             "not DataParallel)", node)
+                    ctx.note(
+                        MOVED,
+                        f'{code(node)[:50]} -> Trainer(devices="auto") (Lightning uses DDP, '
+                        "not DataParallel)",
+                        node,
+                    )
                 ctx.plan.trainer_flags.setdefault("devices", '"auto"')
             elif q.endswith("DistributedSampler") and node.args:
-                shuffle = next((a.value for a in node.args if a.keyword and a.keyword.value == "shuffle"), None)
-                kind = "SequentialSampler" if shuffle is not None and code(shuffle) == "False" else "RandomSampler"
+                shuffle = next(
+                    (a.value for a in node.args if a.keyword and a.keyword.value == "shuffle"), None
+                )
+                kind = (
+                    "SequentialSampler"
+                    if shuffle is not None and code(shuffle) == "False"
+                    else "RandomSampler"
+                )
                 ctx.sampler_calls[node] = f"torch.utils.data.{kind}({code(node.args[0].value)})"
-                ctx.note(MOVED, f"DistributedSampler at line {parsed.line(node)} -> {kind} (Lightning adds the "
-                         "DistributedSampler itself when it runs DDP)", None)
+                ctx.note(
+                    MOVED,
+                    f"DistributedSampler at line {parsed.line(node)} -> {kind} (Lightning adds the "
+                    "DistributedSampler itself when it runs DDP)",
+                    None,
+                )
             elif q in _SETUP:
                 stmt_node = parsed.parent(parsed.parent(node))
                 if isinstance(stmt_node, cst.SimpleStatementLine) and len(stmt_node.body) == 1:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, code, dotted, stmt, walk
+from torch_scaffold.convert.nodes import body_of, dotted, stmt
 from torch_scaffold.convert.plan import HOST
 from torch_scaffold.convert.result import MOVED
 
 
 def _final_return(fn: cst.FunctionDef):
     body = body_of(fn)
-    if body and isinstance(body[-1], cst.SimpleStatementLine) and isinstance(body[-1].body[0], cst.Return):
+    if (
+        body
+        and isinstance(body[-1], cst.SimpleStatementLine)
+        and isinstance(body[-1].body[0], cst.Return)
+    ):
         return body[-1].body[0].value
     return None
 
@@ -25,8 +29,13 @@ def _is_mapping(e) -> bool:
 
 
 def _is_scalar(e) -> bool:
-    return isinstance(e, (cst.BinaryOperation, cst.Name, cst.Float, cst.Integer, cst.Subscript)) or (
-        isinstance(e, cst.Call) and isinstance(e.func, cst.Attribute) and e.func.attr.value == "item")
+    return isinstance(
+        e, (cst.BinaryOperation, cst.Name, cst.Float, cst.Integer, cst.Subscript)
+    ) or (
+        isinstance(e, cst.Call)
+        and isinstance(e.func, cst.Attribute)
+        and e.func.attr.value == "item"
+    )
 
 
 def _eval_function(ctx, call: cst.Call):
@@ -43,7 +52,11 @@ def epoch_metrics(ctx, stmts: list, logged: set[str]) -> list:
     out = []
     for st in stmts:
         out.append(st)
-        if not (isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Assign)):
+        if not (
+            isinstance(st, cst.SimpleStatementLine)
+            and len(st.body) == 1
+            and isinstance(st.body[0], cst.Assign)
+        ):
             continue
         a = st.body[0]
         if not isinstance(a.value, cst.Call) or len(a.targets) != 1:
@@ -56,14 +69,23 @@ def epoch_metrics(ctx, stmts: list, logged: set[str]) -> list:
         pairs = []
         if isinstance(target, cst.Name):
             pairs = [(target.value, ret)]
-        elif isinstance(target, cst.Tuple) and isinstance(ret, cst.Tuple) and len(target.elements) == len(ret.elements):
-            pairs = [(t.value.value, r.value) for t, r in zip(target.elements, ret.elements)
-                     if isinstance(t.value, cst.Name)]
+        elif (
+            isinstance(target, cst.Tuple)
+            and isinstance(ret, cst.Tuple)
+            and len(target.elements) == len(ret.elements)
+        ):
+            pairs = [
+                (t.value.value, r.value)
+                for t, r in zip(target.elements, ret.elements)
+                if isinstance(t.value, cst.Name)
+            ]
         for name, value in pairs:
             if name in logged:
                 continue
             if _is_mapping(value):
-                out.append(stmt(f'self.log_dict({{f"{name}_{{k}}": v for k, v in {name}.items()}})'))
+                out.append(
+                    stmt(f'self.log_dict({{f"{name}_{{k}}": v for k, v in {name}.items()}})')
+                )
             elif _is_scalar(value):
                 out.append(stmt(f'self.log("{name}", {name})'))
             else:

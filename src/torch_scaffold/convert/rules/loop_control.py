@@ -44,10 +44,14 @@ class _Control(cst.CSTTransformer):
         small = updated.body[0]
         if isinstance(small, cst.Break):
             self.hits += 1
-            return cst.FlattenSentinel([_with_lines(stmt(t), updated, i) for i, t in enumerate(self.on_break)])
+            return cst.FlattenSentinel(
+                [_with_lines(stmt(t), updated, i) for i, t in enumerate(self.on_break)]
+            )
         if isinstance(small, cst.Continue):
             self.hits += 1
-            return cst.FlattenSentinel([_with_lines(stmt(t), updated, i) for i, t in enumerate(self.on_continue)])
+            return cst.FlattenSentinel(
+                [_with_lines(stmt(t), updated, i) for i, t in enumerate(self.on_continue)]
+            )
         return updated
 
 

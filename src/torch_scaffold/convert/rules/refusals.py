@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
-from torch_scaffold.convert.nodes import dotted, method_call, walk
+from torch_scaffold.convert.nodes import method_call, walk
+
+_ENV = re.compile(r"(^|_)envs?$", re.IGNORECASE)  # env.step(action), train_env.step(...)
 
 _REFUSED_MODULES = {
     "gym": "reinforcement-learning environment loop (gym) has no LightningModule equivalent",
@@ -33,20 +37,34 @@ def find(parsed, ix) -> list[tuple[str, int | None]]:
             q = parsed.qname(node.func) or ""
             if mc and mc[1] == "share_memory":
                 share_memory = node
-            if q.endswith("multiprocessing.Process") or q.endswith("multiprocessing.spawn"):
+            if q.endswith(("multiprocessing.Process", "multiprocessing.spawn")):
                 mp_process = node
-            if mc and mc[1] == "step" and isinstance(mc[0], cst.Name) and "env" in mc[0].value.lower():
-                out.append(("reinforcement-learning loop (env.step) has no LightningModule equivalent",
-                            parsed.line(node)))
+            if mc and mc[1] == "step" and isinstance(mc[0], cst.Name) and _ENV.search(mc[0].value):
+                out.append(
+                    (
+                        "reinforcement-learning loop (env.step) has no LightningModule equivalent",
+                        parsed.line(node),
+                    )
+                )
         if isinstance(node, cst.AugAssign) and not has_optimizer and _is_manual_update(node):
-            out.append(("manual parameter update without an optimizer (p -= lr * p.grad); "
-                        "use a torch.optim optimizer first", parsed.line(node)))
+            why = (
+                "manual parameter update without an optimizer (p -= lr * p.grad); "
+                "use a torch.optim optimizer first"
+            )
+            out.append((why, parsed.line(node)))
         if isinstance(node, (cst.ListComp, cst.For)) and _builds_optimizers(parsed, node):
-            out.append(("one optimizer per layer (local/per-layer training) cannot be expressed "
-                        "as one LightningModule step", parsed.line(node)))
+            why = (
+                "one optimizer per layer (local/per-layer training) cannot be expressed "
+                "as one LightningModule step"
+            )
+            out.append((why, parsed.line(node)))
     if share_memory is not None and mp_process is not None:
-        out.append(("multiprocessing hogwild training (share_memory + mp.Process) is not supported",
-                    parsed.line(mp_process)))
+        out.append(
+            (
+                "multiprocessing hogwild training (share_memory + mp.Process) is not supported",
+                parsed.line(mp_process),
+            )
+        )
     # keep the first reason per line
     seen, unique = set(), []
     for why, line in out:
@@ -66,7 +84,10 @@ def _builds_optimizers(parsed, node) -> bool:
     for n in walk(node.elt if isinstance(node, cst.ListComp) else node.body):
         if isinstance(n, cst.Call):
             q = parsed.qname(n.func) or ""
-            if q.startswith("torch.optim.") and not q.startswith("torch.optim.lr_scheduler") \
-                    and q.rsplit(".", 1)[-1][:1].isupper():
+            if (
+                q.startswith("torch.optim.")
+                and not q.startswith("torch.optim.lr_scheduler")
+                and q.rsplit(".", 1)[-1][:1].isupper()
+            ):
                 return True
     return False

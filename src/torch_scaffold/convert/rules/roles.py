@@ -76,12 +76,12 @@ def find(stmts: list[cst.CSTNode], ix, closure_names=()) -> Roles:
         last = _last(d)
         if d in r.scalers:
             continue
-        closure = any(isinstance(a.value, cst.Name) and a.value.value in r.closure_names for a in call.args)
+        closure = any(
+            isinstance(a.value, cst.Name) and a.value.value in r.closure_names for a in call.args
+        )
         if closure or last in ix.optim_targets or d in zero_grad or d in r.optimizers:
             kind = "opt"
-        elif last in ix.sched_targets:
-            kind = "sched"
-        elif "sched" in last.lower():
+        elif last in ix.sched_targets or "sched" in last.lower():
             kind = "sched"
         elif "opt" in last.lower():
             kind = "opt"

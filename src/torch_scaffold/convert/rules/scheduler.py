@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import code, dotted, method_call, stmt, walk
+from torch_scaffold.convert.nodes import code, dotted, method_call, stmt
 from torch_scaffold.convert.plan import Scheduler
 from torch_scaffold.convert.result import MOVED
 
@@ -20,9 +20,18 @@ def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStateme
     if existing is None:
         ctx.plan.schedulers.append(Scheduler(expr, interval, monitor, ctx.lineof(st)))
         shown = expr.replace("__host__", "self")
-        extra = f", monitor={monitor!r}" if monitor else ""
-        ctx.note(MOVED, f"{shown}.step() (per {'batch' if interval == 'step' else 'epoch'}) -> "
-                 f"configure_optimizers (interval={interval!r}{extra})", st)
+        last = expr.rsplit(".", 1)[-1]
+        cls = ctx.ix.sched_targets.get(last, "").rsplit(".", 1)[-1] or "scheduler"
+        opt = ctx.roles.optimizers[0].rsplit(".", 1)[-1] if ctx.roles.optimizers else "optimizer"
+        where = ctx.ix.construct_lines.get(opt)
+        extra = f", monitor={monitor!r} + matching self.log" if monitor else ""
+        ctx.note(
+            MOVED,
+            f"optimizer at line {where} + {cls} ({shown}.step() per "
+            f"{'batch' if interval == 'step' else 'epoch'}) -> configure_optimizers "
+            f"(interval={interval!r}{extra})",
+            st,
+        )
     ctx.count_removed("scheduler.step()")
     return replacement
 

@@ -13,7 +13,7 @@ import libcst as cst
 from torch_scaffold.convert.analyze import Refusal
 from torch_scaffold.convert.nodes import body_of, code, dotted, method_call, stmt, walk
 from torch_scaffold.convert.plan import BATCH_END, BEFORE_OPT, TRAIN_STEP
-from torch_scaffold.convert.result import MOVED, REMOVED, TODO
+from torch_scaffold.convert.result import MOVED, TODO
 from torch_scaffold.convert.rules import amp, clipping
 
 
@@ -66,18 +66,33 @@ def flatten(ctx, body: list, roles) -> list:
     for st in body:
         if isinstance(st, cst.With) and _has_backward(st) and amp.transparent_with(ctx, st):
             out += flatten(ctx, body_of(st), roles)
-        elif isinstance(st, cst.If) and st.orelse is None and (_has_backward(st) or _steps_optimizer(st, roles)):
+        elif (
+            isinstance(st, cst.If)
+            and st.orelse is None
+            and (_has_backward(st) or _steps_optimizer(st, roles))
+        ):
             factor = None if _has_backward(st) else _accum_factor(st.test)
             if factor is not None:
                 ctx.plan.trainer_flags["accumulate_grad_batches"] = code(factor)
-                ctx.note(MOVED, f"gradient accumulation `if {code(st.test)}` -> "
-                         f"Trainer(accumulate_grad_batches={code(factor)})", st)
+                ctx.note(
+                    MOVED,
+                    f"gradient accumulation `if {code(st.test)}` -> "
+                    f"Trainer(accumulate_grad_batches={code(factor)})",
+                    st,
+                )
                 ctx.accum_factor = code(factor)
             elif not _has_backward(st):
-                ctx.note(TODO if ctx.partial else MOVED,
-                         f"optimizer step guarded by `if {code(st.test)}`: Lightning steps every batch", st)
+                ctx.note(
+                    TODO if ctx.partial else MOVED,
+                    f"optimizer step guarded by `if {code(st.test)}`: Lightning steps every batch",
+                    st,
+                )
             else:
-                ctx.note(MOVED, f"`if {code(st.test)}:` around backward() assumed true in training_step", st)
+                ctx.note(
+                    MOVED,
+                    f"`if {code(st.test)}:` around backward() assumed true in training_step",
+                    st,
+                )
             out += flatten(ctx, body_of(st), roles)
         else:
             out.append(st)
@@ -100,7 +115,7 @@ def split(ctx, body: list, roles) -> None:
         s = b
     if s is None:
         raise Refusal("backward() is not followed by an optimizer step")
-    pre, mid, post = body[:b], body[b + 1:s], body[s + 1:]
+    pre, mid, post = body[:b], body[b + 1 : s], body[s + 1 :]
     pre = [st for st in pre if not drop_optimizer_stmt(ctx, st, roles)]
     ctx.count_removed("backward()")
     # statements between backward and step
@@ -128,17 +143,27 @@ def split(ctx, body: list, roles) -> None:
     from torch_scaffold.convert.rules import loop_control
 
     # leaving the loop before the update skips it; after the update the step is done
-    pre = loop_control.rewrite(ctx, pre, [loop_control.STOP, "return None"], ["return None"], "batch loop")
+    pre = loop_control.rewrite(
+        ctx, pre, [loop_control.STOP, "return None"], ["return None"], "batch loop"
+    )
     after_step = loop_control.rewrite(ctx, after_step, [loop_control.STOP], ["pass"], "batch loop")
     plan.sections[TRAIN_STEP] = pre + after_step
     plan.sections[BEFORE_OPT] = before_opt
     plan.sections[BATCH_END] = batch_end
     if before_opt:
-        ctx.note(MOVED, f"{len(before_opt)} statement(s) between backward() and step() "
-                 "-> on_before_optimizer_step", before_opt[0])
+        ctx.note(
+            MOVED,
+            f"{len(before_opt)} statement(s) between backward() and step() "
+            "-> on_before_optimizer_step",
+            before_opt[0],
+        )
     if batch_end:
-        ctx.note(MOVED, f"{len(batch_end)} statement(s) after optimizer.step() that use the updated "
-                 "model -> on_train_batch_end", batch_end[0])
+        ctx.note(
+            MOVED,
+            f"{len(batch_end)} statement(s) after optimizer.step() that use the updated "
+            "model -> on_train_batch_end",
+            batch_end[0],
+        )
 
 
 def _calls_with_model(st, roles) -> bool:
@@ -152,7 +177,11 @@ def _calls_with_model(st, roles) -> bool:
 
 def drop_optimizer_stmt(ctx, st, roles) -> bool:
     """zero_grad()/step() of an optimizer, step() of a scheduler: Lightning calls them."""
-    if not (isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1 and isinstance(st.body[0], cst.Expr)):
+    if not (
+        isinstance(st, cst.SimpleStatementLine)
+        and len(st.body) == 1
+        and isinstance(st.body[0], cst.Expr)
+    ):
         return False
     call = st.body[0].value
     mc = method_call(call) if isinstance(call, cst.Call) else None
@@ -194,5 +223,8 @@ def manual(ctx, body: list, roles) -> None:
     plan.sections[TRAIN_STEP] = [stmt(f"{head} = self.optimizers()")] + out
     plan.sections[BEFORE_OPT] = []
     plan.sections[BATCH_END] = []
-    ctx.note(MOVED, f"{len(names)} optimizers ({', '.join(n.replace('__host__', 'self') for n in names)}) "
-             "-> manual optimization (automatic_optimization = False, self.manual_backward)")
+    ctx.note(
+        MOVED,
+        f"{len(names)} optimizers ({', '.join(n.replace('__host__', 'self') for n in names)}) "
+        "-> manual optimization (automatic_optimization = False, self.manual_backward)",
+    )

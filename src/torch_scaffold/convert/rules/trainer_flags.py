@@ -24,23 +24,61 @@ def decide(ctx) -> None:
     flags = plan.trainer_flags
     if raw.max_epochs is not None:
         flags["max_epochs"] = code(raw.max_epochs)
-        ctx.note(MOVED, f"epoch loop (lines {parsed.line(raw.replaced)}-{parsed.end_line(raw.replaced)}) "
-                 f"-> Trainer(max_epochs={flags['max_epochs']})", None)
+        ctx.note(
+            MOVED,
+            f"epoch loop (lines {parsed.line(raw.replaced)}-{parsed.end_line(raw.replaced)}) "
+            f"-> Trainer(max_epochs={flags['max_epochs']})",
+            None,
+        )
     if raw.max_steps is not None:
         flags["max_steps"] = code(raw.max_steps)
-        ctx.note(MOVED, f"step loop (lines {parsed.line(raw.replaced)}-{parsed.end_line(raw.replaced)}) "
-                 f"-> Trainer(max_steps={flags['max_steps']})", None)
+        ctx.note(
+            MOVED,
+            f"step loop (lines {parsed.line(raw.replaced)}-{parsed.end_line(raw.replaced)}) "
+            f"-> Trainer(max_steps={flags['max_steps']})",
+            None,
+        )
     loop = ctx.facts.batch_loop
-    ctx.note(MOVED, f"training loop body (lines {parsed.line(loop)}-{parsed.end_line(loop)}) -> training_step",
-             None)
-    if raw.train_data is not None:
-        plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(raw.train_data)
+    owner = ctx.facts.epoch_inline or ctx.facts.step_inline
+    what = f"{owner.fn.name.value}() loop" if owner is not None else "training loop"
+    if ctx.facts.closure_fn is None:
+        ctx.note(
+            MOVED,
+            f"{what} (lines {parsed.line(loop)}-{parsed.end_line(loop)}) -> training_step",
+            None,
+        )
+    if not plan.schedulers:
+        for opt in ctx.roles.optimizers:
+            last = opt.rsplit(".", 1)[-1]
+            ctx.note(
+                MOVED,
+                f"optimizer `{opt.replace('__host__', 'self')}` "
+                f"({ctx.ix.optim_targets.get(last, 'optimizer')}, line {ctx.ix.construct_lines.get(last)}) "
+                "-> configure_optimizers (param groups kept)",
+                None,
+            )
+    data = raw.train_data
+    if isinstance(data, cst.Call) and dotted(data.func) == "zip" and data.args:
+        # zip() is exhausted after one epoch; Lightning's CombinedLoader restarts every epoch
+        from torch_scaffold.convert.analyze import _unwrap_progress
+
+        loaders = ", ".join(ctx.driver_expr(_unwrap_progress(a.value)) for a in data.args)
+        plan.fit_kwargs["train_dataloaders"] = (
+            f'pl.utilities.CombinedLoader([{loaders}], mode="min_size")'
+        )
+        ctx.note(MOVED, f'zip({loaders}) -> CombinedLoader(mode="min_size")')
+    elif data is not None:
+        plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(data)
     else:
         plan.helpers.append(STEP_STREAM)
         plan.fit_kwargs["train_dataloaders"] = "_StepStream()"
-        ctx.note(MOVED, "the loop fetches its own batches: Trainer iterates a placeholder stream, one item per step")
+        ctx.note(
+            MOVED,
+            "the loop fetches its own batches: Trainer iterates a placeholder stream, one item per step",
+        )
     if ctx.used_scaler and "precision" not in flags:
-        flags["precision"] = '"16-mixed"'
+        # a GradScaler only scales on CUDA; on a CPU-only machine the script trains in fp32
+        flags["precision"] = '"16-mixed" if torch.cuda.is_available() else "32-true"'
     # model class for the LightningModule's name
     for m in ctx.roles.models:
         cls = _constructed_class(ctx, m)
@@ -54,6 +92,55 @@ def decide(ctx) -> None:
             break
     _seed(ctx)
     _model_back_on_device(ctx)
+    _evaluation_report(ctx)
+
+
+def _evaluation_report(ctx) -> None:
+    """Say where evaluation went: during training (validation) or after it (test)."""
+    from torch_scaffold.convert.nodes import body_of
+    from torch_scaffold.convert.plan import BATCH_END, EPOCH_END
+    from torch_scaffold.convert.result import KEPT
+
+    user_fns = set(ctx.ix.functions)
+    for hook in (EPOCH_END, BATCH_END):
+        names = []
+        for st in ctx.plan.sections.get(hook) or []:
+            for n in walk(st):
+                if isinstance(n, cst.Call):
+                    name = (dotted(n.func) or "").rsplit(".", 1)[-1]
+                    if name in user_fns and name not in names and name not in ctx.ix.classes:
+                        names.append(name)
+        loops = any(
+            isinstance(n, cst.For) for st in ctx.plan.sections.get(hook) or [] for n in walk(st)
+        )
+        if not names and loops:
+            names = ["inline loop"]
+        if names:
+            when = "each epoch" if hook == EPOCH_END else "every few steps"
+            shown = ", ".join(n if n == "inline loop" else n + "()" for n in names)
+            ctx.note(
+                MOVED,
+                f"evaluation during training ({shown}, {when}) "
+                f"-> {hook}, metrics logged with self.log",
+            )
+    seen = False
+    for st in body_of(ctx.facts.driver):
+        if st is ctx.raw.replaced or any(n is ctx.raw.replaced for n in walk(st)):
+            seen = True
+            continue
+        if seen and any(
+            isinstance(n, (cst.For, cst.Call))
+            and "no_grad" in code(n)[:200]
+            or (isinstance(n, cst.Call) and (dotted(n.func) or "").rsplit(".", 1)[-1] in user_fns)
+            for n in walk(st)
+        ):
+            ctx.note(
+                KEPT,
+                f"evaluation after training (line {ctx.parsed.line(st)}) kept after trainer.fit: "
+                "it runs on the trained model (the test step)",
+                st,
+            )
+            break
 
 
 def _model_back_on_device(ctx) -> None:
@@ -65,7 +152,9 @@ def _model_back_on_device(ctx) -> None:
     devices = [d for d in ctx.roles.devices if "." not in d and d in after]
     models = [m for m in ctx.roles.models if "." not in m and m in after]
     if devices and models:
-        ctx.plan.post_fit.append(f"{models[0]}.to({devices[0]})  # Lightning returns the model on the CPU")
+        ctx.plan.post_fit.append(
+            f"{models[0]}.to({devices[0]})  # Lightning returns the model on the CPU"
+        )
 
 
 def _constructed_class(ctx, role: str) -> str | None:
@@ -75,7 +164,11 @@ def _constructed_class(ctx, role: str) -> str | None:
             t = dotted(node.targets[0].target)
             if t and t.rsplit(".", 1)[-1] == last:
                 v = node.value
-                while isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute) and v.func.attr.value in ("to", "cuda"):
+                while (
+                    isinstance(v, cst.Call)
+                    and isinstance(v.func, cst.Attribute)
+                    and v.func.attr.value in ("to", "cuda")
+                ):
                     v = v.func.value
                 if isinstance(v, cst.Call):
                     name = dotted(v.func)
@@ -86,7 +179,11 @@ def _constructed_class(ctx, role: str) -> str | None:
 
 def _is_parse_args(ctx, expr: str) -> bool:
     for node in walk(ctx.facts.driver):
-        if isinstance(node, cst.Assign) and len(node.targets) == 1 and dotted(node.targets[0].target) == expr:
+        if (
+            isinstance(node, cst.Assign)
+            and len(node.targets) == 1
+            and dotted(node.targets[0].target) == expr
+        ):
             mc = method_call(node.value) if isinstance(node.value, cst.Call) else None
             if mc and mc[1] in ("parse_args", "parse_known_args"):
                 return mc[1] == "parse_args"
@@ -96,7 +193,11 @@ def _is_parse_args(ctx, expr: str) -> bool:
 def _seed(ctx) -> None:
     """`torch.manual_seed(s)` statements -> `pl.seed_everything(s)` (same torch stream)."""
     for node in walk(ctx.parsed.module):
-        if isinstance(node, cst.SimpleStatementLine) and len(node.body) == 1 and isinstance(node.body[0], cst.Expr):
+        if (
+            isinstance(node, cst.SimpleStatementLine)
+            and len(node.body) == 1
+            and isinstance(node.body[0], cst.Expr)
+        ):
             call = node.body[0].value
             if isinstance(call, cst.Call) and ctx.parsed.qname(call.func) == "torch.manual_seed":
                 ctx.seed_calls.append(call)
