@@ -1,5 +1,5 @@
 {% set p = cookiecutter._project %}
-"""The {{ p.project_slug }} training project; see README.md."""
+"""The training project described in README.md (PROJECT_NAME below)."""
 
 PROJECT_NAME = {{ p.project_name|pyrepr }}
 DESCRIPTION = {{ p.description|pyrepr }}

@@ -3,7 +3,7 @@
 
     python -m {{ p.package_name }}.train
         [--config FILE] [--max-epochs N] [--resume last] ...
-    torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...     # DDP on N devices
+    torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...  # DDP
 
 Plain PyTorch: the loop lives in engine.py, DDP set-up in distributed.py. Run `--help`
 for every option.
