@@ -129,6 +129,12 @@ def test_spec_errors_name_model_source_and_the_file_line(tmp_path):
     with pytest.raises(SpecError) as caught:
         load_spec(_spec(tmp_path, "nope.py:Net"))
     assert "does not exist" in caught.value.message
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\nclass Net(nn.Module):\n    def __init__(self): ...\n"
+    )
+    with pytest.raises(SpecError) as caught:  # argument problems blame model.args
+        load_spec(_spec(tmp_path, "net.py:Net", "{width: 3}"))
+    assert caught.value.where.endswith("spec.yaml:5: model.args")
     (tmp_path / "spec.yaml").write_text("name: c\nmodel: {type: custom}\n")
     with pytest.raises(SpecError, match="custom needs model.source"):
         load_spec(tmp_path / "spec.yaml")
