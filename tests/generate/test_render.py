@@ -23,7 +23,8 @@ COMMON = {
     "tests/test_smoke.py",
     "tests/test_resume.py",
 }
-SHARED = {"__init__.py", "config.py", "model.py", "data.py", "metrics.py", "optim.py", "rng.py", "synthetic.py"}
+SHARED = {"__init__.py", "config.py", "model.py", "data.py", "metrics.py", "optim.py", "rng.py"}
+SHARED |= {"synthetic.py"}  # synthetic data only
 PLAIN = {"train.py", "engine.py", "checkpoint.py", "logging_utils.py", "runtime.py", "callbacks.py"}
 LIGHTNING = {"train.py", "module.py", "datamodule.py"}
 
