@@ -77,7 +77,7 @@ def test_metrics_module_uses_torchmetrics_for_the_task(changes, loss, metric_cla
 
 @pytest.mark.parametrize("style", ["pytorch", "lightning"])
 def test_synthetic_data_has_its_own_module_and_only_for_synthetic_data(style):
-    files = render_project(spec_with(**{"task": "multilabel"}), style, format_code=False)
+    files = render_project(spec_with(task="multilabel"), style, format_code=False)
     synthetic = files["tabular_classifier/synthetic.py"]
     assert "def make_synthetic(" in synthetic and "generator=generator" in synthetic
     assert "torch.manual_seed" not in synthetic  # never the global RNG

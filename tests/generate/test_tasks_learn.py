@@ -71,3 +71,61 @@ def test_every_task_has_a_learning_example():
 
     covered = {task_kind(task) for _, task in CASES} | {"reconstruction"}
     assert covered == set(TASK_DEFAULTS)
+
+
+SYNTHETIC = {
+    "binary-features": ({"task": "binary"}, (20,), (1,)),
+    "multilabel-images": (
+        {"task": "multilabel", "model.type": "cnn", "data.num_classes": 4},
+        (1, 16, 16),
+        (4,),
+    ),
+    "regression-sequences": (
+        {"task": "regression", "model.type": "rnn", "data.num_targets": 2},
+        (16, 8),
+        (2,),
+    ),
+    "reconstruction": ({"task": "reconstruction", "data.input_shape": (3, 4)}, (3, 4), (3, 4)),
+    "sequence-classes": (
+        {"task": "sequence_classification", "model.type": "transformer", "data.seq_len": 7},
+        (7,),
+        (),
+    ),
+    "next-tokens": (
+        {"task": "language_modelling", "model.type": "rnn", "data.seq_len": 9},
+        (9,),
+        (9,),
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(SYNTHETIC))
+def test_synthetic_data_is_seeded_shaped_and_leaves_the_global_rng_alone(case, tmp_path):
+    import torch
+
+    from .helpers import spec_with
+
+    changes, input_shape, target_shape = SYNTHETIC[case]
+    spec = spec_with(**{"data.num_samples": 64, **changes})
+    folder = write_files(render_project(spec, "pytorch", format_code=False), tmp_path / case)
+    with project_module(folder, "tabular_classifier", "synthetic") as synthetic:
+        config = synthetic.DataConfig()
+        before = torch.get_rng_state()
+        first = synthetic.make_synthetic(config, torch.Generator().manual_seed(3))
+        again = synthetic.make_synthetic(config, torch.Generator().manual_seed(3))
+        other = synthetic.make_synthetic(config, torch.Generator().manual_seed(4))
+        assert torch.equal(torch.get_rng_state(), before)  # never the global RNG
+    inputs, targets, outputs = first
+    assert torch.equal(inputs, again[0]) and torch.equal(targets, again[1])
+    assert not torch.equal(inputs, other[0])
+    assert tuple(inputs.shape) == (64, *input_shape)
+    assert tuple(targets.shape) == (64, *target_shape)
+    assert outputs == build_context(spec, "pytorch")["num_outputs"]
+    if spec.task in ("sequence_classification", "language_modelling"):
+        assert inputs.dtype == targets.dtype == torch.long
+        assert int(inputs.max()) < spec.data.vocab_size
+    if spec.task == "language_modelling":
+        assert torch.equal(inputs[:, 1:], targets[:, :-1])  # targets are the next tokens
+    if spec.task in ("binary", "multilabel"):
+        assert set(targets.unique().tolist()) == {0.0, 1.0}

@@ -30,8 +30,8 @@ from torch_scaffold.spec.derived import (
     tasks_for_loss,
     tasks_for_model,
 )
-from torch_scaffold.spec.schema import LOSSES, MODELS
 from torch_scaffold.spec.introspect import FieldInfo, walk
+from torch_scaffold.spec.schema import LOSSES, MODELS
 
 LEAVES = [(path, info) for path, info in walk(Spec) if info.kind != "section"]
 SECTIONS = [path for path, info in walk(Spec) if info.kind == "section"]

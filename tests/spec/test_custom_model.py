@@ -33,11 +33,15 @@ def check(tmp_path: Path, code: str, source: str = "net.py:Net", args=None):
         "from torch import nn as layers\nclass Net(layers.Sequential): pass\n",
         "import torch as t\nclass Net(t.nn.ModuleList): pass\n",
         # one level of local inheritance, with a second base that is not a module
-        "from torch import nn\nclass Base(nn.Module): pass\nclass Mixin: pass\n"
-        "class Net(Mixin, Base): pass\n",
+        (
+            "from torch import nn\nclass Base(nn.Module): pass\nclass Mixin: pass\n"
+            "class Net(Mixin, Base): pass\n"
+        ),
         # two levels, defined in any order
-        "from torch import nn\nclass Net(Mid): pass\nclass Mid(Low): pass\n"
-        "class Low(nn.Module): pass\n",
+        (
+            "from torch import nn\nclass Net(Mid): pass\nclass Mid(Low): pass\n"
+            "class Low(nn.Module): pass\n"
+        ),
     ],
 )
 def test_module_subclasses_are_recognised(tmp_path, code):
@@ -129,6 +133,12 @@ def test_spec_errors_name_model_source_and_the_file_line(tmp_path):
     with pytest.raises(SpecError) as caught:
         load_spec(_spec(tmp_path, "nope.py:Net"))
     assert "does not exist" in caught.value.message
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\nclass Net(nn.Module):\n    def __init__(self): ...\n"
+    )
+    with pytest.raises(SpecError) as caught:  # argument problems blame model.args
+        load_spec(_spec(tmp_path, "net.py:Net", "{width: 3}"))
+    assert caught.value.where.endswith("spec.yaml:5: model.args")
     (tmp_path / "spec.yaml").write_text("name: c\nmodel: {type: custom}\n")
     with pytest.raises(SpecError, match="custom needs model.source"):
         load_spec(tmp_path / "spec.yaml")
@@ -151,6 +161,7 @@ def test_checking_never_runs_the_file_or_imports_torch(tmp_path):
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(REPO / "src")},
+        check=False,
     )
     assert result.returncode == 0 and result.stdout.strip() == "checked", result.stderr
 

@@ -6,8 +6,13 @@ from __future__ import annotations
 import pytest
 
 from torch_scaffold.errors import SpecError
-from torch_scaffold.spec import effective_input_shape, effective_loss, effective_metrics
-from torch_scaffold.spec import load_spec_text, monitor_names
+from torch_scaffold.spec import (
+    effective_input_shape,
+    effective_loss,
+    effective_metrics,
+    load_spec_text,
+    monitor_names,
+)
 from torch_scaffold.spec.derived import TASK_DEFAULTS, effective_causal, input_kind, task_kind
 from torch_scaffold.spec.schema import METRICS, TASKS
 

@@ -22,9 +22,11 @@ MODULE_BASES.add("torch.nn.modules.module.Module")
 
 
 class CustomModelError(Exception):
-    def __init__(self, message: str, hint: str):
+    """`field` is the spec field to blame: source (the file or class) or args."""
+
+    def __init__(self, message: str, hint: str, field: str = "source"):
         super().__init__(message)
-        self.message, self.hint = message, hint
+        self.message, self.hint, self.field = message, hint, field
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ def _check_arguments(cls: ast.ClassDef, path: Path, args: dict[str, Any]) -> Non
                 f"{path.name}:{init.lineno}: {cls.name}.__init__ takes no argument"
                 f" {unknown[0]!r} (it takes: {', '.join(keyword) or 'none'})",
                 "rename or remove it in model.args",
+                field="args",
             )
     required = positional[: len(positional) - len(params.defaults)]
     required += [
@@ -195,4 +198,5 @@ def _check_arguments(cls: ast.ClassDef, path: Path, args: dict[str, Any]) -> Non
             f"{path.name}:{init.lineno}: {cls.name}.__init__ needs {', '.join(missing)},"
             " which model.args does not give",
             f"add them under model.args, e.g. `args: {{{missing[0]}: ...}}`",
+            field="args",
         )

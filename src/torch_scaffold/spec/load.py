@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.build import build_spec
-from torch_scaffold.spec.overrides import apply_overrides
 from torch_scaffold.spec.custom_model import resolve_source
+from torch_scaffold.spec.overrides import apply_overrides
 from torch_scaffold.spec.rules import check_rules, spec_folder
 from torch_scaffold.spec.schema import Spec
 from torch_scaffold.spec.source import read_spec_file

@@ -146,7 +146,7 @@ def custom_model_is_usable(spec: Spec, loc: Locations) -> None:
     try:
         read_custom_model(model.source, spec_folder(loc), model.args)
     except CustomModelError as err:
-        _fail(loc, "model.source", err.message, err.hint)
+        _fail(loc, f"model.{err.field}", err.message, err.hint)
 
 
 def model_fits_data(spec: Spec, loc: Locations) -> None:
