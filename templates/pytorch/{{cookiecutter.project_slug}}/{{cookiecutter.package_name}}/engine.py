@@ -32,7 +32,7 @@ from .callbacks import {{ "EarlyStopping, " if p.early_stopping }}{{ "Improvemen
 from .checkpoint import save_checkpoint
 {% endif %}
 from .config import Config
-from .distributed import World, all_reduce_sum, bare_module, without_ddp
+from .distributed import World, all_reduce_sum, without_ddp
 from .logging_utils import MetricLogger, Progress
 from .metrics import compute_metrics
 from .rng import capture_rng_states, restore_rng_states
@@ -58,8 +58,7 @@ class TrainingLoop:
         world: World | None = None,
     ) -> None:
         self.model = model  # what trains: the network, or DDP around it
-        self.eval_model = without_ddp(model)  # evaluation needs no gradient sync
-        self.module = bare_module(model)  # the network itself: what checkpoints hold
+        self.module = without_ddp(model)  # the network: evaluated (no gradient sync) and saved
         self.world = world or World()  # None: a single process
         self.criterion = criterion
         self.optimizer = optimizer
@@ -109,7 +108,8 @@ class TrainingLoop:
             self.epoch += 1
             self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step)
             if self.world.is_main:
-                print(f"epoch {self.epoch - 1}:", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+                values = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+                print(f"epoch {self.epoch - 1}: {values}")
 {% if p.early_stopping %}
             stop = self.early_stopping.should_stop(metrics)
 {% else %}
@@ -192,7 +192,7 @@ class TrainingLoop:
     @torch.inference_mode()
     def evaluate(self, loader: DataLoader, stage: str) -> dict[str, float]:
         """Mean loss and metrics over `loader` (all ranks' shards), weighted by batch size."""
-        model = self.eval_model
+        model = self.module
         model.eval()
         totals: dict[str, torch.Tensor] = {}
         count = 0
@@ -213,7 +213,8 @@ class TrainingLoop:
             count += size
         if self.world.distributed:  # one all-reduce for every sum and the count
             names = list(totals)
-            packed = torch.stack([totals[name] for name in names] + [torch.tensor(float(count), device=self.device)])
+            count_tensor = torch.tensor(float(count), device=self.device)
+            packed = torch.stack([totals[name] for name in names] + [count_tensor])
             all_reduce_sum(packed, self.world)
             totals, count = dict(zip(names, packed[:-1], strict=True)), packed[-1]
         return {f"{stage}_{name}": (total / count).item() for name, total in totals.items()}
