@@ -96,7 +96,8 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
             "x",
             "<= 1.05",
             plain <= 1.05,
-            f"{1e3 * t['plain_step']:.3f} vs {1e3 * t['bare_step']:.3f} ms/step, {steps} steps/epoch",
+            f"{1e3 * t['plain_step']:.3f} vs {1e3 * t['bare_step']:.3f} ms/step (CPU),"
+            f" {steps} steps/epoch",
         ),
         Row(
             "generated Lightning / minimal barebones Lightning, per step",
@@ -104,7 +105,7 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
             "x",
             "<= 1.05",
             lightning <= 1.05,
-            f"{1e3 * t['lightning_step']:.3f} vs {1e3 * t['lightning_bare_step']:.3f} ms/step",
+            f"{1e3 * t['lightning_step']:.3f} vs {1e3 * t['lightning_bare_step']:.3f} ms/step (CPU)",
         ),
         Row(
             "minimal barebones Lightning / bare hand loop, per step",
@@ -120,7 +121,7 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
             "x",
             f"gap <= {LIGHTNING_PARITY_ALLOWANCE} s/epoch (Lightning's RNN parity allowance)",
             gap <= LIGHTNING_PARITY_ALLOWANCE,
-            f"{t['lightning_epoch']:.3f} vs {t['plain_epoch']:.3f} s/epoch, gap {gap:+.3f} s",
+            f"{t['lightning_epoch']:.3f} vs {t['plain_epoch']:.3f} s/epoch (CPU), gap {gap:+.3f} s",
         ),
     ]
 

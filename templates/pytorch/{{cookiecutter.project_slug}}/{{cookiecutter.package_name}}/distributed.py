@@ -90,10 +90,5 @@ def wrap_ddp(model: nn.Module, world: World, device: torch.device, strategy: str
 
 
 def without_ddp(model: nn.Module) -> nn.Module:
+    """The network inside DDP: its state_dict keys carry no `module.` prefix."""
     return model.module if isinstance(model, DistributedDataParallel) else model
-
-
-def bare_module(model: nn.Module) -> nn.Module:
-    """The network under DDP and torch.compile wrappers: its state_dict keys have no prefixes."""
-    model = without_ddp(model)
-    return getattr(model, "_orig_mod", model)

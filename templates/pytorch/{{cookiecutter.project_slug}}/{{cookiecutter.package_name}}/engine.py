@@ -32,7 +32,7 @@ from .callbacks import {{ "EarlyStopping, " if p.early_stopping }}{{ "Improvemen
 from .checkpoint import save_checkpoint
 {% endif %}
 from .config import Config
-from .distributed import World, all_reduce_sum, bare_module, without_ddp
+from .distributed import World, all_reduce_sum, without_ddp
 from .logging_utils import MetricLogger, Progress
 from .metrics import MetricSet
 from .rng import capture_rng_states, restore_rng_states
@@ -59,8 +59,7 @@ class TrainingLoop:
         metrics: MetricSet | None = None,
     ) -> None:
         self.model = model  # what trains: the network, or DDP around it
-        self.eval_model = without_ddp(model)  # evaluation needs no gradient sync
-        self.module = bare_module(model)  # the network itself: what checkpoints hold
+        self.module = without_ddp(model)  # the network: evaluated (no gradient sync) and saved
         self.world = world or World()  # None: a single process
         self.criterion = criterion
         self.optimizer = optimizer
@@ -111,7 +110,8 @@ class TrainingLoop:
             self.epoch += 1
             self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step)
             if self.world.is_main:
-                print(f"epoch {self.epoch - 1}:", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+                values = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+                print(f"epoch {self.epoch - 1}: {values}")
 {% if p.early_stopping %}
             stop = self.early_stopping.should_stop(metrics)
 {% else %}
@@ -194,7 +194,7 @@ class TrainingLoop:
     @torch.inference_mode()
     def evaluate(self, loader: DataLoader, stage: str) -> dict[str, float]:
         """Mean loss over `loader` (all ranks' shards, weighted by batch size) and the metrics."""
-        model = self.eval_model
+        model = self.module
         model.eval()
         if self.metrics is not None:
             self.metrics.reset()
