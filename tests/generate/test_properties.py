@@ -250,13 +250,18 @@ def _trainable_on_cpu(data: dict) -> dict:
     model["type"] = model["type"] if len(model["channels"]) else "mlp"
     d.update(source="synthetic", path=None, features=None, num_workers=0)
     d["num_samples"] = min(d["num_samples"], 320)
-    d["batch_size"] = max(min(d["batch_size"], 64), 8)
+    d["batch_size"] = max(min(d["batch_size"], 32), 8)
+    d["num_classes"] = min(d["num_classes"], 10)
+    d["num_targets"] = min(d["num_targets"], 8)
     if model["type"] == "cnn":
         d["input_shape"] = [1, 8, 8]
     elif d["input_shape"] is not None:
         d["input_shape"] = [min(d["input_shape"][0], 32)]
     d["val_split"] = min(d["val_split"], 0.3)
     trainer.update(accelerator="cpu", devices=1, max_epochs=3)
+    trainer["accumulate_grad_batches"] = min(trainer["accumulate_grad_batches"], 3)
+    # a one-cycle schedule needs a warm-up step within these few steps
+    data["scheduler"]["pct_start"] = max(data["scheduler"]["pct_start"], 0.3)
     if trainer["precision"] == "16-mixed":
         trainer["precision"] = "32"
     data["logging"] = {"csv": False, "tensorboard": False}
