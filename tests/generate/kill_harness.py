@@ -28,6 +28,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -143,9 +144,12 @@ def _read_lines(fd: int, timeout: float | None) -> tuple[list[str], bool]:
             return lines, False
 
 
-def _wait(pid: int, read_fd: int) -> int:
-    _read_lines(read_fd, None)
+def _wait(pid: int, read_fd: int, limit: float = 300.0) -> int:
+    """Exit code of a child run; a run that hangs is killed and reported as -9."""
+    _, eof = _read_lines(read_fd, limit)
     os.close(read_fd)
+    if not eof:
+        os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
@@ -228,12 +232,21 @@ def main() -> None:
     os.chdir(project)
     sys.path.insert(0, project)
     torch.set_num_threads(1)
+    try:  # no tqdm monitor thread: a thread holding a lock at fork() can deadlock the child
+        import tqdm
+
+        tqdm.tqdm.monitor_interval = 0
+    except ImportError:
+        pass
     train = importlib.import_module(f"{package}.train")
 
     root = Path(plan["root"])
     # Warm up here, once: the first run in a process pays for lazy imports and first-call
     # set-up (seconds); every forked child then starts warm.
     train.main([*plan["argv"], "--output-dir", str(root / "warm-up")])
+    threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if threads:  # forking with other threads alive risks deadlocked children
+        print(f"warning: threads alive before forking: {threads}", file=sys.stderr)
     started = time.monotonic()
     code = _wait(*_fork_run(train, [*plan["argv"], "--output-dir", str(root / "reference")], root / "reference.log"))
     duration = time.monotonic() - started
