@@ -174,9 +174,9 @@ def run_trial(train, plan, trial, index, reference) -> dict:
 
     pid, read_fd = _fork_run(train, argv, log, trial, plan["chunks"], plan["chunk_delay"])
     if trial["kind"] == "random":
-        lines, eof = _read_lines(read_fd, trial["delay"])
+        lines, _ = _read_lines(read_fd, trial["delay"])
     else:
-        lines, eof = _read_lines(read_fd, 120.0)
+        lines, _ = _read_lines(read_fd, 120.0)
     os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     more, _ = _read_lines(read_fd, 0.0)
@@ -189,7 +189,9 @@ def run_trial(train, plan, trial, index, reference) -> dict:
     ended = [line for line in lines if line.startswith("save ") and line.endswith(" end")]
     result["saves_begun"] = len(begun)
     result["killed_in_save"] = len(begun) > len(ended)
-    result["checkpoint_files"] = sorted(p.name for p in checkpoints.glob("*")) if checkpoints.is_dir() else []
+    result["checkpoint_files"] = (
+        sorted(p.name for p in checkpoints.glob("*")) if checkpoints.is_dir() else []
+    )
 
     last = checkpoints / "last.ckpt"
     result["last_exists"] = last.exists()
@@ -216,7 +218,9 @@ def run_trial(train, plan, trial, index, reference) -> dict:
             final["epoch"] == reference["epoch"]
             and final["global_step"] == reference["global_step"]
             and final["weights"].keys() == reference["weights"].keys()
-            and all(torch.equal(final["weights"][n], reference["weights"][n]) for n in final["weights"])
+            and all(
+                torch.equal(final["weights"][n], reference["weights"][n]) for n in final["weights"]
+            )
         )
     else:
         result["equal"] = False
@@ -248,7 +252,11 @@ def main() -> None:
     if threads:  # forking with other threads alive risks deadlocked children
         print(f"warning: threads alive before forking: {threads}", file=sys.stderr)
     started = time.monotonic()
-    code = _wait(*_fork_run(train, [*plan["argv"], "--output-dir", str(root / "reference")], root / "reference.log"))
+    code = _wait(
+        *_fork_run(
+            train, [*plan["argv"], "--output-dir", str(root / "reference")], root / "reference.log"
+        )
+    )
     duration = time.monotonic() - started
     if code != 0:
         raise SystemExit(f"reference run failed:\n{(root / 'reference.log').read_text()[-3000:]}")

@@ -2,9 +2,9 @@
 
 import ast
 import importlib.util
-import tomllib
 
 import pytest
+import tomllib
 import yaml
 
 from torch_scaffold.generate.render import templates_root

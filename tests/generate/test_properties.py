@@ -17,11 +17,11 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import black
 import pytest
+import tomllib
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -168,7 +168,9 @@ def _check_project(spec, style: str, files: dict[str, str]) -> None:
     if spec.data.source != "synthetic":
         assert data_defaults["path"] == spec.data.path
         assert data_defaults["target"] == spec.data.target
-        assert data_defaults["features"] == (list(spec.data.features) if spec.data.features else None)
+        assert data_defaults["features"] == (
+            list(spec.data.features) if spec.data.features else None
+        )
     # TOML
     pyproject = tomllib.loads(files["pyproject.toml"])["project"]
     assert pyproject["description"] == spec.description
@@ -190,7 +192,11 @@ def _check_project(spec, style: str, files: dict[str, str]) -> None:
 
 def _ruff(folder: Path) -> None:
     result = subprocess.run(
-        [RUFF, "check", "-q", "--no-cache", "."], cwd=folder, capture_output=True, text=True
+        [RUFF, "check", "-q", "--no-cache", "."],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

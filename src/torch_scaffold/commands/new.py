@@ -62,7 +62,9 @@ def run_new(
     if result.replaced:
         click.echo(f"Replaced {len(result.replaced)} existing files (--force).")
     if result.kept:
-        click.echo(f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}")
+        click.echo(
+            f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}"
+        )
     click.echo("\nNext:")
     click.echo(f"  cd {result.target}")
     click.echo('  pip install -e ".[dev]"    # optional: runs from this folder without installing')
