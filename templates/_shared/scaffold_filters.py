@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 
 from jinja2.ext import Extension
 
@@ -27,10 +28,37 @@ def pyrepr(value):
         return "[" + ", ".join(pyrepr(item) for item in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{pyrepr(k)}: {pyrepr(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str) and _width(_str_literal(value)) > STRING_CHUNK:
+        # Too long for one line: adjacent literals in parentheses, which black puts one per
+        # line, so the generated code stays within its line length whatever the spec says.
+        return "(" + " ".join(_str_literal(chunk) for chunk in _chunks(value)) + ")"
+    return _str_literal(value) if isinstance(value, str) else repr(value)
+
+
+STRING_CHUNK = 72  # longest literal per line: fits 100 columns at any indentation we generate
+
+
+def _str_literal(value):
     text = repr(value)
-    if isinstance(value, str) and "'" not in value and '"' not in value:
+    if "'" not in value and '"' not in value:
         text = '"' + text[1:-1] + '"'
     return text
+
+
+def _width(text):
+    """Columns as linters count them: wide (CJK, emoji) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _chunks(value):
+    """Split a string into pieces whose literals are at most STRING_CHUNK characters."""
+    chunks, current = [], ""
+    for char in value:
+        if current and _width(_str_literal(current + char)) > STRING_CHUNK:
+            chunks.append(current)
+            current = ""
+        current += char
+    return chunks + [current]
 
 
 def toml_str(value):

@@ -28,6 +28,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -143,9 +144,12 @@ def _read_lines(fd: int, timeout: float | None) -> tuple[list[str], bool]:
             return lines, False
 
 
-def _wait(pid: int, read_fd: int) -> int:
-    _read_lines(read_fd, None)
+def _wait(pid: int, read_fd: int, limit: float = 300.0) -> int:
+    """Exit code of a child run; a run that hangs is killed and reported as -9."""
+    _, eof = _read_lines(read_fd, limit)
     os.close(read_fd)
+    if not eof:
+        os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
@@ -170,9 +174,9 @@ def run_trial(train, plan, trial, index, reference) -> dict:
 
     pid, read_fd = _fork_run(train, argv, log, trial, plan["chunks"], plan["chunk_delay"])
     if trial["kind"] == "random":
-        lines, eof = _read_lines(read_fd, trial["delay"])
+        lines, _ = _read_lines(read_fd, trial["delay"])
     else:
-        lines, eof = _read_lines(read_fd, 120.0)
+        lines, _ = _read_lines(read_fd, 120.0)
     os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     more, _ = _read_lines(read_fd, 0.0)
@@ -185,7 +189,9 @@ def run_trial(train, plan, trial, index, reference) -> dict:
     ended = [line for line in lines if line.startswith("save ") and line.endswith(" end")]
     result["saves_begun"] = len(begun)
     result["killed_in_save"] = len(begun) > len(ended)
-    result["checkpoint_files"] = sorted(p.name for p in checkpoints.glob("*")) if checkpoints.is_dir() else []
+    result["checkpoint_files"] = (
+        sorted(p.name for p in checkpoints.glob("*")) if checkpoints.is_dir() else []
+    )
 
     last = checkpoints / "last.ckpt"
     result["last_exists"] = last.exists()
@@ -212,7 +218,9 @@ def run_trial(train, plan, trial, index, reference) -> dict:
             final["epoch"] == reference["epoch"]
             and final["global_step"] == reference["global_step"]
             and final["weights"].keys() == reference["weights"].keys()
-            and all(torch.equal(final["weights"][n], reference["weights"][n]) for n in final["weights"])
+            and all(
+                torch.equal(final["weights"][n], reference["weights"][n]) for n in final["weights"]
+            )
         )
     else:
         result["equal"] = False
@@ -228,14 +236,27 @@ def main() -> None:
     os.chdir(project)
     sys.path.insert(0, project)
     torch.set_num_threads(1)
+    try:  # no tqdm monitor thread: a thread holding a lock at fork() can deadlock the child
+        import tqdm
+
+        tqdm.tqdm.monitor_interval = 0
+    except ImportError:
+        pass
     train = importlib.import_module(f"{package}.train")
 
     root = Path(plan["root"])
     # Warm up here, once: the first run in a process pays for lazy imports and first-call
     # set-up (seconds); every forked child then starts warm.
     train.main([*plan["argv"], "--output-dir", str(root / "warm-up")])
+    threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if threads:  # forking with other threads alive risks deadlocked children
+        print(f"warning: threads alive before forking: {threads}", file=sys.stderr)
     started = time.monotonic()
-    code = _wait(*_fork_run(train, [*plan["argv"], "--output-dir", str(root / "reference")], root / "reference.log"))
+    code = _wait(
+        *_fork_run(
+            train, [*plan["argv"], "--output-dir", str(root / "reference")], root / "reference.log"
+        )
+    )
     duration = time.monotonic() - started
     if code != 0:
         raise SystemExit(f"reference run failed:\n{(root / 'reference.log').read_text()[-3000:]}")

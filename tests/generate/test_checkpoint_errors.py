@@ -129,3 +129,15 @@ def test_resume_last_with_nothing_saved_is_one_clear_error(trained, style, capsy
         argv = [*ARGV, "--output-dir", str(empty), "--resume", "last"]
         _expect_clear_error(train, argv, capsys, "--resume last", "no checkpoint file")
     assert not (empty / "checkpoints").exists() or os.listdir(empty / "checkpoints") == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", STYLES)
+def test_resume_in_a_project_without_checkpoints_is_one_clear_error(style, tmp_path, capsys):
+    spec = spec_with(**{"name": "no-checkpoints", "trainer.checkpoint.enabled": False})
+    package = build_context(spec, style)["package_name"]
+    folder = write_files(render_project(spec, style), tmp_path / style)
+    with project_module(folder, package) as train:
+        _expect_clear_error(
+            train, [*ARGV, "--resume", "last"], capsys, "checkpointing switched off"
+        )

@@ -97,6 +97,7 @@ def _run_harness(style: str, tmp_path: Path, counts: dict[str, int]) -> dict:
         capture_output=True,
         text=True,
         timeout=900,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return json.loads((tmp_path / "result.json").read_text())

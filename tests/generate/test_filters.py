@@ -55,3 +55,17 @@ def test_yaml_value_round_trips(filters, value):
 
 def test_md_text_is_one_literal_line(filters):
     assert filters.md_text("a\nb *c* [d](e)") == "a b \\*c\\* \\[d\\]\\(e\\)"
+
+
+@pytest.mark.parametrize(
+    "value", ["x" * 500, "模型" * 100, "🚀 " * 90 + "end", "q\"'\\\n" * 60, VALUES[4] * 20]
+)
+def test_long_strings_become_short_literals_that_round_trip(filters, value):
+    """Any length of spec text stays within the generated code's line length."""
+    text = filters.pyrepr(value)
+    assert ast.literal_eval(text) == value
+    assert text.startswith("(") and text.endswith(")")
+    pieces = ast.parse(text, mode="eval")  # adjacent literals, each one short
+    assert isinstance(pieces.body, ast.Constant)
+    for chunk in filters._chunks(value):
+        assert filters._width(filters._str_literal(chunk)) <= filters.STRING_CHUNK

@@ -90,7 +90,19 @@ def test_failure_halfway_leaves_nothing(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "rel",
-    ["/etc/passwd", "a/../../b", "../b", "./a", "a//b", "a/./b", "C:/x", "C:x", "a\\..\\b", "", "a\x00b"],
+    [
+        "/etc/passwd",
+        "a/../../b",
+        "../b",
+        "./a",
+        "a//b",
+        "a/./b",
+        "C:/x",
+        "C:x",
+        "a\\..\\b",
+        "",
+        "a\x00b",
+    ],
 )
 def test_unsafe_relative_paths_are_refused_before_anything_is_written(tmp_path, rel):
     with pytest.raises(OutputError, match="outside the target"):

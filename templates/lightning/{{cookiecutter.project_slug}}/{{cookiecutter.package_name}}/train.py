@@ -26,7 +26,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger{{ ", TensorBoardLogger" 
 {% if p.checkpointing %}
 from .checkpoint import AtomicCheckpointIO, CheckpointError, check_resume
 {% endif %}
-from .config import Config, ConfigError, load_config, parse_args, resolve_resume_path
+from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError
 from .datamodule import DataModule
 from .module import LitModel
@@ -144,10 +144,14 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
         splits.vocab_size,
     )
-    ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)
 {% if p.checkpointing %}
+    ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)
     if ckpt_path is not None:
         check_resume(ckpt_path, model)  # a torn or foreign file: one clear error, before fit
+{% else %}
+    if resume is not None:
+        raise ConfigError("--resume: this project was generated with checkpointing switched off")
+    ckpt_path = None
 {% endif %}
     trainer = build_trainer(config, fast_dev_run)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
