@@ -134,7 +134,10 @@ def _restore_train_mode(ctx, roles) -> None:
                         evals = True
                     if any(dotted(a.value) in roles.models for a in n.args):
                         evals = True
+                    # a user function or method may evaluate (e.g. self.host.validate())
                     if isinstance(n.func, cst.Name) and n.func.value in ctx.ix.functions:
+                        evals = True
+                    if isinstance(n.func, cst.Attribute) and n.func.attr.value in ctx.ix.functions:
                         evals = True
         if evals:
             ctx.plan.sections[hook] = stmts + [
