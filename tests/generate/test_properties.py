@@ -264,7 +264,11 @@ def _trainable_on_cpu(data: dict) -> dict:
     elif d["input_shape"] is not None:
         d["input_shape"] = [min(d["input_shape"][0], 32)]
     d["val_split"] = min(d["val_split"], 0.3)
-    trainer.update(accelerator="cpu", devices=1, max_epochs=3)
+    # One process, as the plain style without torchrun: a drawn num_nodes would wait for nodes
+    # that never come, and Lightning's ddp strategy re-seeds after set-up even on one device.
+    trainer.update(
+        accelerator="cpu", devices=1, num_nodes=1, strategy="auto", compile=False, max_epochs=3
+    )
     trainer["accumulate_grad_batches"] = min(trainer["accumulate_grad_batches"], 3)
     # a one-cycle schedule needs a warm-up step within these few steps
     data["scheduler"]["pct_start"] = max(data["scheduler"]["pct_start"], 0.3)
