@@ -37,7 +37,7 @@ from torch_scaffold.spec.names import SHADOWED
 from .helpers import train_losses, write_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "spec"))
-from spec_strategies import dump, flow, invalid_cases, valid_specs  # noqa: E402
+from spec_strategies import dump, flow, invalid_cases, valid_specs
 
 RUFF = os.path.join(os.path.dirname(sys.executable), "ruff")
 STYLES = ("pytorch", "lightning")
