@@ -8,9 +8,7 @@ spec, so cookiecutter itself can render the templates too.
 from __future__ import annotations
 
 import dataclasses
-import keyword
 import math
-import re
 from typing import Any
 
 from torch_scaffold import __version__
@@ -58,8 +56,6 @@ _LOSS_CLASSES = {
 }
 # Lightning steps "epoch" schedulers after validation, "step" ones after each optimizer step.
 _SCHEDULER_INTERVALS = {"none": None, "step": "epoch", "cosine": "epoch", "onecycle": "step"}
-# Modules a generated package must not shadow when run from the project root.
-_SHADOWED = {"torch", "lightning", "pytorch_lightning", "numpy", "yaml", "tqdm", "test", "tests"}
 
 
 def plain_data(value: Any) -> Any:
@@ -71,21 +67,10 @@ def plain_data(value: Any) -> Any:
     return value
 
 
-def _fallback_project_names(name: str) -> tuple[str, str]:
-    # TEMPORARY: used until torch_scaffold.spec provides project_names().
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "project"
-    package = slug.replace("-", "_")
-    if package[0].isdigit() or keyword.iskeyword(package) or package in _SHADOWED:
-        package = f"project_{package}"
-    return slug, package
-
-
 def project_names(spec: Spec) -> tuple[str, str]:
     """(folder slug, importable package name) for the spec's project name."""
-    try:
-        from torch_scaffold.spec import project_names as spec_project_names
-    except ImportError:
-        return _fallback_project_names(spec.name)
+    from torch_scaffold.spec.names import project_names as spec_project_names
+
     return spec_project_names(spec)
 
 
