@@ -254,6 +254,19 @@ def _trainable_on_cpu(data: dict) -> dict:
     model["hidden_sizes"] = [min(size, 48) for size in model["hidden_sizes"]][:3]
     model["channels"] = [min(size, 8) for size in model["channels"]][:2]
     model["type"] = model["type"] if len(model["channels"]) else "mlp"
+    # Every size the schema admits is capped: one drawn recurrent layer of 65536 units, or a
+    # vocabulary of a million, needs tens of GB (this OOM-killed CI once).
+    model["hidden_size"] = min(model["hidden_size"], 32)
+    model["num_layers"] = min(model["num_layers"], 2)
+    model["num_heads"] = min(model["num_heads"], 4)
+    model["embedding_dim"] = model["num_heads"] * min(
+        max(model["embedding_dim"] // model["num_heads"], 1), 8
+    )
+    model["ff_size"] = min(model["ff_size"], 64)
+    model["blocks_per_stage"] = min(model["blocks_per_stage"], 1)
+    model["kernel_size"] = min(model["kernel_size"], 3)
+    d["vocab_size"] = min(d["vocab_size"], 50)
+    d["seq_len"] = min(d["seq_len"], 16)
     d.update(source="synthetic", path=None, features=None, num_workers=0)
     d["num_samples"] = min(d["num_samples"], 320)
     d["batch_size"] = max(min(d["batch_size"], 32), 8)
@@ -262,7 +275,7 @@ def _trainable_on_cpu(data: dict) -> dict:
     if model["type"] == "cnn":
         d["input_shape"] = [1, 8, 8]
     elif d["input_shape"] is not None:
-        d["input_shape"] = [min(d["input_shape"][0], 32)]
+        d["input_shape"] = [min(size, 16) for size in d["input_shape"]]
     d["val_split"] = min(d["val_split"], 0.3)
     # One process, as the plain style without torchrun: a drawn num_nodes would wait for nodes
     # that never come, and Lightning's ddp strategy re-seeds after set-up even on one device.
