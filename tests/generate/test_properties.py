@@ -123,9 +123,15 @@ def _assignments(source: str, scope: str | None = None) -> dict:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             values[node.targets[0].id] = ast.literal_eval(node.value)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            value = node.value
+            if isinstance(value, ast.Call) and value.keywords:  # field(default_factory=lambda: X)
+                factory = {k.arg: k.value for k in value.keywords}.get("default_factory")
+                if not isinstance(factory, ast.Lambda):
+                    continue
+                value = factory.body
             try:
-                values[node.target.id] = ast.literal_eval(node.value)
-            except ValueError:  # field(default_factory=...)
+                values[node.target.id] = ast.literal_eval(value)
+            except ValueError:  # a default that is not a literal
                 pass
     return values
 
@@ -167,10 +173,13 @@ def _check_project(spec, style: str, files: dict[str, str]) -> None:
     data_defaults = _assignments(config_py, "DataConfig")
     if spec.data.source != "synthetic":
         assert data_defaults["path"] == spec.data.path
+    if spec.data.source in ("csv", "npz"):  # the sources that name columns or arrays
         assert data_defaults["target"] == spec.data.target
         assert data_defaults["features"] == (
             list(spec.data.features) if spec.data.features else None
         )
+    if spec.data.source == "npy":
+        assert data_defaults["targets_path"] == spec.data.targets_path
     # TOML
     pyproject = tomllib.loads(files["pyproject.toml"])["project"]
     assert pyproject["description"] == spec.description
@@ -179,6 +188,7 @@ def _check_project(spec, style: str, files: dict[str, str]) -> None:
     config = yaml.safe_load(files["config.yaml"])
     if spec.data.source != "synthetic":
         assert config["data"]["path"] == spec.data.path
+    if spec.data.source in ("csv", "npz"):
         assert config["data"]["target"] == spec.data.target
     assert config["optimizer"]["lr"] == spec.optimizer.lr
     if spec.trainer.checkpoint.enabled and "checkpoint" in config["trainer"]:

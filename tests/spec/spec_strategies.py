@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 
 from torch_scaffold.spec import Spec
 from torch_scaffold.spec.derived import (
+    IMAGE_SOURCES,
     METRIC_MODES,
     MODEL_KINDS,
     TASK_DEFAULTS,
+    TOKEN_SOURCES,
     TOKEN_TASKS,
     allowed_metrics,
     task_kind,
@@ -227,10 +229,13 @@ def valid_specs(draw) -> dict:
         model["causal"] = draw(st.sampled_from([None, True]))
     if model["embedding_dim"] % model["num_heads"]:
         model["embedding_dim"] = model["num_heads"] * draw(st.integers(1, 16))
-    if kind not in ("multiclass", "regression"):
+    if d["source"] in TOKEN_SOURCES:  # text needs a sequence model and language modelling
+        if kind != "language_modelling" or model["type"] not in ("rnn", "transformer"):
+            d["source"] = "synthetic"
+    elif kind not in ("multiclass", "regression"):
         d["source"] = "synthetic"  # files hold class labels or values (issue 2's tasks)
     if model["type"] in ("cnn", "resnet"):
-        if d["source"] == "csv":
+        if d["source"] not in ("synthetic", "npz"):
             d["source"] = draw(st.sampled_from(["synthetic", "npz"]))
         blocks = len(model["channels"]) - (model["type"] == "resnet")
         side = 2**blocks
@@ -255,8 +260,20 @@ def valid_specs(draw) -> dict:
         model["bidirectional"] = model["bidirectional"] and kind != "language_modelling"
         if model["type"] == "mlp" and d["input_shape"] is not None:
             d["input_shape"] = d["input_shape"][:1]
+    if d["source"] in IMAGE_SOURCES and task == "regression":  # images come with class labels
+        d["source"] = "npz"
+    if d["source"] in IMAGE_SOURCES and model["type"] != "mlp":  # only mlp/cnn/resnet read images
+        d["source"] = "npz"  # (cnn and resnet were given synthetic or npz above)
+    if d["source"] in IMAGE_SOURCES:  # an mlp flattens images
+        d["input_shape"] = draw(
+            st.none()
+            | st.tuples(st.sampled_from([1, 3]), st.integers(1, 64), st.integers(1, 64)).map(list)
+        )
+    d["image_mean"], d["image_std"] = d["image_mean"][:1], d["image_std"][:1]
     if d["source"] != "synthetic" and d["path"] is None:
         d["path"] = "data/file." + d["source"]
+    if d["source"] == "npy" and d["targets_path"] is None:
+        d["targets_path"] = "data/targets.npy"
     if d["features"] is not None:
         d["features"] = [f for f in d["features"] if f != d["target"]][:1] or None
     d["num_samples"] = max(d["num_samples"], 200)
@@ -274,4 +291,13 @@ def valid_specs(draw) -> dict:
         trainer["devices"] = 1
         trainer["num_nodes"] = 1
     data["scheduler"]["eta_min"] = data["optimizer"]["lr"] / 2
+    data["scheduler"]["monitor"], data["scheduler"]["mode"] = "val_loss", "min"
+    data["scheduler"]["milestones"] = sorted(set(data["scheduler"]["milestones"]))
+    data["scheduler"]["warmup_steps"] = 1
+    if data["scheduler"]["name"] == "warmup_cosine" and trainer["max_epochs"] == 1:
+        trainer["max_epochs"] = 2  # at least 2 optimizer steps, so 1 warm-up step is shorter
+    optimizer = data["optimizer"]
+    optimizer["nesterov"] = optimizer["nesterov"] and optimizer["name"] == "sgd"
+    if optimizer["nesterov"]:
+        optimizer["momentum"] = max(optimizer["momentum"], 0.5)
     return data

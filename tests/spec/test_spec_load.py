@@ -133,8 +133,8 @@ def test_unknown_key_suggests_the_close_field():
 
 
 def test_unknown_key_in_wrong_section_points_to_the_right_one():
-    err = error("name: d\nmodel:\n  patience: 3\n")
-    assert "trainer.early_stopping.patience" in err.hint
+    err = error("name: d\nmodel:\n  min_delta: 3\n")
+    assert "trainer.early_stopping.min_delta" in err.hint
 
 
 def test_missing_name_is_reported_without_a_line():

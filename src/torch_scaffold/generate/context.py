@@ -35,6 +35,10 @@ REQUIREMENTS = {
     "numpy": "numpy>=1.24",
     "tqdm": "tqdm>=4.60",
     "tensorboard": "tensorboard>=2.14,<3",
+    "pillow": "Pillow>=9.4",
+    "torchvision": "torchvision>=0.17,<0.29",
+    "wandb": "wandb>=0.16,<1",
+    "mlflow": "mlflow>=2.10,<4",
     "pytest": "pytest>=8",
     "torchmetrics": "torchmetrics>=1.0,<2",
 }
@@ -46,7 +50,7 @@ _ACTIVATION_CLASSES = {
     "tanh": "nn.Tanh",
     "leaky_relu": "nn.LeakyReLU",
 }
-_OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+_OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
 _LOSS_CLASSES = {
     "cross_entropy": "nn.CrossEntropyLoss",
     "bce_with_logits": "nn.BCEWithLogitsLoss",
@@ -55,7 +59,16 @@ _LOSS_CLASSES = {
     "smooth_l1": "nn.SmoothL1Loss",
 }
 # Lightning steps "epoch" schedulers after validation, "step" ones after each optimizer step.
-_SCHEDULER_INTERVALS = {"none": None, "step": "epoch", "cosine": "epoch", "onecycle": "step"}
+_SCHEDULER_INTERVALS = {
+    "none": None,
+    "step": "epoch",
+    "multistep": "epoch",
+    "exponential": "epoch",
+    "cosine": "epoch",
+    "plateau": "epoch",
+    "onecycle": "step",
+    "warmup_cosine": "step",
+}
 
 
 def plain_data(value: Any) -> Any:
@@ -166,6 +179,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         **_custom_model(spec),
         "activation_class": _ACTIVATION_CLASSES[spec.model.activation],
         "data_source": spec.data.source,
+        "image_source": spec.data.source in ("image_folder", "torchvision"),
         "input_shape": input_shape,
         "input_dim": input_dim,
         "num_outputs": _num_outputs(spec, kind, input_dim),
@@ -181,6 +195,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "early_stopping": spec.trainer.early_stopping.enabled and spec.data.val_split > 0,
         "checkpointing": spec.trainer.checkpoint.enabled,
         "best_checkpoint": spec.trainer.checkpoint.enabled and spec.data.val_split > 0,
+        "extra_loggers": [name for name in ("wandb", "mlflow") if getattr(spec.logging, name)],
         "requirements": dict(REQUIREMENTS),
     }
 

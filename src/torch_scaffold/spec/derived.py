@@ -71,6 +71,24 @@ INPUT_LAYOUTS = {
 }
 INPUT_RANKS = {"features": 1, "sequences": 2, "images": 3}
 DEFAULT_INPUT_SHAPE = {model: shape for model, (_, shape) in MODEL_INPUTS.items()}
+# Sources whose examples are images ([channels, height, width], resized on load).
+IMAGE_SOURCES = ("image_folder", "torchvision")
+# Sources whose examples are token ids; they feed sequence models only.
+TOKEN_SOURCES = ("text",)
+# Sources that read data.path (torchvision reads it as its root folder).
+FILE_SOURCES = ("csv", "npz", "npy", "image_folder", "text", "torchvision")
+# Model families that read token-id sequences.
+SEQUENCE_MODELS = ("rnn", "transformer")
+DEFAULT_IMAGE_SHAPE = (3, 32, 32)
+TORCHVISION_SHAPES = {
+    "MNIST": (1, 28, 28),
+    "FashionMNIST": (1, 28, 28),
+    "KMNIST": (1, 28, 28),
+    "CIFAR10": (3, 32, 32),
+    "CIFAR100": (3, 32, 32),
+}
+# Schedulers stepped after every optimizer step; the others after each validation.
+STEP_SCHEDULERS = ("onecycle", "warmup_cosine")
 
 
 def task_kind(task: str) -> str:
@@ -103,6 +121,8 @@ def input_kind(spec: Spec) -> str:
     """What one example is: tokens, features, sequences (of feature vectors) or images."""
     if task_kind(spec.task) in TOKEN_TASKS:
         return "tokens"
+    if spec.data.source in IMAGE_SOURCES:
+        return "images"
     kind = MODEL_INPUTS[spec.model.type][0]
     if spec.model.type == "custom" and spec.data.input_shape is not None:
         rank = len(spec.data.input_shape)
@@ -126,15 +146,21 @@ def effective_metrics(spec: Spec) -> tuple[str, ...]:
 
 
 def effective_input_shape(spec: Spec) -> tuple[int, ...] | None:
-    """The shape of one example; None when a csv/npz file decides it at training time.
+    """The shape of one example; None when a data file decides it at training time.
 
     Token tasks: [seq_len] token ids (language modelling: the inputs, one shorter than a
-    stored sequence, are still seq_len long).
+    stored sequence, are still seq_len long); a text source: [block_size] token ids.
     """
     if task_kind(spec.task) in TOKEN_TASKS:
+        if spec.data.source in TOKEN_SOURCES:
+            return (spec.data.block_size,)
         return (spec.data.seq_len,) if spec.data.source == "synthetic" else None
     if spec.data.input_shape is not None:
         return spec.data.input_shape
+    if spec.data.source == "image_folder":
+        return DEFAULT_IMAGE_SHAPE
+    if spec.data.source == "torchvision":
+        return TORCHVISION_SHAPES[spec.data.dataset]
     if spec.data.source != "synthetic":
         return None
     return DEFAULT_INPUT_SHAPE[spec.model.type]
@@ -143,6 +169,17 @@ def effective_input_shape(spec: Spec) -> tuple[int, ...] | None:
 def monitor_names(spec: Spec) -> tuple[str, ...]:
     """The validation values a monitor may name: val_loss and val_<metric>."""
     return ("val_loss",) + tuple(f"val_{m}" for m in effective_metrics(spec))
+
+
+def steps_per_epoch(spec: Spec) -> int | None:
+    """Optimizer steps per epoch, when the spec alone decides it (synthetic data)."""
+    data = spec.data
+    if data.source != "synthetic":
+        return None
+    total = data.num_samples
+    train = total - int(total * data.val_split) - int(total * data.test_split)
+    batches = -(-train // data.batch_size)
+    return -(-batches // spec.trainer.accumulate_grad_batches)
 
 
 def resolve(spec: Spec) -> Spec:

@@ -92,4 +92,22 @@ EXAMPLE_SPECS = (
         "multiclass",
         "your own nn.Module (examples/models/my_net.py) with constructor arguments",
     ),
+    (
+        "plateau_sgd_nesterov.yaml",
+        "mlp",
+        "classification",
+        "SGD + Nesterov; no weight decay on biases and norms; `plateau` schedule on `val_loss`",
+    ),
+    (
+        "warmup_cosine_cnn.yaml",
+        "cnn",
+        "classification",
+        "Adam; `warmup_cosine` (linear warm-up, then cosine, per optimizer step)",
+    ),
+    (
+        "rmsprop_multistep_regression.yaml",
+        "mlp",
+        "regression",
+        "RMSprop; `multistep` schedule (epochs 1 and 2)",
+    ),
 )

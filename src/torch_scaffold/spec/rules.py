@@ -6,21 +6,27 @@ field (with its line, or "(default)") in the message, so both can be found.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.build import Locations
 from torch_scaffold.spec.custom_model import CustomModelError, read_custom_model
 from torch_scaffold.spec.derived import (
+    FILE_SOURCES,
+    IMAGE_SOURCES,
     INPUT_LAYOUTS,
     INPUT_RANKS,
     METRIC_MODES,
+    SEQUENCE_MODELS,
+    TOKEN_SOURCES,
     TOKEN_TASKS,
     allowed_metrics,
     effective_causal,
     effective_input_shape,
     input_kind,
     monitor_names,
+    steps_per_epoch,
     task_kind,
     tasks_for_loss,
     tasks_for_metric,
@@ -152,7 +158,8 @@ def custom_model_is_usable(spec: Spec, loc: Locations) -> None:
 def model_fits_data(spec: Spec, loc: Locations) -> None:
     """Image models (cnn, resnet) need images: not csv data, and `data.input_shape` as
     [channels, height, width] (mlp: [features]; rnn and transformer on float sequences:
-    [steps, features]; token tasks take `data.seq_len` instead), with height and width of at
+    [steps, features]; token tasks take `data.seq_len` (text: `data.block_size`) instead;
+    image sources give [channels, height, width] to any model), with height and width of at
     least 2^(number of `model.channels`), since each conv block (resnet: each stage after the
     first) halves them.
     """
@@ -172,8 +179,13 @@ def model_fits_data(spec: Spec, loc: Locations) -> None:
             loc,
             "data.input_shape",
             f"is set, but {loc.describe('task')} {spec.task} reads token ids of length"
-            " data.seq_len",
-            "delete data.input_shape and set data.seq_len (and data.vocab_size)",
+            + (" data.block_size" if spec.data.source in TOKEN_SOURCES else " data.seq_len"),
+            "delete data.input_shape and set "
+            + (
+                "data.block_size"
+                if spec.data.source in TOKEN_SOURCES
+                else "data.seq_len (and data.vocab_size)"
+            ),
         )
     if shape is not None and model != "custom" and len(shape) != INPUT_RANKS[kind]:
         layout = INPUT_LAYOUTS[kind]
@@ -182,10 +194,16 @@ def model_fits_data(spec: Spec, loc: Locations) -> None:
             loc,
             "data.input_shape",
             f"has {len(shape)} value{'s' if len(shape) != 1 else ''}, but"
-            f" {loc.describe('model.type')} {model} needs {layout}",
+            f" {loc.describe('model.type')} {model}"
+            + (
+                f" with {loc.describe('data.source')} {spec.data.source}"
+                if spec.data.source in IMAGE_SOURCES
+                else ""
+            )
+            + f" needs {layout}",
             f"write data.input_shape as {layout}, e.g. {example}",
         )
-    if kind == "images" and model != "custom":
+    if model in ("cnn", "resnet"):  # an mlp flattens images: no halving
         full = effective_input_shape(spec)
         blocks = len(spec.model.channels) if model == "cnn" else len(spec.model.channels) - 1
         if full is not None and min(full[1:]) < 2**blocks:
@@ -197,6 +215,68 @@ def model_fits_data(spec: Spec, loc: Locations) -> None:
                 f" {loc.describe('data.input_shape')} is {full[1]}x{full[2]}; it needs at"
                 f" least {2**blocks}x{2**blocks}",
                 "use fewer entries in model.channels or a larger data.input_shape",
+            )
+
+
+def sources_fit_model_and_task(spec: Spec, loc: Locations) -> None:
+    """Image sources (image_folder, torchvision) give class labels and feed an mlp (which
+    flattens each image) or a cnn, with 1 (grey) or 3 (RGB) channels and `data.image_mean`/`data.image_std` of one value
+    or one per channel; a `text` source yields token ids for a sequence model (rnn,
+    transformer) and a language-modelling task.
+    """
+    data, model = spec.data, spec.model.type
+    if data.source in IMAGE_SOURCES:
+        if spec.task == "regression":
+            _fail(
+                loc,
+                _first_set(loc, "task", "data.source"),
+                f"regression needs numeric targets, but {loc.describe('data.source')}"
+                f" {data.source} labels each image with its class",
+                "use a classification task with image data, or npz/npy arrays for regression",
+            )
+        if model in SEQUENCE_MODELS:
+            _fail(
+                loc,
+                _first_set(loc, "model.type", "data.source"),
+                f"model {model} reads token sequences, but {loc.describe('data.source')}"
+                f" {data.source} gives images",
+                "use model.type: cnn (or mlp, which flattens each image) for image data",
+            )
+        channels = effective_input_shape(spec)[0]
+        if channels not in (1, 3):
+            _fail(
+                loc,
+                "data.input_shape",
+                f"asks for {channels} channels, but {loc.describe('data.source')}"
+                f" {data.source} loads images as grey (1) or RGB (3)",
+                "use [1, height, width] or [3, height, width]",
+            )
+        for name in ("image_mean", "image_std"):
+            values = getattr(data, name)
+            if len(values) not in (1, channels):
+                _fail(
+                    loc,
+                    f"data.{name}",
+                    f"has {len(values)} values, but {loc.describe('data.input_shape')} has"
+                    f" {channels} channel{'s' if channels != 1 else ''}",
+                    f"give one value for all channels or {channels}",
+                )
+    if data.source in TOKEN_SOURCES:
+        if model not in SEQUENCE_MODELS:
+            _fail(
+                loc,
+                _first_set(loc, "data.source", "model.type"),
+                f"{data.source} gives token sequences, but {loc.describe('model.type')} is"
+                f" {model}, which does not read them",
+                f"use model.type: {one_of(SEQUENCE_MODELS)} with text data",
+            )
+        if task_kind(spec.task) != "language_modelling":
+            _fail(
+                loc,
+                _first_set(loc, "data.source", "task"),
+                f"{data.source} data trains next-token prediction, but {loc.describe('task')}"
+                f" is {spec.task}",
+                "use task: language_modelling with text data",
             )
 
 
@@ -238,16 +318,29 @@ def loss_and_metrics_fit_task(spec: Spec, loc: Locations) -> None:
 FILE_SOURCE_TASKS = {
     "csv": ("multiclass", "binary", "regression"),
     "npz": ("multiclass", "binary", "multilabel", "regression"),
+    "npy": ("multiclass", "binary", "multilabel", "regression"),
+    # one class index per image (the folder name, or the dataset's label)
+    "image_folder": ("multiclass",),
+    "torchvision": ("multiclass",),
+    "text": ("language_modelling",),
+}
+# what each file source holds, for the message when its task does not fit
+_FILE_SOURCE_HOLDS = {
+    "csv": "one target column",
+    "image_folder": "one class label per image",
+    "torchvision": "one class label per image",
+    "text": "token sequences for next-token prediction",
 }
 
 
 def file_data_fits_task(spec: Spec, loc: Locations) -> None:
     """csv data serves multiclass (classification), binary (0/1 targets) and regression;
-    npz data also multilabel ([examples, labels] 0/1 targets).
+    npz and npy data also multilabel ([examples, labels] 0/1 targets); image_folder and
+    torchvision data multiclass (classification); text data language_modelling.
     """
     tasks = FILE_SOURCE_TASKS.get(spec.data.source)
     if tasks is not None and task_kind(spec.task) not in tasks:
-        held = "one target column" if spec.data.source == "csv" else "a target array"
+        held = _FILE_SOURCE_HOLDS.get(spec.data.source, "a target array")
         _fail(
             loc,
             _first_set(loc, "data.source", "task"),
@@ -258,17 +351,29 @@ def file_data_fits_task(spec: Spec, loc: Locations) -> None:
 
 
 def data_source_is_complete(spec: Spec, loc: Locations) -> None:
-    """csv and npz data need `data.path`; npz reads its inputs from one array, so
-    `data.features` names at most one key; `data.features` does not repeat a column or
-    include `data.target`.
+    """Every source but synthetic needs `data.path`, npy also `data.targets_path`; npz reads
+    its inputs from one array, so `data.features` names at most one key; `data.features` does
+    not repeat a column or include `data.target`.
     """
     data = spec.data
-    if data.source in ("csv", "npz") and data.path is None:
+    if data.source in FILE_SOURCES and data.path is None:
+        example = {
+            "image_folder": "data/images",
+            "torchvision": "data/torchvision",
+            "text": "data/input.txt",
+        }.get(data.source, f"data/train.{data.source}")
         _fail(
             loc,
             "data.source",
             f"{data.source} data needs data.path, which is not set",
-            f"add `path: data/train.{data.source}` under `data:`",
+            f"add `path: {example}` under `data:`",
+        )
+    if data.source == "npy" and data.targets_path is None:
+        _fail(
+            loc,
+            "data.source",
+            "npy data needs data.targets_path (the targets array), which is not set",
+            "add `targets_path: data/y.npy` under `data:` (inputs stay in data.path)",
         )
     if data.source == "npz" and data.features is not None and len(data.features) != 1:
         _fail(
@@ -321,17 +426,22 @@ def splits_leave_data(spec: Spec, loc: Locations) -> None:
 
 
 def monitors_exist(spec: Spec, loc: Locations) -> None:
-    """An enabled early stopping or checkpoint `monitor` is `val_loss` or `val_<metric>` for a
-    logged metric, its `mode` matches that value (max for accuracy, f1, precision, recall,
-    auroc and r2; min for the loss, mse, mae and perplexity), and
-    `data.val_split` is above 0 so there is a validation set to watch.
+    """An enabled early stopping or checkpoint `monitor`, and the plateau scheduler's
+    `scheduler.monitor`, is `val_loss` or `val_<metric>` for a logged metric, its `mode`
+    matches that value (max for accuracy, f1, precision, recall, auroc and r2; min for the
+    loss, mse, mae and perplexity), and `data.val_split` is above 0 so there is a validation
+    set to watch.
     """
     names = monitor_names(spec)
-    for section in ("early_stopping", "checkpoint"):
-        config = getattr(spec.trainer, section)
-        prefix = f"trainer.{section}"
-        if not config.enabled:
-            continue
+    # (section, its settings, the field that switches the watching on)
+    watchers = [
+        (f"trainer.{s}", getattr(spec.trainer, s), f"trainer.{s}.enabled")
+        for s in ("early_stopping", "checkpoint")
+        if getattr(spec.trainer, s).enabled
+    ]
+    if spec.scheduler.name == "plateau":
+        watchers.append(("scheduler", spec.scheduler, "scheduler.name"))
+    for prefix, config, switch in watchers:
         if config.monitor not in names:
             _fail(
                 loc,
@@ -352,12 +462,15 @@ def monitors_exist(spec: Spec, loc: Locations) -> None:
                 f"use mode: {better}",
             )
         if spec.data.val_split == 0:
+            switch_off = (
+                "use another scheduler" if prefix == "scheduler" else f"set {switch}: false"
+            )
             _fail(
                 loc,
-                _first_set(loc, "data.val_split", f"{prefix}.enabled"),
+                _first_set(loc, "data.val_split", switch),
                 f"{loc.describe('data.val_split')} is 0, so there is no validation set, but"
-                f" {loc.describe(prefix + '.enabled')} watches {config.monitor}",
-                f"set data.val_split above 0, or set {prefix}.enabled: false",
+                f" {loc.describe(switch)} watches {config.monitor}",
+                f"set data.val_split above 0, or {switch_off}",
             )
 
 
@@ -392,9 +505,44 @@ def trainer_fits_hardware(spec: Spec, loc: Locations) -> None:
 
 
 def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
-    """With the cosine scheduler, `scheduler.eta_min` is below `optimizer.lr`."""
+    """With cosine schedules `scheduler.eta_min` is below `optimizer.lr`; multistep
+    `scheduler.milestones` increase; warmup_cosine's `scheduler.warmup_steps` is shorter than
+    training (known for synthetic data); `optimizer.nesterov` is for sgd with momentum.
+    """
     scheduler, lr = spec.scheduler, spec.optimizer.lr
-    if scheduler.name == "cosine" and scheduler.eta_min >= lr:
+    optimizer = spec.optimizer
+    if optimizer.nesterov and (optimizer.name != "sgd" or optimizer.momentum == 0):
+        other = "optimizer.name" if optimizer.name != "sgd" else "optimizer.momentum"
+        value = optimizer.name if optimizer.name != "sgd" else 0
+        _fail(
+            loc,
+            "optimizer.nesterov",
+            f"Nesterov momentum needs sgd with momentum above 0, but {loc.describe(other)}"
+            f" is {value}",
+            "set optimizer.nesterov: false, or use name: sgd with momentum above 0",
+        )
+    if scheduler.name == "multistep":
+        milestones = scheduler.milestones
+        if any(b <= a for a, b in itertools.pairwise(milestones)):
+            _fail(
+                loc,
+                "scheduler.milestones",
+                f"{list(milestones)} does not increase",
+                "list the epochs in increasing order, each once",
+            )
+    total = steps_per_epoch(spec)
+    if scheduler.name == "warmup_cosine" and total is not None:
+        total *= spec.trainer.max_epochs
+        if scheduler.warmup_steps >= total:
+            _fail(
+                loc,
+                _first_set(loc, "scheduler.warmup_steps", "trainer.max_epochs"),
+                f"{loc.describe('scheduler.warmup_steps')} {scheduler.warmup_steps} is not shorter"
+                f" than training: {loc.describe('trainer.max_epochs')} {spec.trainer.max_epochs}"
+                f" make {total} optimizer steps",
+                f"use fewer warmup_steps (below {total}) or more epochs",
+            )
+    if scheduler.name in ("cosine", "warmup_cosine") and scheduler.eta_min >= lr:
         _fail(
             loc,
             _first_set(loc, "scheduler.eta_min", "optimizer.lr"),
@@ -409,6 +557,7 @@ RULES = (
     model_fits_task,
     custom_model_is_usable,
     model_fits_data,
+    sources_fit_model_and_task,
     loss_and_metrics_fit_task,
     file_data_fits_task,
     data_source_is_complete,

@@ -77,9 +77,21 @@ TASKS = (
 MODELS = ("mlp", "cnn", "resnet", "rnn", "transformer", "custom")
 RNN_CELLS = ("lstm", "gru")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu")
-SOURCES = ("synthetic", "csv", "npz")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("none", "step", "cosine", "onecycle")
+SOURCES = ("synthetic", "csv", "npz", "npy", "image_folder", "text", "torchvision")
+# torchvision datasets that share the (root, train, download) signature and classes list
+TORCHVISION_DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100")
+TOKENIZERS = ("char", "whitespace")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULERS = (
+    "none",
+    "step",
+    "multistep",
+    "exponential",
+    "cosine",
+    "onecycle",
+    "plateau",
+    "warmup_cosine",
+)
 LOSSES = ("auto", "cross_entropy", "bce_with_logits", "mse", "l1", "smooth_l1")
 METRICS = ("accuracy", "f1", "precision", "recall", "auroc", "mse", "mae", "r2", "perplexity")
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
@@ -164,7 +176,8 @@ class DataSpec:
     source: str = field("synthetic", doc="Where the data comes from.", choices=SOURCES)
     path: str | None = field(
         None,
-        doc="csv/npz: file to load, relative to the project root (or absolute); only read.",
+        doc="csv/npz/npy/text: file to load; image_folder: folder with one subfolder per class;"
+        " torchvision: dataset root folder. Relative to the project root (or absolute).",
         min_length=1,
         max_length=4096,
     )
@@ -183,15 +196,57 @@ class DataSpec:
         min_length=1,
         max_length=200,
     )
+    targets_path: str | None = field(
+        None,
+        doc="npy: file with the targets array, one row per row of the inputs in data.path.",
+        min_length=1,
+        max_length=4096,
+    )
     input_shape: tuple[int, ...] | None = field(
         None,
-        doc="synthetic: shape of one example; [features] for mlp, [channels, height, width]"
+        doc="Shape of one example. synthetic: [features] for mlp, [channels, height, width]"
         " for cnn/resnet, [steps, features] for rnn/transformer on float sequences"
-        " (token tasks use seq_len instead). Default: see below.",
+        " (token tasks use seq_len instead). image_folder/torchvision: images are resized to"
+        " [channels (1 grey or 3 RGB), height, width] (default [3, 32, 32], MNIST-like"
+        " [1, 28, 28]). Default: see below.",
         min=1,
         max=65536,
         min_items=1,
         max_items=3,
+    )
+    image_mean: tuple[float, ...] = field(
+        (0.5,),
+        doc="image_folder/torchvision: per-channel mean subtracted from pixels in [0, 1]"
+        " (one value for all channels, or one per channel).",
+        min=-10.0,
+        max=10.0,
+        min_items=1,
+        max_items=3,
+    )
+    image_std: tuple[float, ...] = field(
+        (0.5,),
+        doc="image_folder/torchvision: per-channel standard deviation pixels are divided by.",
+        min=0.0,
+        max=10.0,
+        exclusive_min=True,
+        min_items=1,
+        max_items=3,
+    )
+    tokenizer: str = field(
+        "char",
+        doc="text: split the file into characters, or into words at whitespace.",
+        choices=TOKENIZERS,
+    )
+    block_size: int = field(
+        64, doc="text: tokens per training sequence (language-model context).", min=2, max=65536
+    )
+    dataset: str = field(
+        "MNIST",
+        doc="torchvision: dataset class in torchvision.datasets.",
+        choices=TORCHVISION_DATASETS,
+    )
+    download: bool = field(
+        False, doc="torchvision: download the dataset into data.path when it is missing."
     )
     num_classes: int = field(
         3,
@@ -226,6 +281,12 @@ class DataSpec:
         0.1, doc="Fraction of the data held out for the final test.", min=0.0, max=0.9
     )
     num_workers: int = field(0, doc="DataLoader worker processes.", min=0, max=256)
+    pin_memory: bool = field(
+        True, doc="Pin batches in page-locked memory (only when training on CUDA)."
+    )
+    persistent_workers: bool = field(
+        True, doc="Keep worker processes alive between epochs (only when num_workers > 0)."
+    )
 
 
 @dataclass(frozen=True)
@@ -233,7 +294,13 @@ class OptimizerSpec:
     name: str = field("adamw", doc="Optimizer.", choices=OPTIMIZERS)
     lr: float = field(1e-3, doc="Learning rate.", min=0.0, max=10.0, exclusive_min=True)
     weight_decay: float = field(0.0, doc="L2 / decoupled weight decay.", min=0.0, max=1.0)
-    momentum: float = field(0.9, doc="sgd: momentum.", min=0.0, max=1.0)
+    decay_norm_and_bias: bool = field(
+        True,
+        doc="Apply weight_decay to biases and norm weights too; false puts every parameter"
+        " with fewer than 2 dimensions in a second group without decay.",
+    )
+    momentum: float = field(0.9, doc="sgd/rmsprop: momentum.", min=0.0, max=1.0)
+    nesterov: bool = field(False, doc="sgd: Nesterov momentum (needs momentum above 0).")
     betas: tuple[float, ...] = field(
         (0.9, 0.999),
         doc="adam/adamw: (beta1, beta2).",
@@ -243,15 +310,40 @@ class OptimizerSpec:
         min_items=2,
         max_items=2,
     )
+    alpha: float = field(
+        0.99, doc="rmsprop: smoothing constant of the squared-gradient average.", min=0.0, max=1.0
+    )
 
 
 @dataclass(frozen=True)
 class SchedulerSpec:
-    name: str = field("none", doc="Learning-rate schedule.", choices=SCHEDULERS)
+    name: str = field(
+        "none",
+        doc="Learning-rate schedule. Per epoch (after validation): step, multistep, exponential,"
+        " cosine, plateau; per optimizer step: onecycle, warmup_cosine.",
+        choices=SCHEDULERS,
+    )
     step_size: int = field(10, doc="step: epochs between decays.", min=1, max=1_000_000)
-    gamma: float = field(0.1, doc="step: decay factor.", min=0.0, max=1.0, exclusive_min=True)
+    milestones: tuple[int, ...] = field(
+        (30, 60),
+        doc="multistep: epochs at which the learning rate is multiplied by gamma (increasing).",
+        min=1,
+        max=1_000_000,
+        min_items=1,
+        max_items=100,
+    )
+    gamma: float = field(
+        0.1,
+        doc="step/multistep/exponential: decay factor; plateau: factor applied on a plateau.",
+        min=0.0,
+        max=1.0,
+        exclusive_min=True,
+    )
     eta_min: float = field(
-        0.0, doc="cosine: final learning rate (below optimizer.lr).", min=0.0, max=10.0
+        0.0,
+        doc="cosine/warmup_cosine: final learning rate (below optimizer.lr).",
+        min=0.0,
+        max=10.0,
     )
     max_lr: float | None = field(
         None,
@@ -267,6 +359,22 @@ class SchedulerSpec:
         max=1.0,
         exclusive_min=True,
         exclusive_max=True,
+    )
+    warmup_steps: int = field(
+        100,
+        doc="warmup_cosine: optimizer steps of linear warm-up before the cosine decay.",
+        min=1,
+        max=10_000_000,
+    )
+    monitor: str = field(
+        "val_loss",
+        doc="plateau: logged validation value to watch (val_loss or val_<metric>).",
+        min_length=1,
+        max_length=100,
+    )
+    mode: str = field("min", doc="plateau: whether lower or higher is better.", choices=MODES)
+    patience: int = field(
+        2, doc="plateau: epochs without improvement before the decay.", min=0, max=1_000_000
     )
 
 
@@ -367,6 +475,18 @@ class LoggingSpec:
     csv: bool = field(True, doc="Write metrics to logs/<run>/metrics.csv.")
     tensorboard: bool = field(
         True, doc="Write TensorBoard event files when tensorboard is installed."
+    )
+    wandb: bool = field(
+        False,
+        doc="Log to Weights & Biases, offline unless WANDB_MODE says otherwise"
+        " (needs the project's `wandb` extra).",
+    )
+    mlflow: bool = field(False, doc="Log to MLflow (needs the project's `mlflow` extra).")
+    mlflow_tracking_uri: str = field(
+        "file:./mlruns",
+        doc="mlflow: tracking URI; the default is a local file store beside the project.",
+        min_length=1,
+        max_length=4096,
     )
 
 

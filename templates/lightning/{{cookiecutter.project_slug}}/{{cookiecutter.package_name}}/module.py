@@ -109,7 +109,16 @@ class LitModel(pl.LightningModule):
         scheduler = build_scheduler(optimizer, self.config, self.steps_per_epoch)
         return {
             "optimizer": optimizer,
+{% if p.scheduler == "plateau" %}
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": SCHEDULER_INTERVAL,
+                "frequency": 1,
+                "monitor": self.config.scheduler.monitor,  # stepped with this value
+            },
+{% else %}
             "lr_scheduler": {"scheduler": scheduler, "interval": SCHEDULER_INTERVAL, "frequency": 1},
+{% endif %}
         }
 {% else %}
         return optimizer

@@ -13,7 +13,7 @@ from __future__ import annotations
 {% if p.spec.logging.tensorboard %}
 import importlib.util
 {% endif %}
-{% if p.checkpointing %}
+{% if p.checkpointing or "wandb" in p.extra_loggers %}
 import os
 {% endif %}
 import sys
@@ -21,7 +21,7 @@ import sys
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
-from pytorch_lightning.loggers import CSVLogger, Logger{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}
+from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "mlflow" in p.extra_loggers }}{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}{{ ", WandbLogger" if "wandb" in p.extra_loggers }}
 
 {% if p.checkpointing %}
 from .checkpoint import AtomicCheckpointIO, CheckpointError, check_resume
@@ -31,6 +31,9 @@ from .data import DataError
 from .datamodule import DataModule
 from .module import LitModel
 from .optim import optimizer_steps_per_epoch
+{% if p.data_source != "synthetic" %}
+from .sources import save_labels
+{% endif %}
 
 
 def build_loggers(config: Config) -> list[Logger]:
@@ -42,6 +45,21 @@ def build_loggers(config: Config) -> list[Logger]:
     if config.logging.tensorboard and importlib.util.find_spec("tensorboard") is not None:
         version = loggers[0].version if loggers else None
         loggers.append(TensorBoardLogger(save_dir=config.output_dir, name="logs", version=version))
+{% endif %}
+{% if "wandb" in p.extra_loggers %}
+    if config.logging.wandb:  # offline unless WANDB_MODE says otherwise
+        os.environ.setdefault("WANDB_MODE", "offline")
+        os.makedirs(config.output_dir, exist_ok=True)
+        loggers.append(WandbLogger(project={{ p.project_slug|pyrepr }}, save_dir=config.output_dir))
+{% endif %}
+{% if "mlflow" in p.extra_loggers %}
+    if config.logging.mlflow:
+        loggers.append(
+            MLFlowLogger(
+                experiment_name={{ p.project_slug|pyrepr }},
+                tracking_uri=config.logging.mlflow_tracking_uri,
+            )
+        )
 {% endif %}
     return loggers
 
@@ -136,6 +154,10 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
     datamodule = DataModule(config)
     datamodule.setup("fit")  # the model's input and output sizes come from the data
     splits = datamodule.splits
+{% if p.data_source != "synthetic" %}
+    if splits.labels is not None and not fast_dev_run:
+        save_labels(splits.labels, config.output_dir)
+{% endif %}
     batches = -(-len(splits.train) // config.data.batch_size)
     model = LitModel(
         config.to_dict(),

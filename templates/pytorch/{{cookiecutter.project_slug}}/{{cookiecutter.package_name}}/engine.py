@@ -104,7 +104,10 @@ class TrainingLoop:
             metrics = {"train_loss_epoch": self.train_epoch()}
             if self.val_loader is not None:
                 metrics.update(self.evaluate(self.val_loader, "val"))
-{% if p.scheduler_interval == "epoch" %}
+{% if p.scheduler == "plateau" %}
+            # as Lightning does: the monitored value decides, after validation
+            self.scheduler.step(metrics[self.config.scheduler.monitor])
+{% elif p.scheduler_interval == "epoch" %}
             self.scheduler.step()
 {% endif %}
             self.epoch += 1

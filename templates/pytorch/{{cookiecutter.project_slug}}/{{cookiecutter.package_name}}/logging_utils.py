@@ -1,14 +1,21 @@
 {% set p = cookiecutter._project %}
-"""Console progress, a CSV metrics log and TensorBoard (when installed) for the plain loop."""
+"""Console progress, a CSV log, TensorBoard (when installed) and trackers for the plain loop."""
 
 from __future__ import annotations
 
 import csv
 import importlib.util
+{% if "wandb" in p.extra_loggers %}
+import os
+{% endif %}
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+{% if p.extra_loggers %}
+from .config import Config
+
+{% endif %}
 try:  # a progress bar when tqdm is installed, plain lines otherwise
     from tqdm.auto import tqdm
 except ImportError:  # pragma: no cover - depends on the environment
@@ -25,12 +32,101 @@ def next_version_dir(root: Path) -> Path:
     return root / f"version_{max(numbers, default=-1) + 1}"
 
 
-class MetricLogger:
-    """Writes each logged row to metrics.csv (fixed columns) and to TensorBoard."""
+class Tracker(Protocol):
+    """An experiment tracker next to the CSV and TensorBoard logs (Lightning's Logger role)."""
 
-    def __init__(self, log_dir: Path | None, columns: list[str], csv_log: bool, tensorboard: bool):
+    def log(self, metrics: dict[str, float], step: int) -> None: ...
+
+    def close(self) -> None: ...
+{% if "wandb" in p.extra_loggers %}
+
+
+class WandbTracker:
+    """Weights & Biases; offline unless WANDB_MODE says otherwise (upload later: wandb sync)."""
+
+    def __init__(self, project: str, save_dir: str, config: dict[str, Any]) -> None:
+        import wandb
+
+        os.environ.setdefault("WANDB_MODE", "offline")
+        os.makedirs(save_dir, exist_ok=True)
+        self.run = wandb.init(project=project, dir=save_dir, config=config)
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        self.run.log(metrics, step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+{% endif %}
+{% if "mlflow" in p.extra_loggers %}
+
+
+def _flat_params(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {"optimizer.lr": ...}, as MLflow params are flat."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+class MLflowTracker:
+    """An MLflow run in the tracking store (a local folder by default)."""
+
+    def __init__(self, tracking_uri: str, experiment: str, config: dict[str, Any]) -> None:
+        import mlflow
+
+        self.mlflow = mlflow
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_experiment(experiment)
+        mlflow.start_run()
+        mlflow.log_params(_flat_params(config))
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        self.mlflow.log_metrics(metrics, step=step)
+
+    def close(self) -> None:
+        self.mlflow.end_run()
+{% endif %}
+{% if p.extra_loggers %}
+
+
+def build_trackers(config: Config) -> list[Tracker]:
+    """The trackers switched on in config.logging (their packages were checked with the config)."""
+    trackers: list[Tracker] = []
+{% if "wandb" in p.extra_loggers %}
+    if config.logging.wandb:
+        trackers.append(
+            WandbTracker({{ p.project_slug|pyrepr }}, config.output_dir, config.to_dict())
+        )
+{% endif %}
+{% if "mlflow" in p.extra_loggers %}
+    if config.logging.mlflow:
+        trackers.append(
+            MLflowTracker(
+                config.logging.mlflow_tracking_uri, {{ p.project_slug|pyrepr }}, config.to_dict()
+            )
+        )
+{% endif %}
+    return trackers
+{% endif %}
+
+
+class MetricLogger:
+    """Writes each logged row to metrics.csv (fixed columns), TensorBoard and the trackers."""
+
+    def __init__(
+        self,
+        log_dir: Path | None,
+        columns: list[str],
+        csv_log: bool,
+        tensorboard: bool,
+        trackers: list[Tracker] | None = None,
+    ):
         self.log_dir = log_dir
         self.columns = ["epoch", "step", *columns]
+        self.trackers = trackers or []
         self._csv_file = None
         self._csv = None
         self._tensorboard = None
@@ -56,12 +152,16 @@ class MetricLogger:
         if self._tensorboard is not None:
             for name, value in metrics.items():
                 self._tensorboard.add_scalar(name, value, step)
+        for tracker in self.trackers:
+            tracker.log(metrics, step)
 
     def close(self) -> None:
         if self._csv_file is not None:
             self._csv_file.close()
         if self._tensorboard is not None:
             self._tensorboard.close()
+        for tracker in self.trackers:
+            tracker.close()
 
 
 class Progress:

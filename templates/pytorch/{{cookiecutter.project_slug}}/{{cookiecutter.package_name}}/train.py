@@ -29,11 +29,14 @@ from .distributed import (
     wrap_ddp,
 )
 from .engine import TrainingLoop
-from .logging_utils import MetricLogger, next_version_dir
+from .logging_utils import MetricLogger, {{ "build_trackers, " if p.extra_loggers }}next_version_dir
 from .metrics import METRICS, build_loss, build_metrics
 from .model import build_model
 from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" and p.checkpointing }}
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
+{% if p.data_source != "synthetic" %}
+from .sources import save_labels
+{% endif %}
 
 
 def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -> dict[str, float]:
@@ -64,6 +67,10 @@ def fit_and_test(
     config: Config, world: World, device: torch.device, resume: str | None, fast_dev_run: bool
 ) -> dict[str, float]:
     splits = load_splits(config)
+{% if p.data_source != "synthetic" %}
+    if splits.labels is not None and world.is_main and not fast_dev_run:
+        save_labels(splits.labels, config.output_dir)
+{% endif %}
     model = build_model(
         config.model, splits.input_shape, splits.num_outputs, splits.vocab_size
     ).to(device)
@@ -97,7 +104,14 @@ def fit_and_test(
         log_dir = next_version_dir(output_dir / "logs")
     columns = ["train_loss_step", "lr", "train_loss_epoch"]
     columns += [f"{stage}_{name}" for stage in ("val", "test") for name in ("loss", *METRICS)]
+{% if p.extra_loggers %}
+    trackers = build_trackers(config) if world.is_main and not fast_dev_run else []
+    logger = MetricLogger(
+        log_dir, columns, config.logging.csv, config.logging.tensorboard, trackers
+    )
+{% else %}
     logger = MetricLogger(log_dir, columns, config.logging.csv, config.logging.tensorboard)
+{% endif %}
 {% if p.checkpointing %}
     checkpoint_dir = None if fast_dev_run else output_dir / "checkpoints"
 {% else %}

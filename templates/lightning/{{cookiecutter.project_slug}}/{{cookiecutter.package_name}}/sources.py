@@ -1,0 +1,3 @@
+{% if cookiecutter._project.data_source != "synthetic" %}
+{% include "sources.py.j2" %}
+{% endif %}

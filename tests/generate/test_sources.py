@@ -1,0 +1,306 @@
+"""Data sources read from files: csv, npz, npy, image_folder (Pillow), text, torchvision.
+
+The files are made in tmp_path by tests/generate/datafiles.py. Both styles train on them and
+must give the same per-step losses; the text and torchvision readers are checked at the
+sources.py level (the text models come with the language-modelling task; torchvision is not
+installed here, so a stand-in module plays its part).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import json
+import math
+import sys
+import types
+
+import pytest
+import yaml
+
+from torch_scaffold.generate import build_context, render_project
+from torch_scaffold.spec import load_spec_text
+
+from .datafiles import FILE_SOURCES, ROWS, image_folder_data, text_data
+from .helpers import project_module, spec_with, train_losses, write_files
+
+STYLES = ("pytorch", "lightning")
+
+
+def _project(spec, style, folder):
+    return write_files(render_project(spec, style), folder), build_context(spec, style)
+
+
+def _spec(source, folder, **extra):
+    changes = {"name": f"{source}-project", **FILE_SOURCES[source](folder), **extra}
+    if source == "image_folder":
+        changes.update({"model.type": "cnn", "data.input_shape": (3, 8, 8)})
+    return spec_with(**changes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", sorted(FILE_SOURCES))
+def test_file_source_trains_the_same_in_both_styles(source, tmp_path, capsys, torch_one_thread):
+    spec = _spec(source, tmp_path, **{"data.batch_size": 32})
+    traces = {}
+    for style in STYLES:
+        folder, context = _project(spec, style, tmp_path / style)
+        argv = ["--accelerator", "cpu", "--max-epochs", "3", "--output-dir", str(folder / "out")]
+        traces[style] = train_losses(folder, context["package_name"], argv, steps=10_000)
+    plain, lightning = traces["pytorch"], traces["lightning"]
+    total = 48 if source == "image_folder" else ROWS  # 3 x 16 images, or table rows
+    per_epoch = math.ceil((total - 2 * int(total * 0.1)) / 32)
+    assert len(plain) == len(lightning) == 3 * per_epoch
+    assert max(abs(a - b) for a, b in zip(plain, lightning, strict=True)) <= 1e-6
+    assert all(math.isfinite(loss) for loss in plain)
+    printed = capsys.readouterr().out
+    if source in ("csv", "image_folder"):
+        names = ["cat", "dog", "fox"] if source == "csv" else ["blue", "green", "red"]
+        assert "classes: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)) in printed
+        for style in STYLES:
+            saved = json.loads((tmp_path / style / "out" / "classes.json").read_text())
+            assert saved == names
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["npz", "npy", "csv"])
+def test_regression_from_files_learns(source, tmp_path, torch_one_thread):
+    """Regression targets load as floats, one column per output, and the loss falls."""
+    spec = spec_with(
+        name="files-regression",
+        task="regression",
+        **FILE_SOURCES[source](tmp_path, "regression"),
+        **{"optimizer.lr": 0.01},
+    )
+    folder, context = _project(spec, "pytorch", tmp_path / "project")
+    argv = ["--accelerator", "cpu", "--max-epochs", "4", "--output-dir", str(folder / "out")]
+    with project_module(folder, context["package_name"]) as train:
+        first = train.main([*argv[:-2], "--output-dir", str(folder / "first"), "--max-epochs", "1"])
+        last = train.main(argv)
+    assert last["val_loss"] < first["val_loss"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
+    spec = _spec("csv", tmp_path)
+    path = tmp_path / "table.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = "oops," + lines[2].split(",", 1)[1]
+    path.write_text("\n".join(lines) + "\n")
+    folder, context = _project(spec, style, tmp_path / style)
+    with (
+        project_module(folder, context["package_name"]) as train,
+        pytest.raises(SystemExit) as exit,
+    ):
+        train.main(["--accelerator", "cpu", "--fast-dev-run"])
+    assert exit.value.code == 2
+    assert f"error: {path}:3: non-numeric or missing feature value" in capsys.readouterr().err
+
+
+def test_image_folder_images_are_resized_and_normalised(tmp_path):
+    image_folder_data(tmp_path, per_class=2, size=(5, 7))
+    spec = spec_with(
+        name="images",
+        **{
+            "data.source": "image_folder",
+            "data.path": str(tmp_path / "images"),
+            "data.input_shape": (1, 4, 6),
+            "data.image_mean": (0.0,),
+            "data.image_std": (1.0,),
+        },
+    )
+    folder, context = _project(spec, "pytorch", tmp_path / "project")
+    with project_module(folder, context["package_name"], "sources") as sources:
+        config = sources.DataConfig()
+        source = sources.read_source(config)
+        image, label = source.dataset[3]  # sorted: blue 0, 1; green 0, 1; ...
+    assert source.labels == ["blue", "green", "red"] and source.num_outputs == 3
+    assert len(source.dataset) == 6 and label == 1
+    assert tuple(image.shape) == (1, 4, 6) and 0.0 <= float(image.min()) <= float(image.max()) <= 1
+
+
+def _text_sources(tmp_path, text, **changes):
+    path = tmp_path / "input.txt"
+    path.write_text(text, encoding="utf-8")
+    spec = spec_with(
+        name="text-lm",
+        **{
+            "task": "language_modelling",
+            "model.type": "transformer",
+            "data.source": "text",
+            "data.path": str(path),
+            "data.block_size": 4,
+            **changes,
+        },
+    )
+    folder, context = _project(spec, "pytorch", tmp_path / "project")
+    return project_module(folder, context["package_name"], "sources")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["transformer", "rnn"])
+def test_text_language_model_runs_in_both_styles(model, tmp_path, capsys, torch_one_thread):
+    """A text file feeds language_modelling: token-id blocks in, the next token at every
+    position out, the embedding and head sized by the training text's vocabulary."""
+    data = text_data(tmp_path)
+    text_spec = load_spec_text(
+        yaml.safe_dump(
+            {
+                "name": f"text-{model}",
+                "task": "language_modelling",
+                "model": {"type": model, "embedding_dim": 16, "num_heads": 2},
+                "data": {"source": "text", "path": data["data.path"], "block_size": 16},
+            }
+        ),
+        "text-lm.yaml",
+    )
+    vocabulary = ["<unk>"] + sorted(set("the quick brown fox jumps over the lazy dog. "))
+    losses = {}
+    for style in STYLES:
+        folder, context = _project(text_spec, style, tmp_path / style)
+        argv = ["--fast-dev-run", "--accelerator", "cpu", "--output-dir", str(folder / "out")]
+        with project_module(folder, context["package_name"]) as train:
+            metrics = train.main(argv)
+        assert {"test_loss", "test_perplexity"} <= set(metrics), metrics
+        assert all(math.isfinite(value) for value in metrics.values()), metrics
+        # an untrained model is close to uniform over the vocabulary
+        assert abs(metrics["test_loss"] - math.log(len(vocabulary))) < 1.0, metrics
+        losses[style] = metrics["test_loss"]
+    assert f"vocabulary: {len(vocabulary)} tokens (char)" in capsys.readouterr().out
+    assert losses["pytorch"] == pytest.approx(losses["lightning"], abs=1e-5)
+
+
+def test_text_vocabulary_comes_from_the_training_part_only(tmp_path):
+    # 100 characters: train is the first 80, val the next 10, test the last 10
+    text = "abcab" * 16 + "abcabcabca" + "zzzzzzzzzz"
+    with _text_sources(tmp_path, text, **{"data.val_split": 0.1, "data.test_split": 0.1}) as src:
+        source = src.read_source(src.DataConfig())
+    assert source.labels == ["<unk>", "a", "b", "c"] and source.num_outputs == 4
+    inputs, targets = source.train.tensors
+    assert inputs.shape == targets.shape == (19, 4)  # (80 - 1) // 4 blocks of 4 tokens
+    assert inputs.flatten()[1:].tolist() == targets.flatten()[:-1].tolist()  # shifted by one
+    assert inputs[0].tolist() == [1, 2, 3, 1]
+    test_inputs, _ = source.test.tensors
+    assert set(test_inputs.flatten().tolist()) == {0}  # "z" never occurs in training: <unk>
+
+
+def test_text_whitespace_tokens_and_a_too_short_split(tmp_path):
+    with _text_sources(
+        tmp_path, "one two three two one " * 10, **{"data.tokenizer": "whitespace"}
+    ) as src:
+        source = src.read_source(src.DataConfig())
+        assert source.labels == ["<unk>", "one", "three", "two"]
+        config = src.DataConfig()
+        config.block_size = 40
+        with pytest.raises(src.DataError, match="fewer than data.block_size"):
+            src.read_source(config)
+
+
+def _fake_torchvision(missing: bool):
+    """A stand-in for torchvision.datasets.MNIST: 28x28 grey PIL images, or no data."""
+    from PIL import Image
+
+    class MNIST:
+        def __init__(self, root, train, download):
+            if missing:
+                raise RuntimeError("Dataset not found. You can use download=True to download it")
+            self.root, self.train, self.download = root, train, download
+            self.classes = ["0 - zero", "1 - one"]
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return Image.new("L", (28, 28), color=255 * (index % 2)), index % 2
+
+    package = types.ModuleType("torchvision")
+    package.__spec__ = importlib.machinery.ModuleSpec("torchvision", None)
+    datasets = types.ModuleType("torchvision.datasets")
+    datasets.MNIST = MNIST
+    package.datasets = datasets
+    return {"torchvision": package, "torchvision.datasets": datasets}
+
+
+def _torchvision_spec(tmp_path):
+    return spec_with(
+        name="digits",
+        **{
+            "model.type": "cnn",
+            "data.source": "torchvision",
+            "data.path": str(tmp_path / "mnist"),
+            "data.input_shape": (1, 16, 16),
+        },
+    )
+
+
+def test_torchvision_images_through_a_stand_in_module(tmp_path, monkeypatch):
+    for name, module in _fake_torchvision(missing=False).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    folder, context = _project(_torchvision_spec(tmp_path), "pytorch", tmp_path / "project")
+    with project_module(folder, context["package_name"], "sources") as sources:
+        source = sources.read_source(sources.DataConfig())
+        white, label = source.dataset[1]
+    assert source.labels == ["0 - zero", "1 - one"] and len(source.dataset) == 4
+    assert tuple(white.shape) == (1, 16, 16) and label == 1
+    assert float(white.min()) == float(white.max()) == 1.0  # (1 - 0.5) / 0.5
+
+
+def test_torchvision_missing_data_says_how_to_download(tmp_path, monkeypatch):
+    for name, module in _fake_torchvision(missing=True).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    folder, context = _project(_torchvision_spec(tmp_path), "pytorch", tmp_path / "project")
+    with project_module(folder, context["package_name"], "sources") as sources:
+        expected = pytest.raises(sources.DataError, match="set data.download: true to fetch it")
+        with expected:
+            sources.read_source(sources.DataConfig())
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_torchvision_not_installed_is_one_clear_error(style, tmp_path, capsys):
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision is installed here; this checks the message without it")
+    folder, context = _project(_torchvision_spec(tmp_path), style, tmp_path / style)
+    with (
+        project_module(folder, context["package_name"]) as train,
+        pytest.raises(SystemExit) as exit,
+    ):
+        train.main(["--accelerator", "cpu", "--fast-dev-run"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "needs the torchvision package, which is not installed" in err
+    assert "pip install -e .[torchvision]" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_image_folder_projects_own_test_suite_passes(tmp_path):
+    """The project's tests draw their own PNGs (Pillow), so they pass before real images exist."""
+    import os
+    import subprocess
+
+    spec = spec_with(
+        name="own-images",
+        **{
+            "model.type": "cnn",
+            "data.source": "image_folder",
+            "data.path": "data/images",
+            "data.input_shape": (3, 16, 16),
+        },
+    )
+    folder = write_files(render_project(spec, "pytorch"), tmp_path / "project")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    # every test the project ships runs (none skipped for want of data)
+    shipped = sum(
+        text.count("\ndef test_") for text in (p.read_text() for p in folder.rglob("test_*.py"))
+    )
+    assert f"{shipped} passed" in result.stdout
