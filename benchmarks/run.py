@@ -87,6 +87,8 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
     plain = t["plain_step"] / t["bare_step"]
     lightning = t["lightning_step"] / t["lightning_bare_step"]
     lightning_own = t["lightning_bare_step"] / t["bare_step"]
+    lightning_module = t["lightning_step"] / t["lightning_same_trainer_step"]
+    lightning_trainer = t["lightning_same_trainer_step"] / t["lightning_bare_step"]
     per_epoch = t["lightning_epoch"] / t["plain_epoch"]
     gap = t["lightning_epoch"] - t["plain_epoch"]
     return [
@@ -106,6 +108,24 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
             "<= 1.05",
             lightning <= 1.05,
             f"{1e3 * t['lightning_step']:.3f} vs {1e3 * t['lightning_bare_step']:.3f} ms/step (CPU)",
+        ),
+        Row(
+            "generated Lightning / minimal module under the generated Trainer, per step",
+            lightning_module,
+            "x",
+            "",
+            True,
+            "context: what the generated LightningModule and DataModule add, same Trainer,"
+            f" callbacks and loggers ({1e3 * t['lightning_same_trainer_step']:.3f} ms/step)",
+        ),
+        Row(
+            "minimal module: generated Trainer / barebones Trainer, per step",
+            lightning_trainer,
+            "x",
+            "",
+            True,
+            "context: Lightning's full Trainer (progress bar, checkpoint and early-stopping"
+            " callbacks, loggers) against barebones",
         ),
         Row(
             "minimal barebones Lightning / bare hand loop, per step",

@@ -135,6 +135,7 @@ class PlainRunner:
         self.train_stamps, self.bare_stamps = Stamps(), Stamps()
         model = self.build_model()
         val_loader = data.make_loader(self.splits.val, config, shuffle=False, pin_memory=False)
+        self.val_loader = val_loader
         columns = ["train_loss_step", "lr", "train_loss_epoch"]
         columns += [f"val_{name}" for name in ("loss", *metrics.METRICS)]
         logger = logging_utils.MetricLogger(
@@ -189,6 +190,7 @@ class LightningRunner:
         self.config_mod, self.datamodule_mod = config_mod, datamodule_mod
         self.module_mod, self.optim, self.train = module_mod, optim, train
         self.train_stamps, self.bare_stamps = Stamps(), Stamps()
+        self.same_trainer_stamps = Stamps()
         self.epoch_seconds: list[float] = []
 
     def _timer(self, stamps: Stamps, epoch_seconds: list[float] | None):
@@ -233,6 +235,32 @@ class LightningRunner:
 
     def barebones_fit(self, epochs: int) -> None:
         """A minimal LightningModule (same network, loss, optimizer and loader), barebones."""
+        trainer = self.pl.Trainer(
+            barebones=True,
+            max_epochs=epochs,
+            accelerator="cpu",
+            devices=1,
+            callbacks=[self._timer(self.bare_stamps, None)],
+        )
+        self._fit_minimal(trainer, validate=False)  # barebones forbids self.log
+
+    def same_trainer_fit(self, epochs: int) -> None:
+        """The minimal LightningModule under the generated project's own Trainer: the same
+        callbacks, loggers and progress bar. Against generated_fit this isolates what the
+        generated LightningModule and DataModule add; against barebones_fit, what Lightning's
+        full Trainer costs."""
+        args = self.config_mod.parse_args(
+            ["--accelerator", "cpu", "--output-dir", str(self.output_dir / "same-trainer")]
+        )
+        config = self.config_mod.load_config(args)
+        config.trainer.max_epochs = epochs
+        config.trainer.early_stopping.patience = 10**6
+        with quiet():
+            trainer = self.train.build_trainer(config)
+        trainer.callbacks.append(self._timer(self.same_trainer_stamps, None))
+        self._fit_minimal(trainer, validate=True)
+
+    def _fit_minimal(self, trainer, validate: bool) -> None:
         pl, plain = self.pl, self.plain
         config = plain.config
 
@@ -249,16 +277,17 @@ class LightningRunner:
             def configure_optimizers(self):
                 return plain_optimizer(self.model, config)
 
+            def validation_step(self, batch, batch_idx):  # the generated Trainer validates
+                inputs, targets = batch
+                self.log("val_loss", self.criterion(self.model(inputs), targets))
+
         plain_optimizer = self.optim.build_optimizer
-        trainer = pl.Trainer(
-            barebones=True,
-            max_epochs=epochs,
-            accelerator="cpu",
-            devices=1,
-            callbacks=[self._timer(self.bare_stamps, None)],
-        )
         with quiet():
-            trainer.fit(Minimal(), train_dataloaders=plain.make_loader(True))
+            trainer.fit(
+                Minimal(),
+                train_dataloaders=plain.make_loader(True),
+                val_dataloaders=plain.val_loader if validate else None,
+            )
 
 
 def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str, float]:
@@ -284,6 +313,7 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
             second()
         lightning.generated_fit(epochs + 1)  # the first epoch's interval needs a second start
         lightning.barebones_fit(epochs)
+        lightning.same_trainer_fit(epochs)
     steps = len(plain.bare_loader)
     median = statistics.median
     return {
@@ -292,6 +322,7 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
         "plain_step": median(plain.train_stamps.per_step()),
         "lightning_step": median(lightning.train_stamps.per_step()),
         "lightning_bare_step": median(lightning.bare_stamps.per_step()),
+        "lightning_same_trainer_step": median(lightning.same_trainer_stamps.per_step()),
         "plain_epoch": median(plain.epoch_seconds),
         "lightning_epoch": median(lightning.epoch_seconds),
     }
