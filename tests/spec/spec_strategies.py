@@ -296,6 +296,8 @@ def valid_specs(draw) -> dict:
     data["scheduler"]["warmup_steps"] = 1
     if data["scheduler"]["name"] == "warmup_cosine" and trainer["max_epochs"] == 1:
         trainer["max_epochs"] = 2  # at least 2 optimizer steps, so 1 warm-up step is shorter
+    if data["scheduler"]["name"] == "plateau" and data["scheduler"]["gamma"] >= 1:
+        data["scheduler"]["gamma"] = 0.5  # ReduceLROnPlateau needs a factor below 1
     optimizer = data["optimizer"]
     optimizer["nesterov"] = optimizer["nesterov"] and optimizer["name"] == "sgd"
     if optimizer["nesterov"]:

@@ -507,7 +507,8 @@ def trainer_fits_hardware(spec: Spec, loc: Locations) -> None:
 def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
     """With cosine schedules `scheduler.eta_min` is below `optimizer.lr`; multistep
     `scheduler.milestones` increase; warmup_cosine's `scheduler.warmup_steps` is shorter than
-    training (known for synthetic data); `optimizer.nesterov` is for sgd with momentum.
+    training (known for synthetic data); plateau's `scheduler.gamma` is below 1;
+    `optimizer.nesterov` is for sgd with momentum.
     """
     scheduler, lr = spec.scheduler, spec.optimizer.lr
     optimizer = spec.optimizer
@@ -542,6 +543,15 @@ def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
                 f" make {total} optimizer steps",
                 f"use fewer warmup_steps (below {total}) or more epochs",
             )
+    if scheduler.name == "plateau" and scheduler.gamma >= 1:
+        # ReduceLROnPlateau multiplies the rate by gamma and refuses a factor of 1 or more
+        _fail(
+            loc,
+            _first_set(loc, "scheduler.gamma", "scheduler.name"),
+            f"{scheduler.gamma} is not below 1, and {loc.describe('scheduler.name')} plateau"
+            " multiplies the learning rate by gamma to reduce it",
+            "set scheduler.gamma below 1 (0.1 is common)",
+        )
     if scheduler.name in ("cosine", "warmup_cosine") and scheduler.eta_min >= lr:
         _fail(
             loc,
