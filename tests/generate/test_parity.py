@@ -4,6 +4,7 @@ Both projects are generated, then trained in this process (CPU, one thread) with
 Tensor.backward wrapped to record every loss, as ../shared/tools/losstrace.py does.
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -67,14 +68,25 @@ def test_a_different_seed_gives_different_losses(tmp_path, torch_one_thread):
     assert max(abs(a - b) for a, b in zip(*runs)) > 1e-3
 
 
+RNN_EXAMPLE = next(path for path in EXAMPLE_SPECS if path.stem == "rnn_sequence_classification")
+
+
 @pytest.mark.slow
-def test_bf16_autocast_keeps_parity(tmp_path, torch_one_thread):
-    """Mixed precision on CPU: both styles autocast the same ops to bfloat16."""
+@pytest.mark.parametrize("cell", ["mlp", "lstm", "gru"])
+def test_bf16_autocast_keeps_parity(tmp_path, torch_one_thread, cell):
+    """Mixed precision on CPU: both styles autocast the same ops to bfloat16. Recurrent
+    layers run in float32 there (oneDNN's CPU bf16 LSTM raises; its bf16 GRU broke parity)."""
+    if cell == "mlp":
+        spec = Spec()
+    else:
+        spec = load_example(RNN_EXAMPLE)
+        spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, cell=cell))
+    package = build_context(spec, "pytorch")["package_name"]
     traces = []
     for style in ("pytorch", "lightning"):
-        project = write_files(render_project(Spec(), style), tmp_path / style)
+        project = write_files(render_project(spec, style), tmp_path / style)
         argv = ["--max-epochs", "3", "--precision", "bf16-mixed", "--accelerator", "cpu"]
         argv += ["--output-dir", str(tmp_path / style / "outputs")]
-        traces.append(train_losses(project, "tabular_classifier", argv, MIN_STEPS + 10))
+        traces.append(train_losses(project, package, argv, MIN_STEPS + 10))
     assert len(traces[0]) == len(traces[1]) == MIN_STEPS + 10
     assert max(abs(a - b) for a, b in zip(*traces)) <= TOLERANCE
