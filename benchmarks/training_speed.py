@@ -193,6 +193,14 @@ class LightningRunner:
         self.same_trainer_stamps = Stamps()
         self.epoch_seconds: list[float] = []
 
+    def _config(self, output_dir: Path, epochs: int):
+        """The generated project's config, on CPU, for `epochs` epochs without early stopping."""
+        args = self.config_mod.parse_args(["--accelerator", "cpu", "--output-dir", str(output_dir)])
+        config = self.config_mod.load_config(args)
+        config.trainer.max_epochs = epochs
+        config.trainer.early_stopping.patience = 10**6  # time every epoch, never stop early
+        return config
+
     def _timer(self, stamps: Stamps, epoch_seconds: list[float] | None):
         pl = self.pl
 
@@ -211,12 +219,7 @@ class LightningRunner:
 
     def generated_fit(self, epochs: int) -> None:
         """The generated project's own Trainer, callbacks and loggers, as its run() builds them."""
-        args = self.config_mod.parse_args(
-            ["--accelerator", "cpu", "--output-dir", str(self.output_dir)]
-        )
-        config = self.config_mod.load_config(args)
-        config.trainer.max_epochs = epochs
-        config.trainer.early_stopping.patience = 10**6  # time every epoch, never stop early
+        config = self._config(self.output_dir, epochs)
         self.pl.seed_everything(config.trainer.seed, verbose=False)
         datamodule = self.datamodule_mod.DataModule(config)
         datamodule.setup("fit")
@@ -249,12 +252,7 @@ class LightningRunner:
         callbacks, loggers and progress bar. Against generated_fit this isolates what the
         generated LightningModule and DataModule add; against barebones_fit, what Lightning's
         full Trainer costs."""
-        args = self.config_mod.parse_args(
-            ["--accelerator", "cpu", "--output-dir", str(self.output_dir / "same-trainer")]
-        )
-        config = self.config_mod.load_config(args)
-        config.trainer.max_epochs = epochs
-        config.trainer.early_stopping.patience = 10**6
+        config = self._config(self.output_dir / "same-trainer", epochs)
         with quiet():
             trainer = self.train.build_trainer(config)
         trainer.callbacks.append(self._timer(self.same_trainer_stamps, None))
