@@ -6,6 +6,7 @@ Tensor.backward wrapped to record every loss, as ../shared/tools/losstrace.py do
 
 import dataclasses
 import math
+from contextlib import nullcontext
 
 import pytest
 
@@ -90,3 +91,26 @@ def test_bf16_autocast_keeps_parity(tmp_path, torch_one_thread, cell):
         traces.append(train_losses(project, package, argv, MIN_STEPS + 10))
     assert len(traces[0]) == len(traces[1]) == MIN_STEPS + 10
     assert max(abs(a - b) for a, b in zip(*traces)) <= TOLERANCE
+
+
+@pytest.mark.slow
+def test_fp16_on_cpu_trains_in_bf16_in_both_styles(tmp_path, torch_one_thread):
+    """Lightning turns 16-mixed into bf16-mixed on CPU (no fp16 autocast there); the plain
+    loop does the same, with a warning, so a config written for GPUs keeps parity on CPU."""
+    traces = {}
+    for style, precision in [
+        ("lightning", "16-mixed"),
+        ("pytorch", "16-mixed"),
+        ("pytorch", "bf16-mixed"),
+    ]:
+        project = write_files(render_project(Spec(), style), tmp_path / style)
+        argv = ["--max-epochs", "1", "--precision", precision, "--accelerator", "cpu"]
+        argv += ["--output-dir", str(tmp_path / style / precision)]
+        with (
+            pytest.warns(UserWarning, match="16-mixed")
+            if precision == "16-mixed"
+            else nullcontext()
+        ):
+            traces[style, precision] = train_losses(project, "tabular_classifier", argv, 20)
+    assert traces["pytorch", "16-mixed"] == traces["pytorch", "bf16-mixed"]
+    assert traces["pytorch", "16-mixed"] == traces["lightning", "16-mixed"]

@@ -88,7 +88,9 @@ class LitModel(pl.LightningModule):
     def _log_metrics(self, stage: str) -> None:
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         values = {f"{stage}_{name}": value for name, value in metrics.compute().items()}
-        self.log_dict(values, prog_bar=stage == "val")
+        # compute() has already synced the values across ranks, so every rank holds the same
+        # numbers; sync_dist only tells Lightning so (it warns under DDP otherwise).
+        self.log_dict(values, prog_bar=stage == "val", sync_dist=True)
         metrics.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

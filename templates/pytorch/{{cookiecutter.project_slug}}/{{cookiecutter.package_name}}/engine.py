@@ -36,7 +36,7 @@ from .distributed import World, all_reduce_sum, without_ddp
 from .logging_utils import MetricLogger, Progress
 from .metrics import MetricSet
 from .rng import capture_rng_states, restore_rng_states
-from .runtime import autocast_context, grad_scaler
+from .runtime import autocast_context, grad_scaler, resolve_precision
 
 
 class TrainingLoop:
@@ -78,8 +78,9 @@ class TrainingLoop:
         self.skip_sync = getattr(model, "no_sync", None)
         self.sync_always = contextlib.nullcontext()
         self.metrics = metrics  # None: the loss only
-        self.autocast = autocast_context(device, config.trainer.precision)
-        self.scaler = grad_scaler(device, config.trainer.precision)
+        precision = resolve_precision(device, config.trainer.precision)
+        self.autocast = autocast_context(device, precision)
+        self.scaler = grad_scaler(device, precision)
         self.non_blocking = device.type == "cuda"
         self.parameters = [param for param in model.parameters() if param.requires_grad]
         self.epoch = 0  # epochs completed

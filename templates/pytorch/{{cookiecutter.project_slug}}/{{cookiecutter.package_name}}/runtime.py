@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import warnings
 
 import torch
 
@@ -50,6 +51,16 @@ def select_device(accelerator: str) -> torch.device:
     if (accelerator == "cuda" and not cuda) or (accelerator == "mps" and not mps):
         raise ConfigError(f"trainer.accelerator: {accelerator} is not available on this machine")
     return torch.device(accelerator)
+
+
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """fp16 autocast is a GPU feature: on CPU, 16-mixed trains in bf16, as Lightning does."""
+    if precision == "16-mixed" and device.type == "cpu":
+        warnings.warn(
+            "precision 16-mixed is not supported on CPU; using bf16-mixed instead", stacklevel=2
+        )
+        return "bf16-mixed"
+    return precision
 
 
 def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
