@@ -8,13 +8,20 @@ DataLoader (its make_loader), on CPU with one thread:
                    checkpoints and all);
 - lightning:       the generated Lightning project's Trainer, LightningModule and DataModule;
 - lightning_bare:  a minimal LightningModule (training_step returns the loss) under
-                   Trainer(barebones=True).
+                   Trainer(barebones=True);
+- generated_bare:  the generated LightningModule and DataModule under the same
+                   Trainer(barebones=True): against lightning_bare, what the generated code
+                   adds to Lightning;
+- same_trainer:    the minimal LightningModule under the generated project's own Trainer:
+                   against lightning_bare, what Lightning's full Trainer (callbacks, loggers,
+                   progress bar) costs.
 
 Per-step time is one epoch's training time divided by its steps, taken from timestamps at
 the start of each batch (first to last), so set-up and validation are not in it. Per-epoch
 time (plain vs lightning) is a whole epoch: training, validation, logging, checkpoint.
-Runs are interleaved round by round and every figure is a median over rounds, so a slow
-moment on a busy machine hits all loops alike. Times are CPU seconds of this process.
+Runs are interleaved round by round; each ratio is taken within a round (both figures from
+the same minutes) and the median over rounds is reported, so a slow stretch of a busy
+machine moves both sides of a ratio. Times are CPU seconds of this process.
 """
 
 from __future__ import annotations
@@ -190,7 +197,7 @@ class LightningRunner:
         self.config_mod, self.datamodule_mod = config_mod, datamodule_mod
         self.module_mod, self.optim, self.train = module_mod, optim, train
         self.train_stamps, self.bare_stamps = Stamps(), Stamps()
-        self.same_trainer_stamps = Stamps()
+        self.same_trainer_stamps, self.generated_bare_stamps = Stamps(), Stamps()
         self.epoch_seconds: list[float] = []
 
     def _config(self, output_dir: Path, epochs: int):
@@ -217,9 +224,8 @@ class LightningRunner:
 
         return Timer()
 
-    def generated_fit(self, epochs: int) -> None:
-        """The generated project's own Trainer, callbacks and loggers, as its run() builds them."""
-        config = self._config(self.output_dir, epochs)
+    def _generated_module(self, config):
+        """The generated LitModel and DataModule, built as the project's run() builds them."""
         self.pl.seed_everything(config.trainer.seed, verbose=False)
         datamodule = self.datamodule_mod.DataModule(config)
         datamodule.setup("fit")
@@ -231,20 +237,36 @@ class LightningRunner:
             splits.num_outputs,
             self.optim.optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
         )
+        return model, datamodule
+
+    def generated_fit(self, epochs: int) -> None:
+        """The generated project's own Trainer, callbacks and loggers, as its run() builds them."""
+        config = self._config(self.output_dir, epochs)
+        model, datamodule = self._generated_module(config)
         with quiet():
             trainer = self.train.build_trainer(config)
             trainer.callbacks.append(self._timer(self.train_stamps, self.epoch_seconds))
             trainer.fit(model, datamodule=datamodule)
 
-    def barebones_fit(self, epochs: int) -> None:
-        """A minimal LightningModule (same network, loss, optimizer and loader), barebones."""
-        trainer = self.pl.Trainer(
+    def generated_barebones_fit(self, epochs: int) -> None:
+        """The generated LightningModule and DataModule under Trainer(barebones=True)."""
+        model, datamodule = self._generated_module(self._config(self.output_dir, epochs))
+        trainer = self._barebones_trainer(self.generated_bare_stamps, epochs)
+        with quiet():
+            trainer.fit(model, datamodule=datamodule)
+
+    def _barebones_trainer(self, stamps: Stamps, epochs: int):
+        return self.pl.Trainer(
             barebones=True,
             max_epochs=epochs,
             accelerator="cpu",
             devices=1,
-            callbacks=[self._timer(self.bare_stamps, None)],
+            callbacks=[self._timer(stamps, None)],
         )
+
+    def barebones_fit(self, epochs: int) -> None:
+        """A minimal LightningModule (same network, loss, optimizer and loader), barebones."""
+        trainer = self._barebones_trainer(self.bare_stamps, epochs)
         self._fit_minimal(trainer, validate=False)  # barebones forbids self.log
 
     def same_trainer_fit(self, epochs: int) -> None:
@@ -301,7 +323,19 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
     lightning = LightningRunner(lit_folder, lit_package, root / "lightning-out", plain)
     plain.bare_epoch()  # warm-up: first-touch allocations, lazy imports
     plain.plain_epoch()
+    series = {
+        "bare_step": plain.bare_stamps.per_step,
+        "plain_step": plain.train_stamps.per_step,
+        "lightning_step": lightning.train_stamps.per_step,
+        "lightning_bare_step": lightning.bare_stamps.per_step,
+        "lightning_same_trainer_step": lightning.same_trainer_stamps.per_step,
+        "lightning_generated_bare_step": lightning.generated_bare_stamps.per_step,
+        "plain_epoch": lambda: plain.epoch_seconds,
+        "lightning_epoch": lambda: lightning.epoch_seconds,
+    }
+    per_round = []  # each round's median of every series: ratios are taken within a round
     for round_index in range(rounds):
+        start = {name: len(values()) for name, values in series.items()}
         for epoch in range(epochs):
             # alternate which loop goes first, so neither always runs in the other's wake
             first, second = plain.bare_epoch, plain.plain_epoch
@@ -311,16 +345,21 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
             second()
         lightning.generated_fit(epochs + 1)  # the first epoch's interval needs a second start
         lightning.barebones_fit(epochs)
+        lightning.generated_barebones_fit(epochs)
         lightning.same_trainer_fit(epochs)
-    steps = len(plain.bare_loader)
-    median = statistics.median
-    return {
-        "steps_per_epoch": steps,
-        "bare_step": median(plain.bare_stamps.per_step()),
-        "plain_step": median(plain.train_stamps.per_step()),
-        "lightning_step": median(lightning.train_stamps.per_step()),
-        "lightning_bare_step": median(lightning.bare_stamps.per_step()),
-        "lightning_same_trainer_step": median(lightning.same_trainer_stamps.per_step()),
-        "plain_epoch": median(plain.epoch_seconds),
-        "lightning_epoch": median(lightning.epoch_seconds),
-    }
+        per_round.append(
+            {name: statistics.median(values()[start[name] :]) for name, values in series.items()}
+        )
+    figures = {name: statistics.median(r[name] for r in per_round) for name in series}
+    figures["steps_per_epoch"] = len(plain.bare_loader)
+    figures["rounds"] = per_round
+    return figures
+
+
+def paired_ratio(figures: dict, numerator: str, denominator: str) -> float:
+    """The median over rounds of numerator / denominator, each ratio within one round.
+
+    Both figures of a ratio come from the same minutes of the same process, so a slow
+    stretch of a busy machine moves both; a ratio of overall medians would not pair them.
+    """
+    return statistics.median(r[numerator] / r[denominator] for r in figures["rounds"])

@@ -40,13 +40,17 @@ class LitModel(pl.LightningModule):
         # at the end of each epoch
         self.val_metrics = build_metrics(num_outputs)
         self.test_metrics = build_metrics(num_outputs)
+        self.logging_enabled = True
 
-{% if p.model_type == "cnn" %}
     def setup(self, stage: str) -> None:
+        # Trainer(barebones=True), Lightning's mode for timing its own loop, forbids self.log:
+        # the module then trains without logging anything.
+        self.logging_enabled = not self.trainer.barebones
+{% if p.model_type == "cnn" %}
         if self.trainer.strategy.root_device.type == "cuda":  # convolutions run faster in NHWC
             self.model.to(memory_format=torch.channels_last)
-
 {% endif %}
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
 
@@ -63,34 +67,37 @@ class LitModel(pl.LightningModule):
         loss = self.criterion(self.model(inputs), targets)
         self.train_loss_sum += loss.detach()
         self.train_batches += 1
-        if (self.trainer.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        every = self.trainer.log_every_n_steps  # 0 under barebones: logging_enabled is False
+        if self.logging_enabled and (self.trainer.global_step + 1) % every == 0:
             # sync_dist: the mean over ranks (every rank logs on the same steps)
             self.log("train_loss_step", loss, on_step=True, prog_bar=True, sync_dist=True)
         return loss
 
     def on_train_epoch_end(self) -> None:
-        mean = self.train_loss_sum / max(self.train_batches, 1)
-        self.log("train_loss_epoch", mean, on_epoch=True, sync_dist=True)
+        if self.logging_enabled:
+            mean = self.train_loss_sum / max(self.train_batches, 1)
+            self.log("train_loss_epoch", mean, on_epoch=True, sync_dist=True)
 
     def _evaluate(self, batch: Batch, stage: str) -> None:
         inputs, targets = batch
         outputs = self.model(inputs)
-        loss = self.criterion(outputs, targets)
-        self.log(
-            f"{stage}_loss",
-            loss,
-            prog_bar=stage == "val",
-            batch_size=len(inputs),
-            sync_dist=True,  # the mean over every rank's shard (a no-op in one process)
-        )
         (self.val_metrics if stage == "val" else self.test_metrics).update(outputs, targets)
+        if self.logging_enabled:
+            self.log(
+                f"{stage}_loss",
+                self.criterion(outputs, targets),
+                prog_bar=stage == "val",
+                batch_size=len(inputs),
+                sync_dist=True,  # the mean over every rank's shard (a no-op in one process)
+            )
 
     def _log_metrics(self, stage: str) -> None:
         metrics = self.val_metrics if stage == "val" else self.test_metrics
-        values = {f"{stage}_{name}": value for name, value in metrics.compute().items()}
-        # compute() has already synced the values across ranks, so every rank holds the same
-        # numbers; sync_dist only tells Lightning so (it warns under DDP otherwise).
-        self.log_dict(values, prog_bar=stage == "val", sync_dist=True)
+        if self.logging_enabled:
+            values = {f"{stage}_{name}": value for name, value in metrics.compute().items()}
+            # compute() has already synced the values across ranks, so every rank holds the
+            # same numbers; sync_dist only tells Lightning so (it warns under DDP otherwise).
+            self.log_dict(values, prog_bar=stage == "val", sync_dist=True)
         metrics.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
