@@ -91,6 +91,7 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
     lightning_module = paired_ratio(t, "lightning_step", "lightning_same_trainer_step")
     lightning_trainer = paired_ratio(t, "lightning_same_trainer_step", "lightning_bare_step")
     per_epoch = paired_ratio(t, "lightning_epoch", "plain_epoch")
+    control = paired_ratio(t, "lightning_control_step", "lightning_bare_step")
     gap = t["lightning_epoch"] - t["plain_epoch"]
     return [
         Row(
@@ -147,6 +148,15 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
             "",
             True,
             "context: Lightning's own per-step cost, outside the generated code",
+        ),
+        Row(
+            "control: minimal barebones Lightning / the same fit again, per step",
+            control,
+            "x",
+            "",
+            True,
+            "noise floor of this run: identical code, so any distance from 1.000 is the"
+            " machine, not the code; read the other ratios with this margin",
         ),
         Row(
             "generated Lightning / generated plain, per epoch",

@@ -198,6 +198,7 @@ class LightningRunner:
         self.module_mod, self.optim, self.train = module_mod, optim, train
         self.train_stamps, self.bare_stamps = Stamps(), Stamps()
         self.same_trainer_stamps, self.generated_bare_stamps = Stamps(), Stamps()
+        self.control_stamps = Stamps()
         self.epoch_seconds: list[float] = []
 
     def _config(self, output_dir: Path, epochs: int):
@@ -264,9 +265,11 @@ class LightningRunner:
             callbacks=[self._timer(stamps, None)],
         )
 
-    def barebones_fit(self, epochs: int) -> None:
-        """A minimal LightningModule (same network, loss, optimizer and loader), barebones."""
-        trainer = self._barebones_trainer(self.bare_stamps, epochs)
+    def barebones_fit(self, epochs: int, control: bool = False) -> None:
+        """A minimal LightningModule (same network, loss, optimizer and loader), barebones.
+        control: the same fit again, timed separately: the ratio of the two is the noise."""
+        stamps = self.control_stamps if control else self.bare_stamps
+        trainer = self._barebones_trainer(stamps, epochs)
         self._fit_minimal(trainer, validate=False)  # barebones forbids self.log
 
     def same_trainer_fit(self, epochs: int) -> None:
@@ -330,6 +333,7 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
         "lightning_bare_step": lightning.bare_stamps.per_step,
         "lightning_same_trainer_step": lightning.same_trainer_stamps.per_step,
         "lightning_generated_bare_step": lightning.generated_bare_stamps.per_step,
+        "lightning_control_step": lightning.control_stamps.per_step,
         "plain_epoch": lambda: plain.epoch_seconds,
         "lightning_epoch": lambda: lightning.epoch_seconds,
     }
@@ -347,6 +351,7 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
         lightning.barebones_fit(epochs)
         lightning.generated_barebones_fit(epochs)
         lightning.same_trainer_fit(epochs)
+        lightning.barebones_fit(epochs, control=True)
         per_round.append(
             {name: statistics.median(values()[start[name] :]) for name, values in series.items()}
         )
