@@ -85,6 +85,7 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
     t = measure(root, samples, rounds, epochs)
     steps = t["steps_per_epoch"]
     plain = paired_ratio(t, "plain_step", "bare_step")
+    plain_no_tensorboard = paired_ratio(t, "plain_no_tensorboard_step", "bare_step")
     generated_code = paired_ratio(t, "lightning_generated_bare_step", "lightning_bare_step")
     lightning = paired_ratio(t, "lightning_step", "lightning_bare_step")
     lightning_own = paired_ratio(t, "lightning_bare_step", "bare_step")
@@ -102,6 +103,15 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
             plain <= 1.05,
             f"{1e3 * t['plain_step']:.3f} vs {1e3 * t['bare_step']:.3f} ms/step (CPU),"
             f" {steps} steps/epoch",
+        ),
+        Row(
+            "plain loop without TensorBoard / bare hand loop, per step",
+            plain_no_tensorboard,
+            "x",
+            "",
+            True,
+            "context: the same loop with its TensorBoard writer detached; the difference from"
+            " the row above is TensorBoard's event writer (pure-Python CRC32C per event)",
         ),
         Row(
             "generated LightningModule + DataModule / minimal module, both barebones, per step",

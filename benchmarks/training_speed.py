@@ -139,7 +139,11 @@ class PlainRunner:
         )
         self.build_loss = metrics.build_loss
         self.config = config
-        self.train_stamps, self.bare_stamps = Stamps(), Stamps()
+        self.train_stamps, self.bare_stamps, self.no_tensorboard_stamps = (
+            Stamps(),
+            Stamps(),
+            Stamps(),
+        )
         model = self.build_model()
         val_loader = data.make_loader(self.splits.val, config, shuffle=False, pin_memory=False)
         self.val_loader = val_loader
@@ -172,6 +176,19 @@ class PlainRunner:
         with quiet():
             self.loop.fit()
         self.epoch_seconds.append(clock() - start)
+
+    def plain_epoch_without_tensorboard(self) -> None:
+        """The same loop with its TensorBoard writer detached, timed separately: against
+        plain_epoch, what TensorBoard's event writer costs at the logging interval."""
+        loader, logger = self.loop.train_loader, self.loop.logger
+        writer = logger._tensorboard  # the generated MetricLogger's writer; None: not written
+        loader.stamps, logger._tensorboard = self.no_tensorboard_stamps, None
+        try:
+            self.loop.config.trainer.max_epochs = self.loop.epoch + 1
+            with quiet():
+                self.loop.fit()
+        finally:
+            loader.stamps, logger._tensorboard = self.train_stamps, writer
 
     def bare_epoch(self) -> None:
         """The hand-written loop: zero_grad / forward / backward / step, nothing else."""
@@ -329,6 +346,7 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
     series = {
         "bare_step": plain.bare_stamps.per_step,
         "plain_step": plain.train_stamps.per_step,
+        "plain_no_tensorboard_step": plain.no_tensorboard_stamps.per_step,
         "lightning_step": lightning.train_stamps.per_step,
         "lightning_bare_step": lightning.bare_stamps.per_step,
         "lightning_same_trainer_step": lightning.same_trainer_stamps.per_step,
@@ -340,13 +358,12 @@ def measure(root: Path, num_samples: int, rounds: int, epochs: int) -> dict[str,
     per_round = []  # each round's median of every series: ratios are taken within a round
     for round_index in range(rounds):
         start = {name: len(values()) for name, values in series.items()}
+        loops = [plain.bare_epoch, plain.plain_epoch, plain.plain_epoch_without_tensorboard]
         for epoch in range(epochs):
-            # alternate which loop goes first, so neither always runs in the other's wake
-            first, second = plain.bare_epoch, plain.plain_epoch
-            if (round_index + epoch) % 2:
-                first, second = second, first
-            first()
-            second()
+            # rotate which loop goes first, so none always runs in another's wake
+            turn = (round_index + epoch) % len(loops)
+            for run_epoch in loops[turn:] + loops[:turn]:
+                run_epoch()
         lightning.generated_fit(epochs + 1)  # the first epoch's interval needs a second start
         lightning.barebones_fit(epochs)
         lightning.generated_barebones_fit(epochs)

@@ -221,3 +221,29 @@ def test_trackers_are_extras_only_when_switched_on():
     train = lightning["p/train.py"]
     assert "WandbLogger(" in train and "MLFlowLogger(" in train
     assert 'os.environ.setdefault("WANDB_MODE", "offline")' in train
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheduler", ["none", "cosine"])
+def test_learning_rate_is_logged_only_with_a_scheduler_in_both_styles(
+    tmp_path, torch_one_thread, scheduler
+):
+    """A constant rate is not worth a TensorBoard event per logging interval (Lightning's
+    LearningRateMonitor is added only with a scheduler); a scheduled one is logged per step."""
+    import csv
+
+    spec = spec_with(name="lrlog", **{"scheduler.name": scheduler, "trainer.max_epochs": 2})
+    headers = {}
+    for style in STYLES:
+        folder, context = _project(spec, style, tmp_path / style)
+        output = tmp_path / style / "out"
+        with project_module(folder, context["package_name"], "train") as train:
+            train.main(["--accelerator", "cpu", "--output-dir", str(output)])
+        with open(output / "logs/version_0/metrics.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        lr_columns = [name for name in rows[0] if name == "lr" or name.startswith("lr-")]
+        headers[style] = lr_columns
+        if lr_columns:
+            rates = [float(row[lr_columns[0]]) for row in rows if row[lr_columns[0]]]
+            assert len(rates) >= 2 and rates[-1] < rates[0]  # the schedule is visible
+    assert bool(headers["pytorch"]) == bool(headers["lightning"]) == (scheduler != "none")

@@ -191,7 +191,10 @@ class TrainingLoop:
         """The only per-step host sync, once every log_every_n_steps (every rank calls it)."""
         if self.world.distributed:
             loss = all_reduce_sum(loss.detach().clone(), self.world) / self.world.size
-        metrics = {"train_loss_step": loss.item(), "lr": self.optimizer.param_groups[0]["lr"]}
+        metrics = {"train_loss_step": loss.item()}
+{% if p.scheduler_interval %}
+        metrics["lr"] = self.optimizer.param_groups[0]["lr"]  # as LearningRateMonitor does
+{% endif %}
         self.logger.log(metrics, epoch=self.epoch, step=self.global_step)
         self.progress.show(metrics)
 

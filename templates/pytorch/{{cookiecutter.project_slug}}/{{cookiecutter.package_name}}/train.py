@@ -102,7 +102,7 @@ def fit_and_test(
     log_dir = None  # rank 0 alone writes logs and checkpoints
     if world.is_main and not fast_dev_run and (config.logging.csv or config.logging.tensorboard):
         log_dir = next_version_dir(output_dir / "logs")
-    columns = ["train_loss_step", "lr", "train_loss_epoch"]
+    columns = ["train_loss_step", {{ '"lr", ' if p.scheduler_interval }}"train_loss_epoch"]
     columns += [f"{stage}_{name}" for stage in ("val", "test") for name in ("loss", *METRICS)]
 {% if p.extra_loggers %}
     trackers = build_trackers(config) if world.is_main and not fast_dev_run else []
