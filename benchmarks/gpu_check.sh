@@ -46,7 +46,9 @@ job() {
         rc=$?
         verdict=PASS
         [ $rc -eq 0 ] || verdict="FAIL rc=$rc"
-        last="$(grep -E '^(test:|resumed from|parity:)' "$OUT/logs/$name.log" | tail -2 | tr '\n' ' ')"
+        # progress bars redraw with \r, so a result can follow one on the same line
+        last="$(tr '\r' '\n' <"$OUT/logs/$name.log" | grep -aoE '^(test:|resumed from|parity:).*' |
+            tail -2 | tr '\n' ' ')"
         printf '%-34s %-10s %4ss  %s\n' "$name" "$verdict" "$((SECONDS - start))" "$last" \
             >"$OUT/results/$name"
     ) &

@@ -3,71 +3,27 @@
     python benchmarks/gpu_parity.py PLAIN_DIR LIGHTNING_DIR --steps 60 -- --accelerator cuda ...
 
 Both projects (same spec, the two styles) are trained in this process, one after the other,
-with Tensor.backward wrapped to record every scalar loss (as ../shared/tools/losstrace.py
-does); training stops after --steps losses. Prints the largest absolute difference and exits
-1 when it is above --atol. Needs only torch and pytorch-lightning, not torch_scaffold, so it
+with Tensor.backward wrapped to record every scalar loss (tests/generate/inprocess.py, as
+../shared/tools/losstrace.py does); training stops after --steps losses. Prints the
+largest absolute difference and exits 1 when it is above --atol. Needs only torch and pytorch-lightning, not torch_scaffold, so it
 runs on a GPU machine where the projects were generated elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import os
 import sys
 from pathlib import Path
 
-
-class EnoughSteps(BaseException):
-    """Raised from backward() once enough losses are recorded (nothing catches BaseException)."""
+# The in-process runner of the test suite: needs torch only, not torch_scaffold.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "generate"))
+from inprocess import train_losses
 
 
 def _package(project: Path) -> str:
     """The generated package: the one folder holding train.py."""
     (train,) = project.glob("*/train.py")
     return train.parent.name
-
-
-@contextlib.contextmanager
-def _inside(project: Path):
-    """Run from the project's root with its package importable; forget the package after."""
-    package, cwd = _package(project), os.getcwd()
-    sys.path.insert(0, str(project))
-    os.chdir(project)
-    try:
-        yield importlib.import_module(f"{package}.train")
-    finally:
-        os.chdir(cwd)
-        sys.path.remove(str(project))
-        for name in list(sys.modules):
-            if name == package or name.startswith(package + "."):
-                del sys.modules[name]
-
-
-def train_losses(project: Path, argv: list[str], steps: int) -> list[float]:
-    import torch
-
-    losses: list[float] = []
-    original = torch.Tensor.backward
-
-    def backward(self, *args, **kwargs):
-        if self.numel() == 1:
-            losses.append(float(self.detach().float()))
-        result = original(self, *args, **kwargs)
-        if len(losses) >= steps:
-            raise EnoughSteps
-        return result
-
-    torch.Tensor.backward = backward
-    try:
-        with _inside(project) as train:
-            train.main(argv)
-    except EnoughSteps:
-        pass
-    finally:
-        torch.Tensor.backward = original
-    return losses
 
 
 def main() -> int:
@@ -81,7 +37,7 @@ def main() -> int:
     args = parser.parse_args(argv[:split])
     train_args = argv[split + 1 :]  # after --: flags for both projects' train.py
     traces = [
-        train_losses(project.resolve(), train_args, args.steps)
+        train_losses(project.resolve(), _package(project), train_args, args.steps)
         for project in (args.plain, args.lightning)
     ]
     if len(traces[0]) != len(traces[1]) or len(traces[0]) < args.steps:
