@@ -414,7 +414,8 @@ class TrainerSpec:
     max_epochs: int = field(10, doc="Number of training epochs.", min=1, max=1_000_000)
     precision: str = field(
         "32",
-        doc="Numeric precision; mixed modes use autocast (fp16 adds a GradScaler).",
+        doc="Numeric precision; mixed modes use autocast (fp16 adds a GradScaler). With"
+        " accelerator auto and no GPU, 16-mixed trains in bf16, as Lightning does.",
         choices=PRECISIONS,
     )
     accelerator: str = field(
