@@ -79,6 +79,11 @@ def cli_rows(root: Path, repeat: int) -> list[Row]:
     ]
 
 
+def _context_row(key: str, ratio: float, note: str) -> Row:
+    """A ratio with no target of its own: it explains or splits a target row."""
+    return Row(key, ratio, "x", "", True, note)
+
+
 def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Row]:
     from training_speed import measure, paired_ratio
 
@@ -104,12 +109,9 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
             f"{1e3 * t['plain_step']:.3f} vs {1e3 * t['bare_step']:.3f} ms/step (CPU),"
             f" {steps} steps/epoch",
         ),
-        Row(
+        _context_row(
             "plain loop without TensorBoard / bare hand loop, per step",
             plain_no_tensorboard,
-            "x",
-            "",
-            True,
             "context: the same loop with its TensorBoard writer detached; the difference from"
             " the row above is TensorBoard's event writer (pure-Python CRC32C per event)",
         ),
@@ -123,59 +125,41 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
             f" {1e3 * t['lightning_generated_bare_step']:.3f} vs"
             f" {1e3 * t['lightning_bare_step']:.3f} ms/step (CPU)",
         ),
-        Row(
+        _context_row(
             "generated Lightning / minimal barebones Lightning, per step",
             lightning,
-            "x",
-            "",
-            True,
             "context: the generated project with its own full Trainer against the minimal"
             f" barebones one, {1e3 * t['lightning_step']:.3f} vs"
             f" {1e3 * t['lightning_bare_step']:.3f} ms/step (CPU); the next two rows split it",
         ),
-        Row(
+        _context_row(
             "generated Lightning / minimal module under the generated Trainer, per step",
             lightning_module,
-            "x",
-            "",
-            True,
             "context: what the generated LightningModule and DataModule add under the same"
             " Trainer, callbacks and loggers, their step-loss logging at the interval included"
             " (the minimal module logs nothing while training;"
             f" {1e3 * t['lightning_same_trainer_step']:.3f} ms/step)",
         ),
-        Row(
+        _context_row(
             "minimal module: generated Trainer / barebones Trainer, per step",
             lightning_trainer,
-            "x",
-            "",
-            True,
             "context: Lightning's full Trainer (progress bar, checkpoint and early-stopping"
             " callbacks, loggers) against barebones",
         ),
-        Row(
+        _context_row(
             "minimal barebones Lightning / bare hand loop, per step",
             lightning_own,
-            "x",
-            "",
-            True,
             "context: Lightning's own per-step cost, outside the generated code",
         ),
-        Row(
+        _context_row(
             "control: minimal barebones Lightning / the same fit again, per step",
             control,
-            "x",
-            "",
-            True,
             "noise floor of this run: identical code, so any distance from 1.000 is the"
             " machine, not the code; read the other ratios with this margin",
         ),
-        Row(
+        _context_row(
             "generated Lightning / generated plain, per epoch",
             per_epoch,
-            "x",
-            "",
-            True,
             f"{t['lightning_epoch']:.3f} vs {t['plain_epoch']:.3f} s/epoch (CPU): gap {gap:+.3f} s"
             f" per epoch, reported next to Lightning's own parity allowance of"
             f" {LIGHTNING_PARITY_ALLOWANCE} s/epoch (their RNN model)",

@@ -171,10 +171,8 @@ class PlainRunner:
 
     def plain_epoch(self) -> None:
         """One whole epoch of the generated loop: train, validate, log, checkpoint."""
-        self.loop.config.trainer.max_epochs = self.loop.epoch + 1
         start = clock()
-        with quiet():
-            self.loop.fit()
+        self._fit_one_epoch()
         self.epoch_seconds.append(clock() - start)
 
     def plain_epoch_without_tensorboard(self) -> None:
@@ -184,11 +182,14 @@ class PlainRunner:
         writer = logger._tensorboard  # the generated MetricLogger's writer; None: not written
         loader.stamps, logger._tensorboard = self.no_tensorboard_stamps, None
         try:
-            self.loop.config.trainer.max_epochs = self.loop.epoch + 1
-            with quiet():
-                self.loop.fit()
+            self._fit_one_epoch()
         finally:
             loader.stamps, logger._tensorboard = self.train_stamps, writer
+
+    def _fit_one_epoch(self) -> None:
+        self.loop.config.trainer.max_epochs = self.loop.epoch + 1
+        with quiet():
+            self.loop.fit()
 
     def bare_epoch(self) -> None:
         """The hand-written loop: zero_grad / forward / backward / step, nothing else."""

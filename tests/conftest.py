@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 from hypothesis import settings
 
 # CI must be reproducible: the same drawn examples on every run. HYPOTHESIS_PROFILE=explore
@@ -9,3 +10,13 @@ from hypothesis import settings
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `full` (the exhaustive variants) run only when asked for with -m full."""
+    if "full" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="exhaustive variant; run with -m full")
+    for item in items:
+        if "full" in item.keywords:
+            item.add_marker(skip)

@@ -6,8 +6,6 @@ import collections
 import os
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "convert"
 EXAMPLES = REPO / "examples" / "scripts"
@@ -17,17 +15,6 @@ SHARED = Path(os.environ.get("SCAFFOLD_SHARED", REPO.parent / "shared"))
 
 # Outcomes of the mutation tests (converted / refused / rejected / ...), for the summary.
 MUTATION_STATS: collections.Counter = collections.Counter()
-
-
-def pytest_collection_modifyitems(config, items):
-    """`full` tests here run only when asked for with -m full."""
-    if "full" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="exhaustive variant; run with -m full")
-    here = Path(__file__).parent
-    for item in items:
-        if "full" in item.keywords and here in Path(item.fspath).parents:
-            item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,5 +1,4 @@
 import os
-from pathlib import Path
 
 import pytest
 
@@ -13,14 +12,3 @@ def torch_one_thread():
 
     torch.set_num_threads(1)
     return torch
-
-
-def pytest_collection_modifyitems(config, items):
-    """`full` tests here (the whole pairwise set) run only when asked for with -m full."""
-    if "full" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="exhaustive variant; run with -m full")
-    here = Path(__file__).parent
-    for item in items:
-        if "full" in item.keywords and here in Path(item.fspath).parents:
-            item.add_marker(skip)

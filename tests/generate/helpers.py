@@ -6,6 +6,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
+import pytest
 import yaml
 
 from torch_scaffold.spec import schema
@@ -59,3 +60,18 @@ def write_files(files: dict[str, str], target: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return target
+
+
+def expect_clear_error(train, argv, capsys, *needles: str) -> str:
+    """train.main(argv) exits 2 with one `error:` line holding every needle, no traceback;
+    returns that line."""
+    with pytest.raises(SystemExit) as exit_:
+        train.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]

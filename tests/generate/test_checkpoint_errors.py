@@ -15,7 +15,7 @@ import pytest
 
 from torch_scaffold.generate import build_context, render_project
 
-from .helpers import project_module, spec_with, write_files
+from .helpers import expect_clear_error, project_module, spec_with, write_files
 
 STYLES = ("pytorch", "lightning")
 SPEC = spec_with(
@@ -79,19 +79,6 @@ def _bad_files(trained, style: str, folder: Path) -> dict[str, tuple[Path, str]]
     return files
 
 
-def _expect_clear_error(train, argv, capsys, *needles: str) -> str:
-    with pytest.raises(SystemExit) as exit_:
-        train.main(argv)
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, err
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("style", STYLES)
 def test_unusable_checkpoint_files_are_one_clear_error(trained, style, capsys):
@@ -99,7 +86,7 @@ def test_unusable_checkpoint_files_are_one_clear_error(trained, style, capsys):
     files = _bad_files(trained, style, folder)
     with project_module(folder, package) as train:
         for name, (path, message) in files.items():
-            line = _expect_clear_error(train, [*ARGV, "--resume", str(path)], capsys, message)
+            line = expect_clear_error(train, [*ARGV, "--resume", str(path)], capsys, message)
             assert str(path) in line, (name, line)
 
 
@@ -110,10 +97,10 @@ def test_checkpoint_of_another_model_shape_is_one_clear_error(trained, style, ca
     before = (folder / "outputs" / "checkpoints" / "last.ckpt").read_bytes()
     with project_module(folder, package) as train:
         argv = [*ARGV, "--max-epochs", "2", "--resume", "last"]
-        _expect_clear_error(
+        expect_clear_error(
             train, [*argv, "--set", "model.hidden_sizes=[7]"], capsys, "last.ckpt", "shape"
         )
-        _expect_clear_error(
+        expect_clear_error(
             train, [*argv, "--set", "model.hidden_sizes=[16,16]"], capsys, "different model"
         )
     # a refused resume leaves the checkpoint as it was
@@ -127,7 +114,7 @@ def test_resume_last_with_nothing_saved_is_one_clear_error(trained, style, capsy
     empty = tmp_path / "fresh-outputs"
     with project_module(folder, package) as train:
         argv = [*ARGV, "--output-dir", str(empty), "--resume", "last"]
-        _expect_clear_error(train, argv, capsys, "--resume last", "no checkpoint file")
+        expect_clear_error(train, argv, capsys, "--resume last", "no checkpoint file")
     assert not (empty / "checkpoints").exists() or os.listdir(empty / "checkpoints") == []
 
 
@@ -138,6 +125,6 @@ def test_resume_in_a_project_without_checkpoints_is_one_clear_error(style, tmp_p
     package = build_context(spec, style)["package_name"]
     folder = write_files(render_project(spec, style), tmp_path / style)
     with project_module(folder, package) as train:
-        _expect_clear_error(
+        expect_clear_error(
             train, [*ARGV, "--resume", "last"], capsys, "checkpointing switched off"
         )

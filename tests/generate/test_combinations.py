@@ -28,7 +28,7 @@ from torch_scaffold.spec.derived import DEFAULT_INPUT_SHAPE, task_kind
 
 from .allpairs import all_pairs, pairs_of, pairwise
 from .datafiles import csv_data, image_folder_data, npy_data, npz_data, text_data
-from .helpers import project_module
+from .helpers import expect_clear_error, project_module
 
 FAST = 7  # 4a+4b: more models and tasks, so more pairs to reach 30% of them
 STYLES = ("pytorch", "lightning")
@@ -244,11 +244,8 @@ def test_combination_lints_and_trains_in_both_styles(
         missing = _tracker_missing(case)
         with project_module(folder, package) as train:
             if missing:  # not installed here: the run stops with the one-line message
-                with pytest.raises(SystemExit) as exit:
-                    train.main(argv)
-                assert exit.value.code == 2
-                assert f"logging.{missing}: the {missing} package is not installed" in (
-                    capsys.readouterr().err
+                expect_clear_error(
+                    train, argv, capsys, f"logging.{missing}: the {missing} package is not installed"
                 )
                 continue
             metrics[style] = train.main(argv)

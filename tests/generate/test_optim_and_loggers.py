@@ -18,7 +18,7 @@ import pytest
 
 from torch_scaffold.generate import build_context, render_project
 
-from .helpers import project_module, spec_with, write_files
+from .helpers import expect_clear_error, project_module, spec_with, write_files
 
 STYLES = ("pytorch", "lightning")
 
@@ -197,14 +197,9 @@ def test_missing_tracker_package_is_one_clear_error(style, tracker, tmp_path, ca
         pytest.skip(f"{tracker} is installed here; this checks the message without it")
     spec = spec_with(name="tracked", **{f"logging.{tracker}": True})
     folder, context = _project(spec, style, tmp_path / style)
-    with (
-        project_module(folder, context["package_name"]) as train,
-        pytest.raises(SystemExit) as exit,
-    ):
-        train.main(["--accelerator", "cpu", "--fast-dev-run"])
-    assert exit.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err == (
+    with project_module(folder, context["package_name"]) as train:
+        line = expect_clear_error(train, ["--accelerator", "cpu", "--fast-dev-run"], capsys)
+    assert line == (
         f"error: logging.{tracker}: the {tracker} package is not installed; "
         f"pip install -e .[{tracker}], or set logging.{tracker}: false"
     )

@@ -22,7 +22,7 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.spec import load_spec_text
 
 from .datafiles import FILE_SOURCES, ROWS, image_folder_data, text_data
-from .helpers import project_module, spec_with, train_losses, write_files
+from .helpers import expect_clear_error, project_module, spec_with, train_losses, write_files
 
 STYLES = ("pytorch", "lightning")
 
@@ -88,13 +88,13 @@ def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
     lines[2] = "oops," + lines[2].split(",", 1)[1]
     path.write_text("\n".join(lines) + "\n")
     folder, context = _project(spec, style, tmp_path / style)
-    with (
-        project_module(folder, context["package_name"]) as train,
-        pytest.raises(SystemExit) as exit,
-    ):
-        train.main(["--accelerator", "cpu", "--fast-dev-run"])
-    assert exit.value.code == 2
-    assert f"error: {path}:3: non-numeric or missing feature value" in capsys.readouterr().err
+    with project_module(folder, context["package_name"]) as train:
+        expect_clear_error(
+            train,
+            ["--accelerator", "cpu", "--fast-dev-run"],
+            capsys,
+            f"error: {path}:3: non-numeric or missing feature value",
+        )
 
 
 def test_image_folder_images_are_resized_and_normalised(tmp_path):
@@ -260,15 +260,14 @@ def test_torchvision_not_installed_is_one_clear_error(style, tmp_path, capsys):
     if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
         pytest.skip("torchvision is installed here; this checks the message without it")
     folder, context = _project(_torchvision_spec(tmp_path), style, tmp_path / style)
-    with (
-        project_module(folder, context["package_name"]) as train,
-        pytest.raises(SystemExit) as exit,
-    ):
-        train.main(["--accelerator", "cpu", "--fast-dev-run"])
-    assert exit.value.code == 2
-    err = capsys.readouterr().err
-    assert "needs the torchvision package, which is not installed" in err
-    assert "pip install -e .[torchvision]" in err and "Traceback" not in err
+    with project_module(folder, context["package_name"]) as train:
+        expect_clear_error(
+            train,
+            ["--accelerator", "cpu", "--fast-dev-run"],
+            capsys,
+            "needs the torchvision package, which is not installed",
+            "pip install -e .[torchvision]",
+        )
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from typing import Any
 from torch_scaffold import __version__
 from torch_scaffold.spec.derived import (
     DEFAULT_INPUT_SHAPE,
+    STEP_SCHEDULERS,
     effective_causal,
     effective_input_shape,
     effective_loss,
@@ -58,17 +59,13 @@ _LOSS_CLASSES = {
     "l1": "nn.L1Loss",
     "smooth_l1": "nn.SmoothL1Loss",
 }
-# Lightning steps "epoch" schedulers after validation, "step" ones after each optimizer step.
-_SCHEDULER_INTERVALS = {
-    "none": None,
-    "step": "epoch",
-    "multistep": "epoch",
-    "exponential": "epoch",
-    "cosine": "epoch",
-    "plateau": "epoch",
-    "onecycle": "step",
-    "warmup_cosine": "step",
-}
+
+
+def _scheduler_interval(name: str) -> str | None:
+    """Lightning steps "epoch" schedulers after validation, "step" ones after each optimizer step."""
+    if name == "none":
+        return None
+    return "step" if name in STEP_SCHEDULERS else "epoch"
 
 
 def plain_data(value: Any) -> Any:
@@ -188,7 +185,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "loss_class": _LOSS_CLASSES[loss],
         "metrics": resolved_metrics(spec),
         "scheduler": scheduler.name,
-        "scheduler_interval": _SCHEDULER_INTERVALS[scheduler.name],
+        "scheduler_interval": _scheduler_interval(scheduler.name),
         "max_lr": scheduler.max_lr if scheduler.max_lr is not None else 10 * spec.optimizer.lr,
         "has_val": spec.data.val_split > 0,
         "has_test": spec.data.test_split > 0,
