@@ -5,8 +5,11 @@
 Started by torchrun (plain style) or re-started by Lightning's own launcher (Lightning
 style), once per rank. It records the DistributedDataParallel wrapper the project builds,
 runs the project's unchanged `train.main`, then writes OUT_DIR/rank<N>.pt with the wrapped
-module's final state_dict, so the test can compare the ranks' weights. Nothing in the
-generated project knows about this file.
+module's final state_dict, so the test can compare the ranks' weights, and
+OUT_DIR/rank<N>.threads with the native threads (not Python's) that `train.main` left
+running: a process group still alive keeps its communication threads, which abort the
+process if they outlive the interpreter. Nothing in the generated project knows about
+this file.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
 from pathlib import Path
+
+
+def native_threads() -> set[int]:
+    """Thread ids of this process that Python's threading module did not start (Linux)."""
+    python_threads = {thread.native_id for thread in threading.enumerate()}
+    return {int(tid) for tid in os.listdir("/proc/self/task")} - python_threads
 
 
 def main() -> None:
@@ -36,12 +46,15 @@ def main() -> None:
 
     DistributedDataParallel.__init__ = record
     train = importlib.import_module(f"{package}.train")
+    threads_before = native_threads()
     train.main(sys.argv[5:])
+    threads_left = native_threads() - threads_before
     assert len(wrapped) == 1, f"expected one DDP model per process, got {len(wrapped)}"
     rank, module = wrapped[0]
     state = {name: value.detach().cpu() for name, value in module.state_dict().items()}
     Path(out).mkdir(parents=True, exist_ok=True)
     torch.save(state, Path(out) / f"rank{rank}.pt")
+    (Path(out) / f"rank{rank}.threads").write_text(f"{len(threads_left)}\n")
 
 
 if __name__ == "__main__":

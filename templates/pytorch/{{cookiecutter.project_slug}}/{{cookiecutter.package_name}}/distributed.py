@@ -47,6 +47,13 @@ def init_process_group(world: World, device: torch.device) -> None:
     """NCCL between GPUs, gloo on CPU; the address and port come from torchrun's environment."""
     if not world.distributed or dist.is_initialized():
         return
+    # torch.distributed.nn.functional binds group.WORLD as default arguments when first
+    # imported (DDP imports it through torch._dynamo). Imported after the group exists, it
+    # would keep the group alive past destroy_process_group, and gloo's worker threads
+    # would then release their last tensors while Python shuts down: an abort at exit
+    # ("terminate called without an active exception"). Imported first, it binds None.
+    import torch.distributed.nn.functional  # noqa: F401
+
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
 
@@ -65,7 +72,11 @@ def barrier(world: World) -> None:
 
 
 def shutdown(world: World) -> None:
-    """Wait for every rank (rank 0 may still be writing), then leave the process group."""
+    """Wait for every rank (rank 0 may still be writing), then leave the process group.
+
+    Destroying the group joins its communication threads, so none is left running
+    while the interpreter exits.
+    """
     if world.distributed and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
