@@ -147,8 +147,12 @@ def test_plain_ddp_leaves_no_communication_thread_running(plain):
     aborted about 1 run in 8 at interpreter exit ("terminate called without an active
     exception"). Its threads must be gone by the time train.main returns."""
     _, root = plain
+    _assert_no_threads_left(root / "weights")
+
+
+def _assert_no_threads_left(weights: Path) -> None:
     for rank in (0, 1):
-        left = int((root / f"weights/rank{rank}.threads").read_text())
+        left = int((weights / f"rank{rank}.threads").read_text())
         assert left == 0, f"rank {rank}: {left} native threads still running after train.main"
 
 
@@ -191,6 +195,7 @@ def test_lightning_ddp_ranks_end_identical_and_loss_goes_down(tmp_path):
     assert "sync_dist=True" not in done.stderr
     rank0 = _weights(tmp_path / "weights/rank0.pt")
     _assert_identical(rank0, _weights(tmp_path / "weights/rank1.pt"))
+    _assert_no_threads_left(tmp_path / "weights")
     losses = _epoch_losses(tmp_path / "ddp")
     assert len(losses) == EPOCHS
     assert losses[-1] < losses[0] * 0.9, losses

@@ -190,6 +190,9 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         if trainer.is_global_zero:
             print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
         metrics.update(test_metrics)
+    if torch.distributed.is_initialized():
+        # Lightning leaves gloo groups alive until exit; their threads must not outlive Python.
+        torch.distributed.destroy_process_group()
     return metrics
 
 
