@@ -195,6 +195,14 @@ def convert_rows() -> list[Row]:
     return rows
 
 
+def fsdp_row(root: Path) -> Row:
+    import fsdp_speed
+
+    ratio, ms = fsdp_speed.measure(root, rounds=2)
+    note = f"context: {ms['fsdp']:.2f} vs {ms['ddp']:.2f} ms/step, 2 gloo processes (fsdp_speed.py)"
+    return _context_row("FSDP / DDP per step, same model, 2 CPU processes", ratio, note)
+
+
 def previous_values(path: Path) -> dict[str, float]:
     """{row key: value} from a saved table (the first two columns of each row)."""
     if not path.is_file():
@@ -239,6 +247,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=8192, help="synthetic examples")
     parser.add_argument("--cli-repeat", type=int, default=5, help="runs per CLI timing")
     parser.add_argument("--skip-convert", action="store_true", help="leave out convert rows")
+    parser.add_argument("--skip-fsdp", action="store_true", help="leave out the FSDP/DDP row")
     parser.add_argument("--no-save", action="store_true", help="do not write results.md")
     args = parser.parse_args()
 
@@ -247,6 +256,8 @@ def main() -> int:
         root = Path(tmp)
         rows = cli_rows(root, args.cli_repeat)
         rows += training_rows(root, args.samples, args.rounds, args.epochs)
+        if not args.skip_fsdp:
+            rows.append(fsdp_row(root))
     if not args.skip_convert:
         rows += convert_rows()
     table, regressions = render(rows, previous_values(RESULTS))

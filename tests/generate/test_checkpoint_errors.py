@@ -125,6 +125,4 @@ def test_resume_in_a_project_without_checkpoints_is_one_clear_error(style, tmp_p
     package = build_context(spec, style)["package_name"]
     folder = write_files(render_project(spec, style), tmp_path / style)
     with project_module(folder, package) as train:
-        expect_clear_error(
-            train, [*ARGV, "--resume", "last"], capsys, "checkpointing switched off"
-        )
+        expect_clear_error(train, [*ARGV, "--resume", "last"], capsys, "checkpointing switched off")

@@ -245,7 +245,10 @@ def test_combination_lints_and_trains_in_both_styles(
         with project_module(folder, package) as train:
             if missing:  # not installed here: the run stops with the one-line message
                 expect_clear_error(
-                    train, argv, capsys, f"logging.{missing}: the {missing} package is not installed"
+                    train,
+                    argv,
+                    capsys,
+                    f"logging.{missing}: the {missing} package is not installed",
                 )
                 continue
             metrics[style] = train.main(argv)

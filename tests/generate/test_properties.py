@@ -290,7 +290,13 @@ def _trainable_on_cpu(data: dict) -> dict:
     # One process, as the plain style without torchrun: a drawn num_nodes would wait for nodes
     # that never come, and Lightning's ddp strategy re-seeds after set-up even on one device.
     trainer.update(
-        accelerator="cpu", devices=1, num_nodes=1, strategy="auto", compile=False, max_epochs=3
+        accelerator="cpu",
+        devices=1,
+        num_nodes=1,
+        strategy="auto",
+        activation_checkpointing=False,
+        compile=False,
+        max_epochs=3,
     )
     trainer["accumulate_grad_batches"] = min(trainer["accumulate_grad_batches"], 3)
     # a one-cycle schedule needs a warm-up step within these few steps

@@ -287,6 +287,10 @@ def valid_specs(draw) -> dict:
     trainer = data["trainer"]
     if trainer["precision"] == "16-mixed" and trainer["accelerator"] == "cpu":
         trainer["accelerator"] = "cuda"
+    if trainer["activation_checkpointing"]:
+        trainer["strategy"] = "fsdp"  # an FSDP option
+    if trainer["strategy"] == "fsdp" and trainer["accelerator"] == "cpu":
+        trainer["accelerator"] = "cuda"  # Lightning's FSDP needs GPUs
     if trainer["accelerator"] == "mps":
         trainer["devices"] = 1
         trainer["num_nodes"] = 1

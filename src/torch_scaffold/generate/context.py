@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from torch_scaffold import __version__
+from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.derived import (
     DEFAULT_INPUT_SHAPE,
     STEP_SCHEDULERS,
@@ -146,10 +147,23 @@ def _custom_model(spec: Spec) -> dict[str, Any]:
     }
 
 
+def _check_style_fits(spec: Spec, style: str) -> None:
+    """The one spec rule that depends on the style: Lightning's FSDP runs on GPUs only."""
+    trainer = spec.trainer
+    if style == "lightning" and trainer.strategy == "fsdp" and trainer.accelerator == "cpu":
+        raise SpecError(
+            "trainer.strategy: fsdp needs GPUs in the Lightning style, but trainer.accelerator"
+            " is cpu",
+            hint="generate with --style pytorch (its FSDP runs on CPU under torchrun), or set"
+            " trainer.accelerator: auto or cuda",
+        )
+
+
 def build_context(spec: Spec, style: str) -> dict[str, Any]:
     """Everything the templates need: the normalized spec plus derived names and values."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
+    _check_style_fits(spec, style)
     slug, package = project_names(spec)
     input_shape = resolved_input_shape(spec)
     input_dim = math.prod(input_shape)
@@ -190,6 +204,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "has_val": spec.data.val_split > 0,
         "has_test": spec.data.test_split > 0,
         "early_stopping": spec.trainer.early_stopping.enabled and spec.data.val_split > 0,
+        "fsdp": spec.trainer.strategy == "fsdp",
         "checkpointing": spec.trainer.checkpoint.enabled,
         "best_checkpoint": spec.trainer.checkpoint.enabled and spec.data.val_split > 0,
         "extra_loggers": [name for name in ("wandb", "mlflow") if getattr(spec.logging, name)],

@@ -504,6 +504,18 @@ def trainer_fits_hardware(spec: Spec, loc: Locations) -> None:
         )
 
 
+def sharding_is_usable(spec: Spec, loc: Locations) -> None:
+    """`trainer.activation_checkpointing` is an FSDP option."""
+    trainer = spec.trainer
+    if trainer.activation_checkpointing and trainer.strategy != "fsdp":
+        _fail(
+            loc,
+            "trainer.activation_checkpointing",
+            f"true needs FSDP, but {loc.describe('trainer.strategy')} is {trainer.strategy}",
+            "set trainer.strategy: fsdp, or activation_checkpointing: false",
+        )
+
+
 def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
     """With cosine schedules `scheduler.eta_min` is below `optimizer.lr`; multistep
     `scheduler.milestones` increase; warmup_cosine's `scheduler.warmup_steps` is shorter than
@@ -574,5 +586,6 @@ RULES = (
     splits_leave_data,
     monitors_exist,
     trainer_fits_hardware,
+    sharding_is_usable,
     scheduler_fits_optimizer,
 )

@@ -96,8 +96,8 @@ LOSSES = ("auto", "cross_entropy", "bce_with_logits", "mse", "l1", "smooth_l1")
 METRICS = ("accuracy", "f1", "precision", "recall", "auroc", "mse", "mae", "r2", "perplexity")
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
-# Lightning strategy names; the plain style runs DDP under torchrun for all of them.
-STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
+# Lightning strategy names; the plain style runs them under torchrun (DDP, or FSDP2 for fsdp).
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true", "fsdp")
 MODES = ("min", "max")
 CLIP_ALGORITHMS = ("norm", "value")
 
@@ -436,7 +436,9 @@ class TrainerSpec:
     )
     strategy: str = field(
         "auto",
-        doc="Distributed strategy (Lightning's names); auto: DDP when more than one process.",
+        doc="Distributed strategy (Lightning's names); auto: DDP when more than one process;"
+        " fsdp: shard parameters, gradients and optimizer state over the processes (models"
+        " larger than one device; Lightning style: GPUs only, plain style: CPU too).",
         choices=STRATEGIES,
     )
     gradient_clip_val: float | None = field(
@@ -466,6 +468,11 @@ class TrainerSpec:
     )
     compile: bool = field(
         False, doc="Apply torch.compile to the model (faster steps after a slow first one)."
+    )
+    activation_checkpointing: bool = field(
+        False,
+        doc="fsdp: recompute each block's activations in the backward pass instead of keeping"
+        " them (less memory, about a third more compute).",
     )
     early_stopping: EarlyStoppingSpec = field(factory=EarlyStoppingSpec, doc="Early stopping.")
     checkpoint: CheckpointSpec = field(factory=CheckpointSpec, doc="Checkpointing.")

@@ -21,6 +21,9 @@ import sys
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
+{% if p.fsdp %}
+from pytorch_lightning.strategies import FSDPStrategy, Strategy
+{% endif %}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "mlflow" in p.extra_loggers }}{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}{{ ", WandbLogger" if "wandb" in p.extra_loggers }}
 
 {% if p.checkpointing %}
@@ -29,6 +32,9 @@ from .checkpoint import AtomicCheckpointIO, CheckpointError, check_resume
 from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError
 from .datamodule import DataModule
+{% if p.fsdp %}
+from .model import BLOCKS
+{% endif %}
 from .module import LitModel
 from .optim import optimizer_steps_per_epoch
 {% if p.data_source != "synthetic" %}
@@ -110,8 +116,32 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
     return callbacks
 
 
+{% if p.fsdp %}
+def build_strategy(config: Config) -> Strategy | str:
+    """fsdp: Lightning's FSDPStrategy, sharding each block and saving sharded checkpoints."""
+    trainer = config.trainer
+    if trainer.strategy != "fsdp":
+        return trainer.strategy
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "trainer.strategy: fsdp needs GPUs in the Lightning style, and none is available;"
+            " use strategy ddp here, or a project generated with --style pytorch, whose FSDP"
+            " runs on CPU under torchrun"
+        )
+    blocks = set(BLOCKS) or None  # None: the model is sharded as one unit
+    return FSDPStrategy(
+        auto_wrap_policy=blocks,
+        activation_checkpointing_policy=blocks if trainer.activation_checkpointing else None,
+        state_dict_type="sharded",
+    )
+
+
+{% endif %}
 def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
     trainer = config.trainer
+{% if p.fsdp %}
+    strategy = build_strategy(config)
+{% endif %}
     loggers = build_loggers(config)
     callbacks = build_callbacks(config, loggers)
     return pl.Trainer(
@@ -119,7 +149,7 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         accelerator=trainer.accelerator,
         devices=trainer.devices,
         num_nodes=trainer.num_nodes,  # SLURM and torchrun environments are detected by Lightning
-        strategy=trainer.strategy,
+        strategy={{ "strategy" if p.fsdp else "trainer.strategy" }},
         precision=trainer.precision,
         gradient_clip_val=trainer.gradient_clip_val,
         gradient_clip_algorithm=trainer.gradient_clip_algorithm,

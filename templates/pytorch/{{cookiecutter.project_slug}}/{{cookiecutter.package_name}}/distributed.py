@@ -1,6 +1,14 @@
+{% set p = cookiecutter._project %}
+{% if p.fsdp %}
+"""Distributed training through torchrun: FSDP2 sharding (or DDP), ranks and reductions.
+
+    torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...            # FSDP
+    torchrun --nproc_per_node=N -m {{ p.package_name }}.train --strategy ddp  # DDP
+{% else %}
 """Distributed data parallel (DDP) through torchrun: process group, ranks and reductions.
 
-    torchrun --nproc_per_node=N -m {{ cookiecutter.package_name }}.train ...
+    torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...
+{% endif %}
 
 torchrun starts one process per device and sets RANK, LOCAL_RANK and WORLD_SIZE
 (and the rendezvous address) in each one's environment. Without torchrun, or with
@@ -10,12 +18,26 @@ one process, everything here is a no-op and the run is an ordinary single proces
 from __future__ import annotations
 
 import os
+{% if p.fsdp %}
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+{% endif %}
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
+{% if p.fsdp %}
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+    apply_activation_checkpointing,
+)
+from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+{% endif %}
 from torch.nn.parallel import DistributedDataParallel
+{% if p.fsdp %}
+
+from .model import BLOCKS
+{% endif %}
 
 
 @dataclass(frozen=True)
@@ -103,3 +125,45 @@ def wrap_ddp(model: nn.Module, world: World, device: torch.device, strategy: str
 def without_ddp(model: nn.Module) -> nn.Module:
     """The network inside DDP: its state_dict keys carry no `module.` prefix."""
     return model.module if isinstance(model, DistributedDataParallel) else model
+{% if p.fsdp %}
+
+
+def shard_model(
+    model: nn.Module, world: World, precision: str, activation_checkpointing: bool
+) -> nn.Module:
+    """FSDP2: each block, then the root, sharded over all processes (in place).
+
+    Mixed precision is FSDP's own: parameters are gathered in bf16/fp16 for compute and
+    gradients reduced in fp32. A single process trains the model as it is.
+    """
+    if activation_checkpointing:
+        apply_activation_checkpointing(model, check_fn=lambda module: isinstance(module, BLOCKS))
+    if not world.distributed:
+        return model
+    compute_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32)
+    for module in model.modules():
+        if isinstance(module, BLOCKS):
+            fully_shard(module, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    return model
+
+
+def gradient_sync_skipper(model: nn.Module) -> Callable[[], AbstractContextManager] | None:
+    """What skips the gradient reduction on accumulation micro-steps, or None."""
+    if isinstance(model, DistributedDataParallel):
+        return model.no_sync
+    if isinstance(model, FSDPModule):
+        return lambda: _without_gradient_sync(model)
+    return None
+
+
+@contextmanager
+def _without_gradient_sync(model: FSDPModule) -> Iterator[None]:
+    """FSDP keeps the micro-steps' gradients unsharded, reduce-scattered at the step's backward."""
+    model.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        model.set_requires_gradient_sync(True)
+{% endif %}

@@ -23,16 +23,23 @@ from typing import Any
 
 import torch
 from torch import nn
+{% if p.fsdp %}
+from torch.distributed.fsdp import FSDPModule
+{% endif %}
 from torch.utils.data import DataLoader
 
 {% if p.early_stopping or p.best_checkpoint %}
 from .callbacks import {{ "EarlyStopping, " if p.early_stopping }}{{ "ImprovementTracker" if p.best_checkpoint }}
 {% endif %}
 {% if p.checkpointing %}
-from .checkpoint import save_checkpoint
+from .checkpoint import {{ "save_sharded_checkpoint" if p.fsdp else "save_checkpoint" }}
 {% endif %}
 from .config import Config
+{% if p.fsdp %}
+from .distributed import World, all_reduce_sum, gradient_sync_skipper, without_ddp
+{% else %}
 from .distributed import World, all_reduce_sum, without_ddp
+{% endif %}
 from .logging_utils import MetricLogger, Progress
 from .metrics import MetricSet
 from .rng import capture_rng_states, restore_rng_states
@@ -58,7 +65,11 @@ class TrainingLoop:
         world: World | None = None,
         metrics: MetricSet | None = None,
     ) -> None:
+{% if p.fsdp %}
+        self.model = model  # what trains: the network (sharded in place by FSDP), or DDP
+{% else %}
         self.model = model  # what trains: the network, or DDP around it
+{% endif %}
         self.module = without_ddp(model)  # the network: evaluated (no gradient sync) and saved
         self.world = world or World()  # None: a single process
         self.criterion = criterion
@@ -74,12 +85,23 @@ class TrainingLoop:
         self.checkpoint_dir = checkpoint_dir  # None: save nothing (e.g. --fast-dev-run)
         self.limit_batches = limit_batches  # None: whole epochs
         self.progress = Progress(enabled=self.world.is_main)
+{% if p.fsdp %}
+        # Accumulation micro-steps skip the gradient reduction; one process has none.
+        self.skip_sync = gradient_sync_skipper(model)
+{% else %}
         # Accumulation micro-steps skip DDP's gradient all-reduce; one process has none.
         self.skip_sync = getattr(model, "no_sync", None)
+{% endif %}
         self.sync_always = contextlib.nullcontext()
         self.metrics = metrics  # None: the loss only
         precision = resolve_precision(device, config.trainer.precision)
+{% if p.fsdp %}
+        # Sharded, FSDP's MixedPrecisionPolicy casts the parameters instead of autocast.
+        sharded = isinstance(model, FSDPModule)
+        self.autocast = contextlib.nullcontext() if sharded else autocast_context(device, precision)
+{% else %}
         self.autocast = autocast_context(device, precision)
+{% endif %}
         self.scaler = grad_scaler(device, precision)
         self.non_blocking = device.type == "cuda"
         self.parameters = [param for param in model.parameters() if param.requires_grad]
@@ -235,8 +257,10 @@ class TrainingLoop:
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue exactly where this one stopped."""
         state: dict[str, Any] = {
+{% if not p.fsdp %}
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+{% endif %}
 {% if p.scheduler_interval %}
             "scheduler": self.scheduler.state_dict(),
 {% endif %}
@@ -256,8 +280,10 @@ class TrainingLoop:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+{% if not p.fsdp %}
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+{% endif %}
 {% if p.scheduler_interval %}
         self.scheduler.load_state_dict(state["scheduler"])
 {% endif %}
@@ -277,15 +303,32 @@ class TrainingLoop:
 
 {% if p.checkpointing %}
     def save(self, metrics: dict[str, float]) -> None:
+{% if p.fsdp %}
+        """best.ckpt when the monitored metric improved, and last.ckpt (every rank its shards)."""
+{% else %}
         """best.ckpt when the monitored metric improved, and last.ckpt (atomic writes)."""
+{% endif %}
         state: dict[str, Any] | None = None
 {% if p.best_checkpoint %}
         current = self.best.value(metrics)
         if self.best.improved(current):
             self.best.best = current
             state = self.state_dict()
+{% if p.fsdp %}
+            save_sharded_checkpoint(
+                self.module, self.optimizer, state, self.checkpoint_dir / "best.ckpt", self.world
+            )
+{% else %}
             save_checkpoint(state, self.checkpoint_dir / "best.ckpt")
 {% endif %}
+{% endif %}
         if self.config.trainer.checkpoint.save_last:
+{% if p.fsdp %}
+            state = state or self.state_dict()
+            save_sharded_checkpoint(
+                self.module, self.optimizer, state, self.checkpoint_dir / "last.ckpt", self.world
+            )
+{% else %}
             save_checkpoint(state or self.state_dict(), self.checkpoint_dir / "last.ckpt")
+{% endif %}
 {% endif %}

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import torch
 
+{% if p.fsdp %}
+from .checkpoint import CheckpointError{{ ", load_sharded_checkpoint, restore" if p.checkpointing }}
+{% else %}
 from .checkpoint import CheckpointError{{ ", load_checkpoint, restore" if p.checkpointing }}
+{% endif %}
 from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError, load_splits, make_loader
 from .distributed import (
@@ -24,6 +28,9 @@ from .distributed import (
     barrier,
     init_process_group,
     local_device,
+{% if p.fsdp %}
+    shard_model,
+{% endif %}
     shutdown,
     world_from_env,
     wrap_ddp,
@@ -78,6 +85,11 @@ def fit_and_test(
     if device.type == "cuda":  # convolutions run faster in NHWC on GPUs
         model = model.to(memory_format=torch.channels_last)
 {% endif %}
+{% if p.fsdp %}
+    sharded = config.trainer.strategy == "fsdp"
+    if sharded:  # in place, before the optimizer sees the parameters
+        shard_model(model, world, config.trainer.precision, config.trainer.activation_checkpointing)
+{% endif %}
     if config.trainer.compile:
         model.compile()  # in place: state_dict keys stay the same
     pin_memory = device.type == "cuda"
@@ -99,7 +111,7 @@ def fit_and_test(
     output_dir = Path(config.output_dir)
     # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
     limit_batches = 1 if fast_dev_run else None
-    log_dir = None  # rank 0 alone writes logs and checkpoints
+    log_dir = None  # rank 0 alone writes logs{{ "" if p.fsdp else " and checkpoints" }}
     if world.is_main and not fast_dev_run and (config.logging.csv or config.logging.tensorboard):
         log_dir = next_version_dir(output_dir / "logs")
     columns = ["train_loss_step", {{ '"lr", ' if p.scheduler_interval }}"train_loss_epoch"]
@@ -118,7 +130,11 @@ def fit_and_test(
     checkpoint_dir = None  # checkpointing is off in the spec
 {% endif %}
     loop = TrainingLoop(
+{% if p.fsdp %}
+        model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
+{% else %}
         wrap_ddp(model, world, device, config.trainer.strategy),
+{% endif %}
         build_loss().to(device),
         optimizer,
 {% if p.scheduler_interval %}
@@ -129,7 +145,11 @@ def fit_and_test(
         train_loader,
         val_loader,
         logger,
+{% if p.fsdp %}
+        checkpoint_dir,  # checkpoints are sharded: every rank writes its part
+{% else %}
         checkpoint_dir if world.is_main else None,
+{% endif %}
         limit_batches,
         world,
         metrics=build_metrics(splits.num_outputs).to(device),
@@ -137,7 +157,11 @@ def fit_and_test(
 {% if p.checkpointing %}
     resume_path = resolve_resume_path(resume, config.output_dir)
     if resume_path is not None:
+{% if p.fsdp %}
+        state = load_sharded_checkpoint(resume_path, model, optimizer)
+{% else %}
         state = load_checkpoint(resume_path)
+{% endif %}
 {% if p.scheduler == "onecycle" %}
         check_resumable(state["config"], config)
 {% endif %}
@@ -156,7 +180,11 @@ def fit_and_test(
             best_path = output_dir / "checkpoints" / "best.ckpt"
             if checkpoint_dir is not None and best_path.exists():
                 # Test the best weights, as Lightning's trainer.test(ckpt_path="best") does.
+{% if p.fsdp %}
+                load_sharded_checkpoint(best_path, model)
+{% else %}
                 model.load_state_dict(load_checkpoint(best_path)["model"])
+{% endif %}
 {% endif %}
             test_loader = make_loader(
                 splits.test, config, shuffle=False, pin_memory=pin_memory, **shard
