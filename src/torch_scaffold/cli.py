@@ -68,13 +68,30 @@ def main() -> None:
     help="Write into an existing non-empty folder: generated files are replaced, all other "
     "files are kept (docs/output.md).",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="With --force in a git work tree: replace files even if they have uncommitted changes.",
+)
 def new(
-    spec_file: str | None, style: str, output: str | None, overrides: tuple[str, ...], force: bool
+    spec_file: str | None,
+    style: str,
+    output: str | None,
+    overrides: tuple[str, ...],
+    force: bool,
+    allow_dirty: bool,
 ) -> None:
     """Render a complete training project from SPEC.yaml (default: the embedded MLP example)."""
     from torch_scaffold.commands.new import run_new
 
-    run_new(spec_file, style=style, output=output, overrides=list(overrides), force=force)
+    run_new(
+        spec_file,
+        style=style,
+        output=output,
+        overrides=list(overrides),
+        force=force,
+        allow_dirty=allow_dirty,
+    )
 
 
 @main.group()
