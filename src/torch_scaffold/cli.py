@@ -165,6 +165,11 @@ def spec_schema() -> None:
     is_flag=True,
     help="On refusal, still write the file with # TODO(scaffold) markers.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing output even if scaffold did not write it or it was edited since.",
+)
 def convert(
     script: str,
     output: str | None,
@@ -172,6 +177,7 @@ def convert(
     check_only: bool,
     to_stdout: bool,
     partial: bool,
+    force: bool,
 ) -> None:
     """Rewrite a manual PyTorch training script (SCRIPT, or - for stdin) as a LightningModule + Trainer.
 
@@ -182,7 +188,8 @@ def convert(
     Exit codes:
       0  converted, or nothing to do (the script already uses Lightning)
       1  --check found work to do
-      2  bad input: missing/binary/non-UTF-8 file, syntax error, Python 2, bad options or -o
+      2  bad input: missing/binary/non-UTF-8 file, syntax error, Python 2, bad options or -o,
+         an existing output scaffold did not write or that was edited since (see --force)
       3  refused: reasons printed with line numbers, nothing written. With --partial the file
          is written with # TODO(scaffold) markers and the exit code is still 3, so CI never
          takes an incomplete conversion for a finished one. An internal converter error
@@ -197,6 +204,7 @@ def convert(
         check_only=check_only,
         to_stdout=to_stdout,
         partial=partial,
+        force=force,
     )
     sys.exit(code)
 

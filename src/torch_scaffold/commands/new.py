@@ -74,10 +74,12 @@ def run_new(
 ) -> Path:
     from torch_scaffold.generate import build_context, render_project, write_project
     from torch_scaffold.generate.formatting import FormattingError
-    from torch_scaffold.generate.write import resolve_target
+    from torch_scaffold.generate.write import check_folder, resolve_target
 
     spec = _load(spec_file, list(overrides or []))
     context = build_context(spec, style)
+    target = resolve_target(Path(output) if output else Path(context["project_slug"]))
+    check_folder(target)  # before rendering, the slow part
     try:
         files = render_project(spec, style)
     except FormattingError as err:
@@ -86,7 +88,6 @@ def run_new(
             where=err.path,
             hint="this is a bug in the templates; please report it with your spec",
         ) from err
-    target = resolve_target(Path(output) if output else Path(context["project_slug"]))
     if force and not allow_dirty:
         _refuse_uncommitted(target, files)
     result = write_project(files, target, force=force, inputs=_inputs(spec_file, spec))

@@ -79,11 +79,16 @@ def _existing_files(target: Path) -> list[str]:
     return sorted(found)
 
 
-def _check_target(target: Path, force: bool) -> list[str]:
+def check_folder(target: Path) -> None:
+    """The target is a folder or nothing (a FIFO, a device, a file are refused)."""
     if target.exists() and not target.is_dir():
         raise OutputError(
             "exists and is not a folder", where=str(target), hint="choose another folder with -o"
         )
+
+
+def _check_target(target: Path, force: bool) -> list[str]:
+    check_folder(target)
     existing = _existing_files(target) if target.is_dir() else []
     if existing and not force:
         raise OutputError(
@@ -334,8 +339,7 @@ def write_project(
     for rel in files:
         _safe_relative(rel)
     target = resolve_target(target)
-    if target.exists() and not target.is_dir():
-        _check_target(target, force)  # refused before any folder is made
+    check_folder(target)  # before any folder is made
     created = _make_parents(target.parent)
     try:
         with folder_lock(target.parent, target) as locked:
