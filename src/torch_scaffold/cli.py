@@ -8,6 +8,7 @@ what it needs (jinja2, black, libcst, yaml) inside its body.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -17,8 +18,34 @@ from torch_scaffold.errors import ScaffoldError
 STYLES = ("pytorch", "lightning")
 
 
-class _Group(click.Group):
-    """Turns ScaffoldError into one clear message and its exit code, never a traceback."""
+class _NamesItself:
+    """Some of click's parse errors (an option missing its value) come without a context;
+    give them the command's, so that the hint names the right --help."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            err.ctx = err.ctx or ctx
+            raise
+
+
+class _Command(_NamesItself, click.Command):
+    pass
+
+
+class _Group(_NamesItself, click.Group):
+    """Turns ScaffoldError and click's usage errors into one clear message and its exit code,
+    never a traceback and never click's own `Usage: ... Error: ...` block."""
+
+    command_class = _Command
+    group_class = type  # subgroups (`scaffold spec`) are _Group too
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:  # the top level's own options: `scaffold --bogus`
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:
+            _usage_error(err)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -26,11 +53,28 @@ class _Group(click.Group):
         except ScaffoldError as err:
             click.echo(err.render(), err=True)
             sys.exit(err.exit_code)
+        except click.UsageError as err:  # a subcommand's options, parsed in here
+            _usage_error(err)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             sys.exit(130)
+
+
+def _usage_error(err: click.UsageError) -> NoReturn:
+    """`error: <click's message, on one line>` and a hint naming the command's --help."""
+    if isinstance(err, click.exceptions.NoArgsIsHelpError):
+        raise err  # `scaffold spec` alone: click shows the help, as --help would
+    names = []
+    ctx = err.ctx
+    while ctx is not None and ctx.parent is not None:  # the root's name may be `python -m ...`
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    command = " ".join(["scaffold", *reversed(names)])
+    message = " ".join(err.format_message().split())
+    click.echo(f"error: {message}\nhint: run '{command} --help'", err=True)
+    sys.exit(err.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
