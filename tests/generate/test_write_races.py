@@ -120,6 +120,13 @@ INTERFERENCE = [
         written({"notes.txt": b"notes\n"}),
     ),
     Interference(
+        "force-target-file-to-replace-becomes-a-folder",
+        "project",
+        lambda target: ((target / "a.txt").unlink(), _write("a.txt/inside")(target)),
+        "a.txt was created by another program while scaffold was writing",
+        {**{k: v for k, v in OLD_PROJECT.items() if k != "a.txt"}, "a.txt/inside": b"mine\n"},
+    ),
+    Interference(
         "force-target-file-to-replace-is-rewritten",  # --force replaces it: that is its job
         "project",
         _write("a.txt", "newer\n"),
@@ -235,11 +242,11 @@ CRASHED = 86
 
 
 def _run_child(
-    target: Path, crash_at: int | None, force: bool, crash_before_commit: bool = False
+    target: Path, crash_at: int | None, force: bool, crash_in: str | None = None
 ) -> tuple[int, int]:
     """Fork; the child writes FILES and os._exit()s at its crash_at-th change to the file
-    system (or just before the commit), like kill -9: no clean-up runs. Returns (exit code,
-    changes the child made)."""
+    system (or on its first call of write.<crash_in>), like kill -9: no clean-up runs.
+    Returns (exit code, changes the child made)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -260,8 +267,8 @@ def _run_child(
 
             for name in CHANGES:
                 setattr(os, name, wrap(getattr(os, name)))
-            if crash_before_commit:
-                write.mark_committed = lambda *args: os._exit(CRASHED)
+            if crash_in:
+                setattr(write, crash_in, lambda *args: os._exit(CRASHED))
             write_project(FILES, target, force=force)
             os.write(write_end, str(count[0]).encode())
             code = 0
@@ -317,7 +324,7 @@ def test_a_crash_at_any_step_is_undone_by_the_next_run(case, tmp_path):
 
 def test_the_next_run_reports_what_it_recovered(tmp_path):
     target = _prepare(tmp_path, "project")
-    code, _ = _run_child(target, None, True, crash_before_commit=True)  # every file moved in
+    code, _ = _run_child(target, None, True, crash_in="mark_committed")  # every file moved in
     assert code == CRASHED and tree(target) == written({"notes.txt": b"notes\n"})
     result = write_project(FILES, target, force=True)
     assert result.recovered == [
@@ -325,6 +332,25 @@ def test_the_next_run_reports_what_it_recovered(tmp_path):
     ]
     assert result.replaced == ["a.txt", "pkg/b.py"]  # the old files were back before the run
     assert tree(target) == written({"notes.txt": b"notes\n"})
+
+
+def test_an_old_file_that_cannot_be_put_back_is_kept_and_named(tmp_path):
+    """Killed after moving a.txt aside; then someone writes a.txt. The next run does not
+    overwrite that file, keeps the old one in the staging folder and names it (exit 2)."""
+    target = _prepare(tmp_path, "project")
+    code, _ = _run_child(target, None, True, crash_in="_link_new")  # a.txt is aside
+    assert code == CRASHED and not (target / "a.txt").exists()
+    (target / "a.txt").write_text("written meanwhile\n")
+    with pytest.raises(OutputError) as caught:
+        write_project(FILES, target, force=True)
+    [staging] = strays(tmp_path)
+    assert caught.value.render().splitlines() == [
+        f"error: {target}: an interrupted write could not be undone: a.txt changed since it"
+        f" began; the files it replaced are kept in {tmp_path / staging / 'old'}",
+        f"hint: compare them, keep what you need, delete {tmp_path / staging}, then run again",
+    ]
+    assert (tmp_path / staging / "old" / "a.txt").read_text() == "old a\n"
+    assert tree(target) == {**OLD_PROJECT, "a.txt": b"written meanwhile\n"}
 
 
 def test_recovery_never_touches_a_live_runs_folder_without_the_lock(tmp_path):

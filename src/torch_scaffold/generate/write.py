@@ -262,6 +262,8 @@ def _move_in(staging: Path, journal: Journal, made: _Made) -> None:
     for rel in journal.files:
         destination = target / rel
         if rel in replaces:
+            if destination.is_dir() and not destination.is_symlink():
+                raise _appeared(target, rel)  # a folder now, where a file was checked
             aside = staging / OLD / rel
             aside.parent.mkdir(parents=True, exist_ok=True)
             try:
