@@ -344,11 +344,14 @@ def test_an_old_file_that_cannot_be_put_back_is_kept_and_named(tmp_path):
     with pytest.raises(OutputError) as caught:
         write_project(FILES, target, force=True)
     [staging] = strays(tmp_path)
-    assert caught.value.render().splitlines() == [
+    error, hint = caught.value.render().splitlines()
+    assert error == (
         f"error: {target}: an interrupted write could not be undone: a.txt changed since it"
-        f" began; the files it replaced are kept in {tmp_path / staging / 'old'}",
-        f"hint: compare them, keep what you need, delete {tmp_path / staging}, then run again",
-    ]
+        f" began; the files it replaced are kept in {tmp_path / staging / 'old'}"
+    )
+    assert hint == (
+        f"hint: compare them, keep what you need, delete {tmp_path / staging}, then run again"
+    )
     assert (tmp_path / staging / "old" / "a.txt").read_text() == "old a\n"
     assert tree(target) == {**OLD_PROJECT, "a.txt": b"written meanwhile\n"}
 
