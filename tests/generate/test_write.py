@@ -172,11 +172,15 @@ def test_force_failure_at_every_step_restores_every_old_file(tmp_path, monkeypat
             assert "No space left" in err.render()
             outcomes.append("failed")
         monkeypatch.undo()
+        left = sorted(p.name for p in root.iterdir() if p.name != "proj")
         if outcomes[-1] == "failed":
             assert _snapshot(target) == before, failing
             assert not (target / "pkg" / "deep").exists(), failing  # made for a new file: gone
+            assert left == [], failing  # a failed run cleans up after itself
         else:
             assert _snapshot(target) == {**before, **{k: v.encode() for k, v in FILES.items()}}
+            # only a failure in the final clean-up can leave the committed run's folder
+            assert all(".proj.scaffold-done-" in name for name in left), failing
         write_project(FILES, target, force=True)  # the next run cleans up whatever was left
         assert sorted(p.name for p in root.iterdir()) == ["proj"], failing
     assert "failed" in outcomes and outcomes[-1] == "succeeded"
