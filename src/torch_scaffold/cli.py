@@ -8,6 +8,7 @@ what it needs (jinja2, black, libcst, yaml) inside its body.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -17,8 +18,34 @@ from torch_scaffold.errors import ScaffoldError
 STYLES = ("pytorch", "lightning")
 
 
-class _Group(click.Group):
-    """Turns ScaffoldError into one clear message and its exit code, never a traceback."""
+class _NamesItself:
+    """Some of click's parse errors (an option missing its value) come without a context;
+    give them the command's, so that the hint names the right --help."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            err.ctx = err.ctx or ctx
+            raise
+
+
+class _Command(_NamesItself, click.Command):
+    pass
+
+
+class _Group(_NamesItself, click.Group):
+    """Turns ScaffoldError and click's usage errors into one clear message and its exit code,
+    never a traceback and never click's own `Usage: ... Error: ...` block."""
+
+    command_class = _Command
+    group_class = type  # subgroups (`scaffold spec`) are _Group too
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:  # the top level's own options: `scaffold --bogus`
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:
+            _usage_error(err)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -26,11 +53,28 @@ class _Group(click.Group):
         except ScaffoldError as err:
             click.echo(err.render(), err=True)
             sys.exit(err.exit_code)
+        except click.UsageError as err:  # a subcommand's options, parsed in here
+            _usage_error(err)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             sys.exit(130)
+
+
+def _usage_error(err: click.UsageError) -> NoReturn:
+    """`error: <click's message, on one line>` and a hint naming the command's --help."""
+    if isinstance(err, click.exceptions.NoArgsIsHelpError):
+        raise err  # `scaffold spec` alone: click shows the help, as --help would
+    names = []
+    ctx = err.ctx
+    while ctx is not None and ctx.parent is not None:  # the root's name may be `python -m ...`
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    command = " ".join(["scaffold", *reversed(names)])
+    message = " ".join(err.format_message().split())
+    click.echo(f"error: {message}\nhint: run '{command} --help'", err=True)
+    sys.exit(err.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,13 +112,30 @@ def main() -> None:
     help="Write into an existing non-empty folder: generated files are replaced, all other "
     "files are kept (docs/output.md).",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="With --force in a git work tree: replace files even if they have uncommitted changes.",
+)
 def new(
-    spec_file: str | None, style: str, output: str | None, overrides: tuple[str, ...], force: bool
+    spec_file: str | None,
+    style: str,
+    output: str | None,
+    overrides: tuple[str, ...],
+    force: bool,
+    allow_dirty: bool,
 ) -> None:
     """Render a complete training project from SPEC.yaml (default: the embedded MLP example)."""
     from torch_scaffold.commands.new import run_new
 
-    run_new(spec_file, style=style, output=output, overrides=list(overrides), force=force)
+    run_new(
+        spec_file,
+        style=style,
+        output=output,
+        overrides=list(overrides),
+        force=force,
+        allow_dirty=allow_dirty,
+    )
 
 
 @main.group()
@@ -148,6 +209,11 @@ def spec_schema() -> None:
     is_flag=True,
     help="On refusal, still write the file with # TODO(scaffold) markers.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing output even if scaffold did not write it or it was edited since.",
+)
 def convert(
     script: str,
     output: str | None,
@@ -155,6 +221,7 @@ def convert(
     check_only: bool,
     to_stdout: bool,
     partial: bool,
+    force: bool,
 ) -> None:
     """Rewrite a manual PyTorch training script (SCRIPT, or - for stdin) as a LightningModule + Trainer.
 
@@ -165,7 +232,8 @@ def convert(
     Exit codes:
       0  converted, or nothing to do (the script already uses Lightning)
       1  --check found work to do
-      2  bad input: missing/binary/non-UTF-8 file, syntax error, Python 2, bad options or -o
+      2  bad input: missing/binary/non-UTF-8 file, syntax error, Python 2, bad options or -o,
+         an existing output scaffold did not write or that was edited since (see --force)
       3  refused: reasons printed with line numbers, nothing written. With --partial the file
          is written with # TODO(scaffold) markers and the exit code is still 3, so CI never
          takes an incomplete conversion for a finished one. An internal converter error
@@ -180,6 +248,7 @@ def convert(
         check_only=check_only,
         to_stdout=to_stdout,
         partial=partial,
+        force=force,
     )
     sys.exit(code)
 

@@ -92,6 +92,14 @@ def listing(folder):
     return sorted(p.name for p in folder.iterdir())
 
 
+def unstamped(path):
+    """The written file without its last line, the `# scaffold convert: ...` stamp."""
+    data = path.read_bytes()
+    body, _, stamp = data.rstrip(b"\n").rpartition(b"\n")
+    assert stamp.startswith(b"# scaffold convert: from "), stamp
+    return body + b"\n"
+
+
 # --- converting to a file ------------------------------------------------------------------
 
 
@@ -99,7 +107,7 @@ def test_default_output_is_written_beside_the_input(fake_core, script):
     result = invoke(script)
     out = script.with_name("train_lightning.py")
     assert result.exit_code == 0, result.output
-    assert out.read_text() == f"# converted from {script}\n{SCRIPT}"
+    assert unstamped(out).decode() == f"# converted from {script}\n{SCRIPT}"
     assert script.read_text() == SCRIPT
     assert f"wrote {out}" in result.stdout
 
@@ -126,10 +134,11 @@ def test_explicit_output_path(fake_core, script, tmp_path):
 
 def test_rerun_replaces_previous_output(fake_core, script):
     out = script.with_name("train_lightning.py")
-    out.write_text("old")
+    assert invoke(script).exit_code == 0
+    script.write_text(SCRIPT + "# changed\n")
     result = invoke(script)
     assert result.exit_code == 0
-    assert out.read_text().startswith("# converted")
+    assert unstamped(out).decode().endswith("# changed\n")
     assert f"replaced {out}" in result.stdout
 
 
@@ -176,7 +185,7 @@ def test_failed_write_leaves_no_temp_file_and_keeps_old_output(fake_core, script
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_io.os, "replace", disk_full)
-    result = invoke(script)
+    result = invoke(script, "--force")  # "previous" was not written by scaffold
     assert result.exit_code == 2
     assert "No space left on device" in result.stderr
     assert out.read_text() == "previous"
@@ -386,7 +395,7 @@ def test_declared_latin1_encoding_is_read_and_kept(fake_core, tmp_path):
     path.write_bytes(b"# -*- coding: latin-1 -*-\nname = 'caf\xe9'\n")
     result = invoke(path)
     assert result.exit_code == 0
-    assert (tmp_path / "old_lightning.py").read_bytes().endswith(b"name = 'caf\xe9'\n")
+    assert unstamped(tmp_path / "old_lightning.py").endswith(b"name = 'caf\xe9'\n")
 
 
 def test_missing_file(fake_core, tmp_path):

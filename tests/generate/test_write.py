@@ -110,43 +110,84 @@ def test_unsafe_relative_paths_are_refused_before_anything_is_written(tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
-def _fail_replace_on(monkeypatch, call: int):
-    """os.replace raises ENOSPC on its `call`-th use (a full disk halfway through)."""
-    real_replace = os.replace
+# Every call that changes the file system; the writer and tempfile/shutil/pathlib go through these.
+CHANGES = ("mkdir", "rename", "replace", "link", "unlink", "rmdir")
+
+
+def _fail_change(monkeypatch, failing: int | None) -> dict:
+    """The `failing`-th change to the file system raises ENOSPC (a full disk at that point);
+    None only counts them. Returns the counter."""
     calls = {"n": 0}
 
-    def replace(source, destination, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == call:
-            raise OSError(28, "No space left on device")
-        return real_replace(source, destination, *args, **kwargs)
+    def wrap(real):
+        def change(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == failing:
+                raise OSError(28, "No space left on device")
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(os, "replace", replace)
+        return change
+
+    for name in CHANGES:
+        monkeypatch.setattr(os, name, wrap(getattr(os, name)))
+    return calls
 
 
 def _snapshot(root):
     return {rel: (root / rel).read_bytes() for rel in _tree(root)}
 
 
-@pytest.mark.parametrize("call", [1, 2, 3, 4, 5])
-def test_force_failure_halfway_restores_every_old_file(tmp_path, monkeypatch, call):
+def _force_fixture(tmp_path):
     target = tmp_path / "proj"
     (target / "pkg").mkdir(parents=True)
     (target / "notes.txt").write_text("mine")
     (target / "a.txt").write_text("old a")
     (target / "pkg" / "b.py").write_text("x = 'old'\n")
-    before = _snapshot(target)
-    _fail_replace_on(monkeypatch, call)
-    with pytest.raises(OutputError, match="No space left"):
-        write_project(FILES, target, force=True)
+    return target
+
+
+def _changes_in_a_full_run(tmp_path, monkeypatch) -> int:
+    counter = _fail_change(monkeypatch, None)
+    write_project(FILES, _force_fixture(tmp_path / "count"), force=True)
     monkeypatch.undo()
-    assert _snapshot(target) == before
-    assert not (target / "pkg" / "deep").exists()  # a folder made for a new file is gone too
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]  # no staging folder left
+    return counter["n"]
+
+
+def test_force_failure_at_every_step_restores_every_old_file(tmp_path, monkeypatch):
+    """A failure at each change to the file system, one run per change: either the run fails
+    and the folder is exactly as before, or the failure hit the final clean-up and the run
+    succeeded; never a mixed tree, and no staging folder outlives the next run."""
+    total = _changes_in_a_full_run(tmp_path, monkeypatch)
+    assert total > 10  # staging, journal, moves aside, links, clean-up
+    outcomes = []
+    for failing in range(1, total + 1):
+        root = tmp_path / f"run{failing}"
+        target = _force_fixture(root)
+        before = _snapshot(target)
+        _fail_change(monkeypatch, failing)
+        try:
+            write_project(FILES, target, force=True)
+            outcomes.append("succeeded")
+        except OutputError as err:
+            assert "No space left" in err.render()
+            outcomes.append("failed")
+        monkeypatch.undo()
+        left = sorted(p.name for p in root.iterdir() if p.name != "proj")
+        if outcomes[-1] == "failed":
+            assert _snapshot(target) == before, failing
+            assert not (target / "pkg" / "deep").exists(), failing  # made for a new file: gone
+            assert left == [], failing  # a failed run cleans up after itself
+        else:
+            assert _snapshot(target) == {**before, **{k: v.encode() for k, v in FILES.items()}}
+            # only a failure in the final clean-up can leave the committed run's folder
+            assert all(".proj.scaffold-done-" in name for name in left), failing
+        write_project(FILES, target, force=True)  # the next run cleans up whatever was left
+        assert sorted(p.name for p in root.iterdir()) == ["proj"], failing
+    assert "failed" in outcomes and outcomes[-1] == "succeeded"
 
 
 def test_failure_removes_the_parent_folders_it_created(tmp_path, monkeypatch):
-    _fail_replace_on(monkeypatch, 1)
+    _fail_change(monkeypatch, 4)  # new/deeper: ENOENT, new, new/deeper; then the staging folder
     with pytest.raises(OutputError):
         write_project(FILES, tmp_path / "new" / "deeper" / "proj")
     monkeypatch.undo()

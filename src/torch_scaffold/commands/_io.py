@@ -10,6 +10,7 @@ import tokenize
 from pathlib import Path
 
 from torch_scaffold.errors import OutputError, ScriptError
+from torch_scaffold.regular_file import FileTooLarge, NotRegularFile, read_regular
 
 # A training script is a few hundred lines; anything this large is almost surely the wrong file,
 # and parsing it would take minutes.
@@ -45,25 +46,41 @@ def decode_source(data: bytes, where: str) -> tuple[str, str]:
 
 def read_script(path: str) -> tuple[str, str]:
     """Read a script file -> (text, encoding). Every failure is a ScriptError naming the file."""
-    target = Path(path)
     try:
-        if target.is_dir():
+        if os.path.isdir(path):
             raise ScriptError("is a directory", where=path, hint="pass one .py training script")
-        if not target.exists():
+        if not os.path.exists(path):
             raise ScriptError("no such file", where=path, hint="check the path")
-        size = target.stat().st_size
-        if size > MAX_SCRIPT_BYTES:
-            raise ScriptError(
-                f"file too large ({size / 1e6:.1f} MB; the limit is {MAX_SCRIPT_BYTES // 2**20} MiB)",
-                where=path,
-                hint="pass a single training script",
-            )
-        data = target.read_bytes()
+        data = read_regular(path, MAX_SCRIPT_BYTES)
+    except NotRegularFile as err:
+        raise ScriptError(
+            f"is {err.kind}, not a regular file",
+            where=path,
+            hint="pass the .py training script itself, or - to read it from stdin",
+        ) from None
+    except FileTooLarge as err:
+        raise ScriptError(
+            f"file too large ({err.size}; the limit is {MAX_SCRIPT_BYTES // 2**20} MiB)",
+            where=path,
+            hint="pass a single training script",
+        ) from None
     except PermissionError:
         raise ScriptError("permission denied", where=path, hint="make the file readable") from None
     except OSError as err:
         raise ScriptError(f"cannot read: {err.strerror or err}", where=path) from None
     return decode_source(data, path)
+
+
+def read_limited(stream, where: str) -> bytes:
+    """At most MAX_SCRIPT_BYTES from a binary stream (stdin), so `- < /dev/zero` cannot fill memory."""
+    data = stream.read(MAX_SCRIPT_BYTES + 1)
+    if len(data) > MAX_SCRIPT_BYTES:
+        raise ScriptError(
+            f"input too large (over {MAX_SCRIPT_BYTES // 2**20} MiB)",
+            where=where,
+            hint="pass a single training script",
+        )
+    return data
 
 
 def write_atomic(

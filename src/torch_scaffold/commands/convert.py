@@ -5,8 +5,9 @@ torch_scaffold.convert.convert_source (source text -> Conversion). Exit codes:
 
     0  converted (or nothing to do: the script already uses Lightning)
     1  --check: there is work to do
-    2  bad input or usage: missing/unreadable/binary/non-UTF-8 file, syntax error, Python 2,
-       conflicting options, an output path that cannot be written
+    2  bad input or usage: missing/unreadable/binary/non-UTF-8 file, a FIFO or device, syntax
+       error, Python 2, conflicting options, an output path that cannot be written, or an
+       existing output that scaffold did not write or that was edited since (without --force)
     3  refused: the script has constructs that cannot be converted safely. Also with --partial,
        after the partial result (with `# TODO(scaffold)` markers) was written, so a CI job never
        mistakes an incomplete conversion for a finished one. Also when the converter itself fails
@@ -17,13 +18,23 @@ from __future__ import annotations
 
 import ast
 import difflib
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 
 import click
 
-from torch_scaffold.commands._io import decode_source, file_mode, read_script, write_atomic
+from torch_scaffold.commands._io import (
+    MAX_SCRIPT_BYTES,
+    decode_source,
+    file_mode,
+    read_limited,
+    read_script,
+    write_atomic,
+)
+from torch_scaffold.commands._stamp import EDITED, FOREIGN, provenance, stamped
 from torch_scaffold.convert.result import KINDS as REPORT_ORDER
 from torch_scaffold.convert.result import TODO
 from torch_scaffold.errors import (
@@ -34,6 +45,7 @@ from torch_scaffold.errors import (
     ScaffoldError,
     ScriptError,
 )
+from torch_scaffold.regular_file import FileTooLarge, NotRegularFile, kind_of
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -66,6 +78,7 @@ def run_convert(
     check_only: bool = False,
     to_stdout: bool = False,
     partial: bool = False,
+    force: bool = False,
 ) -> int:
     """Convert SCRIPT; return the exit code. User errors are raised as ScaffoldError."""
     _check_options(output, show_diff, check_only, to_stdout)
@@ -74,6 +87,8 @@ def run_convert(
     # stdin has no "beside the input": like other filters, print to stdout unless -o says where.
     to_stdout = to_stdout or output == STDIN or (from_stdin and output is None)
     target = None if to_stdout else _target_path(script, output, from_stdin)
+    if target is not None and not (show_diff or check_only):
+        _check_replaceable(target, force)  # before converting: fail fast, write nothing
 
     if from_stdin:
         source, encoding = decode_source(_read_stdin(), name)
@@ -117,7 +132,8 @@ def run_convert(
     else:
         replaced = target.exists()
         mode = file_mode(Path(script)) if not from_stdin else None
-        write_atomic(target, conversion.code, encoding=encoding, mode=mode)
+        code = stamped(conversion.code, name, encoding)
+        write_atomic(target, code, encoding=encoding, mode=mode)
         say(f"{'replaced' if replaced else 'wrote'} {target}")
         outcome = f"written to {target}"
     todos = sum(e.kind == TODO for e in conversion.entries)
@@ -181,7 +197,9 @@ def _read_stdin() -> bytes:
     if stream is None:
         raise ScriptError("stdin is closed", where=STDIN_NAME, hint="pass a file instead of -")
     buffer = getattr(stream, "buffer", None)
-    return buffer.read() if buffer is not None else stream.read().encode("utf-8")
+    if buffer is None:
+        return read_limited(stream, STDIN_NAME).encode("utf-8")
+    return read_limited(buffer, STDIN_NAME)
 
 
 def _check_options(output, show_diff, check_only, to_stdout) -> None:
@@ -221,6 +239,43 @@ def _target_path(script: str, output: str | None, from_stdin: bool) -> Path:
             hint="pick another -o, or leave it out to write <stem>_lightning.py",
         )
     return target
+
+
+def _check_replaceable(target: Path, force: bool) -> None:
+    """Only regular files are replaced, and without --force only unedited earlier results."""
+    where = str(target)
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise OutputError(f"cannot check the output: {err.strerror or err}", where=where) from None
+    if not stat.S_ISREG(info.st_mode):  # a link (to /dev/stdout, say), a FIFO, a device
+        raise OutputError(
+            f"is {kind_of(info.st_mode)}; scaffold convert replaces only regular files",
+            where=where,
+            hint="pass --stdout to print the result, or give -o the path of a regular file",
+        )
+    if force:
+        return
+    try:
+        state = provenance(target, MAX_SCRIPT_BYTES)
+    except (FileTooLarge, NotRegularFile):  # too big to be ours, or swapped since lstat
+        state = FOREIGN
+    except OSError as err:
+        raise OutputError(f"cannot read the output: {err.strerror or err}", where=where) from None
+    if state == EDITED:
+        raise OutputError(
+            "was edited since scaffold convert wrote it; refusing to overwrite the edits",
+            where=where,
+            hint="pass --force to replace it anyway, or give -o another file",
+        )
+    if state == FOREIGN:
+        raise OutputError(
+            "exists and was not written by scaffold convert; refusing to overwrite it",
+            where=where,
+            hint="pass --force to replace it anyway, or give -o another file",
+        )
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -15,6 +16,36 @@ def _load(spec_file: str | None, overrides: list[str]):
     if spec_file is None:
         return load_spec_text(example_yaml(), "<default spec>", overrides)
     return load_spec(spec_file, overrides)
+
+
+def _inputs(spec_file: str | None, spec) -> dict[str, str]:
+    """The files this run reads (as the user named them); none may be replaced by the output."""
+    inputs = {}
+    if spec_file is not None:
+        inputs["the spec being read"] = spec_file
+    if spec.model.type == "custom":
+        inputs["the model source being read"] = spec.model.source.rpartition(":")[0]
+    return inputs
+
+
+def _refuse_uncommitted(target: Path, files: dict[str, str]) -> None:
+    """--force in a git work tree: refuse to replace files with uncommitted changes."""
+    from torch_scaffold.commands._git import GitError, uncommitted
+
+    present = [rel for rel in files if os.path.lexists(target / rel)]
+    try:
+        dirty = uncommitted(target, present) if target.is_dir() else []
+    except GitError as err:
+        click.echo(f"warning: could not ask git for uncommitted changes ({err})", err=True)
+        return
+    if dirty:
+        raise OutputError(
+            f"--force would replace {len(dirty)} files with uncommitted changes:"
+            f" {', '.join(dirty)}",
+            where=str(target),
+            hint="commit or stash them first (git stash -u), or pass --allow-dirty to replace"
+            " them anyway",
+        )
 
 
 def _tree(paths: list[str]) -> list[str]:
@@ -39,12 +70,16 @@ def run_new(
     output: str | None = None,
     overrides: list[str] | None = None,
     force: bool = False,
+    allow_dirty: bool = False,
 ) -> Path:
     from torch_scaffold.generate import build_context, render_project, write_project
     from torch_scaffold.generate.formatting import FormattingError
+    from torch_scaffold.generate.write import check_folder, resolve_target
 
     spec = _load(spec_file, list(overrides or []))
     context = build_context(spec, style)
+    target = resolve_target(Path(output) if output else Path(context["project_slug"]))
+    check_folder(target)  # before rendering, the slow part
     try:
         files = render_project(spec, style)
     except FormattingError as err:
@@ -53,14 +88,19 @@ def run_new(
             where=err.path,
             hint="this is a bug in the templates; please report it with your spec",
         ) from err
-    target = Path(output) if output else Path(context["project_slug"])
-    result = write_project(files, target, force=force)
+    if force and not allow_dirty:
+        _refuse_uncommitted(target, files)
+    result = write_project(files, target, force=force, inputs=_inputs(spec_file, spec))
 
+    for note in result.recovered:
+        click.echo(f"note: {note}", err=True)
     click.echo(f"Wrote {len(result.written)} files ({style} style) to {result.target}:")
     for line in _tree(result.written):
         click.echo(f"  {line}")
     if result.replaced:
-        click.echo(f"Replaced {len(result.replaced)} existing files (--force).")
+        click.echo(f"Replaced {len(result.replaced)} existing files (--force):")
+        for rel in result.replaced:
+            click.echo(f"  {rel}")
     if result.kept:
         click.echo(
             f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}"

@@ -1,24 +1,30 @@
-"""Write a rendered project to disk, all or nothing.
+"""Write a rendered project to disk, all or nothing, and never remove what this run did not make.
 
-Every file is first written into a temporary folder beside the target (same
-file system, so the final moves are renames). A failure at any point (a full
-disk, a permission error) removes the temporary folder, undoes what was moved,
-and leaves the target exactly as it was, including folders created on the way.
+Every file is first written into a staging folder beside the target (`.<name>.scaffold-<pid>-*`,
+same file system, so moves are renames). Then, with the parent folder locked against other
+scaffold runs (lock.py) and a journal saved (journal.py), the files are moved into the target
+one by one:
 
-- The target path is resolved (`-o ../x`, symbolic links, `~`) and the result
-  reports the resolved path; absolute and relative targets are both allowed.
-- New or empty target: the temporary folder is renamed onto it in one step.
-- Non-empty target: refused (OutputError) unless `force`. With `force`, each
-  generated file replaces its namesake; the old files are kept aside until every
-  file is in place, so a failure halfway restores them. Files scaffold does not
-  generate are never deleted or modified, and are reported as kept. A generated
-  path that would replace a folder, pass through a file, or pass through a
-  symbolic link (and so land outside the target) is refused before anything is
-  written.
+- An absent target is created with os.mkdir, which fails if anything created it meanwhile: the
+  atomic claim, so two runs can never both write into one new folder.
+- An existing target folder is kept (its inode, mode and owner), even when empty: files are
+  moved into it, the folder is never swapped for another (`-o .` is safe).
+- Each file goes in with os.link, which fails if the name exists, where a rename would replace
+  it: a file that appeared after the checks is never replaced. With `force`, a file that was
+  there at the check is first moved aside into the staging folder.
+- A failure undoes exactly what this run did (its own files, known by inode; the old files put
+  back; the folders it made, when empty) and removes the staging folder. A killed run is undone
+  the same way by the next run into the same target.
+
+Refused before anything is written: a non-empty target without `force`; a generated path that
+would leave the target, replace a folder, pass through a file or a symbolic link; a generated
+path that is one of the run's own inputs (the spec being read). The target path is resolved
+(`-o ../x`, symbolic links, `~`) and the result reports the resolved path.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -26,6 +32,22 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from torch_scaffold.errors import OutputError
+from torch_scaffold.generate.journal import (
+    NEW,
+    OLD,
+    Journal,
+    mark_committed,
+    new_staging_prefix,
+    recover,
+    roll_back,
+    stuck_error,
+)
+from torch_scaffold.generate.lock import folder_lock
+
+# os.link fails with these where the file system has no hard links (FAT, some network shares).
+_NO_HARD_LINKS = {errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+# Listed as one entry, never walked: a repository's internals are not the user's files.
+_NOT_WALKED = (".git",)
 
 
 @dataclass(frozen=True)
@@ -34,26 +56,39 @@ class WriteResult:
     written: list[str]
     kept: list[str] = field(default_factory=list)  # files already there that scaffold left alone
     replaced: list[str] = field(default_factory=list)  # existing files overwritten (--force)
+    recovered: list[str] = field(default_factory=list)  # interrupted earlier runs undone
 
 
 def _existing_files(target: Path) -> list[str]:
-    """Every non-folder below target (links to folders count as files: never followed)."""
+    """Every non-folder below target (links to folders count as files: never followed);
+    a `.git` folder counts as one entry, `.git/`."""
     found = []
 
     def fail(err: OSError) -> None:
         raise OutputError(f"cannot read the folder ({err.strerror or err})", where=str(target))
 
     for folder, subfolders, names in os.walk(target, onerror=fail):
-        for name in names + [d for d in subfolders if os.path.islink(os.path.join(folder, d))]:
-            found.append(Path(folder, name).relative_to(target).as_posix())
+        for name in list(subfolders):
+            rel = Path(folder, name).relative_to(target).as_posix()
+            if os.path.islink(os.path.join(folder, name)):
+                found.append(rel)
+            elif name in _NOT_WALKED:
+                found.append(f"{rel}/")
+                subfolders.remove(name)
+        found.extend(Path(folder, name).relative_to(target).as_posix() for name in names)
     return sorted(found)
 
 
-def _check_target(target: Path, force: bool) -> list[str]:
+def check_folder(target: Path) -> None:
+    """The target is a folder or nothing (a FIFO, a device, a file are refused)."""
     if target.exists() and not target.is_dir():
         raise OutputError(
             "exists and is not a folder", where=str(target), hint="choose another folder with -o"
         )
+
+
+def _check_target(target: Path, force: bool) -> list[str]:
+    check_folder(target)
     existing = _existing_files(target) if target.is_dir() else []
     if existing and not force:
         raise OutputError(
@@ -119,6 +154,38 @@ def _stage(files: dict[str, str], staging: Path) -> None:
             handle.write(text)
 
 
+def _check_inputs(target: Path, files: dict[str, str], inputs: dict[str, str]) -> None:
+    """A generated file must not be one the run is reading (`new p/config.yaml -o p --force`)."""
+    for rel in files:
+        for what, path in inputs.items():
+            if _same_file(target / rel, Path(path)):
+                raise OutputError(
+                    f"is {what}, and scaffold would replace it with the generated {rel}",
+                    where=str(path),
+                    hint=f"move or rename it out of the way (outside {target}, or to a name"
+                    " scaffold does not generate), then pass its new path",
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _missing_dirs(target: Path, files: dict[str, str]) -> list[str]:
+    """Folders inside target that the files need and that do not exist yet, shallowest first."""
+    missing: dict[str, None] = {}
+    for rel in files:
+        parts = PurePosixPath(rel).parts[:-1]
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            if folder not in missing and not (target / folder).is_dir():
+                missing[folder] = None
+    return list(missing)
+
+
 def _make_parents(folder: Path) -> list[Path]:
     """mkdir -p folder; returns the folders it created, deepest first (to undo)."""
     missing = []
@@ -141,81 +208,158 @@ def _remove_empty(folders: list[Path]) -> None:
             pass
 
 
-def _replace_files(files: dict[str, str], staging: Path, target: Path) -> None:
-    """Move staged files over their namesakes; on failure put every old file back."""
-    backup = staging / ".replaced"
-    moved: list[tuple[Path, Path | None]] = []  # (destination, its backup or None if new)
-    created: list[Path] = []
-    try:
-        for rel in files:
-            destination = target / rel
-            created = _make_parents(destination.parent) + created
-            kept_aside = None
-            if destination.exists() or destination.is_symlink():
-                kept_aside = backup / rel
-                kept_aside.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(destination, kept_aside)
-            moved.append((destination, kept_aside))
-            os.replace(staging / "new" / rel, destination)
-    except BaseException:
-        for destination, kept_aside in reversed(moved):
-            try:
-                if kept_aside is not None:
-                    os.replace(kept_aside, destination)
-                elif destination.exists():
-                    destination.unlink()
-            except OSError:
-                pass
-        _remove_empty(created)
-        raise
+def _appeared(target: Path, rel: str | None = None) -> OutputError:
+    what = f"{rel} was created" if rel else "the folder was created"
+    return OutputError(
+        f"{what} by another program while scaffold was writing; it was left as it is, and"
+        " nothing was written",
+        where=str(target),
+        hint="run again once nothing else writes there",
+    )
 
 
-def _move_into_place(folder: Path, target: Path) -> None:
-    """Rename folder onto target, which is absent or holds nothing but empty folders."""
+def _link_new(source: Path, destination: Path, target: Path, rel: str) -> None:
+    """Move a staged file in, never over an existing name."""
     try:
-        os.replace(folder, target)  # POSIX replaces an empty folder in the same step
-    except OSError:
-        if not target.is_dir():
-            raise
-        shutil.rmtree(target)  # only empty folders (no files: checked): free the name
-        os.replace(folder, target)
-
-
-def write_project(files: dict[str, str], target: str | Path, force: bool = False) -> WriteResult:
-    for rel in files:
-        _safe_relative(rel)
-    try:
-        target = Path(target).expanduser().resolve()
-    except (OSError, RuntimeError) as err:  # a symlink loop, an unreadable parent
-        raise OutputError(f"cannot resolve the path ({err})", where=str(target))
-    existing = _check_target(target, force)
-    if existing:
-        _check_force_paths(target, files)
-    created = _make_parents(target.parent)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.scaffold-", dir=target.parent))
+        os.link(source, destination)  # unlike a rename, fails if the name exists
+    except FileExistsError:
+        raise _appeared(target, rel) from None
     except OSError as err:
-        _remove_empty(created)
-        raise OutputError(f"cannot write here ({err.strerror or err})", where=str(target.parent))
+        if err.errno not in _NO_HARD_LINKS:
+            raise
+        if os.path.lexists(destination):  # no hard links here: check, then rename
+            raise _appeared(target, rel) from None
+        os.rename(source, destination)
+        return
+    os.unlink(source)
+
+
+@dataclass
+class _Made:
+    """What a live run has really created so far: what a failure must undo."""
+
+    target: bool = False
+    dirs: list[str] = field(default_factory=list)
+
+
+def _move_in(staging: Path, journal: Journal, made: _Made) -> None:
+    target = Path(journal.target)
+    if journal.made_target:
+        try:
+            os.mkdir(target)  # the claim: fails if anything else created the folder meanwhile
+        except FileExistsError:
+            raise _appeared(target) from None
+        made.target = True
+    for rel in journal.new_dirs:
+        try:
+            os.mkdir(target / rel)
+        except FileExistsError:
+            if (target / rel).is_symlink() or not (target / rel).is_dir():
+                raise _appeared(target, rel) from None
+            continue  # made by someone else meanwhile: theirs, not ours to remove later
+        made.dirs.append(rel)
+    replaces = set(journal.replaces)
+    for rel in journal.files:
+        destination = target / rel
+        if rel in replaces:
+            if destination.is_dir() and not destination.is_symlink():
+                raise _appeared(target, rel)  # a folder now, where a file was checked
+            aside = staging / OLD / rel
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(destination, aside)
+            except FileNotFoundError:
+                pass  # removed since the check: nothing to keep aside
+        _link_new(staging / NEW / rel, destination, target, rel)
+
+
+def _staged(target: Path) -> None:
+    """Called after staging, before the first change to the target. Tests stand in another
+    program (or a crash) here."""
+
+
+def _write(files: dict[str, str], target: Path, existed: bool, existing: list[str]) -> None:
+    """Stage, journal, move in. What to replace comes from the checks (`existing`, made under
+    the lock), never from a second look: a file that appeared since is not ours to replace."""
+    replaces = [rel for rel in files if rel in set(existing)]
+    new_dirs = _missing_dirs(target, files)
+    made_target = not existed
     try:
-        _stage(files, staging / "new")
-        if not existing:
-            _move_into_place(staging / "new", target)
-        else:
-            _replace_files(files, staging, target)
+        staging = Path(tempfile.mkdtemp(prefix=new_staging_prefix(target), dir=target.parent))
+    except OSError as err:
+        raise OutputError(f"cannot write here ({err.strerror or err})", where=str(target.parent))
+    journal = None
+    made = _Made()
+    try:
+        _stage(files, staging / NEW)
+        journal = Journal(
+            target=str(target),
+            files=list(files),
+            inodes={rel: _inode(staging / NEW / rel) for rel in files},
+            replaces=replaces,
+            new_dirs=new_dirs,
+            made_target=made_target,
+        )
+        journal.save(staging)
+        _staged(target)
+        _move_in(staging, journal, made)
+        staging = mark_committed(staging, target)
     except BaseException as err:
+        stuck = roll_back(staging, journal, made.dirs, made.target) if journal else []
+        if stuck:  # the old copies stay in the staging folder; say where
+            raise stuck_error(target, staging, stuck) from err
         shutil.rmtree(staging, ignore_errors=True)
-        _remove_empty(created)
         if isinstance(err, OSError):
             raise OutputError(
                 f"could not write the project ({err.strerror or err})", where=str(target)
             ) from None
         raise
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def _inode(path: Path) -> list[int]:
+    info = os.lstat(path)
+    return [info.st_dev, info.st_ino]
+
+
+def resolve_target(target: str | Path) -> Path:
+    try:
+        return Path(target).expanduser().resolve()
+    except (OSError, RuntimeError) as err:  # a symlink loop, an unreadable parent
+        raise OutputError(f"cannot resolve the path ({err})", where=str(target))
+
+
+def write_project(
+    files: dict[str, str],
+    target: str | Path,
+    force: bool = False,
+    inputs: dict[str, str] | None = None,
+) -> WriteResult:
+    """Write files (relative path -> text) into target. `inputs` names files the run reads
+    ({"the spec being read": path as the user gave it}); a generated path that is one of them
+    is refused."""
+    for rel in files:
+        _safe_relative(rel)
+    target = resolve_target(target)
+    check_folder(target)  # before any folder is made
+    created = _make_parents(target.parent)
+    try:
+        with folder_lock(target.parent, target) as locked:
+            recovered = recover(target, locked)
+            _check_inputs(target, files, inputs or {})
+            existed = target.is_dir()
+            existing = _check_target(target, force)
+            if existing:
+                _check_force_paths(target, files)
+            _write(files, target, existed, existing)
+    except BaseException:
+        _remove_empty(created)
+        raise
     generated = set(files)
     return WriteResult(
         target=target,
         written=sorted(files),
         kept=[rel for rel in existing if rel not in generated],
         replaced=[rel for rel in existing if rel in generated],
+        recovered=recovered,
     )

@@ -11,6 +11,7 @@ import os
 import stat
 
 from torch_scaffold.errors import SpecError
+from torch_scaffold.regular_file import FileTooLarge, NotRegularFile, read_regular
 
 MAX_SPEC_BYTES = 1_000_000  # a real spec is a few hundred bytes; this leaves room for comments
 _START_HINT = "`scaffold spec example > spec.yaml` writes a valid spec to start from"
@@ -29,21 +30,23 @@ def read_spec_file(path: str | os.PathLike) -> str:
         raise SpecError(f"cannot read the file: {err.strerror}", where=where) from None
     if stat.S_ISDIR(info.st_mode):
         raise SpecError("is a directory, not a spec file", where=where, hint="pass a .yaml file")
-    size = info.st_size
-    if size > MAX_SPEC_BYTES:
+    try:
+        # a FIFO or a device is refused before it is read: it could block or never end
+        data = read_regular(path, MAX_SPEC_BYTES)
+    except NotRegularFile as err:
         raise SpecError(
-            f"file is too large ({size:,} bytes; a spec may be at most {MAX_SPEC_BYTES:,})",
+            f"is {err.kind}, not a regular file",
+            where=where,
+            hint="save the spec to a file and pass that file",
+        ) from None
+    except FileTooLarge as err:
+        raise SpecError(
+            f"file is too large ({err.size}; a spec may be at most {MAX_SPEC_BYTES:,})",
             where=where,
             hint="a spec is a short YAML file; check that you passed the right file",
-        )
-    try:
-        # read one byte past the limit: the file may have grown since stat()
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SPEC_BYTES + 1)
+        ) from None
     except OSError as err:
         raise SpecError(f"cannot read the file: {err.strerror}", where=where) from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"file is too large (over {MAX_SPEC_BYTES:,} bytes)", where=where)
     return decode_spec_bytes(data, where)
 
 
