@@ -389,6 +389,8 @@ def _list_hint(info: FieldInfo) -> str:
 def _expected(info: FieldInfo) -> str:
     if info.kind == "list":
         return f"a list of {_PLURAL_NAMES[info.item]}"
+    if info.kind == "map":
+        return "a mapping of names to values"
     return _KIND_NAMES[info.kind]
 
 
