@@ -152,22 +152,35 @@ def spec_example() -> None:
 
 
 @spec.command("check")
-@click.argument("spec_file")
+@click.argument("spec_files", nargs=-1, required=True, metavar="SPEC.yaml...")
 @click.option(
     "--set",
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Apply overrides before checking.",
+    help="Apply overrides (to every file) before checking.",
 )
-def spec_check(spec_file: str, overrides: tuple[str, ...]) -> None:
-    """Validate SPEC_FILE; exit 2 with the field and line of the first problem."""
+def spec_check(spec_files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+    """Validate each SPEC.yaml: every problem with its line and field; exit 2 if any."""
+    from torch_scaffold.errors import SpecError
     from torch_scaffold.spec import load_spec
+    from torch_scaffold.spec.overrides import parse_override
 
-    loaded = load_spec(spec_file, list(overrides))
-    click.echo(
-        f"{spec_file}: ok ({loaded.task}, model {loaded.model.type}, data {loaded.data.source})"
-    )
+    for override in overrides:  # a bad --set is reported once, not once per file
+        parse_override(override)
+    code = 0
+    for spec_file in spec_files:
+        try:
+            loaded = load_spec(spec_file, list(overrides))
+        except SpecError as err:
+            click.echo(err.render(), err=True)
+            code = max(code, err.exit_code)
+            continue
+        click.echo(
+            f"{spec_file}: ok ({loaded.task}, model {loaded.model.type}, data {loaded.data.source})"
+        )
+    if code:
+        sys.exit(code)
 
 
 @spec.command("schema")

@@ -39,6 +39,35 @@ class SpecError(ScaffoldError):
     """The model specification is malformed or inconsistent."""
 
 
+class SpecErrors(SpecError):
+    """Several independent problems in one spec, in file order.
+
+    `message`, `where` and `hint` are the first problem's; `render` gives every problem's
+    `error:` line and `hint:` line, one after the other.
+    """
+
+    def __init__(self, errors: list[SpecError]):
+        if len(errors) < 2:
+            raise ValueError("SpecErrors holds two or more errors; raise a single one as is")
+        first = errors[0]
+        super().__init__(first.message, where=first.where, hint=first.hint)
+        self.errors = list(errors)
+
+    def render(self) -> str:
+        return "\n".join(err.render() for err in self.errors)
+
+
+def each_error(err: SpecError) -> list[SpecError]:
+    """The single errors in `err`: its list for SpecErrors, else itself."""
+    return list(err.errors) if isinstance(err, SpecErrors) else [err]
+
+
+def spec_errors(errors: list[SpecError]) -> SpecError:
+    """One exception for `errors` (not empty): the error itself when there is one."""
+    flat = [one for err in errors for one in each_error(err)]
+    return flat[0] if len(flat) == 1 else SpecErrors(flat)
+
+
 class OutputError(ScaffoldError):
     """The output location cannot be written as asked."""
 

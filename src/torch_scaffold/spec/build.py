@@ -1,7 +1,10 @@
 """A `Node` tree -> the typed, frozen `Spec`, checking keys, types, ranges and choices.
 
-Fields are checked in the order they were written, so the first error reported is the
-first one in the file. Every error names the field path and the line it was written on.
+Fields are checked in the order they were written, and every field is checked: one bad
+field does not hide the next, so all of a file's problems are reported in one run, in file
+order. Every error names the field path and the line it was written on. A field that fails
+keeps its default in the built spec and is listed in `Locations.invalid`, so the
+cross-field rules can skip what depends on it (see rules.check_rules).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from torch_scaffold.errors import SpecError
+from torch_scaffold.errors import SpecError, each_error, spec_errors
 from torch_scaffold.spec.introspect import FieldInfo, field_map, walk
 from torch_scaffold.spec.messages import (
     did_you_mean,
@@ -40,6 +43,8 @@ class Locations:
     def __init__(self, origin: Origin):
         self.origin = origin
         self.nodes: dict[str, Node] = {}
+        # fields (dotted paths) that failed their own checks: the spec holds their defaults
+        self.invalid: set[str] = set()
 
     def is_set(self, path: str) -> bool:
         return path in self.nodes
@@ -58,21 +63,34 @@ class Locations:
         return f"{path} (line {node.line})" if node.line else path
 
 
-def build_spec(tree: Node | None, origin: Origin) -> tuple[Spec, Locations]:
-    """Build the top-level Spec; `tree` is None for a document with no content."""
+def build_spec(tree: Node | None, origin: Origin) -> tuple[Spec, Locations, list[SpecError]]:
+    """Build the top-level Spec; `tree` is None for a document with no content.
+
+    Returns the spec, where each field was written, and every problem found, in the order
+    the fields were written (empty when the spec is valid). A top level that is not a
+    mapping is raised at once: nothing else can be checked then.
+    """
     locations = Locations(origin)
-    spec = build_section(Spec, tree, "", locations)
+    errors: list[SpecError] = []
+    spec = build_section(Spec, tree, "", locations, errors)
     for info in field_map(Spec).values():
         if info.required and not locations.is_set(info.name):
-            raise SpecError(
-                "missing required field",
-                where=origin.where(None, info.name),
-                hint=f"add a line such as `{info.name}: my-project` at the top of the spec",
+            errors.append(
+                SpecError(
+                    "missing required field",
+                    where=origin.where(None, info.name),
+                    hint=f"add a line such as `{info.name}: my-project` at the top of the spec",
+                )
             )
-    return spec, locations
+            locations.invalid.add(info.name)
+    return spec, locations, errors
 
 
-def build_section(cls: type, node: Node | None, path: str, locations: Locations) -> Any:
+def build_section(
+    cls: type, node: Node | None, path: str, locations: Locations, errors: list[SpecError]
+) -> Any:
+    """The section `cls` from `node`. A node that is not a mapping is raised; a problem in
+    one of its fields is added to `errors` and the field keeps its default."""
     if node is None or node.kind == "null":
         return cls()
     if node.kind != "map":
@@ -96,16 +114,23 @@ def build_section(cls: type, node: Node | None, path: str, locations: Locations)
         child = f"{path}.{key}" if path else key
         info = fields.get(key)
         if info is None:
-            raise SpecError(
-                f"unknown field {show_text(key)}" + (f" in {path}" if path else ""),
-                where=entry.where(child),
-                hint=_unknown_key_hint(cls, key, path),
+            errors.append(
+                SpecError(
+                    f"unknown field {show_text(key)}" + (f" in {path}" if path else ""),
+                    where=entry.where(child),
+                    hint=_unknown_key_hint(cls, key, path),
+                )
             )
+            continue
         locations.nodes[child] = entry.node
-        if info.kind == "section":
-            values[key] = build_section(info.section, entry.node, child, locations)
-        else:
-            values[key] = build_value(info, entry.node, child)
+        try:
+            if info.kind == "section":
+                values[key] = build_section(info.section, entry.node, child, locations, errors)
+            else:
+                values[key] = build_value(info, entry.node, child)
+        except SpecError as err:
+            errors.extend(each_error(err))
+            locations.invalid.add(child)
     return cls(**values)
 
 
@@ -168,9 +193,15 @@ def build_value(info: FieldInfo, node: Node, path: str) -> Any:
             where=node.where(path),
             hint=_list_hint(info),
         )
-    return tuple(
-        build_scalar(info, info.item, item, f"{path}[{i}]") for i, item in enumerate(node.value)
-    )
+    items, errors = [], []
+    for i, item in enumerate(node.value):  # every bad item is reported, not only the first
+        try:
+            items.append(build_scalar(info, info.item, item, f"{path}[{i}]"))
+        except SpecError as err:
+            errors.append(err)
+    if errors:
+        raise spec_errors(errors)
+    return tuple(items)
 
 
 def build_mapping(info: FieldInfo, node: Node, path: str) -> dict[str, Any]:
@@ -189,16 +220,21 @@ def build_mapping(info: FieldInfo, node: Node, path: str) -> dict[str, Any]:
             where=node.where(path),
             hint="pass fewer arguments",
         )
-    values = {}
-    for key, entry in node.value.items():
+    values, errors = {}, []
+    for key, entry in node.value.items():  # every bad entry is reported, not only the first
         child = f"{path}.{key}"
-        if not key.isidentifier() or keyword.iskeyword(key):
-            raise SpecError(
-                f"{show_text(key)} is not a Python name, so it cannot be an argument",
-                where=entry.where(path),
-                hint="use letters, digits and underscores, not starting with a digit",
-            )
-        values[key] = _plain_value(entry.node, child)
+        try:
+            if not key.isidentifier() or keyword.iskeyword(key):
+                raise SpecError(
+                    f"{show_text(key)} is not a Python name, so it cannot be an argument",
+                    where=entry.where(path),
+                    hint="use letters, digits and underscores, not starting with a digit",
+                )
+            values[key] = _plain_value(entry.node, child)
+        except SpecError as err:
+            errors.append(err)
+    if errors:
+        raise spec_errors(errors)
     return values
 
 
@@ -389,6 +425,8 @@ def _list_hint(info: FieldInfo) -> str:
 def _expected(info: FieldInfo) -> str:
     if info.kind == "list":
         return f"a list of {_PLURAL_NAMES[info.item]}"
+    if info.kind == "map":
+        return "a mapping of names to values"
     return _KIND_NAMES[info.kind]
 
 

@@ -74,9 +74,9 @@ classifier on synthetic data.
 
 ## Checking a spec
 
-`scaffold spec check SPEC.yaml [--set KEY=VALUE ...]` loads the spec exactly as
-`scaffold new` does. Any problem stops with exit code 2, one line that names the file,
-line and field, and one line with a fix; nothing is written:
+`scaffold spec check SPEC.yaml... [--set KEY=VALUE ...]` loads each spec exactly as
+`scaffold new` does. Each problem gets one line that names the file, line and field, and
+one line with a fix; any problem means exit code 2, and `scaffold new` writes nothing:
 
 ```
 {{sample_error}}
@@ -84,6 +84,12 @@ line and field, and one line with a fix; nothing is written:
 
 - Unknown fields get a "did you mean"; wrong types, out-of-range values, unknown choices
   and the cross-field conflicts below are reported before anything is generated.
+- Every problem in a file is reported in one run, in file order. A cross-field rule that
+  reads a field with its own error is skipped (no follow-on errors against the default
+  that stands in for it), and so is a rule that reads a field of an earlier conflict.
+  Problems that leave nothing to check stop at once: YAML syntax, a top level that is not
+  a mapping, refused tags, anchors, duplicate keys, binary or non-UTF-8 files, and a
+  `--set` that is not KEY=VALUE, names no field or is not valid YAML.
 - `--set KEY=VALUE` overrides a field by its dotted path, e.g.
   `--set optimizer.lr=3e-4 --set model.hidden_sizes=[256,128]`. The value is read as YAML
   and checked like a value in the file; errors name `--set KEY`.

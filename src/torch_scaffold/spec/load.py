@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable
 
-from torch_scaffold.errors import SpecError
+from torch_scaffold.errors import SpecError, spec_errors
 from torch_scaffold.spec.build import build_spec
 from torch_scaffold.spec.custom_model import resolve_source
 from torch_scaffold.spec.overrides import apply_overrides
@@ -20,6 +21,10 @@ DEFAULT_SOURCE = "<default spec>"
 
 def load_spec(path: str | os.PathLike | None, overrides: Iterable[str] | None = ()) -> Spec:
     """Read, check and build the spec at `path`; raises SpecError (exit 2) on any problem.
+
+    Problems in the YAML itself (syntax, tags, aliases, duplicate keys, a top level that is
+    not a mapping) stop at once. Otherwise every bad field and every conflict is reported:
+    one SpecError, or SpecErrors (a SpecError) holding them all in file order.
 
     `path=None` loads the embedded default spec (`scaffold spec example`), so that
     `scaffold new --set ...` without a file checks its overrides the same way.
@@ -44,11 +49,25 @@ def load_spec_text(text: str, source: str = "<spec>", overrides: Iterable[str] |
             hint="`scaffold spec example` prints a complete spec to start from",
         )
     tree = apply_overrides(to_tree(document, origin), overrides or (), origin)
-    spec, locations = build_spec(tree, origin)
-    check_rules(spec, locations)
+    spec, locations, errors = build_spec(tree, origin)
+    errors += check_rules(spec, locations)
+    if errors:
+        raise spec_errors(_in_file_order(errors, origin))
     if spec.model.type == "custom":
         # relative to the spec file; rendering may run from another folder
         path, class_name = resolve_source(spec.model.source, spec_folder(locations))
         model = dataclasses.replace(spec.model, source=f"{path}:{class_name}")
         spec = dataclasses.replace(spec, model=model)
     return spec
+
+
+def _in_file_order(errors: list[SpecError], origin: Origin) -> list[SpecError]:
+    """Sorted by line (stable: field errors before rule errors on the same line); errors
+    without a line (a missing field, a default, a --set value) come last."""
+    at_line = re.compile(re.escape(origin.source) + r":(\d+)(:|$)")
+
+    def line(err: SpecError) -> float:
+        found = at_line.match(err.where or "")
+        return int(found.group(1)) if found else float("inf")
+
+    return sorted(errors, key=line)

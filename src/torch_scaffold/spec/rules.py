@@ -1,13 +1,20 @@
 """Cross-field checks: fields that are each valid but do not work together.
 
 Each rule raises SpecError at the field that is most likely wrong and names the other
-field (with its line, or "(default)") in the message, so both can be found.
+field (with its line, or "(default)") in the message, so both can be found. `check_rules`
+runs every rule and returns all their errors; a rule reports at most one conflict (its later
+checks often assume the earlier ones passed). A rule that reads a field which failed its own
+checks is skipped, so one bad value is one error, not a cascade of conflicts with the default
+that stands in for it; and the fields a failed rule read count as failed for the rules after
+it, which may assume that the earlier rules passed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
+from typing import Any
 
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.build import Locations
@@ -37,9 +44,57 @@ from torch_scaffold.spec.names import project_names
 from torch_scaffold.spec.schema import LOSSES, Spec
 
 
-def check_rules(spec: Spec, loc: Locations) -> None:
+class _InvalidInput(Exception):
+    """A rule read a field that failed its own checks."""
+
+
+class _Reader:
+    """A read-only view of the spec (or one of its sections) for the rules: reading a field
+    in `invalid` (or a field of an invalid section) raises _InvalidInput; every field read
+    is added to `reads`."""
+
+    __slots__ = ("_invalid", "_path", "_reads", "_target")
+
+    def __init__(self, target: Any, path: str, invalid: set[str], reads: set[str]):
+        self._target, self._path, self._invalid, self._reads = target, path, invalid, reads
+
+    def __getattr__(self, name: str) -> Any:
+        path = f"{self._path}.{name}" if self._path else name
+        if path in self._invalid:
+            raise _InvalidInput(path)
+        value = getattr(self._target, name)
+        if dataclasses.is_dataclass(value):
+            return _Reader(value, path, self._invalid, self._reads)
+        self._reads.add(path)
+        return value
+
+
+def check_rules(spec: Spec, loc: Locations) -> list[SpecError]:
+    """Every rule's error, in rule order. A rule that reads a field in `loc.invalid` is
+    skipped; the fields a failing rule read are added to `loc.invalid`.
+
+    Rules see the spec through `_Reader` whether or not a field failed, so a rule that
+    breaks on the view breaks on valid specs too, where the tests see it.
+    """
+    errors = []
     for rule in RULES:
-        rule(spec, loc)
+        reads: set[str] = set()
+        try:
+            rule(_Reader(spec, "", loc.invalid, reads), loc)
+        except SpecError as err:
+            errors.append(err)
+            loc.invalid |= reads  # later rules may assume this one passed
+        except _InvalidInput:
+            pass  # that field's problem is already reported
+        except Exception:
+            # A rule may rely on a check of an earlier rule that failed or was skipped (say,
+            # one that stopped at its first conflict before it read this field). The spec is
+            # already known to be bad then: the problems found so far are the report, and
+            # the rule runs again once they are fixed. On a spec with no problem so far
+            # this is a bug, and it is raised.
+            if not loc.invalid:
+                raise
+    return errors
 
 
 def _fail(loc: Locations, path: str, message: str, hint: str) -> None:
