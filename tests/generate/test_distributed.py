@@ -29,18 +29,17 @@ EPOCHS = 3
 # 12 steps of 2 x 32 per epoch, and every shard is the same size. SGD, not Adam: Adam
 # divides by the gradient's running magnitude, so the last-bit rounding differences of a
 # mean over 2B versus two means over B grow to ~lr on near-zero gradients.
-SPEC = spec_with(
-    **{
-        "model.dropout": 0.0,
-        "optimizer.name": "sgd",
-        "optimizer.lr": 0.05,
-        "data.num_samples": 1024,
-        "data.val_split": 0.125,
-        "data.test_split": 0.125,
-        "trainer.early_stopping.enabled": False,
-        "trainer.log_every_n_steps": 4,
-    }
-)
+PARITY_CHANGES = {
+    "model.dropout": 0.0,
+    "optimizer.name": "sgd",
+    "optimizer.lr": 0.05,
+    "data.num_samples": 1024,
+    "data.val_split": 0.125,
+    "data.test_split": 0.125,
+    "trainer.early_stopping.enabled": False,
+    "trainer.log_every_n_steps": 4,
+}
+SPEC = spec_with(**PARITY_CHANGES)
 TIMEOUT = 300
 
 

@@ -17,6 +17,7 @@ from .helpers import spec_with, write_files
 from .test_distributed import (
     BATCH,
     PACKAGE,
+    PARITY_CHANGES,
     _epoch_losses,
     _flags,
     _max_difference,
@@ -27,19 +28,12 @@ from .test_distributed import (
 # As the DDP test's spec (no dropout, SGD, equal shards), sharded, with the two step-level
 # features that sharding must keep exact: clipping by the global norm, and accumulation.
 SPEC = spec_with(
+    **PARITY_CHANGES,
     **{
-        "model.dropout": 0.0,
-        "optimizer.name": "sgd",
-        "optimizer.lr": 0.05,
-        "data.num_samples": 1024,
-        "data.val_split": 0.125,
-        "data.test_split": 0.125,
-        "trainer.early_stopping.enabled": False,
-        "trainer.log_every_n_steps": 4,
         "trainer.strategy": "fsdp",
         "trainer.gradient_clip_val": 0.5,
         "trainer.accumulate_grad_batches": 2,
-    }
+    },
 )
 
 
