@@ -77,7 +77,7 @@ CASES = [
     Case(
         "spec-check-without-file",
         ("spec", "check"),
-        "Missing argument 'SPEC_FILE'.",
+        "Missing argument 'SPEC.yaml...'.",
         "scaffold spec check",
     ),
     Case("unknown-spec-command", ("spec", "lint"), "No such command 'lint'.", "scaffold spec"),

@@ -303,6 +303,10 @@ def _trainable_on_cpu(data: dict) -> dict:
         max_epochs=3,
     )
     trainer["accumulate_grad_batches"] = min(trainer["accumulate_grad_batches"], 3)
+    # Parity of finite training: a drawn lr near 10 makes SGD overflow to inf/NaN within a
+    # few steps, and the styles' early stopping then reacts to non-finite values differently
+    # (left for the NaN-stop work of the reliability issue).
+    data["optimizer"]["lr"] = min(data["optimizer"]["lr"], 1.0)
     # a one-cycle schedule needs a warm-up step within these few steps
     data["scheduler"]["pct_start"] = max(data["scheduler"]["pct_start"], 0.3)
     if trainer["precision"] == "16-mixed":
