@@ -117,6 +117,12 @@ def main() -> None:
     is_flag=True,
     help="With --force in a git work tree: replace files even if they have uncommitted changes.",
 )
+@click.option(
+    "--git",
+    "git",
+    is_flag=True,
+    help="Commit the new project to git: a new repository, or the one the folder is in.",
+)
 def new(
     spec_file: str | None,
     style: str,
@@ -124,6 +130,7 @@ def new(
     overrides: tuple[str, ...],
     force: bool,
     allow_dirty: bool,
+    git: bool,
 ) -> None:
     """Render a complete training project from SPEC.yaml (default: the embedded MLP example)."""
     from torch_scaffold.commands.new import run_new
@@ -135,6 +142,7 @@ def new(
         overrides=list(overrides),
         force=force,
         allow_dirty=allow_dirty,
+        git=git,
     )
 
 

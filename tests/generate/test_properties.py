@@ -161,7 +161,7 @@ def _check_project(spec, style: str, files: dict[str, str]) -> None:
     for path, text in files.items():
         _safe_relative(path)  # never '..', absolute, or odd: spec text never picks a path
         top = path.split("/")[0]
-        assert top in (package, "tests", "scripts") or "/" not in path, path
+        assert top in (package, "tests", "scripts", ".github") or "/" not in path, path
         if path.endswith(".py"):
             compile(text, path, "exec")
             assert black.format_str(text, mode=mode) == text, path

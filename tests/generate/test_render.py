@@ -23,6 +23,8 @@ COMMON = {
     "tests/test_smoke.py",
     "tests/test_resume.py",
     "scripts/slurm.sbatch",
+    ".pre-commit-config.yaml",
+    ".github/workflows/ci.yml",
 }
 SHARED = {
     "__init__.py",

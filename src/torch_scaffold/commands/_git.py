@@ -4,6 +4,7 @@ replacing them). Git is optional: without it, or outside a work tree, nothing is
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -70,3 +71,34 @@ def _git(folder: Path, *args: str) -> str | None:
     if "not a git repository" in message or "must be run in a work tree" in message:
         return None
     raise GitError(message or f"git {args[0]} exited with {done.returncode}")
+
+
+def have_git() -> bool:
+    return shutil.which("git") is not None
+
+
+def first_commit(folder: Path, message: str) -> str:
+    """git init in folder (unless it is inside a work tree already), add everything, commit.
+
+    Returns what was done, for the user. Without a configured identity git refuses to commit;
+    then the commit is made as "scaffold", which the user can amend with their own name.
+    """
+    inside = _git(folder, "rev-parse", "--show-toplevel")
+    if inside is None:
+        _git(folder, "init", "--quiet")
+    _git(folder, "add", "--all", "--", ".")
+    identity = []
+    if not (_git_config(folder, "user.name") and _git_config(folder, "user.email")):
+        identity = ["-c", "user.name=scaffold", "-c", "user.email=scaffold@localhost"]
+    # only the project's paths: whatever else the user had staged stays staged
+    _git(folder, *identity, "commit", "--quiet", "--no-verify", "-m", message, "--", ".")
+    where = f"existing repository {inside.strip()}" if inside else "new repository"
+    who = " as 'scaffold' (no git identity configured)" if identity else ""
+    return f"committed the project to the {where}{who}"
+
+
+def _git_config(folder: Path, key: str) -> str:
+    try:
+        return (_git(folder, "config", "--get", key) or "").strip()
+    except GitError:
+        return ""  # `config --get` exits 1 when the key is not set

@@ -71,11 +71,17 @@ def run_new(
     overrides: list[str] | None = None,
     force: bool = False,
     allow_dirty: bool = False,
+    git: bool = False,
 ) -> Path:
     from torch_scaffold.generate import build_context, render_project, write_project
     from torch_scaffold.generate.formatting import FormattingError
     from torch_scaffold.generate.write import check_folder, resolve_target
 
+    if git:
+        from torch_scaffold.commands._git import have_git
+
+        if not have_git():
+            raise OutputError("--git: git is not installed", hint="install git, or leave out --git")
     spec = _load(spec_file, list(overrides or []))
     context = build_context(spec, style)
     target = resolve_target(Path(output) if output else Path(context["project_slug"]))
@@ -105,6 +111,17 @@ def run_new(
         click.echo(
             f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}"
         )
+    if git:
+        from torch_scaffold.commands._git import GitError, first_commit
+
+        try:
+            click.echo(first_commit(result.target, f"New {style} project from scaffold"))
+        except GitError as err:
+            raise OutputError(
+                f"the project was written, but git could not commit it: {err}",
+                where=str(result.target),
+                hint="commit it yourself (git add -A && git commit)",
+            ) from None
     click.echo("\nNext:")
     click.echo(f"  cd {result.target}")
     click.echo('  pip install -e ".[dev]"    # optional: runs from this folder without installing')

@@ -1,0 +1,93 @@
+"""What a team repository needs from day one: pre-commit hooks, a CI workflow, a first commit."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from torch_scaffold.cli import main
+from torch_scaffold.generate import render_project
+from torch_scaffold.spec.schema import Spec
+
+from .helpers import write_files
+
+STYLES = ("pytorch", "lightning")
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_pre_commit_config_is_valid_and_pins_every_hook(style, tmp_path):
+    project = write_files(render_project(Spec(), style), tmp_path)
+    config = project / ".pre-commit-config.yaml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "validate-config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    repos = yaml.safe_load(config.read_text())["repos"]
+    hooks = {hook["id"] for repo in repos for hook in repo["hooks"]}
+    assert {"ruff", "black"} <= hooks
+    # pinned to a release tag, never a moving branch
+    assert all(repo["rev"][0] in "v0123456789" for repo in repos), repos
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_ci_workflow_installs_cpu_torch_lints_and_tests(style, tmp_path):
+    project = write_files(render_project(Spec(), style), tmp_path)
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    assert {"push", "pull_request"} <= set(workflow[True])  # YAML 1.1 reads `on:` as True
+    commands = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
+    assert any("download.pytorch.org/whl/cpu" in command for command in commands)
+    assert any('pip install -e ".[dev]"' in command for command in commands)
+    assert "ruff check ." in commands and "black --check ." in commands
+    assert commands[-1] == "python -m pytest -q"
+
+
+@needs_git
+def test_new_git_commits_exactly_the_project(tmp_path):
+    target = tmp_path / "proj"
+    result = CliRunner().invoke(main, ["new", "--style", "pytorch", "-o", str(target), "--git"])
+    assert result.exit_code == 0, result.output
+    assert "committed the project to the new repository" in result.output
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=target, capture_output=True, text=True, check=True
+        ).stdout
+
+    assert len(git("log", "--format=%H").split()) == 1
+    assert git("status", "--porcelain") == ""
+    committed = set(git("ls-files").split())
+    written = {str(p.relative_to(target)) for p in target.rglob("*") if ".git" not in p.parts}
+    assert committed == {p for p in written if (target / p).is_file()}
+
+
+@needs_git
+def test_new_git_inside_a_repository_leaves_other_staged_work_alone(tmp_path):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    subprocess.run(["git", "add", "notes.txt"], cwd=tmp_path, check=True)
+    args = ["new", "--style", "lightning", "-o", str(tmp_path / "proj"), "--git"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
+    assert status.splitlines() == ["A  notes.txt"]  # still staged, not committed
+
+
+def test_new_git_without_git_is_a_clear_error_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    target = tmp_path / "proj"
+    result = CliRunner().invoke(main, ["new", "--style", "pytorch", "-o", str(target), "--git"])
+    assert result.exit_code == 2
+    assert "error: --git: git is not installed" in result.output
+    assert not Path(target).exists()
