@@ -4,8 +4,8 @@
 
 One plain project generated with `trainer.strategy: fsdp` is trained by `torchrun
 --nproc_per_node=2` once with `--strategy fsdp` and once with `--strategy ddp`. The time
-per step is the wall-time difference between a 3-epoch and a 1-epoch run, divided by the
-steps of the 2 extra epochs, so process start-up, the test stage and the first epoch's
+per step is the wall-time difference between a 5-epoch and a 1-epoch run, divided by the
+steps of the 4 extra epochs, so process start-up, the test stage and the first epoch's
 warm-up cancel out (validation and checkpointing per epoch stay in, for both). Runs are
 interleaved; the ratio is the median over rounds. run.py reports it as a context row.
 """
@@ -23,6 +23,7 @@ from pathlib import Path
 
 PACKAGE = "tabular_classifier"
 SAMPLES, BATCH = 8192, 64  # per process: 8192 * 0.7 / (2 * 64) = 45 steps per epoch
+EXTRA_EPOCHS = 4  # the long run's epochs beyond the short one's: what is timed
 
 
 def _generate(target: Path) -> Path:
@@ -64,8 +65,8 @@ def measure(root: Path, rounds: int) -> tuple[float, dict[str, float]]:
         for strategy in ("fsdp", "ddp"):
             out = root / f"{strategy}-{round_}"
             short = _run_seconds(project, out / "short", strategy, 1)
-            long = _run_seconds(project, out / "long", strategy, 3)
-            this_round[strategy] = (long - short) / (2 * steps_per_epoch())
+            long = _run_seconds(project, out / "long", strategy, 1 + EXTRA_EPOCHS)
+            this_round[strategy] = (long - short) / (EXTRA_EPOCHS * steps_per_epoch())
             per_step[strategy].append(this_round[strategy])
         ratios.append(this_round["fsdp"] / this_round["ddp"])
     medians = {name: 1000 * statistics.median(values) for name, values in per_step.items()}

@@ -146,6 +146,48 @@ def new(
     )
 
 
+@main.command()
+@click.argument("folder", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a spec field (dotted path), on top of the recorded spec and its overrides.",
+)
+@click.option("--spec", "spec_file", type=click.Path(), help="Replace the recorded spec.")
+@click.option("--dry-run", is_flag=True, help="List what would change; write nothing.")
+@click.option("--diff", "show_diff", is_flag=True, help="Show the changes as diffs; write nothing.")
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="In a git work tree: update files even if they have uncommitted changes.",
+)
+def update(
+    folder: str | None,
+    overrides: tuple[str, ...],
+    spec_file: str | None,
+    dry_run: bool,
+    show_diff: bool,
+    allow_dirty: bool,
+) -> None:
+    """Re-render FOLDER (default: .) with this scaffold and its spec, merging into your edits.
+
+    Exit 0: merged (or up to date); 1: conflicts, marked in the files; 2: bad input.
+    """
+    from torch_scaffold.commands.update import run_update
+
+    code = run_update(
+        folder,
+        overrides=list(overrides),
+        spec_file=spec_file,
+        dry_run=dry_run,
+        show_diff=show_diff,
+        allow_dirty=allow_dirty,
+    )
+    raise SystemExit(code)
+
+
 @main.group()
 def spec() -> None:
     """Inspect and validate model specifications."""

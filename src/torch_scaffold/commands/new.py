@@ -48,6 +48,37 @@ def _refuse_uncommitted(target: Path, files: dict[str, str]) -> None:
         )
 
 
+def _provenance(
+    spec_file: str | None, overrides: list[str], style: str, files: dict[str, str]
+) -> dict[str, str]:
+    """.scaffold/: the spec as given, the style and version, and the render (update's base)."""
+    from torch_scaffold.generate.provenance import Provenance, provenance_files
+    from torch_scaffold.spec import example_yaml
+    from torch_scaffold.spec.source import read_spec_file
+
+    if spec_file is None:
+        text, source = example_yaml(), "<default spec>"
+    else:
+        text, source = read_spec_file(spec_file), os.path.abspath(spec_file)
+    return provenance_files(Provenance(style, text, source, overrides, base=dict(files)))
+
+
+def _edited_since_generated(target: Path, files: dict[str, str]) -> list[str]:
+    """In a scaffold project: the generated files whose text differs from the recorded render."""
+    from torch_scaffold.generate.provenance import is_scaffold_project, read_provenance
+
+    if not is_scaffold_project(target):
+        return []
+    base = read_provenance(target).base
+    return sorted(
+        rel
+        for rel in files
+        if rel in base
+        and (target / rel).is_file()
+        and (target / rel).read_text(encoding="utf-8", errors="replace") != base[rel]
+    )
+
+
 def _tree(paths: list[str]) -> list[str]:
     """Indented listing, folders first, in the order a file browser shows them."""
     lines: list[str] = []
@@ -94,10 +125,18 @@ def run_new(
             where=err.path,
             hint="this is a bug in the templates; please report it with your spec",
         ) from err
+    files.update(_provenance(spec_file, list(overrides or []), style, files))
     if force and not allow_dirty:
         _refuse_uncommitted(target, files)
+    edited = _edited_since_generated(target, files) if force else []
     result = write_project(files, target, force=force, inputs=_inputs(spec_file, spec))
 
+    if edited:  # --force was the explicit choice; say what it cost
+        click.echo(
+            f"warning: --force replaced {len(edited)} generated files you had edited:"
+            f" {', '.join(edited)} (`scaffold update` would have merged them)",
+            err=True,
+        )
     for note in result.recovered:
         click.echo(f"note: {note}", err=True)
     click.echo(f"Wrote {len(result.written)} files ({style} style) to {result.target}:")
