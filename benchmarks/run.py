@@ -73,9 +73,15 @@ def cli_rows(root: Path, repeat: int) -> list[Row]:
         [*scaffold, "new", "--style", "lightning", "-o", str(root / f"new-{i}")]
         for i in range(repeat)
     ]
+    # the projects `new` just wrote, updated with a changed optimizer (a real merge)
+    update = [
+        [*scaffold, "update", str(root / f"new-{i}"), "--set", "optimizer.name=sgd"]
+        for i in range(repeat)
+    ]
     return [
         _cli_row("scaffold --help", [[*scaffold, "--help"]] * repeat, 0.3),
         _cli_row("scaffold new (default, lightning)", new, 1.5),
+        _cli_row("scaffold update (default project, --set optimizer.name=sgd)", update, 2.0),
     ]
 
 
