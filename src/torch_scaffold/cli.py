@@ -93,8 +93,14 @@ def main() -> None:
 @click.option(
     "--style",
     type=click.Choice(STYLES),
-    required=True,
-    help="Plain PyTorch loop or PyTorch Lightning.",
+    default=None,
+    help="Plain PyTorch loop or PyTorch Lightning (required, unless -i asks for it).",
+)
+@click.option(
+    "-i",
+    "--interactive",
+    is_flag=True,
+    help="Ask for the name, task, model, data and style; write the spec beside the project.",
 )
 @click.option(
     "-o", "--output", "output", default=None, help="Target folder (default: ./<project-slug>)."
@@ -131,10 +137,17 @@ def new(
     force: bool,
     allow_dirty: bool,
     git: bool,
+    interactive: bool,
 ) -> None:
     """Render a complete training project from SPEC.yaml (default: the embedded MLP example)."""
-    from torch_scaffold.commands.new import run_new
+    from torch_scaffold.commands.new import run_new, spec_from_answers
 
+    if interactive:
+        if spec_file is not None:
+            raise click.UsageError("give either SPEC.yaml or -i, not both")
+        spec_file, style = spec_from_answers(style, output)
+    elif style is None:
+        raise click.UsageError("Missing option '--style'.")
     run_new(
         spec_file,
         style=style,

@@ -48,6 +48,33 @@ def _refuse_uncommitted(target: Path, files: dict[str, str]) -> None:
         )
 
 
+def spec_from_answers(style: str | None, output: str | None) -> tuple[str, str]:
+    """-i: ask, write the answers as <project folder>.spec.yaml beside it; (spec path, style)."""
+    from torch_scaffold.commands.interactive import ask_spec, to_yaml
+    from torch_scaffold.spec import load_spec_text, project_names
+
+    answers, style = ask_spec(style)
+    slug, _ = project_names(load_spec_text(to_yaml(answers), "<your answers>"))
+    folder = Path(output) if output else Path(slug)
+    spec_path = folder.parent / f"{folder.name}.spec.yaml"
+    data = answers.get("data", {})
+    for key in ("path", "targets_path"):  # typed from here; absolute, so they hold anywhere
+        if data.get(key):
+            data[key] = os.path.abspath(data[key])
+    text = to_yaml(answers)
+    try:
+        with open(spec_path, "x", encoding="utf-8") as stream:  # never replaces a file
+            stream.write(f"# Written by scaffold new -i; edit it and run scaffold update.\n{text}")
+    except FileExistsError:
+        raise OutputError(
+            "exists already; not replaced",
+            where=str(spec_path),
+            hint="move it away, or pass it as the spec: scaffold new SPEC.yaml",
+        ) from None
+    click.echo(f"Wrote the spec to {spec_path}")
+    return str(spec_path), style
+
+
 def _provenance(
     spec_file: str | None, overrides: list[str], style: str, files: dict[str, str]
 ) -> dict[str, str]:
