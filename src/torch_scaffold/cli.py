@@ -147,7 +147,7 @@ def new(
             raise click.UsageError("give either SPEC.yaml or -i, not both")
         spec_file, style = spec_from_answers(style, output)
     elif style is None:
-        raise click.UsageError("Missing option '--style'.")
+        raise click.UsageError("Missing option '--style'. Choose from: pytorch, lightning")
     run_new(
         spec_file,
         style=style,
