@@ -160,21 +160,24 @@ def fit_statements(ctx, lit: str, trainer: str) -> list:
 
 
 class _Rewrite(cst.CSTTransformer):
-    def __init__(self, ctx, cls: cst.ClassDef, fit: list, helpers: list):
+    """Put the new class and the Trainer call into the module; touch nothing else.
+
+    Only nodes on the path to an edit are visited, so every other node (and so every
+    line of the script that is not converted) comes out exactly as it was parsed.
+    """
+
+    def __init__(self, ctx, top: list, fit: list):
         self.ctx = ctx
-        self.cls, self.fit, self.helpers = cls, fit, helpers
+        self.top, self.fit = top, fit
         self.replaced = ctx.raw.replaced
         self.remove = {id(f) for f in ctx.removed_functions}
-        self.anchor = ctx.anchor
-        self.seed_calls = {id(c) for c in ctx.seed_calls}
-        self.unwrap = {id(c) for c in ctx.unwrap_calls}
         self.remove |= {id(s) for s in ctx.drop_stmts}
-        self.top = {id(s) for s in ctx.parsed.module.body}
-        # only descend where something changes: the rest of the tree is kept as is
+        self.anchor = ctx.anchor
+        self.unwrap = {id(c) for c in ctx.unwrap_calls}
+        self.module_level = {id(s) for s in ctx.parsed.module.body}
         targets = [
             self.replaced,
             *ctx.removed_functions,
-            *ctx.seed_calls,
             *ctx.unwrap_calls,
             *ctx.sampler_calls,
             *ctx.drop_stmts,
@@ -190,23 +193,26 @@ class _Rewrite(cst.CSTTransformer):
         return id(node) in self.paths and super().on_visit(node)
 
     def on_leave(self, original, updated):
-        if id(original) not in self.top:  # module-level edits happen in leave_Module
+        if id(original) not in self.module_level:  # module-level edits happen in leave_Module
             if original is self.replaced:
-                first = self.fit[0].with_changes(
-                    leading_lines=getattr(original, "leading_lines", ())
-                )
-                return cst.FlattenSentinel([first] + self.fit[1:])
+                return cst.FlattenSentinel(_with_leading(self.fit, original.leading_lines))
             if id(original) in self.remove:
                 return cst.RemovalSentinel.REMOVE
         return super().on_leave(original, updated)
+
+    def leave_IndentedBlock(self, original, updated):
+        body, comments = _keep_comments(
+            original.body, updated.body, self.remove, self.replaced, len(self.fit)
+        )
+        if not body:
+            body = [cst.SimpleStatementLine([cst.Pass()])]
+        return updated.with_changes(body=body, footer=comments + list(updated.footer))
 
     def leave_Call(self, original, updated):
         if original in self.ctx.sampler_calls:
             return cst.parse_expression(self.ctx.sampler_calls[original])
         if id(original) in self.unwrap:
             return updated.args[0].value
-        if id(original) in self.seed_calls:
-            return updated.with_changes(func=cst.parse_expression(f"{PL}.seed_everything"))
         return updated
 
     def leave_Module(self, original, updated):
@@ -214,17 +220,76 @@ class _Rewrite(cst.CSTTransformer):
         last_import = max((i for i, s in enumerate(original.body) if _is_import(s)), default=-1)
         if last_import < 0:
             out.append(stmt(f"import pytorch_lightning as {PL}"))
+        carried: list = []  # comment lines of removed statements, for the next statement
         for i, (orig, new) in enumerate(zip(original.body, updated.body)):
             if orig is self.anchor:
-                out += self.helpers + [self.cls]
+                out += self.top
+                carried = [cst.EmptyLine(), cst.EmptyLine()] + carried
             if orig is self.replaced:
-                first = self.fit[0].with_changes(leading_lines=orig.leading_lines)
-                out += [first] + self.fit[1:]
-            elif id(orig) not in self.remove:
+                leading = _blank_then(carried, orig.leading_lines)
+                out += _with_leading(self.fit, leading)
+                carried = []
+            elif id(orig) in self.remove:
+                carried += _comment_lines(orig.leading_lines)
+            else:
+                if carried:
+                    new = new.with_changes(leading_lines=_blank_then(carried, new.leading_lines))
+                    carried = []
                 out.append(new)
             if i == last_import:
                 out.append(stmt(f"import pytorch_lightning as {PL}"))
-        return updated.with_changes(body=out)
+        footer = list(updated.footer)
+        if carried:
+            footer = _comment_lines(carried) + footer
+        return updated.with_changes(body=out, footer=footer)
+
+
+def _comment_lines(lines) -> list:
+    return [ln for ln in lines if ln.comment is not None]
+
+
+def _blank_then(carried: list, leading) -> list:
+    """Carried lines (blank lines, then comments of removed statements) before `leading`:
+    never fewer blank lines than the statement had, and the comments keep their order."""
+    leading = list(leading)
+    blanks = sum(1 for ln in carried if ln.comment is None)
+    comments = _comment_lines(carried)
+    own_blanks = 0
+    for ln in leading:
+        if ln.comment is not None:
+            break
+        own_blanks += 1
+    extra = max(0, blanks - own_blanks)
+    return [cst.EmptyLine()] * extra + comments + leading
+
+
+def _with_leading(stmts: list, leading) -> list:
+    if not stmts:
+        return []
+    return [stmts[0].with_changes(leading_lines=list(leading))] + list(stmts[1:])
+
+
+def _keep_comments(original, updated, removed: set, replaced, n_fit: int):
+    """A block's statements after removals: the comment lines above a removed statement
+    move to the next statement, or to the block's footer when none follows."""
+    if len(original) == len(updated) and all(id(o) not in removed for o in original):
+        return list(updated), []
+    out, carried = [], []
+    kept = list(updated)
+    k = 0
+    for orig in original:
+        if id(orig) in removed and orig is not replaced:
+            carried += _comment_lines(orig.leading_lines)
+            continue
+        take = n_fit if orig is replaced else 1
+        group = kept[k : k + take]
+        k += take
+        if group and carried:
+            group[0] = group[0].with_changes(leading_lines=carried + list(group[0].leading_lines))
+            carried = []
+        out += group
+    out += kept[k:]
+    return out, carried
 
 
 def _is_import(s) -> bool:
@@ -250,11 +315,51 @@ def unique(ctx, base: str) -> str:
     return name
 
 
+def indent_width(ctx, node) -> int:
+    """How many columns the statement `node` is indented by."""
+    width, cur = 0, ctx.parsed.parent(node)
+    default = ctx.parsed.module.default_indent
+    while cur is not None:
+        if isinstance(cur, cst.IndentedBlock):
+            width += len((cur.indent if cur.indent is not None else default).expandtabs(8))
+        cur = ctx.parsed.parent(cur)
+    return width
+
+
+def formatted(stmts: list, style, indent: int = 0) -> list:
+    """New statements, with operator precedence made explicit and formatted by black for
+    `style` (minus the columns of the block they go into); parsed back into nodes."""
+    from torch_scaffold.convert import precedence
+    from torch_scaffold.convert.style import black_mode
+
+    stmts = [precedence.fix(s) for s in stmts]
+    text = cst.Module(body=stmts).code
+    import black
+
+    mode = black_mode(style)
+    mode = black.Mode(
+        line_length=max(40, style.line_length - indent),
+        string_normalization=mode.string_normalization,
+        magic_trailing_comma=mode.magic_trailing_comma,
+    )
+    try:
+        text = black.format_str(text, mode=mode)
+    except Exception:  # noqa: BLE001 - black refuses some valid code (rare): keep it as is
+        return stmts
+    return list(cst.parse_module(text).body)
+
+
 def emit(ctx) -> str:
+    from torch_scaffold.convert.style import DEFAULT
+
+    style = getattr(ctx, "style", None) or DEFAULT
     cls = build_class(ctx)
     lit = unique(ctx, "lit_model")
     trainer = unique(ctx, "trainer")
     fit = fit_statements(ctx, lit, trainer)
     helpers = [cst.parse_statement(h) for h in ctx.plan.helpers]
-    module = ctx.parsed.module.visit(_Rewrite(ctx, cls, fit, helpers))
+    top = formatted(helpers + [cls], style)
+    top = [s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for s in top]
+    fit = formatted(fit, style, indent_width(ctx, ctx.raw.replaced))
+    module = ctx.parsed.module.visit(_Rewrite(ctx, top, fit))
     return module.code

@@ -156,30 +156,47 @@ def _batch_and_counters(ctx) -> None:
             head.append(stmt(f"{code(tgt)} = batch"))
     if raw.index_var:
         if raw.index_offset is not None:
+            from torch_scaffold.convert.precedence import fix
+
             plan.index_param = "batch_idx"
-            off = f"batch_idx + {code(raw.index_offset)}"
+            off = fix(
+                cst.BinaryOperation(
+                    left=cst.Name("batch_idx"),
+                    operator=cst.Add(),
+                    right=rename(raw.index_offset, host_names()),
+                )
+            )
             for hook in (TRAIN_STEP, BATCH_END):
                 if raw.index_var in statement_usage(plan.sections.get(hook) or []).reads:
-                    plan.sections[hook] = [stmt(f"{raw.index_var} = {off}")] + plan.sections[hook]
+                    assign = cst.SimpleStatementLine(
+                        [cst.Assign([cst.AssignTarget(cst.Name(raw.index_var))], off)]
+                    )
+                    plan.sections[hook] = [assign] + plan.sections[hook]
         else:
             plan.index_param = raw.index_var
     plan.sections[TRAIN_STEP] = head + plan.sections[TRAIN_STEP]
     if raw.epoch_var:
+        from torch_scaffold.convert.precedence import fix
+
         start = raw.epoch_start
         lit = ctx.literal_start(start)
-        value = (
-            "self.current_epoch"
-            if lit == 0
-            else (
-                f"self.current_epoch + {lit}"
-                if lit is not None
-                else f"self.current_epoch + {code(start)}"
-            )
-        )
+        value = cst.parse_expression("self.current_epoch")
+        if lit != 0:
+            # the start is spelled in the moved code's names (`self.start_epoch` of a
+            # Trainer class is the host's attribute, not the LightningModule's)
+            offset = cst.Integer(str(lit)) if lit is not None else rename(start, host_names())
+            value = fix(cst.BinaryOperation(left=value, operator=cst.Add(), right=offset))
         for hook in HOOKS:
             stmts = plan.sections.get(hook) or []
             if raw.epoch_var in statement_usage(stmts).reads:
-                plan.sections[hook] = [stmt(f"{raw.epoch_var} = {value}")] + stmts
+                assign = cst.SimpleStatementLine(
+                    [cst.Assign([cst.AssignTarget(cst.Name(raw.epoch_var))], value)]
+                )
+                plan.sections[hook] = [assign] + stmts
+
+
+def host_names() -> dict:
+    return {"self": cst.Name(HOST)}
 
 
 def _loss_return(ctx) -> None:

@@ -158,7 +158,9 @@ def _range_bounds(it: cst.BaseExpression):
 def _count(
     start: cst.BaseExpression, stop: cst.BaseExpression, literal_start
 ) -> cst.BaseExpression:
-    """stop - start, simplified for the usual `range(1, n + 1)` shape."""
+    """stop - start, simplified for the usual `range(1, n + 1)` shape (precedence kept)."""
+    from torch_scaffold.convert.precedence import fix
+
     start_v = literal_start(start)
     if start_v == 0:
         return stop
@@ -168,11 +170,13 @@ def _count(
         and isinstance(stop.right, cst.Integer)
         and start_v is not None
         and int(stop.right.value) == start_v
+        and not stop.lpar
     ):
         return stop.left
-    if start_v is not None:
-        return expr(f"({_code(stop)}) - {start_v}")
-    return expr(f"({_code(stop)}) - ({_code(start)})")
+    if isinstance(stop, cst.Integer) and start_v is not None:
+        return cst.Integer(str(int(stop.value, 0) - start_v))
+    right = cst.Integer(str(start_v)) if start_v is not None else start
+    return fix(cst.BinaryOperation(left=stop, operator=cst.Subtract(), right=right))
 
 
 def _code(node) -> str:

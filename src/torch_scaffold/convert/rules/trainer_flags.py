@@ -1,4 +1,8 @@
-"""Trainer(...) arguments: epochs or steps, the training data, precision, seed."""
+"""Trainer(...) arguments: epochs or steps, the training data, precision.
+
+The script's own seeding (torch.manual_seed, random.seed, ...) stays exactly as written:
+pl.seed_everything would also reseed `random` and numpy, and so change what a script
+that draws from them trains on."""
 
 from __future__ import annotations
 
@@ -90,7 +94,6 @@ def decide(ctx) -> None:
         if _is_parse_args(ctx, expr):
             plan.hparams = f"vars({attr})"
             break
-    _seed(ctx)
     _model_back_on_device(ctx)
     _evaluation_report(ctx)
 
@@ -188,17 +191,3 @@ def _is_parse_args(ctx, expr: str) -> bool:
             if mc and mc[1] in ("parse_args", "parse_known_args"):
                 return mc[1] == "parse_args"
     return False
-
-
-def _seed(ctx) -> None:
-    """`torch.manual_seed(s)` statements -> `pl.seed_everything(s)` (same torch stream)."""
-    for node in walk(ctx.parsed.module):
-        if (
-            isinstance(node, cst.SimpleStatementLine)
-            and len(node.body) == 1
-            and isinstance(node.body[0], cst.Expr)
-        ):
-            call = node.body[0].value
-            if isinstance(call, cst.Call) and ctx.parsed.qname(call.func) == "torch.manual_seed":
-                ctx.seed_calls.append(call)
-                ctx.note(MOVED, f"{code(call)} -> pl.seed_everything(...)", node)
