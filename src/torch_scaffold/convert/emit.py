@@ -276,14 +276,20 @@ def _keep_comments(original, updated, removed: set, replaced, n_fit: int):
         return list(updated), []
     out, carried = [], []
     kept = list(updated)
-    k = 0
+    k = dropped = 0
     for orig in original:
         if id(orig) in removed and orig is not replaced:
             carried += _comment_lines(orig.leading_lines)
+            dropped += 1
             continue
         take = n_fit if orig is replaced else 1
         group = kept[k : k + take]
         k += take
+        if group and not out and dropped:  # now first in its block: no blank line after the header
+            lines = list(group[0].leading_lines)
+            while lines and lines[0].comment is None:
+                lines.pop(0)
+            group[0] = group[0].with_changes(leading_lines=lines)
         if group and carried:
             group[0] = group[0].with_changes(leading_lines=carried + list(group[0].leading_lines))
             carried = []

@@ -16,7 +16,7 @@ from torch_scaffold.convert.plan import (
     TRAIN_STEP,
 )
 from torch_scaffold.convert.result import MOVED
-from torch_scaffold.convert.rules import cleanup, device, loop_control, scheduler, step
+from torch_scaffold.convert.rules import cleanup, contexts, device, loop_control, scheduler, step
 from torch_scaffold.convert.rules import roles as roles_mod
 from torch_scaffold.convert.scope import rename, statement_usage
 
@@ -32,6 +32,9 @@ def build(ctx) -> None:
         EPOCH_END: [rename(s, host) for s in raw.epoch_post],
     }
     tail = [rename(s, host) for s in raw.closure_tail]
+    sec["tail"] = tail
+    sec = contexts.strip(ctx, sec)
+    tail = sec.pop("tail")
     everything = sec[TRAIN_STEP] + sec[EPOCH_START] + sec[EPOCH_END] + tail
     if facts.closure_step_stmt is not None:
         everything.append(rename(facts.closure_step_stmt, host))
@@ -65,10 +68,13 @@ def build(ctx) -> None:
                 "closure to the optimizer)",
                 None,
             )
-            if tail:
+            if tail or raw.closure_target is not None:
                 pre = []
                 if raw.closure_target is not None:
-                    pre = [stmt(f'{code(raw.closure_target)} = outputs["loss"]')]
+                    # optimizer.step(closure) returns the loss of the closure's first call
+                    # (LBFGS calls it several times); Lightning's outputs hold the last one
+                    pre = [stmt(f"{code(raw.closure_target)} = self._step_loss")]
+                    ctx.first_closure_loss = True
                 plan.sections[BATCH_END] = pre + tail
     from torch_scaffold.convert.rules import accumulation
 
@@ -204,6 +210,14 @@ def _loss_return(ctx) -> None:
     if plan.manual:
         return
     loss = code(plan.loss_expr)
+    if getattr(ctx, "first_closure_loss", False):
+        plan.sections[TRAIN_STEP].append(
+            cst.parse_statement(
+                "if self._step_loss_at != self.global_step:  # the closure's first call\n"
+                f"    self._step_loss_at, self._step_loss = self.global_step, {loss}\n"
+            )
+        )
+        plan.state_init_none += ["_step_loss_at", "_step_loss"]
     plan.sections[TRAIN_STEP] = plan.sections[TRAIN_STEP] + [
         stmt(f'self.log("train_loss", {loss}, prog_bar=True)'),
         stmt(f"return {loss}"),

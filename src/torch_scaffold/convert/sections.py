@@ -189,13 +189,50 @@ def build(parsed, ix: Index, facts: LoopFacts, literal_start) -> RawSections:
     # ---------------------------------------------------------------- one iteration
     if facts.kind == "closure":
         body = body_of(loop)
-        defs_at = next(i for i, s in enumerate(body) if s is facts.closure_fn)
         step_at = next(
-            i
-            for i, s in enumerate(body)
-            if s is facts.closure_step_stmt or contains(s, facts.closure_step_stmt)
+            (
+                i
+                for i, s in enumerate(body)
+                if s is facts.closure_step_stmt or contains(s, facts.closure_step_stmt)
+            ),
+            None,
         )
-        head = [s for i, s in enumerate(body[:step_at]) if i != defs_at]
+        if step_at is None or body[step_at] is not facts.closure_step_stmt:
+            raise Refusal(
+                "optimizer.step(closure) sits inside a block of the loop body; only a step "
+                "at the top level of the loop body is supported",
+                parsed.line(facts.closure_step_stmt),
+            )
+        fn = facts.closure_fn
+        params = fn.params
+        if (
+            params.params
+            or params.posonly_params
+            or params.kwonly_params
+            or isinstance(params.star_arg, cst.Param)
+            or params.star_kwarg is not None
+        ):
+            raise Refusal(
+                f"the closure {fn.name.value}() takes arguments; optimizer.step calls it with none",
+                parsed.line(fn),
+            )
+        # defined in the loop body (each step a new closure) or once, outside the loop
+        head = [s for s in body[:step_at] if s is not fn]
+        if not any(s is fn for s in body):
+            others = [
+                n
+                for n in walk(parsed.module)
+                if isinstance(n, cst.Name)
+                and n.value == fn.name.value
+                and not contains(facts.closure_step_stmt, n)
+                and n is not fn.name
+            ]
+            if not others:
+                raw_inlined_closure = fn
+            else:
+                raw_inlined_closure = None
+        else:
+            raw_inlined_closure = None
         closure_body = [
             s
             for s in body_of(facts.closure_fn)
@@ -213,6 +250,8 @@ def build(parsed, ix: Index, facts: LoopFacts, literal_start) -> RawSections:
         if isinstance(step_small, cst.Assign):
             raw.closure_target = step_small.targets[0].target
         raw.closure_tail = body[step_at + 1 :]
+        if raw_inlined_closure is not None:
+            raw.inlined.append(raw_inlined_closure)
     else:
         loop_body = list(body_of(loop))
         raw = RawSections(loop_body=loop_body)

@@ -287,7 +287,9 @@ def assign(ctx) -> None:
                 continue
             attr = attr_name(name)
             mapping[name] = cst.parse_expression(f"self.{attr}")
-            if any(name in u.read_first for u in usage.values()) and name in d_locals:
+            if (any(name in u.read_first for u in usage.values()) or name in after) and (
+                name in d_locals
+            ):
                 plan.ctor[attr] = host_driver.get(name, name)
             elif attr not in plan.ctor:
                 plan.state_init_none.append(attr)
