@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import code, stmt
+from torch_scaffold.convert.nodes import code, stmt, walk
 from torch_scaffold.convert.plan import (
     BATCH_END,
     BEFORE_OPT,
@@ -14,6 +14,7 @@ from torch_scaffold.convert.plan import (
     HOST,
     TRAIN_STEP,
 )
+from torch_scaffold.convert.result import KEPT, REMOVED
 from torch_scaffold.convert.state import attr_name
 
 PL = "pl"
@@ -175,6 +176,8 @@ class _Rewrite(cst.CSTTransformer):
         self.anchor = ctx.anchor
         self.unwrap = {id(c) for c in ctx.unwrap_calls}
         self.module_level = {id(s) for s in ctx.parsed.module.body}
+        self.emptied: set[int] = set()  # blocks left with nothing
+        self.stashed: dict[int, list] = {}  # comments of removed `if` bodies
         targets = [
             self.replaced,
             *ctx.removed_functions,
@@ -193,20 +196,51 @@ class _Rewrite(cst.CSTTransformer):
         return id(node) in self.paths and super().on_visit(node)
 
     def on_leave(self, original, updated):
-        if id(original) not in self.module_level:  # module-level edits happen in leave_Module
-            if original is self.replaced:
-                return cst.FlattenSentinel(_with_leading(self.fit, original.leading_lines))
-            if id(original) in self.remove:
-                return cst.RemovalSentinel.REMOVE
-        return super().on_leave(original, updated)
+        module_level = id(original) in self.module_level
+        if original is self.replaced and not module_level:
+            return cst.FlattenSentinel(_with_leading(self.fit, _leading(self.fit, original)))
+        result = super().on_leave(original, updated)
+        if id(original) in self.remove and not module_level:  # leave_Module drops its own
+            return cst.RemovalSentinel.REMOVE
+        return result
 
     def leave_IndentedBlock(self, original, updated):
         body, comments = _keep_comments(
-            original.body, updated.body, self.remove, self.replaced, len(self.fit)
+            original.body,
+            updated.body,
+            self.remove,
+            self.replaced,
+            len(self.fit),
+            self.stashed,
         )
         if not body:
+            self.emptied.add(id(original))
             body = [cst.SimpleStatementLine([cst.Pass()])]
         return updated.with_changes(body=body, footer=comments + list(updated.footer))
+
+    def leave_SimpleStatementLine(self, original, updated):
+        # `model = DDP(model)` unwrapped is `model = model`: nothing left to do
+        if (
+            len(updated.body) == 1
+            and isinstance(updated.body[0], cst.Assign)
+            and len(updated.body[0].targets) == 1
+            and code(updated.body[0].targets[0].target) == code(updated.body[0].value)
+            and not updated.deep_equals(original)
+        ):
+            self.remove.add(id(original))
+            self.ctx.note(REMOVED, f"`{code(original)}`: Lightning wraps the model", original)
+        return updated
+
+    def leave_If(self, original, updated):
+        # an `if` whose whole body was distributed set-up goes with it
+        if (
+            id(original.body) in self.emptied
+            and original.orelse is None
+            and all(_pure_call(self.ctx, n) for n in walk(original.test) if isinstance(n, cst.Call))
+        ):
+            self.remove.add(id(original))
+            self.stashed[id(original)] = _comment_lines(updated.body.footer)
+        return updated
 
     def leave_Call(self, original, updated):
         if original in self.ctx.sampler_calls:
@@ -226,11 +260,11 @@ class _Rewrite(cst.CSTTransformer):
                 out += self.top
                 carried = [cst.EmptyLine(), cst.EmptyLine()] + carried
             if orig is self.replaced:
-                leading = _blank_then(carried, orig.leading_lines)
+                leading = _blank_then(carried, _leading(self.fit, orig))
                 out += _with_leading(self.fit, leading)
                 carried = []
             elif id(orig) in self.remove:
-                carried += _comment_lines(orig.leading_lines)
+                carried += _comment_lines(orig.leading_lines) + self.stashed.get(id(orig), [])
             else:
                 if carried:
                     new = new.with_changes(leading_lines=_blank_then(carried, new.leading_lines))
@@ -242,6 +276,23 @@ class _Rewrite(cst.CSTTransformer):
         if carried:
             footer = _comment_lines(carried) + footer
         return updated.with_changes(body=out, footer=footer)
+
+
+_PURE = ("torch.cuda.", "torch.distributed.is_", "torch.distributed.get_", "os.environ.")
+_PURE_BUILTINS = ("len", "int", "str", "bool", "float")
+
+
+def _pure_call(ctx, call) -> bool:
+    """A call without side effects worth keeping (`torch.cuda.device_count()`, `len(x)`)."""
+    from torch_scaffold.convert.nodes import dotted
+
+    q = ctx.parsed.qname(call.func) or dotted(call.func) or ""
+    return q.startswith(_PURE) or q in _PURE_BUILTINS
+
+
+def _leading(fit: list, replaced) -> list:
+    """The replaced statement's own leading lines, then any the first new statement brings."""
+    return list(replaced.leading_lines) + list(fit[0].leading_lines if fit else [])
 
 
 def _comment_lines(lines) -> list:
@@ -269,9 +320,10 @@ def _with_leading(stmts: list, leading) -> list:
     return [stmts[0].with_changes(leading_lines=list(leading))] + list(stmts[1:])
 
 
-def _keep_comments(original, updated, removed: set, replaced, n_fit: int):
+def _keep_comments(original, updated, removed: set, replaced, n_fit: int, stashed=None):
     """A block's statements after removals: the comment lines above a removed statement
     move to the next statement, or to the block's footer when none follows."""
+    stashed = stashed or {}
     if len(original) == len(updated) and all(id(o) not in removed for o in original):
         return list(updated), []
     out, carried = [], []
@@ -279,7 +331,7 @@ def _keep_comments(original, updated, removed: set, replaced, n_fit: int):
     k = dropped = 0
     for orig in original:
         if id(orig) in removed and orig is not replaced:
-            carried += _comment_lines(orig.leading_lines)
+            carried += _comment_lines(orig.leading_lines) + stashed.get(id(orig), [])
             dropped += 1
             continue
         take = n_fit if orig is replaced else 1
@@ -368,4 +420,41 @@ def emit(ctx) -> str:
     top = [s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for s in top]
     fit = formatted(fit, style, indent_width(ctx, ctx.raw.replaced))
     module = ctx.parsed.module.visit(_Rewrite(ctx, top, fit))
+    lost = lost_comments(ctx.parsed.module.code, module.code)
+    if lost:
+        # comments whose code went (zero_grad(), the loop headers...): kept above the Trainer
+        # call, so that no comment of the user's is dropped
+        heading = "# scaffold convert: comments of the code it replaced:"
+        lines = [cst.EmptyLine(comment=cst.Comment(c)) for c in [heading, *lost]]
+        fit = [fit[0].with_changes(leading_lines=lines), *fit[1:]]
+        module = ctx.parsed.module.visit(_Rewrite(ctx, top, fit))
+        ctx.note(
+            KEPT,
+            f"{len(lost)} comment(s) of removed code kept above the Trainer call",
+        )
     return module.code
+
+
+def comments(code_text: str) -> list[str]:
+    import io
+    import tokenize
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(code_text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return [t.string for t in tokens if t.type == tokenize.COMMENT]
+
+
+def lost_comments(before: str, after: str) -> list[str]:
+    """Comments of `before` that `after` no longer has (each as often as it went), in order."""
+    import collections
+
+    left = collections.Counter(comments(after))
+    out = []
+    for c in comments(before):
+        if left[c]:
+            left[c] -= 1
+        else:
+            out.append(c)
+    return out

@@ -17,7 +17,7 @@ from torch_scaffold.convert.result import (
     Conversion,
     ReportEntry,
 )
-from torch_scaffold.convert.rules import checkpointing, distributed, refusals, trainer_flags
+from torch_scaffold.convert.rules import amp, checkpointing, distributed, refusals, trainer_flags
 
 
 def _already_lightning(parsed) -> bool:
@@ -94,6 +94,7 @@ def _convert(parsed, source: str, filename: str, partial: bool, style) -> Conver
         hooks.build(ctx)
         state.assign(ctx)
         trainer_flags.decide(ctx)
+        amp.drop_unused_scalers(ctx)
         out = emit.emit(ctx)
     except analyze.Refusal as r:
         entries = [ReportEntry(REFUSED, r.message, r.line)]

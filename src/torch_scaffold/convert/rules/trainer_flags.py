@@ -100,32 +100,29 @@ def decide(ctx) -> None:
 
 def _evaluation_report(ctx) -> None:
     """Say where evaluation went: during training (validation) or after it (test)."""
+    from torch_scaffold.convert.hooks import called_functions
     from torch_scaffold.convert.nodes import body_of
     from torch_scaffold.convert.plan import BATCH_END, EPOCH_END
     from torch_scaffold.convert.result import KEPT
 
     user_fns = set(ctx.ix.functions)
     for hook in (EPOCH_END, BATCH_END):
-        names = []
-        for st in ctx.plan.sections.get(hook) or []:
-            for n in walk(st):
-                if isinstance(n, cst.Call):
-                    name = (dotted(n.func) or "").rsplit(".", 1)[-1]
-                    if name in user_fns and name not in names and name not in ctx.ix.classes:
-                        names.append(name)
-        loops = any(
-            isinstance(n, cst.For) for st in ctx.plan.sections.get(hook) or [] for n in walk(st)
-        )
+        stmts = ctx.plan.sections.get(hook) or []
+        names = [fn.name.value for fn in called_functions(ctx, stmts)]
+        names = [n for i, n in enumerate(names) if n not in names[:i]]
+        loops = any(isinstance(n, cst.For) for st in stmts for n in walk(st))
         if not names and loops:
             names = ["inline loop"]
         if names:
             when = "each epoch" if hook == EPOCH_END else "every few steps"
             shown = ", ".join(n if n == "inline loop" else n + "()" for n in names)
-            ctx.note(
-                MOVED,
-                f"evaluation during training ({shown}, {when}) "
-                f"-> {hook}, metrics logged with self.log",
+            logged = any(
+                isinstance(n, cst.Call) and dotted(n.func) in ("self.log", "self.log_dict")
+                for st in stmts
+                for n in walk(st)
             )
+            tail = "metrics logged with self.log" if logged else "nothing logged (its prints stay)"
+            ctx.note(MOVED, f"evaluation during training ({shown}, {when}) -> {hook}, {tail}")
     seen = False
     for st in body_of(ctx.facts.driver):
         if st is ctx.raw.replaced or any(n is ctx.raw.replaced for n in walk(st)):
