@@ -419,6 +419,11 @@ def emit(ctx) -> str:
     top = formatted(helpers + [cls], style)
     top = [s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for s in top]
     fit = formatted(fit, style, indent_width(ctx, ctx.raw.replaced))
+    if ctx.plan.todos:
+        marks = [
+            cst.EmptyLine(comment=cst.Comment(f"# TODO(scaffold): {t}")) for t in ctx.plan.todos
+        ]
+        fit = [fit[0].with_changes(leading_lines=marks + list(fit[0].leading_lines)), *fit[1:]]
     module = ctx.parsed.module.visit(_Rewrite(ctx, top, fit))
     lost = lost_comments(ctx.parsed.module.code, module.code)
     if lost:
@@ -426,7 +431,7 @@ def emit(ctx) -> str:
         # call, so that no comment of the user's is dropped
         heading = "# scaffold convert: comments of the code it replaced:"
         lines = [cst.EmptyLine(comment=cst.Comment(c)) for c in [heading, *lost]]
-        fit = [fit[0].with_changes(leading_lines=lines), *fit[1:]]
+        fit = [fit[0].with_changes(leading_lines=lines + list(fit[0].leading_lines)), *fit[1:]]
         module = ctx.parsed.module.visit(_Rewrite(ctx, top, fit))
         ctx.note(
             KEPT,

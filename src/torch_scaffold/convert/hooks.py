@@ -15,7 +15,7 @@ from torch_scaffold.convert.plan import (
     HOST,
     TRAIN_STEP,
 )
-from torch_scaffold.convert.result import MOVED
+from torch_scaffold.convert.result import MOVED, REMOVED
 from torch_scaffold.convert.rules import cleanup, contexts, device, loop_control, scheduler, step
 from torch_scaffold.convert.rules import roles as roles_mod
 from torch_scaffold.convert.scope import rename, statement_usage
@@ -109,6 +109,8 @@ def build(ctx) -> None:
             stmts = loop_control.rewrite(
                 ctx, stmts, [loop_control.STOP, "return"], ["return"], "batch loop"
             )
+        elif hook == EPOCH_START:
+            stmts = _epoch_start_control(ctx, stmts)
         else:
             stmts = loop_control.rewrite(
                 ctx, stmts, [loop_control.STOP, "return"], ["return"], "epoch loop"
@@ -124,6 +126,55 @@ def build(ctx) -> None:
     _restore_train_mode(ctx, roles)
     _batch_and_counters(ctx)
     _loss_return(ctx)
+
+
+def _epoch_start_control(ctx, stmts: list) -> list:
+    """`continue`/`break` before the batch loop of an epoch.
+
+    `continue` there skips the epoch's training, which on_train_epoch_start cannot do: it is
+    refused, unless its test reads what the removed resume block restored (skipping the
+    epochs a checkpoint already covers: fit(ckpt_path=...) resumes at the saved epoch
+    itself, so the test goes). `break` stops the Trainer before the epoch's batches, and
+    on_train_epoch_end, which the original skipped too, returns at once.
+    """
+    out = []
+    breaks = False
+    for st in stmts:
+        kinds = loop_control.exits(st)
+        if "continue" in kinds:
+            test_names = set()
+            if isinstance(st, cst.If):
+                from torch_scaffold.convert.scope import expr_reads
+
+                test_names = set(expr_reads(st.test))
+            resumed = test_names & ctx.resume_names
+            if resumed and kinds == {"continue"} and isinstance(st, cst.If) and st.orelse is None:
+                ctx.note(
+                    REMOVED,
+                    f"`if {code(st.test)}: ... continue` (skipping epochs a checkpoint covers): "
+                    "trainer.fit(ckpt_path=...) resumes at the saved epoch",
+                    st,
+                )
+                continue
+            raise Refusal(
+                "`continue` before the batch loop skips an epoch's training; Lightning cannot "
+                "skip an epoch from on_train_epoch_start (filter the epochs in the range, or "
+                "move the test into the batch loop)",
+                ctx.lineof(st),
+            )
+        breaks = breaks or "break" in kinds
+        out.append(st)
+    if breaks:
+        flag = "self._stopped_before_epoch"
+        out = loop_control.rewrite(
+            ctx, out, [loop_control.STOP, f"{flag} = True", "return"], ["return"], "epoch loop"
+        )
+        ctx.plan.state_init_none.append(flag.split(".", 1)[1])
+        if ctx.plan.sections.get(EPOCH_END):
+            ctx.plan.sections[EPOCH_END] = [
+                stmt(f"if {flag}:  # the loop stopped before this epoch's batches\n    return\n")
+            ] + ctx.plan.sections[EPOCH_END]
+    return out
 
 
 def _restore_train_mode(ctx, roles) -> None:

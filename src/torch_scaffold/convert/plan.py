@@ -50,6 +50,7 @@ class TrainingPlan:
     post_fit: list[str] = field(default_factory=list)
     helpers: list[str] = field(default_factory=list)  # module-level helper classes to add
     restore_train_mode: set[str] = field(default_factory=set)
+    todos: list[str] = field(default_factory=list)  # `# TODO(scaffold): ...` above the Trainer
 
 
 @dataclass

@@ -173,6 +173,13 @@ def _count(
         and not stop.lpar
     ):
         return stop.left
+    if (
+        isinstance(stop, cst.BinaryOperation)
+        and isinstance(stop.operator, cst.Add)
+        and not stop.lpar
+        and _code(stop.left) == _code(start)
+    ):
+        return stop.right  # range(start, start + n)
     if isinstance(stop, cst.Integer) and start_v is not None:
         return cst.Integer(str(int(stop.value, 0) - start_v))
     right = cst.Integer(str(start_v)) if start_v is not None else start

@@ -34,6 +34,7 @@ def decide(ctx) -> None:
             f"-> Trainer(max_epochs={flags['max_epochs']})",
             None,
         )
+        _epochs_after_resume(ctx, raw.max_epochs)
     if raw.max_steps is not None:
         flags["max_steps"] = code(raw.max_steps)
         ctx.note(
@@ -96,6 +97,25 @@ def decide(ctx) -> None:
             break
     _model_back_on_device(ctx)
     _evaluation_report(ctx)
+
+
+def _epochs_after_resume(ctx, max_epochs) -> None:
+    """`range(start_epoch, start_epoch + N)` trains N more epochs after a resume; Lightning's
+    max_epochs counts from epoch 0 and the resume block that set start_epoch is gone, so a
+    resumed run would stop at N. Say so in the code and the report."""
+    from torch_scaffold.convert.result import TODO
+    from torch_scaffold.convert.scope import expr_reads
+
+    resumed = sorted(set(expr_reads(max_epochs)) & ctx.resume_names)
+    if not resumed:
+        return
+    text = (
+        f"max_epochs={code(max_epochs)} counts from epoch 0, and `{', '.join(resumed)}` "
+        "keeps its default now that Lightning resumes: a resumed run stops at that total "
+        "instead of training that many more epochs"
+    )
+    ctx.plan.todos.append(text)
+    ctx.note(TODO, text, None)
 
 
 def _evaluation_report(ctx) -> None:
