@@ -5,7 +5,8 @@
 For each script: `converted` is the number of input lines inside the regions the report
 names (the training loop, inlined functions, the resume block, removed set-up lines);
 `changed` is the number of non-blank input lines the output removes or rewrites (a unified
-diff's `-` lines); `added` the non-blank output lines that are new. A converter that touches only what it
+diff's `-` lines); `outside` how many of those lie outside the converted regions (touched only to reformat them,
+or edited in place: a DistributedSampler, a DDP wrapper); `added` the non-blank new lines. A converter that touches only what it
 converts has changed <= converted; whole-file reformatting shows up as changed > converted.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from torch_scaffold.convert import convert_source
 
 _SPAN = re.compile(r"\(lines (\d+)-(\d+)\)")
+_HUNK = re.compile(r"@@ -(\d+)")
 
 
 def converted_lines(entries) -> set[int]:
@@ -31,37 +33,51 @@ def converted_lines(entries) -> set[int]:
     return out
 
 
-def measure(path: Path) -> tuple[int, int, int, int]:
+def measure(path: Path) -> tuple[int, int, int, int, int]:
     source = path.read_text()
     result = convert_source(source, path.name)
     if result.code is None:
         raise SystemExit(f"{path}: not converted: {[e.render() for e in result.entries]}")
-    changed = added = 0
+    regions = converted_lines(result.entries)
+    changed = added = outside = 0
+    old_line = 0
     for line in difflib.unified_diff(
         source.splitlines(), result.code.splitlines(), n=0, lineterm=""
     ):
+        if line.startswith("@@"):
+            old_line = int(_HUNK.match(line).group(1)) - 1
+            continue
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("-"):
+            old_line += 1
         if not line[1:].strip():
             continue  # blank lines do not count
-        if line.startswith("-") and not line.startswith("---"):
+        if line.startswith("-"):
             changed += 1
-        elif line.startswith("+") and not line.startswith("+++"):
+            outside += old_line not in regions
+        elif line.startswith("+"):
             added += 1
-    return len(source.splitlines()), len(converted_lines(result.entries)), changed, added
+    return len(source.splitlines()), len(regions), changed, outside, added
 
 
 def main(paths: list[str]) -> None:
-    total = [0, 0, 0, 0]
-    print(f"{'script':<34} {'lines':>5} {'converted':>9} {'changed':>7} {'added':>5} ratio")
-    for p in paths:
-        row = measure(Path(p))
-        total = [t + r for t, r in zip(total, row)]
-        print(
-            f"{Path(p).stem:<34} {row[0]:>5} {row[1]:>9} {row[2]:>7} {row[3]:>5} {row[2] / row[1]:.2f}"
-        )
+    total = [0, 0, 0, 0, 0]
+    head = ("script", "lines", "converted", "changed", "outside", "added", "ratio")
     print(
-        f"{'total':<34} {total[0]:>5} {total[1]:>9} {total[2]:>7} {total[3]:>5} "
-        f"{total[2] / total[1]:.2f}"
+        f"{head[0]:<30} {head[1]:>5} {head[2]:>9} {head[3]:>7} {head[4]:>7} {head[5]:>5} {head[6]}"
     )
+    rows = [(Path(p).stem, measure(Path(p))) for p in paths]
+    rows.append(("total", None))
+    for name, row in rows:
+        if row is None:
+            row = total
+        else:
+            total = [t + r for t, r in zip(total, row)]
+        print(
+            f"{name:<30} {row[0]:>5} {row[1]:>9} {row[2]:>7} {row[3]:>7} {row[4]:>5} "
+            f"{row[2] / row[1]:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -218,3 +218,11 @@ def test_examples_change_only_converted_lines(path):
     for text in removed:
         numbers = [i for i, line in enumerate(lines, 1) if line == text]
         assert any(a <= n <= b for n in numbers for a, b in spans) or not text.strip(), text
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.stem)
+def test_no_line_outside_the_converted_regions_changes(path):
+    from .diffsize import measure
+
+    lines, converted, changed, outside, added = measure(path)
+    assert outside == 0 and changed <= converted, (converted, changed, outside)
