@@ -224,5 +224,5 @@ def test_examples_change_only_converted_lines(path):
 def test_no_line_outside_the_converted_regions_changes(path):
     from .diffsize import measure
 
-    lines, converted, changed, outside, added = measure(path)
+    _lines, converted, changed, outside, _added = measure(path)
     assert outside == 0 and changed <= converted, (converted, changed, outside)
