@@ -31,7 +31,9 @@ for epoch in range(3):
 """
 
 
-def fake_convert_source(source: str, filename: str = "<stdin>", *, partial: bool = False):
+def fake_convert_source(
+    source: str, filename: str = "<stdin>", *, partial: bool = False, style=None
+):
     """Stands in for the core. Markers in the source choose what it does."""
     lines = source.splitlines()
 
@@ -42,6 +44,8 @@ def fake_convert_source(source: str, filename: str = "<stdin>", *, partial: bool
         return Conversion(code=None, already_lightning=True)
     if "CRASH" in source:
         raise KeyError("roles")
+    if "INTERNAL" in source:  # the core caught its own bug and says so
+        return Conversion(code=None, entries=[ReportEntry("internal error", "StopIteration")])
     if "BROKEN_OUTPUT" in source:
         return Conversion(code="def broken(:\n", entries=[ReportEntry("moved", "x", 1)])
     if "LEAKY_REFUSAL" in source:  # a refusal that still carries code, without --partial
@@ -342,9 +346,23 @@ def test_converter_crash_is_an_internal_error_not_a_traceback(fake_core, tmp_pat
     path = tmp_path / "boom.py"
     path.write_text(SCRIPT + "# CRASH\n")
     result = invoke(path)
-    assert result.exit_code == 3
-    assert result.stderr.startswith(f"error: {path}: internal converter error: KeyError: 'roles'")
+    assert result.exit_code == 4
+    assert result.stderr.startswith(
+        f"error: {path}: internal converter error (a bug, not a refusal): KeyError: 'roles'"
+    )
     assert "please report it" in result.stderr.lower()
+    assert listing(tmp_path) == ["boom.py"]
+
+
+@pytest.mark.parametrize("extra", [(), ("--partial",), ("--check",)])
+def test_internal_error_from_the_core_is_never_a_refusal(fake_core, tmp_path, extra):
+    path = tmp_path / "boom.py"
+    path.write_text(SCRIPT + "# INTERNAL\n")
+    result = invoke(path, *extra)
+    assert result.exit_code == 4
+    assert "internal converter error (a bug, not a refusal): StopIteration" in result.stderr
+    assert "refused" not in result.output
+    assert "hint: this is a bug in scaffold" in result.stderr
     assert listing(tmp_path) == ["boom.py"]
 
 
@@ -352,7 +370,7 @@ def test_converted_code_that_does_not_compile_is_never_written(fake_core, tmp_pa
     path = tmp_path / "t.py"
     path.write_text(SCRIPT + "# BROKEN_OUTPUT\n")
     result = invoke(path)
-    assert result.exit_code == 3
+    assert result.exit_code == 4
     assert "does not compile" in result.stderr
     assert listing(tmp_path) == ["t.py"]
 

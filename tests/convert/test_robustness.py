@@ -217,6 +217,7 @@ def check_never_crashes(source: str) -> str:
         return "rejected"
     if conversion.already_lightning:
         return "already-lightning"
+    assert not conversion.internal_errors, [e.text for e in conversion.internal_errors]
     if conversion.refused:
         assert conversion.code is None
         assert all(e.text.strip() for e in conversion.refusals)

@@ -10,8 +10,9 @@ torch_scaffold.convert.convert_source (source text -> Conversion). Exit codes:
        existing output that scaffold did not write or that was edited since (without --force)
     3  refused: the script has constructs that cannot be converted safely. Also with --partial,
        after the partial result (with `# TODO(scaffold)` markers) was written, so a CI job never
-       mistakes an incomplete conversion for a finished one. Also when the converter itself fails
-       (an internal error): the script could not be converted, and nothing was written.
+       mistakes an incomplete conversion for a finished one.
+    4  internal error: the converter itself failed (a bug in scaffold, not a verdict on the
+       script). Nothing was written; the message says where it failed, to report it.
 """
 
 from __future__ import annotations
@@ -98,7 +99,12 @@ def run_convert(
         raise ScriptError("the script is empty", where=name, hint="pass the training script")
     _check_python3(source, name)
 
-    conversion = _convert(source, name, partial)
+    style = None
+    if not from_stdin:
+        from torch_scaffold.convert.style import find_style
+
+        style = find_style(script)
+    conversion = _convert(source, name, partial, style)
     code_to_stdout = to_stdout or show_diff
     say = _printer(err=code_to_stdout)
     target_name = str(target) if target else "<stdout>"
@@ -106,6 +112,8 @@ def run_convert(
     if conversion.already_lightning:
         say(f"{name}: already uses PyTorch Lightning; nothing to convert, nothing written")
         return EXIT_OK
+    if conversion.internal_errors:
+        raise _internal_error(name, conversion.internal_errors[0].text)
     if conversion.code is None and not conversion.refused:
         raise _internal_error(name, "the converter returned neither code nor a reason")
     if conversion.code is not None:
@@ -309,23 +317,34 @@ def _check_python3(source: str, name: str) -> None:
         ) from None
 
 
-def _convert(source: str, name: str, partial: bool):
+def _convert(source: str, name: str, partial: bool, style=None):
     from torch_scaffold.convert import convert_source
 
     try:
-        return convert_source(source, name, partial=partial)
+        # the style only when the project has one: black's defaults are the core's own
+        extra = {"style": style} if style is not None and style.source else {}
+        return convert_source(source, name, partial=partial, **extra)
     except ScaffoldError:
         raise
     except Exception as exc:  # noqa: BLE001 -- a converter bug is never a traceback
         raise _internal_error(name, f"{type(exc).__name__}: {exc}") from None
 
 
-def _internal_error(name: str, what: str) -> ConversionRefused:
-    return ConversionRefused(
-        f"internal converter error: {what}",
+EXIT_INTERNAL = 4
+
+
+class ConverterBug(ScaffoldError):
+    """The converter failed: a bug in scaffold, not a refusal of the script."""
+
+    exit_code = EXIT_INTERNAL
+
+
+def _internal_error(name: str, what: str) -> ConverterBug:
+    return ConverterBug(
+        f"internal converter error (a bug, not a refusal): {what}",
         where=name,
         hint="this is a bug in scaffold, not in your script; nothing was written. "
-        "Please report it with the script attached",
+        "Please report it with the script attached (scaffold convert exits 4 on such bugs)",
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import code, stmt
+from torch_scaffold.convert.nodes import code, stmt, walk
 from torch_scaffold.convert.plan import (
     BATCH_END,
     BEFORE_OPT,
@@ -14,6 +14,7 @@ from torch_scaffold.convert.plan import (
     HOST,
     TRAIN_STEP,
 )
+from torch_scaffold.convert.result import KEPT, REMOVED
 from torch_scaffold.convert.state import attr_name
 
 PL = "pl"
@@ -160,21 +161,26 @@ def fit_statements(ctx, lit: str, trainer: str) -> list:
 
 
 class _Rewrite(cst.CSTTransformer):
-    def __init__(self, ctx, cls: cst.ClassDef, fit: list, helpers: list):
+    """Put the new class and the Trainer call into the module; touch nothing else.
+
+    Only nodes on the path to an edit are visited, so every other node (and so every
+    line of the script that is not converted) comes out exactly as it was parsed.
+    """
+
+    def __init__(self, ctx, top: list, fit: list):
         self.ctx = ctx
-        self.cls, self.fit, self.helpers = cls, fit, helpers
+        self.top, self.fit = top, fit
         self.replaced = ctx.raw.replaced
         self.remove = {id(f) for f in ctx.removed_functions}
-        self.anchor = ctx.anchor
-        self.seed_calls = {id(c) for c in ctx.seed_calls}
-        self.unwrap = {id(c) for c in ctx.unwrap_calls}
         self.remove |= {id(s) for s in ctx.drop_stmts}
-        self.top = {id(s) for s in ctx.parsed.module.body}
-        # only descend where something changes: the rest of the tree is kept as is
+        self.anchor = ctx.anchor
+        self.unwrap = {id(c) for c in ctx.unwrap_calls}
+        self.module_level = {id(s) for s in ctx.parsed.module.body}
+        self.emptied: set[int] = set()  # blocks left with nothing
+        self.stashed: dict[int, list] = {}  # comments of removed `if` bodies
         targets = [
             self.replaced,
             *ctx.removed_functions,
-            *ctx.seed_calls,
             *ctx.unwrap_calls,
             *ctx.sampler_calls,
             *ctx.drop_stmts,
@@ -190,23 +196,57 @@ class _Rewrite(cst.CSTTransformer):
         return id(node) in self.paths and super().on_visit(node)
 
     def on_leave(self, original, updated):
-        if id(original) not in self.top:  # module-level edits happen in leave_Module
-            if original is self.replaced:
-                first = self.fit[0].with_changes(
-                    leading_lines=getattr(original, "leading_lines", ())
-                )
-                return cst.FlattenSentinel([first] + self.fit[1:])
-            if id(original) in self.remove:
-                return cst.RemovalSentinel.REMOVE
-        return super().on_leave(original, updated)
+        module_level = id(original) in self.module_level
+        if original is self.replaced and not module_level:
+            return cst.FlattenSentinel(_with_leading(self.fit, _leading(self.fit, original)))
+        result = super().on_leave(original, updated)
+        if id(original) in self.remove and not module_level:  # leave_Module drops its own
+            return cst.RemovalSentinel.REMOVE
+        return result
+
+    def leave_IndentedBlock(self, original, updated):
+        body, comments = _keep_comments(
+            original.body,
+            updated.body,
+            self.remove,
+            self.replaced,
+            len(self.fit),
+            self.stashed,
+        )
+        if not body:
+            self.emptied.add(id(original))
+            body = [cst.SimpleStatementLine([cst.Pass()])]
+        return updated.with_changes(body=body, footer=comments + list(updated.footer))
+
+    def leave_SimpleStatementLine(self, original, updated):
+        # `model = DDP(model)` unwrapped is `model = model`: nothing left to do
+        if (
+            len(updated.body) == 1
+            and isinstance(updated.body[0], cst.Assign)
+            and len(updated.body[0].targets) == 1
+            and code(updated.body[0].targets[0].target) == code(updated.body[0].value)
+            and not updated.deep_equals(original)
+        ):
+            self.remove.add(id(original))
+            self.ctx.note(REMOVED, f"`{code(original)}`: Lightning wraps the model", original)
+        return updated
+
+    def leave_If(self, original, updated):
+        # an `if` whose whole body was distributed set-up goes with it
+        if (
+            id(original.body) in self.emptied
+            and original.orelse is None
+            and all(_pure_call(self.ctx, n) for n in walk(original.test) if isinstance(n, cst.Call))
+        ):
+            self.remove.add(id(original))
+            self.stashed[id(original)] = _comment_lines(updated.body.footer)
+        return updated
 
     def leave_Call(self, original, updated):
         if original in self.ctx.sampler_calls:
             return cst.parse_expression(self.ctx.sampler_calls[original])
         if id(original) in self.unwrap:
             return updated.args[0].value
-        if id(original) in self.seed_calls:
-            return updated.with_changes(func=cst.parse_expression(f"{PL}.seed_everything"))
         return updated
 
     def leave_Module(self, original, updated):
@@ -214,17 +254,100 @@ class _Rewrite(cst.CSTTransformer):
         last_import = max((i for i, s in enumerate(original.body) if _is_import(s)), default=-1)
         if last_import < 0:
             out.append(stmt(f"import pytorch_lightning as {PL}"))
+        carried: list = []  # comment lines of removed statements, for the next statement
         for i, (orig, new) in enumerate(zip(original.body, updated.body)):
             if orig is self.anchor:
-                out += self.helpers + [self.cls]
+                out += self.top
+                carried = [cst.EmptyLine(), cst.EmptyLine()] + carried
             if orig is self.replaced:
-                first = self.fit[0].with_changes(leading_lines=orig.leading_lines)
-                out += [first] + self.fit[1:]
-            elif id(orig) not in self.remove:
+                leading = _blank_then(carried, _leading(self.fit, orig))
+                out += _with_leading(self.fit, leading)
+                carried = []
+            elif id(orig) in self.remove:
+                carried += _comment_lines(orig.leading_lines) + self.stashed.get(id(orig), [])
+            else:
+                if carried:
+                    new = new.with_changes(leading_lines=_blank_then(carried, new.leading_lines))
+                    carried = []
                 out.append(new)
             if i == last_import:
                 out.append(stmt(f"import pytorch_lightning as {PL}"))
-        return updated.with_changes(body=out)
+        footer = list(updated.footer)
+        if carried:
+            footer = _comment_lines(carried) + footer
+        return updated.with_changes(body=out, footer=footer)
+
+
+_PURE = ("torch.cuda.", "torch.distributed.is_", "torch.distributed.get_", "os.environ.")
+_PURE_BUILTINS = ("len", "int", "str", "bool", "float")
+
+
+def _pure_call(ctx, call) -> bool:
+    """A call without side effects worth keeping (`torch.cuda.device_count()`, `len(x)`)."""
+    from torch_scaffold.convert.nodes import dotted
+
+    q = ctx.parsed.qname(call.func) or dotted(call.func) or ""
+    return q.startswith(_PURE) or q in _PURE_BUILTINS
+
+
+def _leading(fit: list, replaced) -> list:
+    """The replaced statement's own leading lines, then any the first new statement brings."""
+    return list(replaced.leading_lines) + list(fit[0].leading_lines if fit else [])
+
+
+def _comment_lines(lines) -> list:
+    return [ln for ln in lines if ln.comment is not None]
+
+
+def _blank_then(carried: list, leading) -> list:
+    """Carried lines (blank lines, then comments of removed statements) before `leading`:
+    never fewer blank lines than the statement had, and the comments keep their order."""
+    leading = list(leading)
+    blanks = sum(1 for ln in carried if ln.comment is None)
+    comments = _comment_lines(carried)
+    own_blanks = 0
+    for ln in leading:
+        if ln.comment is not None:
+            break
+        own_blanks += 1
+    extra = max(0, blanks - own_blanks)
+    return [cst.EmptyLine()] * extra + comments + leading
+
+
+def _with_leading(stmts: list, leading) -> list:
+    if not stmts:
+        return []
+    return [stmts[0].with_changes(leading_lines=list(leading))] + list(stmts[1:])
+
+
+def _keep_comments(original, updated, removed: set, replaced, n_fit: int, stashed=None):
+    """A block's statements after removals: the comment lines above a removed statement
+    move to the next statement, or to the block's footer when none follows."""
+    stashed = stashed or {}
+    if len(original) == len(updated) and all(id(o) not in removed for o in original):
+        return list(updated), []
+    out, carried = [], []
+    kept = list(updated)
+    k = dropped = 0
+    for orig in original:
+        if id(orig) in removed and orig is not replaced:
+            carried += _comment_lines(orig.leading_lines) + stashed.get(id(orig), [])
+            dropped += 1
+            continue
+        take = n_fit if orig is replaced else 1
+        group = kept[k : k + take]
+        k += take
+        if group and not out and dropped:  # now first in its block: no blank line after the header
+            lines = list(group[0].leading_lines)
+            while lines and lines[0].comment is None:
+                lines.pop(0)
+            group[0] = group[0].with_changes(leading_lines=lines)
+        if group and carried:
+            group[0] = group[0].with_changes(leading_lines=carried + list(group[0].leading_lines))
+            carried = []
+        out += group
+    out += kept[k:]
+    return out, carried
 
 
 def _is_import(s) -> bool:
@@ -250,11 +373,93 @@ def unique(ctx, base: str) -> str:
     return name
 
 
+def indent_width(ctx, node) -> int:
+    """How many columns the statement `node` is indented by."""
+    width, cur = 0, ctx.parsed.parent(node)
+    default = ctx.parsed.module.default_indent
+    while cur is not None:
+        if isinstance(cur, cst.IndentedBlock):
+            width += len((cur.indent if cur.indent is not None else default).expandtabs(8))
+        cur = ctx.parsed.parent(cur)
+    return width
+
+
+def formatted(stmts: list, style, indent: int = 0) -> list:
+    """New statements, with operator precedence made explicit and formatted by black for
+    `style` (minus the columns of the block they go into); parsed back into nodes."""
+    from torch_scaffold.convert import precedence
+    from torch_scaffold.convert.style import black_mode
+
+    stmts = [precedence.fix(s) for s in stmts]
+    text = cst.Module(body=stmts).code
+    import black
+
+    mode = black_mode(style)
+    mode = black.Mode(
+        line_length=max(40, style.line_length - indent),
+        string_normalization=mode.string_normalization,
+        magic_trailing_comma=mode.magic_trailing_comma,
+    )
+    try:
+        text = black.format_str(text, mode=mode)
+    except Exception:  # noqa: BLE001 - black refuses some valid code (rare): keep it as is
+        return stmts
+    return list(cst.parse_module(text).body)
+
+
 def emit(ctx) -> str:
+    from torch_scaffold.convert.style import DEFAULT
+
+    style = getattr(ctx, "style", None) or DEFAULT
     cls = build_class(ctx)
     lit = unique(ctx, "lit_model")
     trainer = unique(ctx, "trainer")
     fit = fit_statements(ctx, lit, trainer)
     helpers = [cst.parse_statement(h) for h in ctx.plan.helpers]
-    module = ctx.parsed.module.visit(_Rewrite(ctx, cls, fit, helpers))
+    top = formatted(helpers + [cls], style)
+    top = [s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for s in top]
+    fit = formatted(fit, style, indent_width(ctx, ctx.raw.replaced))
+    if ctx.plan.todos:
+        marks = [
+            cst.EmptyLine(comment=cst.Comment(f"# TODO(scaffold): {t}")) for t in ctx.plan.todos
+        ]
+        fit = [fit[0].with_changes(leading_lines=marks + list(fit[0].leading_lines)), *fit[1:]]
+    module = ctx.parsed.module.visit(_Rewrite(ctx, top, fit))
+    lost = lost_comments(ctx.parsed.module.code, module.code)
+    if lost:
+        # comments whose code went (zero_grad(), the loop headers...): kept above the Trainer
+        # call, so that no comment of the user's is dropped
+        heading = "# scaffold convert: comments of the code it replaced:"
+        lines = [cst.EmptyLine(comment=cst.Comment(c)) for c in [heading, *lost]]
+        fit = [fit[0].with_changes(leading_lines=lines + list(fit[0].leading_lines)), *fit[1:]]
+        module = ctx.parsed.module.visit(_Rewrite(ctx, top, fit))
+        ctx.note(
+            KEPT,
+            f"{len(lost)} comment(s) of removed code kept above the Trainer call",
+        )
     return module.code
+
+
+def comments(code_text: str) -> list[str]:
+    import io
+    import tokenize
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(code_text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return [t.string for t in tokens if t.type == tokenize.COMMENT]
+
+
+def lost_comments(before: str, after: str) -> list[str]:
+    """Comments of `before` that `after` no longer has (each as often as it went), in order."""
+    import collections
+
+    left = collections.Counter(comments(after))
+    out = []
+    for c in comments(before):
+        if left[c]:
+            left[c] -= 1
+        else:
+            out.append(c)
+    return out

@@ -1,4 +1,5 @@
-"""source -> parse -> analyze -> plan (rules) -> emit -> black -> compile -> Conversion."""
+"""source -> parse -> analyze -> plan (rules) -> emit (formats only new code) -> compile
+-> Conversion."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
 from torch_scaffold.convert.nodes import code, dotted, walk
 from torch_scaffold.convert.parse import parse
 from torch_scaffold.convert.plan import Context, TrainingPlan
-from torch_scaffold.convert.result import KEPT, REFUSED, REMOVED, Conversion, ReportEntry
-from torch_scaffold.convert.rules import checkpointing, distributed, refusals, trainer_flags
+from torch_scaffold.convert.result import (
+    INTERNAL,
+    KEPT,
+    REFUSED,
+    REMOVED,
+    Conversion,
+    ReportEntry,
+)
+from torch_scaffold.convert.rules import amp, checkpointing, distributed, refusals, trainer_flags
 
 
 def _already_lightning(parsed) -> bool:
@@ -27,24 +35,41 @@ def _already_lightning(parsed) -> bool:
     return imports and has_module
 
 
-def convert(source: str, filename: str = "<stdin>", *, partial: bool = False) -> Conversion:
+def convert(
+    source: str, filename: str = "<stdin>", *, partial: bool = False, style=None
+) -> Conversion:
     parsed = parse(source, filename)
     try:
-        return _convert(parsed, source, filename, partial)
+        return _convert(parsed, source, filename, partial, style)
     except RecursionError:
         entries = [ReportEntry(REFUSED, "the script is too deeply nested to analyse")]
-    except Exception as exc:  # noqa: BLE001 - never a traceback: an analysis bug becomes a refusal
-        entries = [
-            ReportEntry(
-                REFUSED,
-                f"internal error while analysing the script "
-                f"({type(exc).__name__}: {exc}); please report it",
-            )
-        ]
-    return Conversion(report.partial_code(source, entries) if partial else None, entries)
+        return Conversion(report.partial_code(source, entries) if partial else None, entries)
+    except Exception as exc:  # noqa: BLE001 - never a traceback, and never posing as a refusal
+        where = _where(exc)
+        return Conversion(
+            None,
+            [
+                ReportEntry(
+                    INTERNAL,
+                    f"{type(exc).__name__}: {exc}".rstrip(": ")
+                    + (f" (at {where})" if where else ""),
+                )
+            ],
+        )
 
 
-def _convert(parsed, source: str, filename: str, partial: bool) -> Conversion:
+def _where(exc: BaseException) -> str:
+    """The converter's own frame that raised, for the bug report: `module.py:line`."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "torch_scaffold" in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f"{f.filename.rsplit('torch_scaffold/', 1)[-1]}:{f.lineno}"
+
+
+def _convert(parsed, source: str, filename: str, partial: bool, style) -> Conversion:
     if _already_lightning(parsed):
         return Conversion(
             None,
@@ -63,32 +88,32 @@ def _convert(parsed, source: str, filename: str, partial: bool) -> Conversion:
     try:
         facts = analyze.find_loop(parsed, ix)
         ctx = Context(parsed, ix, facts, None, TrainingPlan(kind=facts.kind), partial=partial)
+        ctx.style = style
         ctx.raw = sections.build(parsed, ix, facts, ctx.literal_start)
         _setup(ctx)
         hooks.build(ctx)
         state.assign(ctx)
         trainer_flags.decide(ctx)
+        amp.drop_unused_scalers(ctx)
         out = emit.emit(ctx)
     except analyze.Refusal as r:
         entries = [ReportEntry(REFUSED, r.message, r.line)]
         return Conversion(report.partial_code(source, entries) if partial else None, entries)
-    formatted = report.format_code(out)
     try:
-        compile(formatted, filename, "exec")
-    except SyntaxError as exc:  # a bug of ours: refuse rather than write broken code
+        compile(out, filename, "exec")
+    except SyntaxError as exc:  # a bug of ours: never write broken code
         entries = [
             ReportEntry(
-                REFUSED,
-                f"internal error: the converted code does not compile ({exc.msg}, "
-                f"line {exc.lineno}); please report this script",
+                INTERNAL,
+                f"the converted code does not compile ({exc.msg}, line {exc.lineno})",
             )
         ]
         import os
 
         if os.environ.get("SCAFFOLD_DEBUG"):
-            print(formatted)
+            print(out)
         return Conversion(None, entries)
-    return Conversion(formatted, report.finish(ctx))
+    return Conversion(out, report.finish(ctx))
 
 
 def _setup(ctx) -> None:
@@ -96,9 +121,9 @@ def _setup(ctx) -> None:
     ctx.used_scaler = False
     ctx.accum_factor = None
     ctx.name_map = {}
-    ctx.seed_calls = []
     ctx.removed_functions = []
     ctx.removed_resume = None
+    ctx.resume_names = set()
     distributed.find(ctx)
     checkpointing.resume(ctx)
     parsed, facts, raw = ctx.parsed, ctx.facts, ctx.raw

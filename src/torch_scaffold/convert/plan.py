@@ -50,6 +50,7 @@ class TrainingPlan:
     post_fit: list[str] = field(default_factory=list)
     helpers: list[str] = field(default_factory=list)  # module-level helper classes to add
     restore_train_mode: set[str] = field(default_factory=set)
+    todos: list[str] = field(default_factory=list)  # `# TODO(scaffold): ...` above the Trainer
 
 
 @dataclass
@@ -90,29 +91,70 @@ class Context:
         return text.replace(HOST, "self")
 
     def literal_start(self, node) -> int | None:
-        return literal_int(self.parsed, self.facts, node)
+        from torch_scaffold.convert.rules.checkpointing import resume_block
+
+        found = resume_block(
+            self.parsed, self.ix, self.facts.driver, self.facts.epoch_loop or self.facts.batch_loop
+        )
+        return literal_int(self.parsed, self.facts, node, found[0] if found else None)
 
 
-def literal_int(parsed, facts, node) -> int | None:
-    """The value of `1` or of a name bound once to a literal before the loop (`start_epoch = 1`)."""
+def literal_int(parsed, facts, node, ignore=None) -> int | None:
+    """The value of `1`, or of a name the driver binds exactly once, to a literal, outside
+    `ignore` (the resume block, which the conversion removes): `start_epoch = 1`."""
     if node is None:
         return 0
     if isinstance(node, cst.Integer):
-        return int(node.value)
-    if isinstance(node, cst.Name) and facts is not None and facts.driver is not None:
-        from torch_scaffold.convert.nodes import walk
+        return int(node.value, 0)
+    if not (isinstance(node, cst.Name) and facts is not None and facts.driver is not None):
+        return None
+    from torch_scaffold.convert.nodes import walk
+    from torch_scaffold.convert.scope import statement_usage
 
-        for n in walk(facts.driver):
-            if isinstance(n, cst.Assign) and len(n.targets) == 1:
-                t, v = n.targets[0].target, n.value
-                if isinstance(t, cst.Name) and t.value == node.value and isinstance(v, cst.Integer):
-                    return int(v.value)
-                if isinstance(t, cst.Tuple) and isinstance(v, cst.Tuple):
-                    for te, ve in zip(t.elements, v.elements):
-                        if (
-                            isinstance(te.value, cst.Name)
-                            and te.value.value == node.value
-                            and isinstance(ve.value, cst.Integer)
-                        ):
-                            return int(ve.value.value)
+    skip = set()
+    if ignore is not None:
+        skip = {id(n) for n in walk(ignore)}
+    values = []
+    for n in walk(facts.driver):
+        if id(n) in skip:
+            continue
+        if isinstance(n, (cst.SimpleStatementLine, cst.For, cst.With, cst.FunctionDef)):
+            if isinstance(n, cst.SimpleStatementLine):
+                binds = statement_usage([n]).binds
+            elif isinstance(n, cst.For):
+                binds = set(_names(n.target))
+            elif isinstance(n, cst.With):
+                binds = {x for i in n.items if i.asname for x in _names(i.asname.name)}
+            else:
+                binds = {n.name.value} if n is not facts.driver else set()
+            if node.value in binds:
+                values.append(_literal_value(n, node.value))
+    if len(values) == 1 and values[0] is not None:
+        return values[0]
+    return None
+
+
+def _names(target) -> list[str]:
+    from torch_scaffold.convert.scope import _target_names
+
+    return _target_names(target)
+
+
+def _literal_value(st, name: str) -> int | None:
+    if not (isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1):
+        return None
+    a = st.body[0]
+    if not (isinstance(a, cst.Assign) and len(a.targets) == 1):
+        return None
+    t, v = a.targets[0].target, a.value
+    if isinstance(t, cst.Name) and t.value == name and isinstance(v, cst.Integer):
+        return int(v.value, 0)
+    if isinstance(t, cst.Tuple) and isinstance(v, cst.Tuple):
+        for te, ve in zip(t.elements, v.elements):
+            if (
+                isinstance(te.value, cst.Name)
+                and te.value.value == name
+                and isinstance(ve.value, cst.Integer)
+            ):
+                return int(ve.value.value, 0)
     return None

@@ -15,7 +15,8 @@ REMOVED = "removed"  # boilerplate Lightning does for us (zero_grad, .to(device)
 KEPT = "kept"  # left unchanged on purpose (argparse, data code, model classes)
 TODO = "todo"  # kept, with a `# TODO(scaffold): ...` marker for the user
 REFUSED = "refused"  # cannot be converted safely; blocks the conversion unless --partial
-KINDS = (MOVED, REMOVED, KEPT, TODO, REFUSED)
+INTERNAL = "internal error"  # a bug of the converter, never a verdict on the script
+KINDS = (MOVED, REMOVED, KEPT, TODO, REFUSED, INTERNAL)
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class ReportEntry:
 class Conversion:
     """The outcome of converting one script.
 
-    code is the converted, black-formatted source; None when the conversion was
-    refused and partial output was not asked for, or when the script already
+    code is the converted source (the emitted code formatted, every other line as it was);
+    None when the conversion was refused and partial output was not asked for, when the
+    converter failed (an INTERNAL entry: a bug, not a refusal), or when the script already
     uses Lightning (already_lightning=True, nothing to do).
     """
 
@@ -49,3 +51,7 @@ class Conversion:
     @property
     def refused(self) -> bool:
         return bool(self.refusals)
+
+    @property
+    def internal_errors(self) -> list[ReportEntry]:
+        return [e for e in self.entries if e.kind == INTERNAL]

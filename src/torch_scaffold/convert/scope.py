@@ -7,6 +7,7 @@ with another hook or with the code around the loop has to become an attribute
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -323,3 +324,126 @@ def rename(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CST
     if not mapping:
         return node
     return node.visit(Renamer(mapping))
+
+
+# ---------------------------------------------------------------- definite assignment
+
+_ANY = None  # "every name": what a block that never falls through binds, for intersections
+
+
+def _terminates(stmts) -> bool:
+    """The block never falls through to the next statement (return/raise/continue/break)."""
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return any(
+            isinstance(s, (cst.Return, cst.Raise, cst.Continue, cst.Break)) for s in last.body
+        )
+    return False
+
+
+def _meet(a, b):
+    if a is _ANY:
+        return b
+    if b is _ANY:
+        return a
+    return a & b
+
+
+def definitely_bound(stmts) -> set[str] | None:
+    """Names bound on every path through `stmts` that falls through (None: no path does)."""
+    out: set[str] = set()
+    for st in stmts:
+        got = _definite_stmt(st)
+        if got is _ANY:
+            return _ANY
+        out |= got
+    if _terminates(list(stmts)):
+        return _ANY
+    return out
+
+
+def _definite_stmt(st) -> set[str] | None:
+    if isinstance(st, cst.SimpleStatementLine):
+        u = Usage()
+        for small in st.body:
+            if isinstance(small, (cst.Assign, cst.AnnAssign, cst.Import, cst.ImportFrom)):
+                _small_usage(small, u)
+            elif isinstance(small, cst.AugAssign):
+                u.binds.update(_target_names(small.target))
+            elif isinstance(small, (cst.Return, cst.Raise, cst.Continue, cst.Break)):
+                return _ANY
+        return u.binds
+    if isinstance(st, (cst.FunctionDef, cst.ClassDef)):
+        return {st.name.value}
+    if isinstance(st, cst.If):
+        body = definitely_bound(body_of_block(st.body))
+        if st.orelse is None:
+            other: set[str] | None = set()
+        elif isinstance(st.orelse, cst.If):
+            other = _definite_stmt(st.orelse)
+        else:
+            other = definitely_bound(body_of_block(st.orelse.body))
+        return _meet(body, other)
+    if isinstance(st, cst.With):
+        names = set()
+        for item in st.items:
+            if item.asname is not None:
+                names.update(_target_names(item.asname.name))
+        inner = definitely_bound(body_of_block(st.body))
+        return _ANY if inner is _ANY else names | inner
+    if isinstance(st, cst.Try):
+        body = definitely_bound(body_of_block(st.body))
+        if st.orelse is not None and body is not _ANY:
+            more = definitely_bound(body_of_block(st.orelse.body))
+            body = _ANY if more is _ANY else body | more
+        for h in st.handlers:
+            body = _meet(body, definitely_bound(body_of_block(h.body)))
+        final = (
+            definitely_bound(body_of_block(st.finalbody.body))
+            if st.finalbody is not None
+            else set()
+        )
+        if final is _ANY or body is _ANY:
+            return _ANY
+        return body | final
+    return set()  # loops may run zero times; match, etc.: nothing for sure
+
+
+def bound_before(scope: cst.CSTNode, target: cst.CSTNode, parent_of) -> set[str]:
+    """Names surely bound when `target` (a statement inside `scope`) starts to run."""
+    path = []
+    cur = target
+    while cur is not None and cur is not scope:
+        path.append(cur)
+        cur = parent_of(cur)
+    path.append(scope)
+    path.reverse()
+    out: set[str] = set()
+    if isinstance(scope, cst.FunctionDef):
+        p = scope.params
+        out |= {x.name.value for x in [*p.params, *p.kwonly_params, *p.posonly_params]}
+        for star in (p.star_arg, p.star_kwarg):
+            if isinstance(star, cst.Param):
+                out.add(star.name.value)
+    for node, child in itertools.pairwise(path):
+        stmts = (
+            list(node.body)
+            if isinstance(node, (cst.Module, cst.IndentedBlock, cst.SimpleStatementSuite))
+            else None
+        )
+        if stmts is not None:
+            for s in stmts:
+                if s is child:
+                    break
+                got = _definite_stmt(s)
+                if got is not _ANY:
+                    out |= got
+        elif isinstance(node, cst.With):
+            for item in node.items:
+                if item.asname is not None:
+                    out.update(_target_names(item.asname.name))
+        elif isinstance(node, cst.For) and child is node.body:
+            out.update(_target_names(node.target))
+    return out

@@ -158,7 +158,9 @@ def _range_bounds(it: cst.BaseExpression):
 def _count(
     start: cst.BaseExpression, stop: cst.BaseExpression, literal_start
 ) -> cst.BaseExpression:
-    """stop - start, simplified for the usual `range(1, n + 1)` shape."""
+    """stop - start, simplified for the usual `range(1, n + 1)` shape (precedence kept)."""
+    from torch_scaffold.convert.precedence import fix
+
     start_v = literal_start(start)
     if start_v == 0:
         return stop
@@ -168,11 +170,20 @@ def _count(
         and isinstance(stop.right, cst.Integer)
         and start_v is not None
         and int(stop.right.value) == start_v
+        and not stop.lpar
     ):
         return stop.left
-    if start_v is not None:
-        return expr(f"({_code(stop)}) - {start_v}")
-    return expr(f"({_code(stop)}) - ({_code(start)})")
+    if (
+        isinstance(stop, cst.BinaryOperation)
+        and isinstance(stop.operator, cst.Add)
+        and not stop.lpar
+        and _code(stop.left) == _code(start)
+    ):
+        return stop.right  # range(start, start + n)
+    if isinstance(stop, cst.Integer) and start_v is not None:
+        return cst.Integer(str(int(stop.value, 0) - start_v))
+    right = cst.Integer(str(start_v)) if start_v is not None else start
+    return fix(cst.BinaryOperation(left=stop, operator=cst.Subtract(), right=right))
 
 
 def _code(node) -> str:
@@ -185,13 +196,50 @@ def build(parsed, ix: Index, facts: LoopFacts, literal_start) -> RawSections:
     # ---------------------------------------------------------------- one iteration
     if facts.kind == "closure":
         body = body_of(loop)
-        defs_at = next(i for i, s in enumerate(body) if s is facts.closure_fn)
         step_at = next(
-            i
-            for i, s in enumerate(body)
-            if s is facts.closure_step_stmt or contains(s, facts.closure_step_stmt)
+            (
+                i
+                for i, s in enumerate(body)
+                if s is facts.closure_step_stmt or contains(s, facts.closure_step_stmt)
+            ),
+            None,
         )
-        head = [s for i, s in enumerate(body[:step_at]) if i != defs_at]
+        if step_at is None or body[step_at] is not facts.closure_step_stmt:
+            raise Refusal(
+                "optimizer.step(closure) sits inside a block of the loop body; only a step "
+                "at the top level of the loop body is supported",
+                parsed.line(facts.closure_step_stmt),
+            )
+        fn = facts.closure_fn
+        params = fn.params
+        if (
+            params.params
+            or params.posonly_params
+            or params.kwonly_params
+            or isinstance(params.star_arg, cst.Param)
+            or params.star_kwarg is not None
+        ):
+            raise Refusal(
+                f"the closure {fn.name.value}() takes arguments; optimizer.step calls it with none",
+                parsed.line(fn),
+            )
+        # defined in the loop body (each step a new closure) or once, outside the loop
+        head = [s for s in body[:step_at] if s is not fn]
+        if not any(s is fn for s in body):
+            others = [
+                n
+                for n in walk(parsed.module)
+                if isinstance(n, cst.Name)
+                and n.value == fn.name.value
+                and not contains(facts.closure_step_stmt, n)
+                and n is not fn.name
+            ]
+            if not others:
+                raw_inlined_closure = fn
+            else:
+                raw_inlined_closure = None
+        else:
+            raw_inlined_closure = None
         closure_body = [
             s
             for s in body_of(facts.closure_fn)
@@ -209,6 +257,8 @@ def build(parsed, ix: Index, facts: LoopFacts, literal_start) -> RawSections:
         if isinstance(step_small, cst.Assign):
             raw.closure_target = step_small.targets[0].target
         raw.closure_tail = body[step_at + 1 :]
+        if raw_inlined_closure is not None:
+            raw.inlined.append(raw_inlined_closure)
     else:
         loop_body = list(body_of(loop))
         raw = RawSections(loop_body=loop_body)

@@ -280,14 +280,16 @@ def assign(ctx) -> None:
         binders = [k for k, u in usage.items() if name in u.binds]
         users = [k for k, u in usage.items() if name in u.reads or name in u.binds]
         if binders:
-            if name in own.get(binders[0], ()) and len(users) == 1:
-                continue
+            if all(name in own.get(k, ()) for k in users):
+                continue  # a parameter of each hook that uses it
             is_state = any(name in u.read_first for u in usage.values()) or name in after
             if not is_state:
                 continue
             attr = attr_name(name)
             mapping[name] = cst.parse_expression(f"self.{attr}")
-            if any(name in u.read_first for u in usage.values()) and name in d_locals:
+            if (any(name in u.read_first for u in usage.values()) or name in after) and (
+                name in d_locals
+            ):
                 plan.ctor[attr] = host_driver.get(name, name)
             elif attr not in plan.ctor:
                 plan.state_init_none.append(attr)
@@ -303,6 +305,95 @@ def assign(ctx) -> None:
     for k in list(plan.sections):
         plan.sections[k] = [_drop_nonlocal(s) for s in plan.sections[k]]
         plan.sections[k] = [s for s in plan.sections[k] if s is not None]
+        # a hook parameter (the batch index, the batch) that other hooks read as state:
+        # the hook that receives it stores it, as the loop variable did
+        stores = [
+            f"{cst.Module([]).code_for_node(mapping[n])} = {n}"
+            for n in sorted(own.get(k, ()))
+            if n in mapping and n in usage[k].reads | usage[k].binds
+        ]
+        if stores:
+            plan.sections[k] = [cst.parse_statement(x) for x in stores] + plan.sections[k]
+    _conditional_arguments(ctx)
+
+
+def _conditional_arguments(ctx) -> None:
+    """A name the driver binds only on some paths (`if args.resume: warm = ...`) cannot be
+    passed unconditionally: the default path would raise NameError. Pass it under the
+    condition that binds it, or, when that cannot be told, only if it is bound."""
+    from torch_scaffold.convert.nodes import code
+    from torch_scaffold.convert.result import KEPT
+    from torch_scaffold.convert.scope import bound_before
+
+    facts, raw, plan = ctx.facts, ctx.raw, ctx.plan
+    driver = facts.driver
+    sure = bound_before(driver, raw.replaced, ctx.parsed.parent)
+    local = driver_locals(driver, raw.replaced)
+    for attr, value in list(plan.ctor.items()):
+        if not value.isidentifier() or value in sure or value not in local:
+            continue
+        found = _binding_condition(ctx, driver, raw.replaced, value)
+        if found is not None:
+            test, stmt_node = found
+            expr = cst.IfExp(test=test, body=cst.Name(value), orelse=cst.Name("None"))
+            from torch_scaffold.convert import precedence
+
+            plan.ctor[attr] = code(precedence.fix(expr))
+            ctx.note(
+                KEPT,
+                f"`{value}` is bound only when `{code(test)}` (line {ctx.lineof(stmt_node)}): "
+                f"the LightningModule gets `{plan.ctor[attr]}`",
+                stmt_node,
+            )
+        else:
+            scope = "globals" if isinstance(driver, cst.Module) else "locals"
+            plan.ctor[attr] = f'{scope}().get("{value}")'
+            ctx.note(
+                KEPT,
+                f"`{value}` is not bound on every path to the training loop: the "
+                f"LightningModule gets `{plan.ctor[attr]}` (None where it is unbound)",
+            )
+
+
+def _binding_condition(ctx, driver, replaced, name):
+    """(test, if statement) when `name` is bound, before the loop, only by one `if` whose
+    branch surely binds it and whose test reads nothing rebound later; else None."""
+    from torch_scaffold.convert.scope import body_of_block, definitely_bound, expr_reads
+
+    blocks = []  # statements before the loop, in each block on the way to it
+    cur, child = ctx.parsed.parent(replaced), replaced
+    while cur is not None:
+        if isinstance(cur, (cst.Module, cst.IndentedBlock)):
+            body = list(cur.body)
+            blocks.append(body[: next(i for i, s in enumerate(body) if s is child)])
+        if cur is driver:
+            break
+        cur, child = ctx.parsed.parent(cur), cur
+    before = [s for block in reversed(blocks) for s in block]
+    binders = [i for i, s in enumerate(before) if name in statement_usage([s]).binds]
+    if len(binders) != 1 or not isinstance(before[binders[0]], cst.If):
+        return None
+    node = before[binders[0]]
+    if isinstance(node.orelse, cst.If):
+        return None  # elif chains: not attempted
+    if any(isinstance(n, (cst.NamedExpr, cst.Await, cst.Yield)) for n in walk(node.test)):
+        return None
+    body = body_of_block(node.body)
+    other = body_of_block(node.orelse.body) if node.orelse is not None else []
+    if name in (definitely_bound(body) or ()) and name not in statement_usage(other).binds:
+        test = node.test
+    elif (
+        other
+        and name in (definitely_bound(other) or ())
+        and name not in statement_usage(body).binds
+    ):
+        test = cst.UnaryOperation(cst.Not(), node.test)
+    else:
+        return None
+    later = statement_usage([node, *before[binders[0] + 1 :]]).binds
+    if set(expr_reads(node.test)) & later:
+        return None  # the test's value may have changed by the time of the Trainer call
+    return test.with_changes(lpar=[], rpar=[]) if test.lpar else test, node
 
 
 def _drop_nonlocal(s):

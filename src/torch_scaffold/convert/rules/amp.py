@@ -98,3 +98,40 @@ def drop_scaler_stmt(ctx, st, roles) -> bool:
         ctx.count_removed("GradScaler calls")
         return True
     return False
+
+
+def drop_unused_scalers(ctx) -> None:
+    """`scaler = GradScaler(...)` that nothing uses once its calls are gone: remove it too."""
+    from torch_scaffold.convert.nodes import walk
+    from torch_scaffold.convert.result import REMOVED
+
+    parsed = ctx.parsed
+    moved = {id(n) for n in walk(ctx.raw.replaced)}
+    moved |= {id(n) for f in ctx.removed_functions for n in walk(f)}
+    for name in sorted(ctx.roles.scalers):
+        if "." in name or name in ctx.plan.ctor.values():
+            continue  # an attribute of a class, or still used by the moved code
+        creations, uses = [], 0
+        for node in parsed.all_nodes:
+            if id(node) in moved:
+                continue
+            if (
+                isinstance(node, cst.SimpleStatementLine)
+                and len(node.body) == 1
+                and isinstance(node.body[0], cst.Assign)
+                and len(node.body[0].targets) == 1
+                and isinstance(node.body[0].targets[0].target, cst.Name)
+                and node.body[0].targets[0].target.value == name
+                and isinstance(node.body[0].value, cst.Call)
+                and _qname(ctx, node.body[0].value.func).endswith("GradScaler")
+            ):
+                creations.append(node)
+            elif isinstance(node, cst.Name) and node.value == name:
+                uses += 1
+        if len(creations) == 1 and uses == 1:  # the one use: its own assignment target
+            ctx.drop_stmts.append(creations[0])
+            ctx.note(
+                REMOVED,
+                f"`{code(creations[0])[:60]}`: Trainer(precision=...) scales the loss",
+                creations[0],
+            )

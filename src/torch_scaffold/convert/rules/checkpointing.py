@@ -112,11 +112,11 @@ def saves(ctx, stmts: list, roles) -> list:
     return out
 
 
-def resume(ctx) -> None:
-    """`if <opt>: ckpt = torch.load(P) ... optimizer.load_state_dict(...)` -> fit(ckpt_path=...)."""
-    facts, parsed = ctx.facts, ctx.parsed
-    for st in body_of(facts.driver):
-        if st is ctx.raw.replaced:
+def resume_block(parsed, ix, driver, stop_at):
+    """`(if statement, torch.load call)` of the resume block before `stop_at`, or None:
+    an `if <opt>:` that loads a checkpoint and restores an optimizer's state."""
+    for st in body_of(driver):
+        if st is stop_at:
             break
         if not isinstance(st, cst.If) or st.orelse is not None:
             continue
@@ -131,21 +131,33 @@ def resume(ctx) -> None:
             isinstance(n, cst.Call)
             and method_call(n)
             and method_call(n)[1] == "load_state_dict"
-            and (dotted(method_call(n)[0]) or "").rsplit(".", 1)[-1] in ctx.ix.optim_targets
+            and (dotted(method_call(n)[0]) or "").rsplit(".", 1)[-1] in ix.optim_targets
             for n in walk(st)
         )
-        if not loads or not restores_opt:
-            continue
+        if loads and restores_opt:
+            return st, loads[0]
+    return None
+
+
+def resume(ctx) -> None:
+    """`if <opt>: ckpt = torch.load(P) ... optimizer.load_state_dict(...)` -> fit(ckpt_path=...)."""
+    facts, parsed = ctx.facts, ctx.parsed
+    found = resume_block(parsed, ctx.ix, facts.driver, ctx.raw.replaced)
+    if found is not None:
+        st, load = found
+        loads = [load]
         path = loads[0].args[0].value
         test = st.test
-        ckpt = (
-            f"{code(path)} or None"
-            if code(path) == code(test)
-            else f"{code(path)} if {code(test)} else None"
-        )
+        if code(path) == code(test):
+            ckpt = f"{code(path)} or None"
+        else:
+            from torch_scaffold.convert.precedence import fix
+
+            ckpt = code(fix(cst.IfExp(test=test, body=path, orelse=cst.Name("None"))))
         ctx.plan.fit_kwargs["ckpt_path"] = ckpt
         ctx.removed_resume = st
         lost = sorted(_assigned_names(st) - {code(loads[0].args[0].value)})
+        ctx.resume_names = _assigned_names(st)
         ctx.note(
             MOVED,
             f"resume block (lines {parsed.line(st)}-{parsed.end_line(st)}) -> "

@@ -23,8 +23,8 @@ def _is_mode_switch(st, roles) -> bool:
 _BOILERPLATE = ("init_process_group", "destroy_process_group", "barrier", "set_device")
 
 
-def _boilerplate(st) -> bool:
-    """Process-group set-up and sampler.set_epoch(): Lightning does them."""
+def _boilerplate(st) -> str | None:
+    """Process-group set-up and sampler.set_epoch(): Lightning does them. What it is, or None."""
     if (
         isinstance(st, cst.SimpleStatementLine)
         and len(st.body) == 1
@@ -33,11 +33,11 @@ def _boilerplate(st) -> bool:
         call = st.body[0].value
         mc = method_call(call) if isinstance(call, cst.Call) else None
         if mc and mc[1] == "set_epoch" and "sampler" in (dotted(mc[0]) or "").lower():
-            return True
+            return "sampler.set_epoch()"
         name = dotted(call.func) if isinstance(call, cst.Call) else None
         if name and name.rsplit(".", 1)[-1] in _BOILERPLATE and ("dist" in name or "cuda" in name):
-            return True
-    return False
+            return "process-group set-up calls"
+    return None
 
 
 def _trivial(st) -> bool:
@@ -70,8 +70,9 @@ def clean(ctx, stmts: list, roles, in_step: bool) -> list:
             continue
         if _trivial(st):
             continue
-        if _boilerplate(st):
-            ctx.count_removed("distributed set-up calls")
+        what = _boilerplate(st)
+        if what:
+            ctx.count_removed(what)
             continue
         if isinstance(st, (cst.If, cst.With, cst.For, cst.While)) and isinstance(
             st.body, cst.IndentedBlock

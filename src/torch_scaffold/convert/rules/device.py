@@ -25,7 +25,7 @@ class DropMoves(cst.CSTTransformer):
         if meth == "to" and updated.args:
             first = updated.args[0]
             if (
-                first.keyword is None
+                (first.keyword is None or first.keyword.value == "device")
                 and dotted(first.value) in self.roles.devices
                 and all(
                     a.keyword is not None and a.keyword.value in ("non_blocking", "copy")

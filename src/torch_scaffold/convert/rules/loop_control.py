@@ -68,3 +68,34 @@ def rewrite(ctx, stmts: list, on_break: list[str], on_continue: list[str], what:
 
 
 STOP = "self.trainer.should_stop = True"
+
+
+def exits(st) -> set[str]:
+    """`break`/`continue` of the loop around `st` that `st` contains (not nested loops')."""
+    found: set[str] = set()
+
+    class _Find(cst.CSTVisitor):
+        def __init__(self):
+            self.depth = 0
+
+        def visit_For(self, node):
+            self.depth += 1
+
+        def leave_For(self, node):
+            self.depth -= 1
+
+        visit_While = visit_For
+        leave_While = leave_For
+        visit_FunctionDef = visit_For
+        leave_FunctionDef = leave_For
+
+        def visit_Break(self, node):
+            if not self.depth:
+                found.add("break")
+
+        def visit_Continue(self, node):
+            if not self.depth:
+                found.add("continue")
+
+    st.visit(_Find())
+    return found

@@ -72,6 +72,23 @@ def find(stmts: list[cst.CSTNode], ix, closure_names=()) -> Roles:
                     dev = dotted(a.value)
                     if dev and "device" in _last(dev).lower():
                         r.devices.add(dev)
+    # names the script binds to a device, whatever they are called: `dev = torch.device(...)`,
+    # `dev = "cuda" if torch.cuda.is_available() else "cpu"`
+    known = device_names(ix)
+    for st in stmts:
+        for node in walk(st):
+            if not (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and node.func.attr.value == "to"
+                and node.args
+            ):
+                continue
+            first = node.args[0]
+            dev = dotted(first.value)
+            keyword_ok = first.keyword is None or first.keyword.value == "device"
+            if dev and keyword_ok and _last(dev) in known:
+                r.devices.add(dev)
     for d, call in step_receivers:
         last = _last(d)
         if d in r.scalers:
@@ -108,3 +125,30 @@ def find(stmts: list[cst.CSTNode], ix, closure_names=()) -> Roles:
     # zero_grad on something that never steps is the model's own zero_grad
     r.models = [m for m in r.models if m not in r.optimizers and m not in r.schedulers]
     return r
+
+
+def _device_string(node) -> bool:
+    """`"cuda"`, `"cuda:0"`, `"cpu"`, `"mps"`."""
+    if not isinstance(node, cst.SimpleString):
+        return False
+    return node.evaluated_value.split(":")[0] in ("cuda", "cpu", "mps")
+
+
+def device_names(ix) -> set[str]:
+    """Names (or attributes) assigned a torch.device or a device string anywhere in the script."""
+    out: set[str] = set()
+    for node in ix.p.all_nodes:
+        if not (isinstance(node, cst.Assign) and len(node.targets) == 1):
+            continue
+        target = dotted(node.targets[0].target)
+        if target is None:
+            continue
+        v = node.value
+        is_device = isinstance(v, cst.Call) and (ix.p.qname(v.func) or dotted(v.func)) in (
+            "torch.device",
+        )
+        if isinstance(v, cst.IfExp):
+            is_device = all(_device_string(p) for p in (v.body, v.orelse))
+        if is_device:
+            out.add(_last(target))
+    return out

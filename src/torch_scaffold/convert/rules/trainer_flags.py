@@ -1,4 +1,8 @@
-"""Trainer(...) arguments: epochs or steps, the training data, precision, seed."""
+"""Trainer(...) arguments: epochs or steps, the training data, precision.
+
+The script's own seeding (torch.manual_seed, random.seed, ...) stays exactly as written:
+pl.seed_everything would also reseed `random` and numpy, and so change what a script
+that draws from them trains on."""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ def decide(ctx) -> None:
             f"-> Trainer(max_epochs={flags['max_epochs']})",
             None,
         )
+        _epochs_after_resume(ctx, raw.max_epochs)
     if raw.max_steps is not None:
         flags["max_steps"] = code(raw.max_steps)
         ctx.note(
@@ -90,39 +95,54 @@ def decide(ctx) -> None:
         if _is_parse_args(ctx, expr):
             plan.hparams = f"vars({attr})"
             break
-    _seed(ctx)
     _model_back_on_device(ctx)
     _evaluation_report(ctx)
 
 
+def _epochs_after_resume(ctx, max_epochs) -> None:
+    """`range(start_epoch, start_epoch + N)` trains N more epochs after a resume; Lightning's
+    max_epochs counts from epoch 0 and the resume block that set start_epoch is gone, so a
+    resumed run would stop at N. Say so in the code and the report."""
+    from torch_scaffold.convert.result import TODO
+    from torch_scaffold.convert.scope import expr_reads
+
+    resumed = sorted(set(expr_reads(max_epochs)) & ctx.resume_names)
+    if not resumed:
+        return
+    text = (
+        f"max_epochs={code(max_epochs)} counts from epoch 0, and `{', '.join(resumed)}` "
+        "keeps its default now that Lightning resumes: a resumed run stops at that total "
+        "instead of training that many more epochs"
+    )
+    ctx.plan.todos.append(text)
+    ctx.note(TODO, text, None)
+
+
 def _evaluation_report(ctx) -> None:
     """Say where evaluation went: during training (validation) or after it (test)."""
+    from torch_scaffold.convert.hooks import called_functions
     from torch_scaffold.convert.nodes import body_of
     from torch_scaffold.convert.plan import BATCH_END, EPOCH_END
     from torch_scaffold.convert.result import KEPT
 
     user_fns = set(ctx.ix.functions)
     for hook in (EPOCH_END, BATCH_END):
-        names = []
-        for st in ctx.plan.sections.get(hook) or []:
-            for n in walk(st):
-                if isinstance(n, cst.Call):
-                    name = (dotted(n.func) or "").rsplit(".", 1)[-1]
-                    if name in user_fns and name not in names and name not in ctx.ix.classes:
-                        names.append(name)
-        loops = any(
-            isinstance(n, cst.For) for st in ctx.plan.sections.get(hook) or [] for n in walk(st)
-        )
+        stmts = ctx.plan.sections.get(hook) or []
+        names = [fn.name.value for fn in called_functions(ctx, stmts)]
+        names = [n for i, n in enumerate(names) if n not in names[:i]]
+        loops = any(isinstance(n, cst.For) for st in stmts for n in walk(st))
         if not names and loops:
             names = ["inline loop"]
         if names:
             when = "each epoch" if hook == EPOCH_END else "every few steps"
             shown = ", ".join(n if n == "inline loop" else n + "()" for n in names)
-            ctx.note(
-                MOVED,
-                f"evaluation during training ({shown}, {when}) "
-                f"-> {hook}, metrics logged with self.log",
+            logged = any(
+                isinstance(n, cst.Call) and dotted(n.func) in ("self.log", "self.log_dict")
+                for st in stmts
+                for n in walk(st)
             )
+            tail = "metrics logged with self.log" if logged else "nothing logged (its prints stay)"
+            ctx.note(MOVED, f"evaluation during training ({shown}, {when}) -> {hook}, {tail}")
     seen = False
     for st in body_of(ctx.facts.driver):
         if st is ctx.raw.replaced or any(n is ctx.raw.replaced for n in walk(st)):
@@ -188,17 +208,3 @@ def _is_parse_args(ctx, expr: str) -> bool:
             if mc and mc[1] in ("parse_args", "parse_known_args"):
                 return mc[1] == "parse_args"
     return False
-
-
-def _seed(ctx) -> None:
-    """`torch.manual_seed(s)` statements -> `pl.seed_everything(s)` (same torch stream)."""
-    for node in walk(ctx.parsed.module):
-        if (
-            isinstance(node, cst.SimpleStatementLine)
-            and len(node.body) == 1
-            and isinstance(node.body[0], cst.Expr)
-        ):
-            call = node.body[0].value
-            if isinstance(call, cst.Call) and ctx.parsed.qname(call.func) == "torch.manual_seed":
-                ctx.seed_calls.append(call)
-                ctx.note(MOVED, f"{code(call)} -> pl.seed_everything(...)", node)
