@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
     except (ConfigError, DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
+        if getattr(err, "hint", ""):
+            print(f"hint: {err.hint}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
