@@ -122,13 +122,21 @@ def md_text(value):
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", one_line(value))
 
 
+def argparse_text(value):
+    """Text for an argparse description or help, shown as written: argparse %-formats a text
+    that holds `%(prog)`, so then every `%` is doubled (and only then: elsewhere `%%` would
+    show as two)."""
+    text = str(value)
+    return text.replace("%", "%%") if "%(prog)" in text else text
+
+
 FILTERS = {
     "pyrepr": pyrepr,
     "toml_str": toml_str,
     "yaml_value": yaml_value,
     "one_line": one_line,
     "md_text": md_text,
-    
+    "argparse_text": argparse_text,
 }
 
 

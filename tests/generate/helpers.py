@@ -62,16 +62,20 @@ def write_files(files: dict[str, str], target: Path) -> Path:
     return target
 
 
-def expect_clear_error(train, argv, capsys, *needles: str) -> str:
-    """train.main(argv) exits 2 with one `error:` line holding every needle, no traceback;
-    returns that line."""
+def expect_clear_error(train, argv, capsys, *needles: str, hint: str | None = None) -> str:
+    """train.main(argv) exits 2 with one `error:` line holding every needle, no traceback
+    (and, given `hint`, the line after it is `hint: <hint>`); returns the error line."""
     with pytest.raises(SystemExit) as exit_:
         train.main(argv)
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    lines = err.splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, err
     for needle in needles:
         assert needle in errors[0], errors[0]
+    if hint is not None:
+        after = lines[lines.index(errors[0]) + 1 :]
+        assert after[:1] == [f"hint: {hint}"], err
     return errors[0]

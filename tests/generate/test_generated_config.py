@@ -56,7 +56,7 @@ def test_flags_override_set_which_overrides_the_file(config_module, tmp_path):
     "text, message",
     [
         ("trainer:\n  max_epoch: 3\n", "unknown key 'max_epoch'"),
-        ("data:\n  batch_size: many\n", "data.batch_size: expected int"),
+        ("data:\n  batch_size: many\n", "data.batch_size: expected a whole number"),
         ("trainer:\n  deterministic: 1\n", "trainer.deterministic: expected true or false"),
         ("trainer:\n  precision: '8-bit'\n", "trainer.precision"),
         ("model: [1, 2]\n", "model: expected a mapping"),
@@ -77,3 +77,22 @@ def test_resume_last_must_exist(config_module, tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
     assert module.resolve_resume_path("last", str(tmp_path)).endswith("last.ckpt")
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["Speeds training up by 50%.", "Try %(prog)s --max-epochs 2 (100% synthetic).", "%s %% %d"],
+)
+def test_help_shows_any_description_as_written(tmp_path, capsys, description):
+    """argparse %-formats a description that holds %(prog): the generated text is escaped."""
+    import dataclasses
+
+    spec = dataclasses.replace(Spec(), name="help-text", description=description)
+    folder = write_files(render_project(spec, "pytorch", format_code=False), tmp_path)
+    with (
+        project_module(folder, "help_text", "config") as module,
+        pytest.raises(SystemExit) as exit_,
+    ):
+        module.parse_args(["--help"])
+    assert exit_.value.code == 0
+    assert description in " ".join(capsys.readouterr().out.split())

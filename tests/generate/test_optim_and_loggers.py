@@ -198,10 +198,15 @@ def test_missing_tracker_package_is_one_clear_error(style, tracker, tmp_path, ca
     spec = spec_with(name="tracked", **{f"logging.{tracker}": True})
     folder, context = _project(spec, style, tmp_path / style)
     with project_module(folder, context["package_name"]) as train:
-        line = expect_clear_error(train, ["--accelerator", "cpu", "--fast-dev-run"], capsys)
-    assert line == (
-        f"error: logging.{tracker}: the {tracker} package is not installed; "
-        f"pip install -e .[{tracker}], or set logging.{tracker}: false"
+        line = expect_clear_error(
+            train,
+            ["--accelerator", "cpu", "--fast-dev-run"],
+            capsys,
+            hint=f"pip install -e .[{tracker}], or set logging.{tracker}: false",
+        )
+    assert line.startswith("error: config.yaml:")  # the line that switches it on
+    assert line.endswith(
+        f": logging.{tracker}: is true, but the {tracker} package is not installed"
     )
     pyproject = (folder / "pyproject.toml").read_text()
     assert f'{tracker} = ["{tracker}>=' in pyproject  # the extra the message names exists

@@ -113,7 +113,8 @@ def hostile_specs(draw) -> dict:
 
 
 def _assignments(source: str, scope: str | None = None) -> dict:
-    """NAME = <literal> at module level, or `name: type = <literal>` in class `scope`."""
+    """NAME = <literal> at module level, or `name: type = <literal>` in class `scope` (also
+    `setting(<literal>, ...)`, a config field with its limits)."""
     tree = ast.parse(source)
     body = tree.body
     if scope is not None:
@@ -125,7 +126,9 @@ def _assignments(source: str, scope: str | None = None) -> dict:
             values[node.targets[0].id] = ast.literal_eval(node.value)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             value = node.value
-            if isinstance(value, ast.Call) and value.keywords:  # field(default_factory=lambda: X)
+            if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "setting":
+                value = value.args[0]  # setting(default, **limits)
+            elif isinstance(value, ast.Call) and value.keywords:  # field(default_factory=lambda: X)
                 factory = {k.arg: k.value for k in value.keywords}.get("default_factory")
                 if not isinstance(factory, ast.Lambda):
                     continue
@@ -170,7 +173,10 @@ def _check_project(spec, style: str, files: dict[str, str]) -> None:
     assert init["PROJECT_NAME"] == spec.name
     assert init["DESCRIPTION"] == spec.description
     config_py = files[f"{package}/config.py"]
-    assert _parser_description(config_py) == _one_line(spec.description)
+    shown = _parser_description(config_py)
+    if "%(prog)" in shown:  # argparse %-formats such a text: every % is doubled
+        shown = shown.replace("%%", "%")
+    assert shown == _one_line(spec.description)
     data_defaults = _assignments(config_py, "DataConfig")
     if spec.data.source != "synthetic":
         assert data_defaults["path"] == spec.data.path

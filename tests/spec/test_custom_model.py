@@ -11,7 +11,7 @@ import pytest
 
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec import load_spec
-from torch_scaffold.spec.custom_model import CustomModelError, read_custom_model
+from torch_scaffold.spec.custom_model import GENERATED_NAMES, CustomModelError, read_custom_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,3 +177,61 @@ def test_the_project_gets_a_copy_of_the_file_and_the_arguments(style):
     assert "from .custom_model import GatedMLP" in files["custom_net/model.py"]
     assert "return GatedMLP(**config.args)" in files["custom_net/model.py"]
     assert '"in_features": 12' in files["custom_net/config.py"]
+
+
+def test_a_byte_order_mark_is_accepted_as_python_accepts_it(tmp_path):
+    code = "from torch import nn\nclass Net(nn.Module): pass\n"
+    (tmp_path / "net.py").write_bytes(b"\xef\xbb\xbf" + code.encode())
+    compile((tmp_path / "net.py").read_bytes(), "net.py", "exec")  # what Python does
+    model = read_custom_model("net.py:Net", tmp_path, {})
+    assert model.code == code  # the copy in the project starts at the code
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("from torch import nn\nclass Net(nn.Module): pass\nreturn Net\n", "net.py:3:"),
+        ("from torch import nn\nclass Net(nn.Module): pass\nbreak\n", "net.py:3:"),
+        ("from torch import nn\nclass Net(nn.Module): pass\nawait Net\n", "net.py:3:"),
+        ("from torch import nn\nnonlocal x\nclass Net(nn.Module): pass\n", "net.py:2:"),
+    ],
+)
+def test_code_that_parses_but_does_not_compile_is_refused(tmp_path, code, message):
+    """ast.parse accepts these; Python refuses to run them (compile() checks, runs nothing)."""
+    with pytest.raises(CustomModelError) as caught:
+        check(tmp_path, code)
+    assert caught.value.message.startswith(message)
+    assert "is not valid Python" in caught.value.message
+
+
+@pytest.mark.parametrize("name", GENERATED_NAMES)
+def test_class_names_the_generated_model_file_uses_are_refused(tmp_path, name):
+    code = f"from torch import nn\nclass {name}(nn.Module): pass\n"
+    with pytest.raises(CustomModelError, match=f"the class name {name} is taken"):
+        check(tmp_path, code, source=f"net.py:{name}")
+
+
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+@pytest.mark.parametrize("strategy", ["auto", "fsdp"])
+def test_generated_names_list_every_name_of_the_generated_model_file(style, strategy):
+    """GENERATED_NAMES holds every top-level name of model.py beside the user's class."""
+    import ast
+
+    from torch_scaffold.generate import render_project
+
+    spec = load_spec(
+        REPO / "examples" / "specs" / "custom_model.yaml",
+        [f"trainer.strategy={strategy}", "trainer.accelerator=auto"],
+    )
+    files = render_project(spec, style, format_code=False)
+    tree = ast.parse(files["custom_net/model.py"])
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    assert names - {"GatedMLP"} <= set(GENERATED_NAMES)

@@ -209,7 +209,7 @@ def test_schema_rejects_what_the_catalogue_rejects_per_field():
     rejected = 0
     for path in sorted(CATALOGUE.glob("*.yaml")):
         message = path.with_suffix(".expected").read_text()
-        if "YAML" in message or "line" in message or "data.path" in message:
+        if any(word in message for word in ("YAML", "line", "(default)", "data.path")):
             continue  # refused before parsing (aliases...) or a cross-field conflict
         try:
             data = yaml.safe_load(path.read_bytes().decode("utf-8"))

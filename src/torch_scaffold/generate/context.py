@@ -15,6 +15,7 @@ from torch_scaffold import __version__
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.derived import (
     DEFAULT_INPUT_SHAPE,
+    METRIC_MODES,
     STEP_SCHEDULERS,
     effective_causal,
     effective_input_shape,
@@ -23,6 +24,8 @@ from torch_scaffold.spec.derived import (
     input_kind,
     task_kind,
 )
+from torch_scaffold.spec.introspect import walk
+from torch_scaffold.spec.schema import STRATEGIES as SPEC_STRATEGIES
 from torch_scaffold.spec.schema import Spec
 
 STYLES = ("pytorch", "lightning")
@@ -147,6 +150,37 @@ def _custom_model(spec: Spec) -> dict[str, Any]:
     }
 
 
+# The schema's limits of a field that the generated config.py checks hand-edited values with.
+_LIMIT_KEYS = (
+    "min",
+    "max",
+    "exclusive_min",
+    "exclusive_max",
+    "choices",
+    "min_items",
+    "max_items",
+    "min_length",
+    "max_length",
+)
+
+
+def config_limits(spec: Spec) -> dict[str, dict[str, Any]]:
+    """{dotted field path: its limits} for every field of the spec, from schema.py: the
+    generated config.py puts them on its fields and checks config.yaml, --set and the flags
+    with them, as the spec loader checks a spec."""
+    limits = {}
+    for path, info in walk(Spec):
+        if info.kind != "section":
+            limits[path] = {
+                key: plain_data(info.meta[key])
+                for key in _LIMIT_KEYS
+                if info.meta.get(key) is not None and info.meta.get(key) is not False
+            }
+    if spec.trainer.strategy != "fsdp":  # the project has no FSDP code
+        limits["trainer.strategy"]["choices"] = [s for s in SPEC_STRATEGIES if s != "fsdp"]
+    return limits
+
+
 def _check_style_fits(spec: Spec, style: str) -> None:
     """The one spec rule that depends on the style: Lightning's FSDP runs on GPUs only."""
     trainer = spec.trainer
@@ -208,6 +242,12 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "checkpointing": spec.trainer.checkpoint.enabled,
         "best_checkpoint": spec.trainer.checkpoint.enabled and spec.data.val_split > 0,
         "extra_loggers": [name for name in ("wandb", "mlflow") if getattr(spec.logging, name)],
+        "config_limits": config_limits(spec),
+        # the values a monitor may watch, each with the mode that fits it
+        "monitor_modes": {
+            "val_loss": "min",
+            **{f"val_{name}": METRIC_MODES[name] for name in resolved_metrics(spec)},
+        },
         "requirements": dict(REQUIREMENTS),
     }
 

@@ -26,7 +26,7 @@ from torch_scaffold.spec.messages import (
     show_value,
 )
 from torch_scaffold.spec.schema import Spec
-from torch_scaffold.spec.yaml_nodes import Node, Origin
+from torch_scaffold.spec.yaml_nodes import Node, Origin, yaml11_number_problem
 
 # PyYAML follows YAML 1.1, which reads `3e-4` (no dot) as a string; we read it as the number
 # the user meant, but only when it was written without quotes.
@@ -313,6 +313,13 @@ def _convert(info: FieldInfo, kind: str, node: Node, path: str) -> Any:
 
 def _type_hint(info: FieldInfo, kind: str, node: Node) -> str:
     if node.kind == "str" and not node.plain and _unquoted_kind(node.value) in _ACCEPTS[kind]:
+        if yaml11_number_problem(node.value, _unquoted_kind(node.value)) is not None:
+            # without quotes `010` would be octal 8, `1:30` base-60 90
+            if ":" in node.value:
+                return "write the number itself, without quotes"
+            return (
+                f"write {int(node.value.replace('_', ''), 10)} without quotes or the leading zero"
+            )
         return "remove the quotes around the value"
     if kind == "str":
         if info.choices:

@@ -5,7 +5,10 @@ none of the user's code. The class must be defined at the top level of the file 
 subclass nn.Module: written as `nn.Module`, `torch.nn.Module`, `Module` imported from
 torch.nn (under any alias), one of nn.Sequential/ModuleList/ModuleDict, or another class
 of the same file that does. Its constructor must accept the arguments in `model.args`.
-The file is copied alone into the project, so relative imports are refused.
+The file is copied alone into the project, so relative imports are refused. It must compile
+(compile() checks what the parser lets through, such as a top-level `return`; nothing runs), and
+the class must not take a name that the generated model.py defines or imports. A UTF-8 byte
+order mark is accepted, as Python accepts it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ MAX_SOURCE_BYTES = 1_000_000
 # torch.nn classes a model may subclass directly
 MODULE_BASES = {f"torch.nn.{name}" for name in ("Module", "Sequential", "ModuleList", "ModuleDict")}
 MODULE_BASES.add("torch.nn.modules.module.Module")
+# The names the generated model.py defines or imports next to `from .custom_model import
+# ClassName`: a class of one of these names would replace them (tests check the list against
+# the rendered file).
+GENERATED_NAMES = ("annotations", "nn", "torch", "ModelConfig", "build_model", "BLOCKS")
 
 
 class CustomModelError(Exception):
@@ -66,10 +73,18 @@ def read_custom_model(source: str, base_dir: Path, args: dict[str, Any]) -> Cust
     code = _read(path)
     try:
         tree = ast.parse(code, filename=str(path))
+        # The parser accepts what the compiler refuses (a top-level `return`, `break` outside
+        # a loop, `nonlocal` at module level); compiling runs nothing.
+        compile(tree, str(path), "exec", dont_inherit=True)
     except SyntaxError as err:
         raise CustomModelError(
             f"{path.name}:{err.lineno}: is not valid Python ({err.msg})",
             "fix the syntax error; the file must run as a module on its own",
+        ) from None
+    except ValueError as err:  # Python 3.10: NUL bytes in the source
+        raise CustomModelError(
+            f"{path.name}: is not valid Python ({err})",
+            "fix the file; the file must run as a module on its own",
         ) from None
     _refuse_relative_imports(tree, path)
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
@@ -78,6 +93,12 @@ def read_custom_model(source: str, base_dir: Path, args: dict[str, Any]) -> Cust
         raise CustomModelError(
             f"{path.name} defines no top-level class {class_name} (classes: {found})",
             "name a class defined at the top level of the file",
+        )
+    if class_name in GENERATED_NAMES:
+        raise CustomModelError(
+            f"{path.name}:{classes[class_name].lineno}: the class name {class_name} is taken:"
+            " the generated model.py defines or imports that name itself",
+            "rename the class, in the file and in model.source (any other name will do)",
         )
     names = _imported_names(tree)
     if not _is_module(classes[class_name], classes, names, set()):
@@ -104,7 +125,7 @@ def _read(path: Path) -> str:
             "point at the module that defines the model, not a data file",
         )
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # without the byte order mark, if any
     except UnicodeDecodeError:
         raise CustomModelError(f"{path.name} is not UTF-8 text", "save it as UTF-8") from None
     except OSError as err:

@@ -95,7 +95,9 @@ one line with a fix; any problem means exit code 2, and `scaffold new` writes no
   and checked like a value in the file; errors name `--set KEY`.
   Setting a section (`--set trainer.early_stopping={{enabled: false}}`) replaces it whole.
 - Numbers such as `3e-4` are read as numbers (PyYAML would read them as text).
-  `precision: 32` is read as the choice `"32"`.
+  `precision: 32` is read as the choice `"32"`. The YAML 1.1 number forms that change a
+  value silently are refused: a leading zero (`batch_size: 010` would be octal 8) and
+  colons (`max_epochs: 1:30` would be base-60 90); quote them if text is meant.
 - The loader is safe by construction: files over {MAX_SPEC_BYTES:,} bytes, binary or
   non-UTF-8 files, YAML anchors and aliases, tags such as `!!python/object`, merge keys
   and duplicate keys are all refused with a message.

@@ -121,6 +121,27 @@ def project_package(name: str) -> str:
     return package
 
 
+def dependency_clash(name: str) -> tuple[str, str] | None:
+    """(what, distribution) when the project would shadow a top-level module that a generated
+    project imports through its requirements (directly or not), or take the name of one of
+    their distributions (`pip install -e .` would then replace it); None when the name is free.
+
+    Modules are compared without case: on macOS and Windows a `pil` folder is `PIL`. Names of
+    the standard library and of the project's own files are no dependencies: `project_package`
+    adds `_project` to those.
+    """
+    from torch_scaffold.spec.dependency_names import DISTRIBUTIONS, MODULES
+
+    slug = project_slug(name)
+    module = _shorten(slug.replace("-", "_")).lower()
+    for known, distribution in MODULES.items():
+        if known.lower() == module:
+            return f"the module {known}", distribution
+    if slug in DISTRIBUTIONS:
+        return f"the distribution {slug}", slug
+    return None
+
+
 def project_names(spec_or_name) -> tuple[str, str]:
     """(slug, package) for a Spec or a name. Both are empty when the name has no letters/digits."""
     name = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.name

@@ -40,7 +40,7 @@ from torch_scaffold.spec.derived import (
     tasks_for_model,
 )
 from torch_scaffold.spec.messages import one_of, show_text
-from torch_scaffold.spec.names import project_names
+from torch_scaffold.spec.names import dependency_clash, project_names
 from torch_scaffold.spec.schema import LOSSES, Spec
 
 
@@ -109,7 +109,12 @@ def _first_set(loc: Locations, *paths: str) -> str:
 
 
 def name_is_usable(spec: Spec, loc: Locations) -> None:
-    """`name` contains an ASCII letter or digit (the folder and package names come from it)."""
+    """`name` contains an ASCII letter or digit (the folder and package names come from it),
+    and its package name is not a top-level module of a dependency, nor its folder name a
+    dependency's distribution name (such as `packaging`, `google` or `typing-extensions`, of the
+    project's requirements or theirs): the package would shadow that module, and
+    `pip install -e .` would replace that distribution.
+    """
     slug, _ = project_names(spec)
     if not slug:
         _fail(
@@ -117,6 +122,21 @@ def name_is_usable(spec: Spec, loc: Locations) -> None:
             "name",
             f"{show_text(spec.name)} has no ASCII letters or digits to build a folder name from",
             "add ASCII letters or digits to the name, e.g. `my-classifier`",
+        )
+    clash = dependency_clash(spec.name)
+    if clash is not None:
+        what, distribution = clash
+        if what.startswith("the module"):
+            via = "" if what.endswith(distribution.replace("-", "_")) else f" (of {distribution})"
+            problem = f"as a package would shadow {what}{via}"
+        else:
+            problem = f"as a distribution would replace {distribution} (pip install -e .)"
+        _fail(
+            loc,
+            "name",
+            f"{show_text(spec.name)} {problem}, which the generated project's requirements"
+            " install",
+            f"pick another name, e.g. `{slug}-model`",
         )
 
 
@@ -181,9 +201,11 @@ def spec_folder(loc: Locations) -> Path:
 
 def custom_model_is_usable(spec: Spec, loc: Locations) -> None:
     """`model.type: custom` needs `model.source` (`path/to/file.py:ClassName`, relative to the
-    spec file) naming a top-level class of that file which subclasses nn.Module (read with
-    ast, never imported) and whose constructor accepts `model.args`; `model.source` and
-    `model.args` are for custom models only.
+    spec file) naming a top-level class of that file which subclasses nn.Module (the file is
+    parsed and compiled, never run or imported; a UTF-8 byte order mark is fine) and whose
+    constructor accepts `model.args`; the class is not named like something the generated
+    model.py defines or imports (nn, torch, ModelConfig, build_model, BLOCKS, annotations);
+    `model.source` and `model.args` are for custom models only.
     """
     model = spec.model
     if model.type != "custom":

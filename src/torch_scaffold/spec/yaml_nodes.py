@@ -6,11 +6,13 @@ construct Python objects from tags. A pass over the parser events first refuses,
   - explicit tags other than the plain YAML types (`!!python/object`, `!custom`, `!!binary`);
   - nesting deeper than any spec needs (composing is recursive).
 Converting the node graph then refuses duplicate keys (YAML would silently keep the last one),
-merge keys and keys that are not strings.
+merge keys, keys that are not strings, and the YAML 1.1 number forms that change a value without
+a word: a leading zero is octal (`010` is 8), colons are base 60 (`1:30` is 90).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,8 @@ MAX_DEPTH = 32
 # libyaml's C parser when PyYAML has it (about 10x faster); the same safe loader either way
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONSTRUCT = SafeConstructor()
+# YAML 1.1 (PyYAML) integers with a leading zero are octal; numbers with colons are base 60
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,8 @@ def _scalar(node: yaml.ScalarNode, origin: Origin, line: int | None, path: str) 
     kind = node.tag[len(_CORE) :] if node.tag.startswith(_CORE) else "str"
     if kind not in ("int", "float", "bool", "null", "timestamp"):
         return "str", node.value
+    if kind in ("int", "float") and not node.style:
+        _refuse_yaml11_number(node.value, kind, origin.where(line, path))
     try:
         return kind, _CONSTRUCT.yaml_constructors[node.tag](_CONSTRUCT, node)
     except (ValueError, OverflowError, yaml.YAMLError):
@@ -254,3 +260,29 @@ def _scalar(node: yaml.ScalarNode, origin: Origin, line: int | None, path: str) 
             where=origin.where(line, path),
             hint="write a number of sensible size, or quote the text",
         ) from None
+
+
+def yaml11_number_problem(text: str, kind: str) -> tuple[str, str] | None:
+    """(message, hint) when YAML 1.1 reads the plain scalar `text` as a number other than the
+    one written: `010` (octal, 8) or `1:30` (base 60, 90); None for an ordinary number."""
+    if kind == "int" and _OCTAL.fullmatch(text):
+        digits = text.replace("_", "")
+        message = (
+            f"{text} would be read as {int(digits, 8)}: YAML 1.1 reads a number with a leading"
+            " zero as octal"
+        )
+        return (
+            message,
+            f"write {int(digits, 10)} without the leading zero, or quote it if it is text",
+        )
+    if ":" in text:
+        value = _CONSTRUCT.yaml_constructors[_CORE + kind](_CONSTRUCT, yaml.ScalarNode("", text))
+        message = f"{text} would be read as {value}: YAML 1.1 reads numbers with colons as base 60"
+        return message, "write the number itself, or quote it if it is text (a time, say)"
+    return None
+
+
+def _refuse_yaml11_number(text: str, kind: str, where: str) -> None:
+    problem = yaml11_number_problem(text, kind)
+    if problem is not None:
+        raise SpecError(problem[0], where=where, hint=problem[1])

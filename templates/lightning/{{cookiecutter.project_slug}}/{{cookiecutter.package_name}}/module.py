@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from .config import config_from_dict
-from .metrics import build_loss, build_metrics
+from .metrics import build_loss, build_metrics, check_finite_loss
 from .model import build_model
 from .optim import build_optimizer{{ ", build_scheduler" if p.scheduler_interval }}{{ ", SCHEDULER_INTERVAL" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
 from .rng import capture_rng_states, restore_rng_states
@@ -69,14 +69,25 @@ class LitModel(pl.LightningModule):
         self.train_batches += 1
         every = self.trainer.log_every_n_steps  # 0 under barebones: logging_enabled is False
         if self.logging_enabled and (self.trainer.global_step + 1) % every == 0:
-            # sync_dist: the mean over ranks (every rank logs on the same steps)
-            self.log("train_loss_step", loss, on_step=True, prog_bar=True, sync_dist=True)
+            # the mean over ranks (every rank logs on the same steps); a NaN or inf stops
+            # the run on every rank alike (the check reads it back: at this interval only)
+            value = self.trainer.strategy.reduce(loss.detach(), reduce_op="mean")
+            self.log("train_loss_step", value, on_step=True, prog_bar=True)
+            step = self.trainer.global_step + 1  # as the plain loop counts: after this step
+            check_finite_loss(value, "train loss", self.current_epoch, step)
         return loss
 
     def on_train_epoch_end(self) -> None:
+        # Runs after validation and before the checkpoint callbacks save this epoch.
         if self.logging_enabled:
             mean = self.train_loss_sum / max(self.train_batches, 1)
+            mean = self.trainer.strategy.reduce(mean, reduce_op="mean")  # the same on every rank
             self.log("train_loss_epoch", mean, on_epoch=True, sync_dist=True)
+            step = self.trainer.global_step
+            check_finite_loss(mean, "mean train loss", self.current_epoch, step)
+            val_loss = self.trainer.callback_metrics.get("val_loss")
+            if val_loss is not None:  # already the mean over ranks
+                check_finite_loss(val_loss, "validation loss", self.current_epoch, step)
 
     def _evaluate(self, batch: Batch, stage: str) -> None:
         inputs, targets = batch

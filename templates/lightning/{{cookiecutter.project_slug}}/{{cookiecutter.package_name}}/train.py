@@ -17,6 +17,7 @@ import importlib.util
 import os
 {% endif %}
 import sys
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -35,6 +36,7 @@ from .datamodule import DataModule
 {% if p.fsdp %}
 from .model import BLOCKS
 {% endif %}
+from .metrics import EXIT_DIVERGED, TrainingDiverged
 from .module import LitModel
 from .optim import optimizer_steps_per_epoch
 {% if p.data_source != "synthetic" %}
@@ -70,9 +72,20 @@ def build_loggers(config: Config) -> list[Logger]:
     return loggers
 
 
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar, closed when the run stops with an error (a NaN loss, a full disk), so
+    that the error line starts a line of its own."""
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, error: Any) -> None:
+        for name in ("_train_progress_bar", "_val_progress_bar", "_test_progress_bar"):
+            bar = getattr(self, name, None)
+            if bar is not None:
+                bar.close()
+
+
 def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
     # The bar redraws at the logging interval: each redraw reads values back from the device.
-    callbacks: list[Callback] = [TQDMProgressBar(refresh_rate=config.trainer.log_every_n_steps)]
+    callbacks: list[Callback] = [ProgressBar(refresh_rate=config.trainer.log_every_n_steps)]
 {% if p.checkpointing %}
     checkpoint = config.trainer.checkpoint
     dirpath = os.path.join(config.output_dir, "checkpoints")
@@ -233,7 +246,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
     except (ConfigError, DataError{{ ", CheckpointError" if p.checkpointing }}) as err:
         print(f"error: {err}", file=sys.stderr)
+        if getattr(err, "hint", ""):
+            print(f"hint: {err.hint}", file=sys.stderr)
         raise SystemExit(2) from None
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        print(f"hint: {err.hint}", file=sys.stderr)
+        raise SystemExit(EXIT_DIVERGED) from None
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from .distributed import World, all_reduce_sum, gradient_sync_skipper, without_d
 from .distributed import World, all_reduce_sum, without_ddp
 {% endif %}
 from .logging_utils import MetricLogger, Progress
-from .metrics import MetricSet
+from .metrics import MetricSet, check_finite_loss
 from .rng import capture_rng_states, restore_rng_states
 from .runtime import autocast_context, grad_scaler, resolve_precision
 
@@ -125,8 +125,15 @@ class TrainingLoop:
         metrics: dict[str, float] = {}
         while self.epoch < self.config.trainer.max_epochs:
             metrics = {"train_loss_epoch": self.train_epoch()}
+            # a NaN or inf loss stops the run before this epoch's checkpoints are written
+            check_finite_loss(
+                metrics["train_loss_epoch"], "mean train loss", self.epoch, self.global_step
+            )
             if self.val_loader is not None:
                 metrics.update(self.evaluate(self.val_loader, "val"))
+                check_finite_loss(
+                    metrics["val_loss"], "validation loss", self.epoch, self.global_step
+                )
 {% if p.scheduler == "plateau" %}
             # as Lightning does: the monitored value decides, after validation
             self.scheduler.step(metrics[self.config.scheduler.monitor])
@@ -166,28 +173,30 @@ class TrainingLoop:
         model.train()
         batches = self.progress.wrap(batches, num_batches, f"epoch {self.epoch}")
         skip_sync, sync_always = self.skip_sync, self.sync_always
-        for batch_index, (inputs, targets) in enumerate(batches):
-            inputs = inputs.to(device, non_blocking=non_blocking)
-            targets = targets.to(device, non_blocking=non_blocking)
-            stepping = (batch_index + 1) % accumulate == 0 or batch_index + 1 == num_batches
-            with sync_always if stepping or skip_sync is None else skip_sync():
-                with self.autocast:
-                    loss = criterion(model(inputs), targets)
-                loss_sum += loss.detach()
-                scaled = loss / accumulate if accumulate > 1 else loss
-                if scaler is None:
-                    scaled.backward()
-                else:
-                    scaler.scale(scaled).backward()
-            if stepping:
-                self.optimizer_step()
+        try:
+            for batch_index, (inputs, targets) in enumerate(batches):
+                inputs = inputs.to(device, non_blocking=non_blocking)
+                targets = targets.to(device, non_blocking=non_blocking)
+                stepping = (batch_index + 1) % accumulate == 0 or batch_index + 1 == num_batches
+                with sync_always if stepping or skip_sync is None else skip_sync():
+                    with self.autocast:
+                        loss = criterion(model(inputs), targets)
+                    loss_sum += loss.detach()
+                    scaled = loss / accumulate if accumulate > 1 else loss
+                    if scaler is None:
+                        scaled.backward()
+                    else:
+                        scaler.scale(scaled).backward()
+                if stepping:
+                    self.optimizer_step()
 {% if p.scheduler_interval == "step" %}
-                self.scheduler.step()
+                    self.scheduler.step()
 {% endif %}
-                self.global_step += 1
-                if self.global_step % log_every == 0:
-                    self.log_step(loss)
-        self.progress.close()
+                    self.global_step += 1
+                    if self.global_step % log_every == 0:
+                        self.log_step(loss)
+        finally:
+            self.progress.close()  # also when the run stops (a NaN loss): no stray bar
         # The mean over all ranks' batches (each rank runs the same number).
         all_reduce_sum(loss_sum, self.world)
         return (loss_sum / (num_batches * self.world.size)).item()
@@ -210,10 +219,13 @@ class TrainingLoop:
         self.optimizer.zero_grad(set_to_none=True)
 
     def log_step(self, loss: torch.Tensor) -> None:
-        """The only per-step host sync, once every log_every_n_steps (every rank calls it)."""
+        """The only per-step host sync, once every log_every_n_steps (every rank calls it):
+        logs the loss, and stops the run when it is NaN or inf (every rank sees the same
+        all-reduced value, so all stop together)."""
         if self.world.distributed:
             loss = all_reduce_sum(loss.detach().clone(), self.world) / self.world.size
         metrics = {"train_loss_step": loss.item()}
+        check_finite_loss(metrics["train_loss_step"], "train loss", self.epoch, self.global_step)
 {% if p.scheduler_interval %}
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]  # as LearningRateMonitor does
 {% endif %}

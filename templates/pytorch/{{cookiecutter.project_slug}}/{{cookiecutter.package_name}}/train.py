@@ -37,7 +37,7 @@ from .distributed import (
 )
 from .engine import TrainingLoop
 from .logging_utils import MetricLogger, {{ "build_trackers, " if p.extra_loggers }}next_version_dir
-from .metrics import METRICS, build_loss, build_metrics
+from .metrics import EXIT_DIVERGED, METRICS, TrainingDiverged, build_loss, build_metrics
 from .model import build_model
 from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" and p.checkpointing }}
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
@@ -206,7 +206,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
     except (ConfigError, DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
+        if getattr(err, "hint", ""):
+            print(f"hint: {err.hint}", file=sys.stderr)
         raise SystemExit(2) from None
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        print(f"hint: {err.hint}", file=sys.stderr)
+        raise SystemExit(EXIT_DIVERGED) from None
 
 
 if __name__ == "__main__":
