@@ -110,9 +110,8 @@ def _project(root: Path, style: str, args: dict) -> Path:
 def test_non_finite_loss_stops_the_run(case, style, tmp_path, capsys, torch_one_thread):
     args, argv, error = CASES[case]
     folder = _project(tmp_path, style, args)
-    with project_module(folder, "breaking") as train:
-        with pytest.raises(SystemExit) as exit_:
-            train.main(["--accelerator", "cpu", *argv])
+    with project_module(folder, "breaking") as train, pytest.raises(SystemExit) as exit_:
+        train.main(["--accelerator", "cpu", *argv])
     err = capsys.readouterr().err
     assert exit_.value.code == 3, err
     assert "Traceback" not in err
