@@ -83,8 +83,8 @@ def main() -> None:
     """Generate PyTorch / Lightning training projects, and convert training scripts to Lightning.
 
     \b
-    Exit codes: 0 done; 1 --check found work to do; 2 bad input or usage;
-    3 conversion refused.
+    Exit codes: 0 done; 1 --check found work to do, or update left conflicts; 2 bad input or
+    usage; 3 conversion refused; 4 an internal converter error.
     """
 
 
@@ -312,8 +312,8 @@ def convert(
          an existing output scaffold did not write or that was edited since (see --force)
       3  refused: reasons printed with line numbers, nothing written. With --partial the file
          is written with # TODO(scaffold) markers and the exit code is still 3, so CI never
-         takes an incomplete conversion for a finished one. An internal converter error
-         also exits 3 (nothing written; please report it).
+         takes an incomplete conversion for a finished one.
+      4  an internal converter error: nothing written; please report it with the script.
     """
     from torch_scaffold.commands.convert import run_convert
 
