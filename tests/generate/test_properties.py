@@ -33,7 +33,7 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.generate.formatting import LINE_LENGTH
 from torch_scaffold.generate.write import _safe_relative
 from torch_scaffold.spec import load_spec_text
-from torch_scaffold.spec.names import SHADOWED
+from torch_scaffold.spec.names import SHADOWED, dependency_clash
 
 from .helpers import train_losses, write_files
 
@@ -102,6 +102,8 @@ def hostile_specs(draw) -> dict:
     """valid_specs() with hostile text in name, description and the data path/keys."""
     data = draw(valid_specs())
     data["name"] = draw(_hostile_text(False, 100))
+    if dependency_clash(data["name"]) is not None:  # a dependency's name is refused
+        data["name"] = ("x" + data["name"])[-100:]
     data["description"] = draw(_hostile_text(True, 2000))
     if data["data"]["source"] != "synthetic":
         data["data"]["path"] = draw(_hostile_text(False, 200))

@@ -33,6 +33,7 @@ from torch_scaffold.spec.derived import (
     tasks_for_model,
 )
 from torch_scaffold.spec.introspect import FieldInfo, walk
+from torch_scaffold.spec.names import dependency_clash
 from torch_scaffold.spec.schema import LOSSES, MODELS
 
 LEAVES = [(path, info) for path, info in walk(Spec) if info.kind != "section"]
@@ -306,4 +307,6 @@ def valid_specs(draw) -> dict:
     optimizer["nesterov"] = optimizer["nesterov"] and optimizer["name"] == "sgd"
     if optimizer["nesterov"]:
         optimizer["momentum"] = max(optimizer["momentum"], 0.5)
+    if dependency_clash(data["name"]) is not None:  # `tqdm` would shadow a dependency
+        data["name"] = ("my " + data["name"])[:100]
     return data

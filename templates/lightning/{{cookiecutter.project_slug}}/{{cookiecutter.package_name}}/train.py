@@ -10,6 +10,7 @@ as the plain style. Run `--help` for every option.
 
 from __future__ import annotations
 
+import errno
 {% if p.spec.logging.tensorboard %}
 import importlib.util
 {% endif %}
@@ -21,14 +22,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}{{ ", ModelCheckpoint" if p.checkpointing }}
+from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}
 {% if p.fsdp %}
 from pytorch_lightning.strategies import FSDPStrategy, Strategy
 {% endif %}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "mlflow" in p.extra_loggers }}{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}{{ ", WandbLogger" if "wandb" in p.extra_loggers }}
 
 {% if p.checkpointing %}
-from .checkpoint import AtomicCheckpointIO, CheckpointError, check_resume
+from .checkpoint import AtomicCheckpointIO, CheckpointError, RunFolderCheckpoint, check_checkpoint
 {% endif %}
 from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError
@@ -92,7 +93,7 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
 {% if p.best_checkpoint %}
     # best.ckpt first: trainer.checkpoint_callback (used for testing the best weights) is it
     callbacks.append(
-        ModelCheckpoint(
+        RunFolderCheckpoint(
             dirpath=dirpath,
             filename="best",
             monitor=checkpoint.monitor,
@@ -106,7 +107,7 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
         # last.ckpt after every epoch, as in the plain style. (save_last=True would refresh it
         # only in epochs where best.ckpt improved, so --resume last could go back in time.)
         callbacks.append(
-            ModelCheckpoint(
+            RunFolderCheckpoint(
                 dirpath=dirpath, filename="last", save_top_k=1, enable_version_counter=False
             )
         )
@@ -176,7 +177,7 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         logger=loggers or False,
 {% if p.checkpointing %}
         # off when no checkpoint is kept: Lightning would add its own ModelCheckpoint
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        enable_checkpointing=any(isinstance(c, RunFolderCheckpoint) for c in callbacks),
         plugins=[AtomicCheckpointIO()],  # checkpoints written to a temp file, then renamed
 {% else %}
         enable_checkpointing=False,
@@ -212,7 +213,7 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
 {% if p.checkpointing %}
     ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)
     if ckpt_path is not None:
-        check_resume(ckpt_path, model)  # a torn or foreign file: one clear error, before fit
+        check_checkpoint(ckpt_path, model)  # a torn or foreign file: one clear error, before fit
 {% else %}
     if resume is not None:
         raise ConfigError("--resume: this project was generated with checkpointing switched off")
@@ -223,8 +224,19 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if splits.test is not None:
 {% if p.best_checkpoint %}
-        # Test the best weights when a best checkpoint exists.
+        # Test the best weights when a best checkpoint exists, read with the checks of a
+        # resume (its checksum, its contents, this model's shapes), not by Lightning alone.
         best = None if fast_dev_run else trainer.checkpoint_callback.best_model_path or None
+        if best is not None:
+            state = check_checkpoint(best, model)
+{% if p.fsdp %}
+            if state is not None:  # else a sharded folder, which Lightning loads
+                model.load_state_dict(state["state_dict"])
+                best = None
+{% else %}
+            model.load_state_dict(state["state_dict"])
+            best = None
+{% endif %}
 {% else %}
         best = None
 {% endif %}
@@ -248,6 +260,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"error: {err}", file=sys.stderr)
         if getattr(err, "hint", ""):
             print(f"hint: {err.hint}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as err:  # a full disk while writing logs (checkpoints: CheckpointError)
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        print(f"error: {err.filename or 'an output file'}: cannot write: {err.strerror}", file=sys.stderr)
+        print("hint: free some disk space (or use --output-dir on another disk)", file=sys.stderr)
         raise SystemExit(2) from None
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)

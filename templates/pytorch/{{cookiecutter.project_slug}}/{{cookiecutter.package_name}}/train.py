@@ -11,6 +11,7 @@ for every option.
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch
 {% if p.fsdp %}
 from .checkpoint import CheckpointError{{ ", load_sharded_checkpoint, restore" if p.checkpointing }}
 {% else %}
-from .checkpoint import CheckpointError{{ ", load_checkpoint, restore" if p.checkpointing }}
+from .checkpoint import CheckpointError{{ ", check_weights, load_checkpoint, restore" if p.checkpointing }}
 {% endif %}
 from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError, load_splits, make_loader
@@ -183,7 +184,9 @@ def fit_and_test(
 {% if p.fsdp %}
                 load_sharded_checkpoint(best_path, model)
 {% else %}
-                model.load_state_dict(load_checkpoint(best_path)["model"])
+                best = load_checkpoint(best_path)
+                check_weights(best["model"], model.state_dict(), best_path)
+                model.load_state_dict(best["model"])
 {% endif %}
 {% endif %}
             test_loader = make_loader(
@@ -208,6 +211,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"error: {err}", file=sys.stderr)
         if getattr(err, "hint", ""):
             print(f"hint: {err.hint}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as err:  # a full disk while writing logs (checkpoints: CheckpointError)
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        print(f"error: {err.filename or 'an output file'}: cannot write: {err.strerror}", file=sys.stderr)
+        print("hint: free some disk space (or use --output-dir on another disk)", file=sys.stderr)
         raise SystemExit(2) from None
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
