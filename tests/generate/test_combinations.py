@@ -248,7 +248,7 @@ def test_combination_lints_and_trains_in_both_styles(
                     train,
                     argv,
                     capsys,
-                    f"logging.{missing}: the {missing} package is not installed",
+                    f"logging.{missing}: is true, but the {missing} package is not installed",
                 )
                 continue
             metrics[style] = train.main(argv)
