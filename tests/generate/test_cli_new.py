@@ -19,7 +19,7 @@ def test_new_writes_the_default_project_and_says_what_next(runner, tmp_path):
     result = runner.invoke(main, ["new", "--style", "lightning", "-o", str(target)])
     assert result.exit_code == 0, result.output
     assert (target / "tabular_classifier" / "module.py").is_file()
-    assert "Wrote 20 files" in result.output  # incl. slurm.sbatch, synthetic.py, checkpoint.py
+    assert "Wrote 22 files" in result.output  # incl. slurm.sbatch, synthetic.py, checkpoint.py
     assert f"cd {target}" in result.output
     assert "python -m tabular_classifier.train" in result.output
 
