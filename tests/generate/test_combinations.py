@@ -249,6 +249,7 @@ def test_combination_lints_and_trains_in_both_styles(
                     argv,
                     capsys,
                     f"logging.{missing}: is true, but the {missing} package is not installed",
+                    hint=f"pip install -e .[{missing}], or set logging.{missing}: false",
                 )
                 continue
             metrics[style] = train.main(argv)

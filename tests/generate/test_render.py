@@ -10,6 +10,7 @@ import yaml
 
 from torch_scaffold.generate import render_project
 from torch_scaffold.generate.formatting import LINE_LENGTH
+from torch_scaffold.generate.render import PREFORMATTED, templates_root
 from torch_scaffold.spec.schema import Spec
 
 from .helpers import spec_with
@@ -29,6 +30,8 @@ COMMON = {
 SHARED = {
     "__init__.py",
     "config.py",
+    "config_checks.py",
+    "checkpoint_files.py",
     "model.py",
     "data.py",
     "metrics.py",
@@ -182,3 +185,12 @@ def test_project_name_is_exact_in_python():
     tree = ast.parse(files[f"{package}/__init__.py"])
     assert ast.literal_eval(tree.body[1].value) == name
     assert json.loads(json.dumps(name)) == name
+
+
+@pytest.mark.parametrize("name", PREFORMATTED)
+def test_preformatted_modules_are_plain_black_formatted_python(name):
+    """render_project copies these as written (no black run): they hold no template syntax
+    and are black-formatted already."""
+    text = (templates_root() / "_shared" / name).read_text(encoding="utf-8")
+    assert not any(mark in text for mark in ("{{", "{%", "{#"))
+    assert black.format_str(text, mode=black.Mode(line_length=LINE_LENGTH)) == text

@@ -1,0 +1,3 @@
+{% if cookiecutter._project.checkpointing %}
+{% include "checkpoint_files.py" %}
+{% endif %}

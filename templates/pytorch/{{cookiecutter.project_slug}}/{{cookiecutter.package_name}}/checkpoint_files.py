@@ -1,0 +1,1 @@
+{% include "checkpoint_files.py" %}
