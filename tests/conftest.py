@@ -20,3 +20,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "full" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_configure(config):
+    """The on-disk cache (formatted code, compiled templates) of this test session only, so a
+    stale user cache can never hide a template change (each entry is keyed by its input
+    anyway) and tests leave nothing in the home folder."""
+    if "TORCH_SCAFFOLD_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["TORCH_SCAFFOLD_CACHE_DIR"] = tempfile.mkdtemp(prefix="scaffold-test-cache-")

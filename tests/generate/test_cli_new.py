@@ -57,6 +57,7 @@ def test_formatting_failure_writes_nothing(runner, tmp_path, monkeypatch):
         raise formatting.FormattingError(path, "simulated")
 
     monkeypatch.setattr(formatting, "format_python", broken)
+    monkeypatch.setenv("TORCH_SCAFFOLD_CACHE_DIR", "off")  # black must run, not the cache
     target = tmp_path / "out"
     result = runner.invoke(main, ["new", "--style", "lightning", "-o", str(target)])
     assert result.exit_code == 2

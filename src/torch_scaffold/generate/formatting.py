@@ -1,6 +1,14 @@
-"""Format generated Python with black, in-process (black is imported only here, lazily)."""
+"""Format generated Python with black, in-process (black is imported only here, lazily).
+
+Results are cached on disk by input text and black version (generate/cache.py): a project
+rendered before costs no black run, nor black's import.
+"""
 
 from __future__ import annotations
+
+from importlib.metadata import version
+
+from torch_scaffold.generate import cache
 
 LINE_LENGTH = 100  # matches [tool.black] in the generated pyproject.toml
 
@@ -23,7 +31,18 @@ def format_python(source: str, path: str = "<generated>") -> str:
 
 
 def format_files(files: dict[str, str]) -> dict[str, str]:
-    return {
-        path: format_python(text, path) if path.endswith(".py") else text
-        for path, text in files.items()
-    }
+    """Every .py file black-formatted; other files as given."""
+    folder = cache.subfolder("black")
+    black_version = version("black")
+    formatted: dict[str, str] = {}
+    for path, text in files.items():
+        if not path.endswith(".py"):
+            formatted[path] = text
+            continue
+        key = cache.key_of("black", black_version, str(LINE_LENGTH), text)
+        result = cache.read_text(folder, key)
+        if result is None:
+            result = format_python(text, path)
+            cache.write_text(folder, key, result)
+        formatted[path] = result
+    return formatted

@@ -14,6 +14,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from torch_scaffold.generate import cache
 from torch_scaffold.generate.context import cookiecutter_context
 from torch_scaffold.spec.schema import Spec
 
@@ -37,12 +38,16 @@ def _filters_extension(path: str):
 
 
 @functools.cache
-def _environment(style_dir: str):
+def _environment(style_dir: str, bytecode_dir: str | None):
     import jinja2
 
     root = Path(style_dir)
     extension = _filters_extension(str(root / "local_extensions.py"))
+    # Compiled templates are kept on disk (keyed by each template's source): compiling them
+    # is most of rendering. Jinja ignores an entry that is stale or unreadable.
+    bytecode = None if bytecode_dir is None else jinja2.FileSystemBytecodeCache(bytecode_dir)
     return jinja2.Environment(
+        bytecode_cache=bytecode,
         # `templates` is a symlink to ../_shared in a checkout (cookiecutter's own search
         # path); wheels do not keep directory symlinks, so _shared is searched directly too.
         loader=jinja2.FileSystemLoader(
@@ -68,11 +73,12 @@ def _template_files(project_dir: Path) -> list[str]:
 def render_templates(context: dict[str, Any], style: str) -> dict[str, str]:
     """Raw rendered text per output path; files that render empty are switched off (omitted)."""
     style_dir = templates_root() / style
-    env = _environment(str(style_dir))
+    bytecode_dir = cache.subfolder("jinja")
+    env = _environment(str(style_dir), None if bytecode_dir is None else str(bytecode_dir))
     variables = {"cookiecutter": context}
     files: dict[str, str] = {}
     for name in _template_files(style_dir / PROJECT_DIR_NAME):
-        out_path = env.from_string(name).render(variables)
+        out_path = env.from_string(name).render(variables) if "{" in name else name
         text = env.get_template(name).render(variables)
         if text.strip():
             files[out_path] = text
