@@ -92,7 +92,7 @@ def cli_rows(root: Path, repeat: int) -> list[Row]:
     return [
         _cli_row("scaffold --help", [[*scaffold, "--help"]] * repeat, 0.3),
         _cli_row("scaffold new (default, lightning)", new, 0.4),
-        _cli_row("scaffold new, empty cache (first run)", cold, 1.5, cold_envs),
+        _cli_row("scaffold new, empty cache (first run)", cold, 2.0, cold_envs),
         _cli_row("scaffold update (default project, --set optimizer.name=sgd)", update, 2.0),
     ]
 
