@@ -130,7 +130,43 @@ def argparse_text(value):
     return text.replace("%", "%%") if "%(prog)" in text else text
 
 
+def project(cookiecutter):
+    """The project's context for what was answered at cookiecutter's prompts.
+
+    `_project` holds everything derived from the default spec. The names typed for
+    project_slug and package_name replace its own; a `spec` other than the default is derived
+    again by torch-scaffold's own code (which then has to be installed), so `cruft update`
+    keeps a project's spec. `scaffold new` passes the values it derived, which changes nothing.
+    """
+    base = cookiecutter["_project"]
+    given = cookiecutter.get("spec")
+    spec = base["spec"] if given is None else json.loads(given)
+    if spec != base["spec"]:
+        base = _derived_context(json.dumps(spec), base["style"])
+    names = {key: str(cookiecutter.get(key, base[key])) for key in ("project_slug", "package_name")}
+    return {**base, **names}
+
+
+_DERIVED = {}
+
+
+def _derived_context(spec_json, style):
+    if (spec_json, style) not in _DERIVED:
+        try:
+            from torch_scaffold.generate.context import build_context
+            from torch_scaffold.spec import load_spec_text
+        except ImportError as err:
+            raise RuntimeError(
+                "this template was given a spec other than its default; deriving the project"
+                " from it needs torch-scaffold (pip install torch-scaffold)"
+            ) from err
+        spec = load_spec_text(spec_json, "the cookiecutter `spec` variable")
+        _DERIVED[(spec_json, style)] = build_context(spec, style)
+    return _DERIVED[(spec_json, style)]
+
+
 FILTERS = {
+    "project": project,
     "pyrepr": pyrepr,
     "toml_str": toml_str,
     "yaml_value": yaml_value,

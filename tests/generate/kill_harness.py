@@ -72,7 +72,9 @@ def _install_hooks(trial: dict, fd: int, chunks: int, chunk_delay: float) -> Non
         original_save(obj, buffer, *args, **kwargs)
         data = buffer.getvalue()
         _send(fd, f"save {number} begin {len(data)}")
-        handle = open(f, "wb") if isinstance(f, (str, os.PathLike)) else f
+        handle = (
+            open(f, "wb") if isinstance(f, (str, os.PathLike)) else f
+        )  # noqa: SIM115 (closed below, or the caller's)
         size = -(-len(data) // chunks)
         for index in range(chunks):
             handle.write(data[index * size : (index + 1) * size])
@@ -116,7 +118,7 @@ def _fork_run(train, argv, log: Path, trial=None, chunks=8, chunk_delay=0.0):
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
-        except BaseException:
+        except BaseException:  # noqa: BLE001 (reported, then the exit code)
             traceback.print_exc()
         finally:
             sys.stdout.flush()
@@ -200,7 +202,9 @@ def run_trial(train, plan, trial, index, reference) -> dict:
             state = torch.load(last, map_location="cpu", weights_only=True)
             result["last_loads"] = all(k in state for k in CHECKPOINT_KEYS[key])
             result["resumed_from_epoch"] = state["epoch"]
-        except Exception as err:  # a torn checkpoint: the failure this test exists to catch
+        except (
+            Exception
+        ) as err:  # noqa: BLE001 a torn checkpoint: the failure this test exists to catch
             result["last_loads"] = False
             result["load_error"] = f"{type(err).__name__}: {str(err)[:200]}"
         code = _wait(*_fork_run(train, [*argv, "--resume", "last"], log))

@@ -4,7 +4,11 @@ import json
 
 import pytest
 
-from torch_scaffold.generate.context import build_context, cookiecutter_context, plain_data
+from torch_scaffold.generate.context import (
+    build_context,
+    cookiecutter_json,
+    plain_data,
+)
 from torch_scaffold.spec.schema import Spec
 
 from .helpers import REPO, spec_with
@@ -70,8 +74,7 @@ def test_unknown_style_is_rejected():
 def test_cookiecutter_json_matches_the_default_spec(style):
     """templates/<style>/cookiecutter.json must be regenerated when the context changes."""
     on_disk = json.loads((REPO / "templates" / style / "cookiecutter.json").read_text())
-    assert on_disk == cookiecutter_context(Spec(), style), (
-        "regenerate with: python -c 'import json; from torch_scaffold.generate.context import "
-        "cookiecutter_context; from torch_scaffold.spec.schema import Spec; "
-        f'print(json.dumps(cookiecutter_context(Spec(), "{style}"), indent=2))\''
-    )
+    command = f"import json; from torch_scaffold.generate.context import cookiecutter_json; print(json.dumps(cookiecutter_json('{style}'), indent=2))"
+    assert on_disk == cookiecutter_json(
+        style
+    ), f'regenerate with: python -c "{command}" > templates/{style}/cookiecutter.json'

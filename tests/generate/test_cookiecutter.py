@@ -6,6 +6,8 @@ from torch_scaffold.generate import render_project
 from torch_scaffold.generate.render import templates_root
 from torch_scaffold.spec.schema import Spec
 
+from .helpers import REPO
+
 
 def _read_tree(root):
     return {
@@ -22,3 +24,78 @@ def test_cookiecutter_no_input_gives_the_same_project(style, tmp_path):
     out = cookiecutter(str(templates_root() / style), no_input=True, output_dir=str(tmp_path))
     assert _read_tree(tmp_path / "tabular-classifier") == render_project(Spec(), style)
     assert out == str(tmp_path / "tabular-classifier")
+
+
+def _cookiecutter(style, tmp_path, **answers):
+    from cookiecutter.main import cookiecutter
+
+    return cookiecutter(
+        str(templates_root() / style),
+        no_input=True,
+        output_dir=str(tmp_path),
+        extra_context=answers,
+    )
+
+
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_cookiecutter_honours_the_names_typed(style, tmp_path):
+    """The slug and package name answered are the project's: folders, imports, commands."""
+    out = _cookiecutter(style, tmp_path, project_slug="my-proj")
+    project = tmp_path / "my-proj"
+    assert out == str(project)
+    assert (project / "my_proj" / "train.py").is_file()  # package_name followed the slug
+    assert not list(project.rglob("tabular_classifier*"))
+    texts = "\n".join(p.read_text() for p in project.rglob("*") if p.is_file())
+    assert "tabular_classifier" not in texts
+    assert "from my_proj.train import main" in (project / "tests" / "test_smoke.py").read_text()
+    # the same project scaffold renders for that name, but for the name itself
+    expected = render_project(Spec(), style)
+    got = _read_tree(project)
+    assert sorted(got) == sorted(p.replace("tabular_classifier", "my_proj") for p in expected)
+
+
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_cookiecutter_derives_the_project_from_a_given_spec(style, tmp_path):
+    """A public `spec` (as cruft records it) is the project's spec, not the default's."""
+    from torch_scaffold.generate.context import cookiecutter_context
+    from torch_scaffold.spec import load_spec
+
+    spec = load_spec(str(REPO / "examples" / "specs" / "cnn_classification.yaml"))
+    context = cookiecutter_context(spec, style)
+    _cookiecutter(
+        style,
+        tmp_path,
+        spec=context["spec"],
+        project_slug=context["project_slug"],
+        package_name=context["package_name"],
+    )
+    assert _read_tree(tmp_path / context["project_slug"]) == render_project(spec, style)
+
+
+def test_a_spec_with_jinja_syntax_in_its_text_passes_through_cookiecutter(tmp_path):
+    from torch_scaffold.generate.context import cookiecutter_context
+    from torch_scaffold.spec import load_spec_text
+
+    spec = load_spec_text("name: braces\ndescription: 'uses {{ x }} and {% raw %} as text'\n")
+    context = cookiecutter_context(spec, "pytorch")
+    _cookiecutter("pytorch", tmp_path, spec=context["spec"], project_slug="braces")
+    readme = (tmp_path / "braces" / "README.md").read_text()
+    assert readme == render_project(spec, "pytorch")["README.md"]
+
+
+@pytest.mark.parametrize(
+    ("answers", "needle"),
+    [
+        ({"project_slug": "my proj"}, "project_slug 'my proj' is not a folder name"),
+        ({"package_name": "class"}, "package_name 'class' is not a Python package name"),
+        ({"package_name": "2fast"}, "is not a Python package name"),
+        ({"package_name": "yaml"}, "package_name 'yaml' is the name of an installed module"),
+    ],
+)
+def test_cookiecutter_refuses_unusable_names_before_writing(answers, needle, tmp_path, capfd):
+    from cookiecutter.exceptions import FailedHookException
+
+    with pytest.raises(FailedHookException):
+        _cookiecutter("pytorch", tmp_path, **answers)
+    assert needle in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ spec, so cookiecutter itself can render the templates too.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any
 
@@ -263,7 +264,27 @@ def cookiecutter_context(spec: Spec, style: str) -> dict[str, Any]:
     return {
         "project_slug": context["project_slug"],
         "package_name": context["package_name"],
+        # public, so that cookiecutter and cruft record it (the `project` filter derives the
+        # context again from a spec that differs from `_project`'s)
+        "spec": spec_json(context["spec"]),
         "_project": context,
         "_extensions": ["local_extensions.ScaffoldFilters"],
         "_jinja2_env_vars": {"trim_blocks": True, "lstrip_blocks": True},
     }
+
+
+def cookiecutter_json(style: str) -> dict[str, Any]:
+    """templates/<style>/cookiecutter.json: the default spec's context, with the package name's
+    default following the slug typed at cookiecutter's prompt."""
+    context = cookiecutter_context(Spec(), style)
+    return {**context, "package_name": "{{ cookiecutter.project_slug|replace('-', '_') }}"}
+
+
+def spec_json(spec: dict[str, Any]) -> str:
+    """The spec as one line of JSON that cookiecutter renders unchanged: it renders every
+    public variable as a Jinja template (and a dict's numbers as text), and JSON's own syntax
+    never opens a Jinja tag, so only `{` inside strings is written as an escape."""
+    text = json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+    for tag in ("{{", "{%", "{#"):
+        text = text.replace(tag, "\\u007b" + tag[1])
+    return text

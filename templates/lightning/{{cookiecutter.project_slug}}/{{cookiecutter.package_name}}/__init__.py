@@ -1,4 +1,4 @@
-{% set p = cookiecutter._project %}
+{% set p = cookiecutter | project %}
 """The training project described in README.md (PROJECT_NAME below)."""
 
 PROJECT_NAME = {{ p.project_name|pyrepr }}

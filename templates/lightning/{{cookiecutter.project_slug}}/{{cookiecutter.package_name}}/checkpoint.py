@@ -1,3 +1,3 @@
-{% if cookiecutter._project.checkpointing %}
+{% if (cookiecutter | project).checkpointing %}
 {% include "checkpoint.py.j2" %}
 {% endif %}

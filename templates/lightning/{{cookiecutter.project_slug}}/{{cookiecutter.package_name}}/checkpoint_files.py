@@ -1,3 +1,3 @@
-{% if cookiecutter._project.checkpointing %}
+{% if (cookiecutter | project).checkpointing %}
 {% include "checkpoint_files.py" %}
 {% endif %}

@@ -1,4 +1,4 @@
-{% set p = cookiecutter._project %}
+{% set p = cookiecutter | project %}
 """The LightningModule: the shared model, loss and optimizer wired into Lightning's hooks."""
 
 from __future__ import annotations

@@ -1,3 +1,3 @@
-{% if cookiecutter._project.data_source != "synthetic" %}
+{% if (cookiecutter | project).data_source != "synthetic" %}
 {% include "sources.py.j2" %}
 {% endif %}

@@ -1,4 +1,4 @@
-{% set p = cookiecutter._project %}
+{% set p = cookiecutter | project %}
 """Train, validate and test the model.
 
     python -m {{ p.package_name }}.train

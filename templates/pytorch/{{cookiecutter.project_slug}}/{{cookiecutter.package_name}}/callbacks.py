@@ -1,4 +1,4 @@
-{% set p = cookiecutter._project %}
+{% set p = cookiecutter | project %}
 {% if p.early_stopping or p.best_checkpoint %}
 """Metric tracking that Lightning ships as callbacks: early stopping and the best checkpoint."""
 

@@ -1,1 +1,1 @@
-{% if cookiecutter._project.model_type == "custom" %}{{ cookiecutter._project.custom_code }}{% endif %}
+{% if (cookiecutter | project).model_type == "custom" %}{{ (cookiecutter | project).custom_code }}{% endif %}

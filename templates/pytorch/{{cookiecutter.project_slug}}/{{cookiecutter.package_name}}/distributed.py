@@ -1,4 +1,4 @@
-{% set p = cookiecutter._project %}
+{% set p = cookiecutter | project %}
 {% if p.fsdp %}
 """Distributed training through torchrun: FSDP2 sharding (or DDP), ranks and reductions.
 

@@ -1,4 +1,4 @@
-{% set p = cookiecutter._project %}
+{% set p = cookiecutter | project %}
 """The training loop, written out by hand: what Lightning's Trainer.fit does for the other style.
 
 Semantics follow Lightning so both styles train loss-for-loss identically:

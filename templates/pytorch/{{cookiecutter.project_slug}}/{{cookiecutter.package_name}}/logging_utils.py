@@ -1,4 +1,4 @@
-{% set p = cookiecutter._project %}
+{% set p = cookiecutter | project %}
 """Console progress, a CSV log, TensorBoard (when installed) and trackers for the plain loop."""
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-{% if cookiecutter._project.data_source == "synthetic" %}{% include "synthetic.py.j2" %}{% endif %}
+{% if (cookiecutter | project).data_source == "synthetic" %}{% include "synthetic.py.j2" %}{% endif %}
