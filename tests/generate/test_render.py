@@ -37,6 +37,7 @@ SHARED = {
     "metrics.py",
     "optim.py",
     "rng.py",
+    "runs.py",
     "synthetic.py",
 }
 PLAIN = {
