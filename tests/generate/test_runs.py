@@ -200,6 +200,11 @@ def test_one_run_has_no_differences_and_an_unreadable_run_json_is_shown(runs, tm
     assert rows["broken"]["status"] == "unreadable run.json"
     assert rows["broken"]["started"] == "?"
 
+    other = make_run(tmp_path, "other", info={"status": "failed"}, changes={"model.dropout": 0.3})
+    (other / "config.yaml").unlink()  # compared without it, not as if every key differed
+    _, rows = table_rows(runs.list_runs(str(tmp_path)))
+    assert rows["other"]["differences"] == rows["only"]["differences"] == ""
+
 
 @pytest.mark.parametrize("make", ["missing", "empty", "only-non-runs"])
 def test_no_runs_is_said_plainly(runs, tmp_path, make):
