@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from torch_scaffold.generate import render_project
+from torch_scaffold.generate.render import templates_root
 from torch_scaffold.spec.schema import Spec
 
 from .helpers import project_module, write_files
@@ -89,10 +90,10 @@ def table_rows(table):
     return columns, rows
 
 
-def test_the_runs_module_is_the_same_in_both_styles():
-    lightning = render_project(Spec(), "lightning")["tabular_classifier/runs.py"]
-    assert render_project(Spec(), "pytorch")["tabular_classifier/runs.py"] == lightning
-    assert "python -m tabular_classifier runs" in lightning
+def test_the_runs_module_is_copied_as_written_in_both_styles():
+    shared = (templates_root() / "_shared" / "runs.py").read_text(encoding="utf-8")
+    for style in ("pytorch", "lightning"):
+        assert render_project(Spec(), style)["tabular_classifier/runs.py"] == shared
 
 
 # -- runs -------------------------------------------------------------------------------------

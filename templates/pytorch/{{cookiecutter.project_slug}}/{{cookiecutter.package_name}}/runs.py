@@ -1,1 +1,1 @@
-{% include "runs.py.j2" %}
+{% include "runs.py" %}

@@ -1,4 +1,3 @@
-{% set p = cookiecutter._project %}
 """Compare runs: the table of `runs`, the curves of `plot`, and the grid of `fit --sweep`.
 
 Each run folder under output_dir holds config.yaml (the resolved config), run.json (name,
@@ -23,7 +22,7 @@ import yaml
 
 from .config import ConfigError
 
-RUNS_HINT = "list the runs with: python -m {{ p.package_name }} runs"
+RUNS_HINT = f"list the runs with: python -m {__package__} runs"
 
 
 # -- runs: the comparison table --------------------------------------------------------------
@@ -39,7 +38,7 @@ def list_runs(output_dir: str, names: Iterable[str] | None = None) -> str:
         wanted = set(names)
         folders = [path for path in folders if path.name in wanted]
     if not folders:
-        return f"no runs in {output_dir} yet; train one with: python -m {{ p.package_name }} fit"
+        return f"no runs in {output_dir} yet; train one with: python -m {__package__} fit"
     runs = sorted((_read_run(path) for path in folders), key=lambda run: run["sort"])
     differing = _differing_keys([run["config"] for run in runs if run["config"]])
     rows = [["name", "started", "best", "status", "differences"]]
