@@ -23,6 +23,7 @@ COMMON = {
     "tests/conftest.py",
     "tests/test_smoke.py",
     "tests/test_resume.py",
+    "tests/test_runs.py",
     "scripts/slurm.sbatch",
     ".pre-commit-config.yaml",
     ".github/workflows/ci.yml",
@@ -37,6 +38,7 @@ SHARED = {
     "metrics.py",
     "optim.py",
     "rng.py",
+    "runs.py",
     "synthetic.py",
 }
 PLAIN = {

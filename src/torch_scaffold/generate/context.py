@@ -47,6 +47,7 @@ REQUIREMENTS = {
     "mlflow": "mlflow>=2.10,<4",
     "pytest": "pytest>=8",
     "torchmetrics": "torchmetrics>=1.0,<2",
+    "matplotlib": "matplotlib>=3.7,<4",
 }
 
 _ACTIVATION_CLASSES = {

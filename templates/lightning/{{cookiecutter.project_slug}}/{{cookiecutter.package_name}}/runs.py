@@ -1,0 +1,1 @@
+{% include "runs.py" %}
