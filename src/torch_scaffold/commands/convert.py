@@ -218,12 +218,25 @@ def run_convert(
             script_args=script_args,
             notebook=notebook is not None,
             say=say,
+            encoding="utf-8" if notebook is not None else encoding,
         )
     return EXIT_OK
 
 
 def _verify(
-    source, code, script: Path, target, name, *, steps, timeout, python, script_args, notebook, say
+    source,
+    code,
+    script: Path,
+    target,
+    name,
+    *,
+    steps,
+    timeout,
+    python,
+    script_args,
+    notebook,
+    say,
+    encoding,
 ) -> None:
     """Train both versions for `steps` losses; say how far they agree, or raise exit 4 / 6."""
     from torch_scaffold.convert.verify import MISMATCH, OK, verify
@@ -245,6 +258,7 @@ def _verify(
         python=python,
         args=tuple(script_args),
         protect=tuple(p.parent for p in (target,) if p is not None),
+        encoding=encoding,
     )
     if verdict.status == OK:
         timing = f"{verdict.original.seconds:.1f} s and {verdict.converted.seconds:.1f} s"

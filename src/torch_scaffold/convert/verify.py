@@ -73,6 +73,7 @@ def verify(
     python: str | None = None,
     args: tuple[str, ...] = (),
     protect: tuple[Path, ...] = (),
+    encoding: str = "utf-8",
 ) -> Verdict:
     """Run both versions (one after the other) and compare their first `steps` losses."""
     python = python or sys.executable
@@ -83,7 +84,16 @@ def verify(
 
     def run(label: str, code: str, name: str) -> Run:
         return _run(
-            scratch / label, code, script.parent / name, cwd, python, steps, timeout, args, folders
+            scratch / label,
+            code,
+            script.parent / name,
+            cwd,
+            python,
+            steps,
+            timeout,
+            args,
+            folders,
+            encoding,
         )
 
     try:
@@ -203,6 +213,7 @@ def _run(
     timeout: float,
     args: tuple[str, ...],
     protect: set[Path],
+    encoding: str = "utf-8",
 ) -> Run:
     """One run in its own scratch folder `root`: build the mirror, start, wait, read the trace."""
     root.mkdir()
@@ -215,7 +226,7 @@ def _run(
     runner.materialize(str(mirror_script.parent), str(mirror), "dir")
     if os.path.lexists(mirror_script):
         os.unlink(mirror_script)
-    mirror_script.write_text(code, encoding="utf-8")
+    mirror_script.write_text(code, encoding=encoding)  # the script's own (its coding line)
     trace = root / "trace.json"
     command = [
         python,
