@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -147,6 +149,49 @@ def test_writes_into_the_project_by_absolute_path_are_blocked(project):
     assert guard.blocked == [str((user / "ckpt.pt").resolve()), str((user / "runs").resolve())]
 
 
+HOOKED = """\
+import os, sys
+from torch_scaffold.convert import _verify_runner as runner
+mirror, user, work = sys.argv[1:]
+guard = runner._Guard(mirror, [user])
+sys.addaudithook(guard)
+os.chdir(work)
+guard.check("ckpt.pt", "drop")  # what the torch.save wrapper does before C++ opens the file
+with open("ckpt.pt", "w") as f:
+    f.write("new")
+os.makedirs("runs/1")
+with open("data/train.csv", "a") as f:
+    f.write("3,4\\n")
+try:
+    open(os.path.join(user, "escape.txt"), "w")
+except PermissionError as err:
+    print(err)
+"""
+
+
+def test_the_audit_hook_redirects_writes_of_a_real_process(project, tmp_path):
+    """The guard installed with sys.addaudithook, in a process of its own: its own file
+    operations (unlink, mkdir, symlink) must not trip it."""
+    user, mirror, mirror_user = project
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run(
+        [sys.executable, "-c", HOOKED, str(mirror), str(user), str(mirror_user)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "escape.txt (in your project) is blocked" in done.stdout
+    assert (mirror_user / "ckpt.pt").read_text() == "new"
+    assert (mirror_user / "data" / "train.csv").read_text() == "1,2\n3,4\n"
+    assert (mirror_user / "runs" / "1").is_dir()
+    assert listing(user) == ["ckpt.pt", "data"] and listing(user / "data") == ["train.csv"]
+    assert (user / "ckpt.pt").read_text() == "old"
+    assert (user / "data" / "train.csv").read_text() == "1,2\n"
+
+
 # --- options -------------------------------------------------------------------------------
 
 SCRIPT = """\
@@ -217,6 +262,13 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, required=True)
 parser.add_argument("--lr", type=float, default=0.05)
 args = parser.parse_args()
+
+try:
+    import sections  # scaffold's convert/sections.py, beside the runner: not the script's
+except ImportError:
+    pass
+else:
+    raise SystemExit("the run imported scaffold's own modules")
 
 rows = [list(map(float, line.split(","))) for line in open("data.csv")]
 here = os.path.dirname(os.path.abspath(__file__))

@@ -93,15 +93,8 @@ class _Guard:
     def __call__(self, event: str, args: tuple) -> None:
         if getattr(self.local, "busy", False):
             return
-        paths = self._written(event, args)
-        if not paths:
-            return
-        self.local.busy = True
-        try:
-            for path, leaf in paths:
-                self.check(path, leaf)
-        finally:
-            self.local.busy = False
+        for path, leaf in self._written(event, args):
+            self.check(path, leaf)
 
     @staticmethod
     def _written(event: str, args: tuple) -> list[tuple[object, str | None]]:
@@ -125,6 +118,17 @@ class _Guard:
         return []
 
     def check(self, path: object, leaf: str | None) -> None:
+        """Copy on write through the mirror, then refuse a write into a protected folder.
+        Our own file operations here (mkdir, symlink, unlink, copy) are not checked again."""
+        if getattr(self.local, "busy", False):
+            return
+        self.local.busy = True
+        try:
+            self._check(path, leaf)
+        finally:
+            self.local.busy = False
+
+    def _check(self, path: object, leaf: str | None) -> None:
         if isinstance(path, int) or path is None:
             return  # a file descriptor: checked when it was opened
         try:
@@ -155,6 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("script")
     parser.add_argument("script_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    # `python _verify_runner.py` put this folder first on sys.path: the script must not import
+    # scaffold's modules (parse, plan, rules, ...) in place of its own or installed ones
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     if args.script_args[:1] == ["--"]:
         args.script_args = args.script_args[1:]
 
