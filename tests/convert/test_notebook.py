@@ -208,3 +208,23 @@ def test_converted_notebook_code_runs_to_the_end(tmp_path):
     assert "epoch 2:" in done.stdout  # the third epoch's print, from on_train_epoch_end
     history = done.stdout.strip().splitlines()[-1]
     assert history.startswith("[") and len(json.loads(history)) == 3
+
+
+def test_an_ipython_line_lost_with_converted_code_is_a_warning(tmp_path, monkeypatch):
+    import torch_scaffold.convert as convert_pkg
+    from torch_scaffold.convert.result import Conversion, ReportEntry
+
+    def fake(source, filename="<stdin>", **kwargs):  # drops the `files = !ls` placeholder
+        kept = [line for line in source.split("\n") if "IPython line 3" not in line]
+        code = "\n".join(kept).replace("lr=0.05", "lr=0.1")
+        return Conversion(code=code, entries=[ReportEntry("moved", "lr", 1)])
+
+    monkeypatch.setattr(convert_pkg, "convert_source", fake)
+    path = copy("plane.ipynb", tmp_path)
+    result = invoke(path)
+    assert result.exit_code == 0, result.output
+    assert "warning: IPython line(s) dropped with the code they were in: `files = !ls`" in (
+        result.stderr
+    )
+    cell = text(json.loads((tmp_path / "plane_lightning.ipynb").read_text())["cells"][3])
+    assert cell.startswith("!echo preparing\ntorch.manual_seed(0)\n") and "lr=0.1" in cell

@@ -276,6 +276,12 @@ def _notebook_json(notebook, code: str, name: str) -> str:
         data = nb.split(notebook, code)
     except ValueError as err:
         raise _internal_error(name, str(err)) from None
+    dropped = nb.restore(code, notebook.magics)[1]
+    if dropped:  # in code the conversion removed: say so, the report lists only Python
+        shown = ", ".join(f"`{notebook.magics[n].strip()}`" for n in dropped)
+        click.echo(
+            f"warning: IPython line(s) dropped with the code they were in: {shown}", err=True
+        )
     return nb.dumps(data, Path(name).name)
 
 
