@@ -245,6 +245,30 @@ def test_help_documents_verify_and_its_exit_codes():
         assert text in result.output
 
 
+def test_verify_with_an_interpreter_that_does_not_exist_is_exit_6(tmp_path, monkeypatch):
+    (tmp_path / "train.py").write_text(SCRIPT)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train.py", "--verify", "--python", tmp_path / "nope" / "python")
+    assert result.exit_code == 6, result.output
+    assert "--verify: the original script failed after 0 losses: cannot start " in result.stderr
+    assert "hint: pass --python the path of a Python interpreter that has torch" in result.stderr
+    assert listing(tmp_path) == ["train.py", "train_lightning.py"]
+
+
+def test_verify_with_an_interpreter_without_torch_says_so(tmp_path, monkeypatch):
+    """A Python without site-packages stands in for scaffold installed apart from torch."""
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    python.chmod(0o755)
+    (tmp_path / "train.py").write_text(SCRIPT)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train.py", "--verify", "--python", python)
+    assert result.exit_code == 6, result.output
+    assert "ModuleNotFoundError: No module named 'torch'" in result.stderr
+    assert "hint: pass --python with the interpreter that runs your script" in result.stderr
+
+
 # --- real runs (torch and Lightning in subprocesses) ---------------------------------------
 
 # Reads the user's data relative to the working folder and to __file__, writes a log at start,

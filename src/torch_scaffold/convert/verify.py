@@ -190,6 +190,8 @@ def _seconds(timeout: float) -> str:
 
 
 def _run_hint(run: Run) -> str:
+    if run.error and run.error.startswith("cannot start"):
+        return "pass --python the path of a Python interpreter that has torch"
     if run.error and "No module named 'torch'" in run.error:
         return "pass --python with the interpreter that runs your script (it needs torch)"
     if run.blocked:
