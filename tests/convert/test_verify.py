@@ -213,7 +213,7 @@ for epoch in range(3):
         (("--verify", "--check"), "--verify and --check cannot be combined"),
         (("--verify", "--steps", "0"), "--steps must be at least 1, not 0"),
         (("--verify", "--timeout", "0"), "--timeout must be positive, not 0"),
-        (("--", "--lr", "1"), "unexpected argument '--lr': script arguments are for --verify"),
+        (("--", "--lr", "1"), "unexpected argument '--lr': scaffold convert takes one script"),
     ],
 )
 def test_bad_verify_options_are_exit_2(tmp_path, args, message):
@@ -403,3 +403,13 @@ def test_verify_a_notebook(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "verify: first 5 losses identical" in result.output
     assert listing(tmp_path) == ["plane.ipynb", "plane_lightning.ipynb"]
+
+
+def test_two_scripts_are_a_usage_error(tmp_path):
+    """pre-commit passes several files at once: exit 2, nothing converted (.pre-commit-hooks)."""
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(SCRIPT)
+    result = invoke(tmp_path / "a.py", tmp_path / "b.py", "--check")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: unexpected argument '{tmp_path / 'b.py'}': scaffold")
+    assert listing(tmp_path) == ["a.py", "b.py"]

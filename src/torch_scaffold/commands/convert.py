@@ -359,8 +359,9 @@ def _check_verify_options(verify, check_only, from_stdin, script_args, steps, ti
     if not verify:
         if script_args:
             raise ScaffoldError(
-                f"unexpected argument {script_args[0]!r}: script arguments are for --verify",
-                hint="scaffold convert SCRIPT --verify -- ARGS passes ARGS to both runs",
+                f"unexpected argument {script_args[0]!r}: scaffold convert takes one script",
+                hint="convert one script per run; arguments after -- are for --verify's runs "
+                "(scaffold convert SCRIPT --verify -- ARGS)",
             )
         return
     if check_only:
