@@ -73,6 +73,15 @@ def test_converted_that_trains_longer_is_a_mismatch():
     assert "the original script ended after 2 losses, the converted one went on" in verdict.message
 
 
+def test_converted_that_fails_after_training_is_a_mismatch():
+    verdict = compare(Run([0.5], "end"), Run([0.5], "error", "NameError: name 'pbar'"), 5, 60)
+    assert verdict.status == MISMATCH
+    assert verdict.message == (
+        "the converted script failed after its last loss: NameError: name 'pbar'; "
+        "the original ended cleanly (both made the same 1 loss)"
+    )
+
+
 def test_both_ending_early_with_the_same_losses_says_so():
     verdict = compare(Run([0.5, 0.4], "end"), Run([0.5, 0.4], "end"), 5, 60)
     assert verdict.status == OK

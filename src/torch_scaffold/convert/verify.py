@@ -166,6 +166,14 @@ def compare(original: Run, converted: Run, steps: int, timeout: float) -> Verdic
             f"(the first {n} agree)",
             hint="the conversion changed how long the script trains; compare the two scripts",
         )
+    if n < steps and converted.ended in ("error", "exit"):  # the original ended cleanly
+        return Verdict(
+            MISMATCH,
+            f"the converted script failed after its last loss: {converted.error}; the original "
+            f"ended cleanly (both made the same {_count(n)})",
+            hint="run the converted script to see the failure, and report it if the converter "
+            "is at fault",
+        )
     exact = original.losses == converted.losses
     agree = "identical" if exact else f"agree within {ATOL:g} + {RTOL:g} x |loss|"
     if n < steps:
