@@ -84,7 +84,8 @@ def main() -> None:
 
     \b
     Exit codes: 0 done; 1 --check found work to do, or update left conflicts; 2 bad input or
-    usage; 3 conversion refused; 4 an internal converter error.
+    usage; 3 conversion refused; 4 convert --verify found a loss that differs; 5 an internal
+    converter error; 6 convert --verify could not compare (the original failed, or a timeout).
     """
 
 
@@ -258,6 +259,7 @@ def spec_schema() -> None:
 
 @main.command()
 @click.argument("script", metavar="SCRIPT")
+@click.argument("script_args", nargs=-1, metavar="[-- ARGS...]")
 @click.option(
     "-o",
     "--output",
@@ -290,6 +292,33 @@ def spec_schema() -> None:
     is_flag=True,
     help="Replace an existing output even if scaffold did not write it or it was edited since.",
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Then train the original and the converted script for --steps losses each (same seed, "
+    "same device, in a scratch folder) and compare: exit 4 when a loss differs.",
+)
+@click.option(
+    "--steps",
+    type=int,
+    default=20,
+    show_default=True,
+    help="--verify: how many back-propagated losses to compare.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=600,
+    show_default=True,
+    metavar="SECONDS",
+    help="--verify: stop a run that takes longer (exit 6).",
+)
+@click.option(
+    "--python",
+    default=None,
+    metavar="PATH",
+    help="--verify: the interpreter that runs the scripts (needs torch; default: scaffold's own).",
+)
 def convert(
     script: str,
     output: str | None,
@@ -298,11 +327,23 @@ def convert(
     to_stdout: bool,
     partial: bool,
     force: bool,
+    script_args: tuple[str, ...],
+    verify: bool,
+    steps: int,
+    timeout: float,
+    python: str | None,
 ) -> None:
     """Rewrite a manual PyTorch training script (SCRIPT, or - for stdin) as a LightningModule + Trainer.
 
     Writes <stem>_lightning.py beside SCRIPT (stdin: prints to stdout) and never modifies SCRIPT.
-    Prints a report of what moved where, with line numbers (on stderr when the code goes to stdout).
+    A notebook (.ipynb) becomes <stem>_lightning.ipynb: its code cells are converted, markdown
+    and outputs are kept. Prints a report of what moved where, with line numbers (on stderr when
+    the code goes to stdout).
+
+    With --verify it then runs `python SCRIPT ARGS` and the converted script from the current
+    folder, each for --steps losses, and reports "first N losses identical" or the first loss
+    that differs. The runs work in a scratch folder that mirrors your files: they read your
+    data, and what they write is deleted with it. Arguments after -- go to both runs.
 
     \b
     Exit codes:
@@ -313,7 +354,11 @@ def convert(
       3  refused: reasons printed with line numbers, nothing written. With --partial the file
          is written with # TODO(scaffold) markers and the exit code is still 3, so CI never
          takes an incomplete conversion for a finished one.
-      4  an internal converter error: nothing written; please report it with the script.
+      4  --verify: a loss differs (or the converted script fails where the original runs);
+         the output stays written, for review
+      5  an internal converter error: nothing written; please report it with the script.
+      6  --verify could not compare: the original failed or ended without a loss, or a run
+         took longer than --timeout
     """
     from torch_scaffold.commands.convert import run_convert
 
@@ -325,6 +370,11 @@ def convert(
         to_stdout=to_stdout,
         partial=partial,
         force=force,
+        verify=verify,
+        steps=steps,
+        timeout=timeout,
+        python=python,
+        script_args=script_args,
     )
     sys.exit(code)
 

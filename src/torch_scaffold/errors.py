@@ -9,6 +9,9 @@ Exit codes (documented in the README):
     1  `--check` found work to do
     2  bad input or usage (spec, script, paths, options)
     3  conversion refused (the script has constructs we cannot convert safely)
+    4  `convert --verify`: the converted script trains differently (a loss differs)
+    5  internal converter error (a bug in scaffold, not a verdict on the script)
+    6  `convert --verify` could not compare: the original failed, or a run timed out
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
+EXIT_MISMATCH = 4
+EXIT_INTERNAL = 5
+EXIT_UNVERIFIED = 6
 
 
 class ScaffoldError(Exception):
@@ -80,3 +86,15 @@ class ConversionRefused(ScaffoldError):
     """The script uses constructs that cannot be converted safely."""
 
     exit_code = EXIT_REFUSED
+
+
+class VerifyMismatch(ScaffoldError):
+    """`convert --verify`: the original and the converted script back-propagate different losses."""
+
+    exit_code = EXIT_MISMATCH
+
+
+class VerifyIncomplete(ScaffoldError):
+    """`convert --verify` could not compare: the original failed, or a run timed out."""
+
+    exit_code = EXIT_UNVERIFIED

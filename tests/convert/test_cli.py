@@ -346,7 +346,7 @@ def test_converter_crash_is_an_internal_error_not_a_traceback(fake_core, tmp_pat
     path = tmp_path / "boom.py"
     path.write_text(SCRIPT + "# CRASH\n")
     result = invoke(path)
-    assert result.exit_code == 4
+    assert result.exit_code == 5
     assert result.stderr.startswith(
         f"error: {path}: internal converter error (a bug, not a refusal): KeyError: 'roles'"
     )
@@ -359,7 +359,7 @@ def test_internal_error_from_the_core_is_never_a_refusal(fake_core, tmp_path, ex
     path = tmp_path / "boom.py"
     path.write_text(SCRIPT + "# INTERNAL\n")
     result = invoke(path, *extra)
-    assert result.exit_code == 4
+    assert result.exit_code == 5
     assert "internal converter error (a bug, not a refusal): StopIteration" in result.stderr
     assert "refused" not in result.output
     assert "hint: this is a bug in scaffold" in result.stderr
@@ -370,7 +370,7 @@ def test_converted_code_that_does_not_compile_is_never_written(fake_core, tmp_pa
     path = tmp_path / "t.py"
     path.write_text(SCRIPT + "# BROKEN_OUTPUT\n")
     result = invoke(path)
-    assert result.exit_code == 4
+    assert result.exit_code == 5
     assert "does not compile" in result.stderr
     assert listing(tmp_path) == ["t.py"]
 

@@ -11,8 +11,14 @@ torch_scaffold.convert.convert_source (source text -> Conversion). Exit codes:
     3  refused: the script has constructs that cannot be converted safely. Also with --partial,
        after the partial result (with `# TODO(scaffold)` markers) was written, so a CI job never
        mistakes an incomplete conversion for a finished one.
-    4  internal error: the converter itself failed (a bug in scaffold, not a verdict on the
+    4  --verify: the converted script trains differently: a loss differs, or it fails or
+       stops where the original goes on. The output stays written, for review.
+    5  internal error: the converter itself failed (a bug in scaffold, not a verdict on the
        script). Nothing was written; the message says where it failed, to report it.
+    6  --verify could not compare: the original script failed or ended without a loss, or a
+       run timed out (--timeout). The output stays written.
+
+A notebook (.ipynb) converts to a notebook (<stem>_lightning.ipynb): see convert/notebook.py.
 """
 
 from __future__ import annotations
@@ -40,11 +46,14 @@ from torch_scaffold.convert.result import KINDS as REPORT_ORDER
 from torch_scaffold.convert.result import TODO
 from torch_scaffold.errors import (
     EXIT_CHECK_FAILED,
+    EXIT_INTERNAL,
     EXIT_OK,
     ConversionRefused,
     OutputError,
     ScaffoldError,
     ScriptError,
+    VerifyIncomplete,
+    VerifyMismatch,
 )
 from torch_scaffold.regular_file import FileTooLarge, NotRegularFile, kind_of
 
@@ -80,16 +89,23 @@ def run_convert(
     to_stdout: bool = False,
     partial: bool = False,
     force: bool = False,
+    verify: bool = False,
+    steps: int = 20,
+    timeout: float = 600.0,
+    python: str | None = None,
+    script_args: tuple[str, ...] = (),
 ) -> int:
     """Convert SCRIPT; return the exit code. User errors are raised as ScaffoldError."""
     _check_options(output, show_diff, check_only, to_stdout)
     from_stdin = script == STDIN
+    _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout)
     name = STDIN_NAME if from_stdin else script
+    is_notebook = not from_stdin and script.lower().endswith(".ipynb")
     # stdin has no "beside the input": like other filters, print to stdout unless -o says where.
     to_stdout = to_stdout or output == STDIN or (from_stdin and output is None)
-    target = None if to_stdout else _target_path(script, output, from_stdin)
+    target = None if to_stdout else _target_path(script, output, from_stdin, is_notebook)
     if target is not None and not (show_diff or check_only):
-        _check_replaceable(target, force)  # before converting: fail fast, write nothing
+        _check_replaceable(target, force, is_notebook)  # before converting: fail fast
 
     if from_stdin:
         source, encoding = decode_source(_read_stdin(), name)
@@ -97,7 +113,23 @@ def run_convert(
         source, encoding = read_script(script)
     if not source.strip():
         raise ScriptError("the script is empty", where=name, hint="pass the training script")
-    _check_python3(source, name)
+    notebook = None
+    if is_notebook:
+        from torch_scaffold.convert import notebook as nb
+
+        notebook = nb.load(source, name)
+        for cell, code in notebook.cells.items():
+            _check_python3(code, name, where=lambda line, c=cell: f"{name}:cell {c + 1}:{line}")
+        if not notebook.source.strip():
+            raise ScriptError(
+                "the notebook has no code cells",
+                where=name,
+                hint="pass the notebook with the training loop",
+            )
+        source = notebook.source
+    else:
+        _check_json(source, name)
+        _check_python3(source, name)
 
     style = None
     if not from_stdin:
@@ -108,6 +140,15 @@ def run_convert(
     code_to_stdout = to_stdout or show_diff
     say = _printer(err=code_to_stdout)
     target_name = str(target) if target else "<stdout>"
+    locate = relabel = None
+    if notebook is not None:  # the report names cells and their lines, not the joined source's
+        from torch_scaffold.convert import notebook as nb
+
+        def locate(line):
+            return nb.locate(notebook, line)
+
+        def relabel(text):
+            return nb.relabel(notebook, text)
 
     if conversion.already_lightning:
         say(f"{name}: already uses PyTorch Lightning; nothing to convert, nothing written")
@@ -121,10 +162,15 @@ def run_convert(
         if conversion.code == source and not conversion.refused:
             say(f"{name}: nothing to convert, nothing written")
             return EXIT_OK
+    written = None  # what goes to the file or stdout: the script, or the notebook's JSON
+    if conversion.code is not None:
+        written = conversion.code
+        if notebook is not None:
+            written = _notebook_json(notebook, conversion.code, name)
 
     # Without --partial a refusal writes nothing, whatever the core returned.
     writable = conversion.code is not None and (partial or not conversion.refused)
-    say(format_report(conversion, name, target_name if writable else None))
+    say(format_report(conversion, name, target_name if writable else None, locate, relabel))
     if not writable:
         _raise_if_refused(conversion, name, outcome="nothing written")
     if check_only:
@@ -132,15 +178,24 @@ def run_convert(
         say(f"would write {target_name}; run without --check to convert")
         return EXIT_CHECK_FAILED
     if show_diff:
-        click.echo(unified_diff(source, conversion.code, name, target_name), nl=False)
+        before, after = source, conversion.code
+        if notebook is not None:  # the cells' code, joined, with the IPython lines as written
+            before, after = (
+                nb.restore(before, notebook.magics)[0],
+                nb.restore(after, notebook.magics)[0],
+            )
+        click.echo(unified_diff(before, after, name, target_name), nl=False)
         outcome = "shown as a diff, nothing written"
     elif to_stdout:
-        click.echo(conversion.code, nl=False)
+        click.echo(written, nl=False)
         outcome = "printed to stdout"
     else:
         replaced = target.exists()
         mode = file_mode(Path(script)) if not from_stdin else None
-        code = stamped(conversion.code, name, encoding)
+        if notebook is not None:
+            code = written  # already stamped, in its metadata
+        else:
+            code = stamped(conversion.code, name, encoding)
         write_atomic(target, code, encoding=encoding, mode=mode)
         say(f"{'replaced' if replaced else 'wrote'} {target}")
         outcome = f"written to {target}"
@@ -150,10 +205,87 @@ def run_convert(
             f"warning: {todos} part(s) kept with {TODO_MARKER} markers; review them", err=True
         )
     _raise_if_refused(conversion, name, outcome=outcome, partial_result=True)
+    if verify:
+        _verify(
+            source,
+            conversion.code,
+            Path(script),
+            target,
+            name,
+            steps=steps,
+            timeout=timeout,
+            python=python,
+            script_args=script_args,
+            notebook=notebook is not None,
+            say=say,
+            encoding="utf-8" if notebook is not None else encoding,
+        )
     return EXIT_OK
 
 
-def format_report(conversion, name: str, target_name: str | None) -> str:
+def _verify(
+    source,
+    code,
+    script: Path,
+    target,
+    name,
+    *,
+    steps,
+    timeout,
+    python,
+    script_args,
+    notebook,
+    say,
+    encoding,
+) -> None:
+    """Train both versions for `steps` losses; say how far they agree, or raise exit 4 / 6."""
+    from torch_scaffold.convert.verify import MISMATCH, OK, verify
+
+    if notebook:  # both run as the Python of their code cells, IPython lines left out
+        run_name = f"{script.stem}_lightning.py"
+        original_name = f"{script.stem}.py"
+    else:
+        run_name = target.name if target is not None else f"{script.stem}_lightning.py"
+        original_name = script.name
+    say(f"verify: running the original and the converted script for {steps} losses each ...")
+    verdict = verify(
+        source,
+        code,
+        script.with_name(original_name),
+        run_name,
+        steps=steps,
+        timeout=timeout,
+        python=python,
+        args=tuple(script_args),
+        protect=tuple(p.parent for p in (target,) if p is not None),
+        encoding=encoding,
+    )
+    if verdict.status == OK:
+        timing = f"{verdict.original.seconds:.1f} s and {verdict.converted.seconds:.1f} s"
+        say(f"verify: {verdict.message} (original and converted, seed 0; {timing})")
+        return
+    kept = f"; {target} is kept for review" if target is not None else ""
+    error = VerifyMismatch if verdict.status == MISMATCH else VerifyIncomplete
+    raise error(f"--verify: {verdict.message}{kept}", where=name, hint=verdict.hint)
+
+
+def _notebook_json(notebook, code: str, name: str) -> str:
+    from torch_scaffold.convert import notebook as nb
+
+    try:
+        data = nb.split(notebook, code)
+    except ValueError as err:
+        raise _internal_error(name, str(err)) from None
+    dropped = nb.restore(code, notebook.magics)[1]
+    if dropped:  # in code the conversion removed: say so, the report lists only Python
+        shown = ", ".join(f"`{notebook.magics[n].strip()}`" for n in dropped)
+        click.echo(
+            f"warning: IPython line(s) dropped with the code they were in: {shown}", err=True
+        )
+    return nb.dumps(data, Path(name).name)
+
+
+def format_report(conversion, name: str, target_name: str | None, locate=None, relabel=None) -> str:
     """The report: a heading, one `file:line: kind: text` row per decision (`kind: text` when
     the core gave no line), then the counts."""
     head = f"{name} -> {target_name}" if target_name else f"{name}: conversion refused"
@@ -163,9 +295,15 @@ def format_report(conversion, name: str, target_name: str | None) -> str:
         key=lambda e: (rank.get(e.kind, len(rank)), e.line if e.line is not None else 0),
     )
     rows = [
-        f"  {_location(name, e.line, e.end_line)}: {e.render()}" if e.line else f"  {e.render()}"
+        (
+            f"  {_location(name, e.line, e.end_line, locate)}: {e.render()}"
+            if e.line
+            else f"  {e.render()}"
+        )
         for e in entries
     ]
+    if relabel is not None:
+        rows = [relabel(row) for row in rows]
     counts = {kind: sum(e.kind == kind for e in conversion.entries) for kind in REPORT_ORDER}
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no changes"
     return "\n".join([head, *rows, f"summary: {summary}"])
@@ -185,9 +323,16 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
-def _location(name: str, line: int | None, end_line: int | None) -> str:
+def _location(name: str, line: int | None, end_line: int | None, locate=None) -> str:
     if line is None:
         return name
+    if locate is not None:  # a notebook: `cell N:L`, or `cell N:L-M` within one cell
+        start, end = locate(line), locate(end_line) if end_line not in (None, line) else None
+        if start is None:
+            return name
+        if end is not None and end.split(":")[0] == start.split(":")[0]:
+            return f"{name}:{start}-{end.split(':')[1]}"
+        return f"{name}:{start}-{end}" if end else f"{name}:{start}"
     if end_line is not None and end_line != line:
         return f"{name}:{line}-{end_line}"
     return f"{name}:{line}"
@@ -210,6 +355,58 @@ def _read_stdin() -> bytes:
     return read_limited(buffer, STDIN_NAME)
 
 
+def _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout) -> None:
+    if not verify:
+        if script_args:
+            raise ScaffoldError(
+                f"unexpected argument {script_args[0]!r}: scaffold convert takes one script",
+                hint="convert one script per run; arguments after -- are for --verify's runs "
+                "(scaffold convert SCRIPT --verify -- ARGS)",
+            )
+        return
+    if check_only:
+        raise ScaffoldError(
+            "--verify and --check cannot be combined", hint="--verify needs the converted script"
+        )
+    if from_stdin:
+        raise ScaffoldError(
+            "--verify needs a script file, not stdin",
+            hint="the runs read the script's data relative to its folder; pass the file",
+        )
+    if steps < 1:
+        raise ScaffoldError(f"--steps must be at least 1, not {steps}", hint="e.g. --steps 20")
+    if not timeout > 0:
+        raise ScaffoldError(
+            f"--timeout must be positive, not {timeout:g}", hint="e.g. --timeout 600"
+        )
+
+
+def _check_json(source: str, name: str) -> None:
+    """JSON (not a notebook by name, or a notebook saved without .ipynb) is not Python: exit 2."""
+    from torch_scaffold.convert import notebook as nb
+
+    if not nb.looks_like_json(source):
+        return
+    import json
+
+    try:
+        data = json.loads(source)
+    except ValueError:
+        return  # Python that starts with a brace or a bracket
+    if isinstance(data, dict) and "cells" in data:
+        raise ScriptError(
+            "is a Jupyter notebook without the .ipynb suffix",
+            where=name,
+            hint="rename it to .ipynb, and scaffold convert converts its code cells",
+        )
+    if isinstance(data, (dict, list)):
+        raise ScriptError(
+            "is JSON, not a Python script or a Jupyter notebook",
+            where=name,
+            hint="pass the .py training script, or an .ipynb notebook",
+        )
+
+
 def _check_options(output, show_diff, check_only, to_stdout) -> None:
     modes = [
         flag
@@ -227,13 +424,20 @@ def _check_options(output, show_diff, check_only, to_stdout) -> None:
         )
 
 
-def _target_path(script: str, output: str | None, from_stdin: bool) -> Path:
+def _target_path(script: str, output: str | None, from_stdin: bool, notebook: bool = False) -> Path:
+    suffix = ".ipynb" if notebook else ".py"
     if output is None:
         source = Path(script)
-        target = source.with_name(f"{source.stem}_lightning.py")
+        target = source.with_name(f"{source.stem}_lightning{suffix}")
     else:
         target = Path(output)
     where = str(target)
+    if notebook and target.suffix.lower() != ".ipynb":
+        raise OutputError(
+            "a notebook converts to a notebook; the output must end in .ipynb",
+            where=where,
+            hint=f"use -o {target.with_suffix('.ipynb').name}, or leave -o out",
+        )
     if target.is_dir():
         raise OutputError("is a directory", where=where, hint="give -o a file name, e.g. -o out.py")
     if not target.parent.is_dir():
@@ -249,7 +453,7 @@ def _target_path(script: str, output: str | None, from_stdin: bool) -> Path:
     return target
 
 
-def _check_replaceable(target: Path, force: bool) -> None:
+def _check_replaceable(target: Path, force: bool, notebook: bool = False) -> None:
     """Only regular files are replaced, and without --force only unedited earlier results."""
     where = str(target)
     try:
@@ -267,7 +471,7 @@ def _check_replaceable(target: Path, force: bool) -> None:
     if force:
         return
     try:
-        state = provenance(target, MAX_SCRIPT_BYTES)
+        state = _notebook_provenance(target) if notebook else provenance(target, MAX_SCRIPT_BYTES)
     except (FileTooLarge, NotRegularFile):  # too big to be ours, or swapped since lstat
         state = FOREIGN
     except OSError as err:
@@ -286,6 +490,14 @@ def _check_replaceable(target: Path, force: bool) -> None:
         )
 
 
+def _notebook_provenance(target: Path) -> str:
+    from torch_scaffold.convert import notebook as nb
+    from torch_scaffold.regular_file import read_regular
+
+    data = read_regular(target, MAX_SCRIPT_BYTES)
+    return nb.provenance_of(data.decode("utf-8", errors="replace"))
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.samefile(b)
@@ -293,8 +505,10 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _check_python3(source: str, name: str) -> None:
-    """Fail fast with file:line for code that is not Python 3, and say so for Python 2."""
+def _check_python3(source: str, name: str, where=None) -> None:
+    """Fail fast with file:line for code that is not Python 3, and say so for Python 2.
+    where(line) names the place (a notebook: `nb.ipynb:cell 3:2`)."""
+    where = where or (lambda line: f"{name}:{line}")
     try:
         ast.parse(source, filename=name)
     except SyntaxError as err:
@@ -303,12 +517,12 @@ def _check_python3(source: str, name: str) -> None:
         if _PY2_LINE.search(text) or any(m in str(err.msg) for m in _PY2_MESSAGES):
             raise ScriptError(
                 "Python 2 is not supported",
-                where=f"{name}:{line}",
+                where=where(line),
                 hint="port the script to Python 3 first (e.g. print(...), except E as e:)",
             ) from None
         raise ScriptError(
             f"syntax error: {err.msg}",
-            where=f"{name}:{line}",
+            where=where(line),
             hint="the script must run under Python 3; fix the line and convert again",
         ) from None
     except (RecursionError, MemoryError):
@@ -330,9 +544,6 @@ def _convert(source: str, name: str, partial: bool, style=None):
         raise _internal_error(name, f"{type(exc).__name__}: {exc}") from None
 
 
-EXIT_INTERNAL = 4
-
-
 class ConverterBug(ScaffoldError):
     """The converter failed: a bug in scaffold, not a refusal of the script."""
 
@@ -344,7 +555,7 @@ def _internal_error(name: str, what: str) -> ConverterBug:
         f"internal converter error (a bug, not a refusal): {what}",
         where=name,
         hint="this is a bug in scaffold, not in your script; nothing was written. "
-        "Please report it with the script attached (scaffold convert exits 4 on such bugs)",
+        "Please report it with the script attached (scaffold convert exits 5 on such bugs)",
     )
 
 

@@ -1,0 +1,263 @@
+"""Run one training script for its first N back-propagated losses (`scaffold convert --verify`).
+
+    python _verify_runner.py --steps N --seed S --out TRACE.json --mirror DIR
+        [--protect DIR ...] -- SCRIPT [ARGS...]
+
+This file is executed by path with the interpreter that runs the user's script (it needs torch,
+scaffold does not): standard library only at import time, torch imported in main(). It is also
+imported by torch_scaffold.convert.verify for `populate` and `materialize`, which build the
+scratch folder both runs work in.
+
+What it does:
+- seeds random, numpy (when installed) and torch with --seed, then runs SCRIPT as __main__
+  (sys.argv = [SCRIPT, *ARGS], sys.path[0] its folder), like `python SCRIPT ARGS`;
+- wraps torch.Tensor.backward and torch.autograd.backward: every one-element tensor that is
+  back-propagated is recorded, in order (a plain loop and a Lightning Trainer both end there);
+- after N losses it writes the trace and leaves with os._exit(0) at once: no `finally:`, no
+  Lightning teardown, no checkpoint-on-exit runs after step N;
+- the script's folder and the current folder are a mirror under --mirror (real folders whose
+  entries are symlinks to the user's files). Reading goes through to the user's files; before
+  anything is written, renamed or removed through the mirror, the folders on its path become
+  real folders (copy on write, one level at a time), so the write lands in the scratch folder.
+  A write that would still reach a --protect folder (an absolute path into the user's project)
+  is refused with PermissionError, and listed in the trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import shutil
+import sys
+import threading
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def populate(mirror_dir: str, real_dir: str) -> None:
+    """Fill the (existing, empty) mirror_dir with a symlink to each entry of real_dir."""
+    try:
+        names = os.listdir(real_dir)
+    except OSError:
+        return
+    for name in names:
+        link = os.path.join(mirror_dir, name)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join(real_dir, name), link)
+
+
+def materialize(path: str, mirror: str, leaf: str | None = None) -> None:
+    """Make every folder on `path` (an absolute path under `mirror`) a real folder of the mirror.
+
+    The mirror of a real path /a/b is mirror/a/b. A folder that is still a symlink to the
+    user's folder becomes a real folder filled with symlinks (populate), so that what is
+    written below it stays in the scratch folder. leaf: "copy" replaces a symlinked file at
+    `path` itself by a copy (a write that keeps the content: append, r+), "drop" removes the
+    symlink (a write that truncates), "dir" materializes a symlinked folder at `path`.
+    """
+    rel = os.path.relpath(path, mirror)
+    if rel == "." or rel.startswith(".."):
+        return
+    parts = rel.split(os.sep)
+    current = mirror
+    for i, part in enumerate(parts):
+        child = os.path.join(current, part)
+        last = i == len(parts) - 1
+        if os.path.islink(child):
+            real = os.sep + os.path.join(*parts[: i + 1])
+            if os.path.isdir(child) and (not last or leaf == "dir"):
+                os.unlink(child)
+                os.mkdir(child)
+                populate(child, real)
+            elif last and leaf in ("copy", "drop") and os.path.isfile(child):
+                os.unlink(child)
+                if leaf == "copy":
+                    shutil.copyfile(real, child)
+        elif not os.path.isdir(child):
+            return
+        current = child
+
+
+class _Guard:
+    """The audit hook: copy on write through the mirror, refuse writes into protected folders."""
+
+    def __init__(self, mirror: str, protect: list[str]):
+        self.mirror = mirror
+        self.scratch = os.path.dirname(os.path.realpath(mirror))
+        self.protect = [os.path.realpath(p) for p in protect]
+        self.blocked: list[str] = []
+        self.local = threading.local()
+
+    def __call__(self, event: str, args: tuple) -> None:
+        if getattr(self.local, "busy", False):
+            return
+        for path, leaf in self._written(event, args):
+            self.check(path, leaf)
+
+    @staticmethod
+    def _written(event: str, args: tuple) -> list[tuple[object, str | None]]:
+        if event == "open":
+            path, mode, flags = args
+            if mode is not None:
+                if not any(c in str(mode) for c in "wax+"):
+                    return []
+                leaf = "drop" if "w" in str(mode) else "copy"
+            else:
+                if not (flags or 0) & _WRITE_FLAGS:
+                    return []
+                leaf = "drop" if flags & os.O_TRUNC else "copy"
+            return [(path, leaf)]
+        if event in ("os.mkdir", "os.remove", "os.truncate", "os.chmod", "os.utime", "os.chown"):
+            return [(args[0], "copy" if event == "os.truncate" else None)]
+        if event in ("os.rmdir", "shutil.rmtree"):
+            return [(args[0], "dir")]
+        if event in ("os.rename", "os.link", "os.symlink"):
+            return [(args[0], None), (args[1], None)]
+        return []
+
+    def check(self, path: object, leaf: str | None) -> None:
+        """Copy on write through the mirror, then refuse a write into a protected folder.
+        Our own file operations here (mkdir, symlink, unlink, copy) are not checked again."""
+        if getattr(self.local, "busy", False):
+            return
+        self.local.busy = True
+        try:
+            self._check(path, leaf)
+        finally:
+            self.local.busy = False
+
+    def _check(self, path: object, leaf: str | None) -> None:
+        if isinstance(path, int) or path is None:
+            return  # a file descriptor: checked when it was opened
+        try:
+            path = os.fsdecode(os.fspath(path))
+        except TypeError:
+            return
+        absolute = os.path.abspath(path)
+        if absolute == self.mirror or absolute.startswith(self.mirror + os.sep):
+            materialize(absolute, self.mirror, leaf)
+        real = os.path.realpath(absolute)
+        if real.startswith(self.scratch + os.sep):
+            return  # the run's own scratch folder (the mirror, the trace)
+        for folder in self.protect:
+            if real == folder or real.startswith(folder + os.sep):
+                self.blocked.append(real)
+                raise PermissionError(
+                    f"scaffold convert --verify: writing {real} (in your project) is blocked"
+                )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="_verify_runner")
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--mirror", required=True)
+    parser.add_argument("--protect", action="append", default=[])
+    parser.add_argument("script")
+    parser.add_argument("script_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    # `python _verify_runner.py` put this folder first on sys.path: the script must not import
+    # scaffold's modules (parse, plan, rules, ...) in place of its own or installed ones
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    if args.script_args[:1] == ["--"]:
+        args.script_args = args.script_args[1:]
+
+    guard = _Guard(os.path.abspath(args.mirror), args.protect)
+    sys.dont_write_bytecode = True
+    trace: list[float] = []
+    out = os.path.abspath(args.out)
+
+    def finish(ended: str, error: str | None = None) -> None:
+        guard.local.busy = True  # our own trace file is not the script's write
+        with open(out + ".tmp", "w") as handle:
+            json.dump(
+                {"losses": trace, "ended": ended, "error": error, "blocked": guard.blocked}, handle
+            )
+        os.replace(out + ".tmp", out)
+        guard.local.busy = False
+
+    import random
+
+    import torch
+
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    try:
+        import numpy
+
+        numpy.random.seed(args.seed)
+    except ImportError:
+        pass
+
+    def record(tensor) -> None:
+        if isinstance(tensor, torch.Tensor) and tensor.numel() == 1:
+            value = float(tensor.detach().float().cpu())
+            trace.append(value)
+            if len(trace) >= args.steps:
+                finish("steps")
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
+
+    tensor_backward = torch.Tensor.backward
+    autograd_backward = torch.autograd.backward
+    inside: list[int] = []  # Tensor.backward calls torch.autograd.backward: record once
+
+    def patched_tensor_backward(self, *a, **k):
+        record(self)
+        inside.append(1)
+        try:
+            return tensor_backward(self, *a, **k)
+        finally:
+            inside.pop()
+
+    def patched_autograd_backward(tensors, *a, **k):
+        if not inside and isinstance(tensors, torch.Tensor):
+            record(tensors)
+        return autograd_backward(tensors, *a, **k)
+
+    torch.Tensor.backward = patched_tensor_backward
+    torch.autograd.backward = patched_autograd_backward
+
+    # torch.save and torch.jit.save open their file in C++, out of the audit hook's sight
+    def guarded(save):
+        def wrapper(obj, f, *a, **k):
+            if isinstance(f, (str, bytes, os.PathLike)):
+                guard.check(f, "drop")
+            return save(obj, f, *a, **k)
+
+        return wrapper
+
+    torch.save = torch.serialization.save = guarded(torch.serialization.save)
+    torch.jit.save = guarded(torch.jit.save)
+    sys.addaudithook(guard)
+
+    script = os.path.abspath(args.script)
+    sys.argv = [script, *args.script_args]
+    sys.path.insert(0, os.path.dirname(script))
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as stop:
+        code = stop.code
+        if code in (None, 0):
+            finish("end")
+        else:
+            finish("exit", f"SystemExit: {code}")
+        raise
+    except BaseException as exc:  # reported in the trace, then re-raised
+        finish("error", _describe(exc))
+        raise
+    finish("end")
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+if __name__ == "__main__":
+    main()

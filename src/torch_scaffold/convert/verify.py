@@ -1,0 +1,325 @@
+"""`scaffold convert --verify`: train the original and the converted script for N steps, compare.
+
+Both scripts run in a subprocess (scaffold itself never imports torch) under _verify_runner.py,
+with the interpreter given by --python (default: the one running scaffold), the same seed and
+the same environment, so on the same device. Each run records the first N back-propagated
+losses and stops there (os._exit right after the N-th loss is recorded).
+
+Where they run: each run gets its own scratch folder (tempfile), holding a mirror of the file
+system on the way to the current folder and to the script's folder: real folders whose entries
+are symlinks to the user's files. The run's working folder is the mirror of the current folder,
+and the script sits in the mirror of its own folder, so `data/train.csv`, `../data` and paths
+relative to `__file__` read the user's own data. Whatever a run writes (checkpoints, logs,
+lightning_logs/, downloads) lands in its scratch folder, which is deleted afterwards: before a
+write through the mirror, the folders on its path are made real (copy on write). A write by
+absolute path into the current folder, the script's folder or the output's folder is refused
+(PermissionError in the script), so the runs write nothing beside the output file.
+
+The converted code runs under the output's file name, in the mirror of the ORIGINAL's folder,
+so both see the same files, sibling modules and working folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch_scaffold.convert import _verify_runner as runner
+
+RUNNER = Path(runner.__file__)
+SEED = 0
+# |original - converted| <= ATOL + RTOL * |original|: the tolerance of the shared loss check.
+# Losses that are equal bit for bit are reported as identical; within the tolerance, as agreeing.
+ATOL, RTOL = 1e-5, 1e-4
+
+OK, MISMATCH, UNVERIFIED = "ok", "mismatch", "unverified"
+
+
+@dataclass
+class Run:
+    losses: list[float] = field(default_factory=list)
+    ended: str = "error"  # steps | end | exit | error | timeout
+    error: str | None = None
+    blocked: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class Verdict:
+    status: str  # OK, MISMATCH or UNVERIFIED
+    message: str
+    hint: str | None = None
+    original: Run | None = None
+    converted: Run | None = None
+
+
+def verify(
+    original_code: str,
+    converted_code: str,
+    script: Path,
+    converted_name: str,
+    *,
+    steps: int = 20,
+    timeout: float = 600.0,
+    python: str | None = None,
+    args: tuple[str, ...] = (),
+    protect: tuple[Path, ...] = (),
+    encoding: str = "utf-8",
+) -> Verdict:
+    """Run both versions (one after the other) and compare their first `steps` losses."""
+    python = python or sys.executable
+    cwd = Path.cwd().resolve()
+    script = script.resolve() if script.exists() else script.absolute()
+    folders = {cwd, script.parent, *(Path(p).resolve() for p in protect)}
+    scratch = Path(tempfile.mkdtemp(prefix="scaffold-verify-"))
+
+    def run(label: str, code: str, name: str) -> Run:
+        return _run(
+            scratch / label,
+            code,
+            script.parent / name,
+            cwd,
+            python,
+            steps,
+            timeout,
+            args,
+            folders,
+            encoding,
+        )
+
+    try:
+        original = run("original", original_code, script.name)
+        converted = Run(ended="skipped")
+        if compare(original, converted, steps, timeout).status != UNVERIFIED:
+            converted = run("converted", converted_code, converted_name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    verdict = compare(original, converted, steps, timeout)
+    verdict.original, verdict.converted = original, converted
+    return verdict
+
+
+def compare(original: Run, converted: Run, steps: int, timeout: float) -> Verdict:
+    """The verdict on two runs: the first step that differs, or how far they agree."""
+    n = len(original.losses)
+    if original.ended == "timeout" and n < steps:
+        return Verdict(
+            UNVERIFIED,
+            f"the original script did not reach {steps} losses within {_seconds(timeout)} "
+            f"(stopped after {n}); nothing compared",
+            hint="raise --timeout, or lower --steps",
+        )
+    if original.ended in ("error", "exit") and n < steps:
+        return Verdict(
+            UNVERIFIED,
+            f"the original script failed after {_count(n)}: {original.error}; nothing compared",
+            hint=_run_hint(original),
+        )
+    if n == 0:
+        return Verdict(
+            UNVERIFIED,
+            "the original script ended without back-propagating a loss; nothing to compare",
+            hint="--verify compares the losses passed to backward(); pass the script's "
+            "arguments after --",
+        )
+    k = len(converted.losses)
+    for step, (a, b) in enumerate(zip(original.losses, converted.losses), 1):
+        if not _close(a, b):
+            same = {1: "from the first loss on", 2: "loss 1 agrees"}.get(
+                step, f"losses 1-{step - 1} agree"
+            )
+            return Verdict(
+                MISMATCH,
+                f"loss {step} differs: original {a!r}, converted {b!r} ({same})",
+                hint="the conversion changed how the script trains; compare the two scripts "
+                "(scaffold convert --diff) and report it if the converter is at fault",
+            )
+    if k < n:
+        if converted.ended == "timeout":
+            return Verdict(
+                UNVERIFIED,
+                f"the converted script did not reach {steps} losses within {_seconds(timeout)} "
+                f"(the first {_count(k)} agree with the original's)",
+                hint="raise --timeout, or lower --steps",
+            )
+        how = f"failed: {converted.error}" if converted.error else "ended"
+        return Verdict(
+            MISMATCH,
+            f"the converted script {how} after {_count(k)}; the original went on to "
+            f"{_count(n)} (the first {k} agree)",
+            hint="run the converted script to see the failure, and report it if the converter "
+            "is at fault",
+        )
+    if k > n:
+        return Verdict(
+            MISMATCH,
+            f"the original script ended after {_count(n)}, the converted one went on "
+            f"(the first {n} agree)",
+            hint="the conversion changed how long the script trains; compare the two scripts",
+        )
+    if n < steps and converted.ended in ("error", "exit"):  # the original ended cleanly
+        return Verdict(
+            MISMATCH,
+            f"the converted script failed after its last loss: {converted.error}; the original "
+            f"ended cleanly (both made the same {_count(n)})",
+            hint="run the converted script to see the failure, and report it if the converter "
+            "is at fault",
+        )
+    exact = original.losses == converted.losses
+    agree = "identical" if exact else f"agree within {ATOL:g} + {RTOL:g} x |loss|"
+    if n < steps:
+        return Verdict(OK, f"all {n} losses {agree} (both scripts ended before {steps} steps)")
+    worst = max(abs(a - b) for a, b in zip(original.losses, converted.losses))
+    extra = "" if exact else f" (largest difference {worst:.3g})"
+    return Verdict(OK, f"first {n} losses {agree}{extra}")
+
+
+def _close(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):  # NaN: the same only if both are
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= ATOL + RTOL * abs(a)
+
+
+def _count(n: int) -> str:
+    return f"{n} loss" if n == 1 else f"{n} losses"
+
+
+def _seconds(timeout: float) -> str:
+    return f"{timeout:g} s"
+
+
+def _run_hint(run: Run) -> str:
+    if run.error and run.error.startswith("cannot start"):
+        return "pass --python the path of a Python interpreter that has torch"
+    if run.error and "No module named 'torch'" in run.error:
+        return "pass --python with the interpreter that runs your script (it needs torch)"
+    if run.blocked:
+        return (
+            "the script writes into your project by absolute path, which --verify blocks; "
+            "write relative to the working folder, or verify a copy in a scratch folder"
+        )
+    return (
+        "--verify runs `python SCRIPT ARGS` from the current folder; pass the script's "
+        "arguments after --, and check that it runs on its own"
+    )
+
+
+def _run(
+    root: Path,
+    code: str,
+    script: Path,
+    cwd: Path,
+    python: str,
+    steps: int,
+    timeout: float,
+    args: tuple[str, ...],
+    protect: set[Path],
+    encoding: str = "utf-8",
+) -> Run:
+    """One run in its own scratch folder `root`: build the mirror, start, wait, read the trace."""
+    root.mkdir()
+    mirror = root / "fs"
+    mirror.mkdir()
+    runner.populate(str(mirror), os.sep)
+    mirror_cwd = _mirrored(mirror, cwd)
+    mirror_script = _mirrored(mirror, script)
+    runner.materialize(str(mirror_cwd), str(mirror), "dir")
+    runner.materialize(str(mirror_script.parent), str(mirror), "dir")
+    if os.path.lexists(mirror_script):
+        os.unlink(mirror_script)
+    mirror_script.write_text(code, encoding=encoding)  # the script's own (its coding line)
+    trace = root / "trace.json"
+    command = [
+        python,
+        str(RUNNER),
+        "--steps",
+        str(steps),
+        "--seed",
+        str(SEED),
+        "--out",
+        str(trace),
+        "--mirror",
+        str(mirror),
+        *(f"--protect={folder}" for folder in sorted(protect)),
+        str(mirror_script),
+        "--",
+        *args,
+    ]
+    env = dict(
+        os.environ,
+        PYTHONHASHSEED=str(SEED),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        PWD=str(mirror_cwd),
+    )
+    log_path = root / "log.txt"
+    started = time.monotonic()
+    timed_out = False
+    with open(log_path, "wb") as log:
+        try:
+            process = subprocess.Popen(
+                command,
+                cwd=mirror_cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as err:
+            return Run(error=f"cannot start {python}: {err.strerror or err}")
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_group(process)
+    seconds = time.monotonic() - started
+    if trace.exists():
+        data = json.loads(trace.read_text())
+        run = Run(
+            losses=[float(x) for x in data["losses"]],
+            ended=data["ended"],
+            error=data.get("error"),
+            blocked=list(data.get("blocked") or ()),
+        )
+    else:
+        run = Run(losses=[], ended="error", error=_last_line(log_path))
+    if timed_out and run.ended != "steps":
+        run.ended, run.error = "timeout", f"timed out after {_seconds(timeout)}"
+    run.seconds = seconds
+    return run
+
+
+def _mirrored(mirror: Path, path: Path) -> Path:
+    return mirror.joinpath(*path.parts[1:])
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Stop the run and whatever it started (DataLoader workers): its whole process group."""
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(process.pid, signal.SIGKILL)
+        else:  # pragma: no cover -- Windows
+            process.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    except OSError:
+        lines = []
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else "it exited without a trace"

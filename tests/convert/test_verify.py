@@ -1,0 +1,424 @@
+"""`scaffold convert --verify`: compare the first N losses of the original and converted script.
+
+Fast tests: the verdict on two traces, the copy-on-write scratch mirror, the write guard and
+the options. Slow tests run real scripts (torch, Lightning) in subprocesses: a conversion that
+matches, one made to differ (the converted code patched to train differently), the timeout,
+an original that fails, and a notebook.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import torch_scaffold.convert as convert_pkg
+from torch_scaffold.cli import main
+from torch_scaffold.convert import _verify_runner as runner
+from torch_scaffold.convert.verify import MISMATCH, OK, UNVERIFIED, Run, compare
+
+from .conftest import REPO
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["convert", *map(str, args)])
+
+
+def listing(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+# --- the verdict ---------------------------------------------------------------------------
+
+
+def test_identical_losses():
+    a = Run([0.5, 0.25, 0.125], "steps")
+    verdict = compare(a, Run([0.5, 0.25, 0.125], "steps"), 3, 60)
+    assert (verdict.status, verdict.message) == (OK, "first 3 losses identical")
+
+
+def test_losses_within_tolerance_are_not_called_identical():
+    verdict = compare(Run([1.0, 2.0], "steps"), Run([1.0, 2.0000001], "steps"), 2, 60)
+    assert verdict.status == OK
+    assert verdict.message.startswith("first 2 losses agree within 1e-05 + 0.0001 x |loss|")
+
+
+def test_first_differing_loss_is_named_with_both_values():
+    verdict = compare(Run([0.5, 0.4, 0.3], "steps"), Run([0.5, 0.4, 0.35], "steps"), 3, 60)
+    assert verdict.status == MISMATCH
+    assert verdict.message == "loss 3 differs: original 0.3, converted 0.35 (losses 1-2 agree)"
+
+
+def test_nan_matches_only_nan():
+    assert compare(Run([float("nan")], "steps"), Run([float("nan")], "steps"), 1, 9).status == OK
+    assert compare(Run([float("nan")], "steps"), Run([1.0], "steps"), 1, 9).status == MISMATCH
+
+
+def test_converted_that_fails_early_is_a_mismatch():
+    verdict = compare(
+        Run([0.5, 0.4, 0.3], "steps"), Run([0.5], "error", "NameError: name 'pbar'"), 3, 60
+    )
+    assert verdict.status == MISMATCH
+    assert "the converted script failed: NameError: name 'pbar' after 1 loss" in verdict.message
+
+
+def test_converted_that_trains_longer_is_a_mismatch():
+    verdict = compare(Run([0.5, 0.4], "end"), Run([0.5, 0.4, 0.3], "end"), 5, 60)
+    assert verdict.status == MISMATCH
+    assert "the original script ended after 2 losses, the converted one went on" in verdict.message
+
+
+def test_converted_that_fails_after_training_is_a_mismatch():
+    verdict = compare(Run([0.5], "end"), Run([0.5], "error", "NameError: name 'pbar'"), 5, 60)
+    assert verdict.status == MISMATCH
+    assert verdict.message == (
+        "the converted script failed after its last loss: NameError: name 'pbar'; "
+        "the original ended cleanly (both made the same 1 loss)"
+    )
+
+
+def test_both_ending_early_with_the_same_losses_says_so():
+    verdict = compare(Run([0.5, 0.4], "end"), Run([0.5, 0.4], "end"), 5, 60)
+    assert verdict.status == OK
+    assert verdict.message == "all 2 losses identical (both scripts ended before 5 steps)"
+
+
+@pytest.mark.parametrize(
+    ("original", "expected"),
+    [
+        (Run([0.1], "timeout", "timed out"), "did not reach 3 losses within 60 s"),
+        (Run([], "error", "FileNotFoundError: data.csv"), "failed after 0 losses: FileNotFound"),
+        (Run([], "exit", "SystemExit: 2"), "failed after 0 losses: SystemExit: 2"),
+        (Run([], "end"), "ended without back-propagating a loss"),
+    ],
+)
+def test_an_original_that_cannot_be_compared_is_unverified(original, expected):
+    verdict = compare(original, Run(ended="skipped"), 3, 60)
+    assert verdict.status == UNVERIFIED
+    assert expected in verdict.message and verdict.hint
+
+
+# --- the scratch mirror and the write guard --------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path):
+    user = tmp_path / "user"
+    (user / "data").mkdir(parents=True)
+    (user / "data" / "train.csv").write_text("1,2\n")
+    (user / "ckpt.pt").write_text("old")
+    mirror = tmp_path / "scratch" / "fs"
+    mirror.mkdir(parents=True)
+    runner.populate(str(mirror), os.sep)
+    mirror_user = mirror.joinpath(*user.parts[1:])
+    runner.materialize(str(mirror_user), str(mirror), "dir")
+    return user, mirror, mirror_user
+
+
+def test_mirror_reads_the_users_files(project):
+    _, _, mirror_user = project
+    assert (mirror_user / "data" / "train.csv").read_text() == "1,2\n"
+    assert not mirror_user.is_symlink() and (mirror_user / "data").is_symlink()
+
+
+def test_writes_through_the_mirror_stay_in_scratch(project):
+    user, mirror, mirror_user = project
+    guard = runner._Guard(str(mirror), [str(user)])
+    target = mirror_user / "data" / "new.csv"
+    guard("open", (str(target), "w", 0))  # the audit event before open(..., "w")
+    target.write_text("x")
+    ckpt = mirror_user / "ckpt.pt"
+    guard("open", (str(ckpt), "wb", 0))
+    ckpt.write_text("new")
+    log = mirror_user / "data" / "train.csv"
+    guard("open", (str(log), "a", 0))  # append: the content is copied first
+    with open(log, "a") as handle:
+        handle.write("3,4\n")
+    assert log.read_text() == "1,2\n3,4\n"
+    assert sorted(os.listdir(user / "data")) == ["train.csv"]
+    assert (user / "data" / "train.csv").read_text() == "1,2\n"
+    assert (user / "ckpt.pt").read_text() == "old"
+    assert guard.blocked == []
+
+
+def test_writes_into_the_project_by_absolute_path_are_blocked(project):
+    user, mirror, _ = project
+    guard = runner._Guard(str(mirror), [str(user)])
+    with pytest.raises(PermissionError, match="is blocked"):
+        guard("open", (str(user / "ckpt.pt"), "wb", 0))
+    with pytest.raises(PermissionError):
+        guard("os.mkdir", (str(user / "runs"), 0o777, -1))
+    guard("open", (str(user / "ckpt.pt"), "rb", 0))  # reading is fine
+    guard("open", (str(user / "ckpt.pt"), None, os.O_RDONLY))
+    assert guard.blocked == [str((user / "ckpt.pt").resolve()), str((user / "runs").resolve())]
+
+
+HOOKED = """\
+import os, sys
+from torch_scaffold.convert import _verify_runner as runner
+mirror, user, work = sys.argv[1:]
+guard = runner._Guard(mirror, [user])
+sys.addaudithook(guard)
+os.chdir(work)
+guard.check("ckpt.pt", "drop")  # what the torch.save wrapper does before C++ opens the file
+with open("ckpt.pt", "w") as f:
+    f.write("new")
+os.makedirs("runs/1")
+with open("data/train.csv", "a") as f:
+    f.write("3,4\\n")
+try:
+    open(os.path.join(user, "escape.txt"), "w")
+except PermissionError as err:
+    print(err)
+"""
+
+
+def test_the_audit_hook_redirects_writes_of_a_real_process(project, tmp_path):
+    """The guard installed with sys.addaudithook, in a process of its own: its own file
+    operations (unlink, mkdir, symlink) must not trip it."""
+    user, mirror, mirror_user = project
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run(
+        [sys.executable, "-c", HOOKED, str(mirror), str(user), str(mirror_user)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "escape.txt (in your project) is blocked" in done.stdout
+    assert (mirror_user / "ckpt.pt").read_text() == "new"
+    assert (mirror_user / "data" / "train.csv").read_text() == "1,2\n3,4\n"
+    assert (mirror_user / "runs" / "1").is_dir()
+    assert listing(user) == ["ckpt.pt", "data"] and listing(user / "data") == ["train.csv"]
+    assert (user / "ckpt.pt").read_text() == "old"
+    assert (user / "data" / "train.csv").read_text() == "1,2\n"
+
+
+# --- options -------------------------------------------------------------------------------
+
+SCRIPT = """\
+import torch
+
+model = torch.nn.Linear(2, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(3):
+    optimizer.zero_grad()
+    loss = model(torch.ones(2)).sum()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--verify", "--check"), "--verify and --check cannot be combined"),
+        (("--verify", "--steps", "0"), "--steps must be at least 1, not 0"),
+        (("--verify", "--timeout", "0"), "--timeout must be positive, not 0"),
+        (("--", "--lr", "1"), "unexpected argument '--lr': scaffold convert takes one script"),
+    ],
+)
+def test_bad_verify_options_are_exit_2(tmp_path, args, message):
+    path = tmp_path / "train.py"
+    path.write_text(SCRIPT)
+    result = invoke(path, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {message}")
+    assert listing(tmp_path) == ["train.py"]
+
+
+def test_verify_needs_a_file_not_stdin():
+    result = CliRunner().invoke(main, ["convert", "-", "--verify"], input=SCRIPT)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --verify needs a script file, not stdin")
+
+
+def test_help_documents_verify_and_its_exit_codes():
+    result = CliRunner().invoke(main, ["convert", "--help"])
+    for text in (
+        "--verify",
+        "--steps",
+        "--timeout",
+        "--python",
+        "4  --verify: a loss differs",
+        "5  an internal converter error",
+        "6  --verify could not compare",
+    ):
+        assert text in result.output
+
+
+def test_verify_with_an_interpreter_that_does_not_exist_is_exit_6(tmp_path, monkeypatch):
+    (tmp_path / "train.py").write_text(SCRIPT)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train.py", "--verify", "--python", tmp_path / "nope" / "python")
+    assert result.exit_code == 6, result.output
+    assert "--verify: the original script failed after 0 losses: cannot start " in result.stderr
+    assert "hint: pass --python the path of a Python interpreter that has torch" in result.stderr
+    assert listing(tmp_path) == ["train.py", "train_lightning.py"]
+
+
+def test_verify_with_an_interpreter_without_torch_says_so(tmp_path, monkeypatch):
+    """A Python without site-packages stands in for scaffold installed apart from torch."""
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    python.chmod(0o755)
+    (tmp_path / "train.py").write_text(SCRIPT)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train.py", "--verify", "--python", python)
+    assert result.exit_code == 6, result.output
+    assert "ModuleNotFoundError: No module named 'torch'" in result.stderr
+    assert "hint: pass --python with the interpreter that runs your script" in result.stderr
+
+
+# --- real runs (torch and Lightning in subprocesses) ---------------------------------------
+
+# Reads the user's data relative to the working folder and to __file__, writes a log at start,
+# a checkpoint every epoch (over an existing one) and a file by its __file__-relative path, and
+# would train for a million epochs: --verify must stop it after --steps losses.
+TRAIN = """\
+import argparse
+import os
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int, required=True)
+parser.add_argument("--lr", type=float, default=0.05)
+args = parser.parse_args()
+
+try:
+    import sections  # scaffold's convert/sections.py, beside the runner: not the script's
+except ImportError:
+    pass
+else:
+    raise SystemExit("the run imported scaffold's own modules")
+
+rows = [list(map(float, line.split(","))) for line in open("data.csv")]
+here = os.path.dirname(os.path.abspath(__file__))
+scale = float(open(os.path.join(here, "scale.txt")).read())
+with open("run.log", "w") as log:
+    log.write("started\\n")
+with open(os.path.join(here, "side.txt"), "w") as side:
+    side.write("written next to the script\\n")
+
+torch.manual_seed(3)
+data = torch.tensor(rows) * scale
+loader = DataLoader(TensorDataset(data[:, :3], data[:, 3:]), batch_size=4, shuffle=True)
+model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+loss_fn = nn.MSELoss()
+
+for epoch in range(args.epochs):
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+    torch.save(model.state_dict(), "ckpt.pt")
+"""
+
+
+@pytest.fixture
+def user_project(tmp_path, monkeypatch):
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "train.py").write_text(TRAIN)
+    (folder / "data.csv").write_text(
+        "".join(f"{i % 3},{i % 5},{i % 7},{(i * 7) % 11 / 10}\n" for i in range(24))
+    )
+    (folder / "scale.txt").write_text("0.5")
+    (folder / "ckpt.pt").write_text("old")
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    return folder
+
+
+def assert_untouched(folder, *extra):
+    assert listing(folder) == sorted(["ckpt.pt", "data.csv", "scale.txt", "train.py", *extra])
+    assert (folder / "ckpt.pt").read_text() == "old"
+
+
+@pytest.mark.slow
+def test_verify_a_matching_conversion_stops_after_n_steps_and_writes_nothing_else(user_project):
+    started = time.monotonic()
+    result = invoke("train.py", "--verify", "--steps", "8", "--", "--epochs", "1000000")
+    assert result.exit_code == 0, result.output
+    assert "verify: first 8 losses identical (original and converted, seed 0;" in result.output
+    assert time.monotonic() - started < 300  # a million epochs were not trained
+    assert_untouched(user_project, "train_lightning.py")
+
+
+@pytest.mark.slow
+def test_verify_a_conversion_that_trains_differently_is_exit_4(user_project, monkeypatch):
+    real = convert_pkg.convert_source
+
+    def patched(source, filename="<stdin>", **kwargs):
+        conversion = real(source, filename, **kwargs)
+        # a real change of training: the converted model starts from other weights
+        conversion.code = conversion.code.replace("torch.manual_seed(3)", "torch.manual_seed(4)")
+        return conversion
+
+    monkeypatch.setattr(convert_pkg, "convert_source", patched)
+    result = invoke("train.py", "--verify", "--steps", "4", "--", "--epochs", "2")
+    assert result.exit_code == 4, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: train.py: --verify: loss 1 differs: original ")
+    assert lines[0].endswith("(from the first loss on); train_lightning.py is kept for review")
+    assert lines[1].startswith("hint: ") and len(lines) == 2
+    assert "torch.manual_seed(4)" in (user_project / "train_lightning.py").read_text()
+    assert_untouched(user_project, "train_lightning.py")
+
+
+@pytest.mark.slow
+def test_verify_timeout_is_one_error_line_and_exit_6(user_project):
+    (user_project / "train.py").write_text("import time\n\ntime.sleep(120)\n" + TRAIN)
+    started = time.monotonic()
+    result = invoke("train.py", "--verify", "--timeout", "3", "--", "--epochs", "2")
+    assert time.monotonic() - started < 60
+    assert result.exit_code == 6, result.output
+    assert result.stderr.splitlines()[0] == (
+        "error: train.py: --verify: the original script did not reach 20 losses within 3 s "
+        "(stopped after 0); nothing compared; train_lightning.py is kept for review"
+    )
+    assert result.stderr.splitlines()[1] == "hint: raise --timeout, or lower --steps"
+    assert_untouched(user_project, "train_lightning.py")
+
+
+@pytest.mark.slow
+def test_verify_an_original_that_fails_is_exit_6(user_project):
+    result = invoke("train.py", "--verify")  # --epochs is required: argparse exits 2
+    assert result.exit_code == 6, result.output
+    assert "--verify: the original script failed after 0 losses: SystemExit: 2" in result.stderr
+    assert "pass the script's arguments after --" in result.stderr
+    assert_untouched(user_project, "train_lightning.py")
+
+
+@pytest.mark.slow
+def test_verify_a_notebook(tmp_path, monkeypatch):
+    shutil.copy(REPO / "tests" / "fixtures" / "notebooks" / "plane.ipynb", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    result = invoke("plane.ipynb", "--verify", "--steps", "5")
+    assert result.exit_code == 0, result.output
+    assert "verify: first 5 losses identical" in result.output
+    assert listing(tmp_path) == ["plane.ipynb", "plane_lightning.ipynb"]
+
+
+def test_two_scripts_are_a_usage_error(tmp_path):
+    """pre-commit passes several files at once: exit 2, nothing converted (.pre-commit-hooks)."""
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(SCRIPT)
+    result = invoke(tmp_path / "a.py", tmp_path / "b.py", "--check")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: unexpected argument '{tmp_path / 'b.py'}': scaffold")
+    assert listing(tmp_path) == ["a.py", "b.py"]
