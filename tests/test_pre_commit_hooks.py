@@ -58,3 +58,38 @@ def test_readme_snippet_uses_the_shipped_hooks():
     assert [hook["id"] for hook in repo["hooks"]] == IDS
     for hook in repo["hooks"]:
         re.compile(hook["files"])
+
+
+def test_convert_check_hook_takes_every_matching_file_and_exits_with_the_worst(tmp_path):
+    """pre-commit passes all matching files at once: each gets its report, none hides another."""
+    (hook,) = [h for h in HOOKS if h["id"] == "scaffold-convert-check"]
+    _, *args = shlex.split(hook["entry"])
+    manual = tmp_path / "train.py"
+    manual.write_text((ROOT / "examples" / "scripts" / "mlp_classifier_argparse.py").read_text())
+    done = tmp_path / "train_lightning.py"
+    done.write_text(
+        "import pytorch_lightning as pl\n\n\nclass Model(pl.LightningModule):\n"
+        "    def training_step(self, batch, batch_idx):\n        return self(batch).sum()\n\n\n"
+        "pl.Trainer(max_epochs=1).fit(Model())\n"
+    )
+    broken = tmp_path / "train_broken.py"
+    broken.write_text("def f(:\n")
+
+    runner = CliRunner()
+    both = runner.invoke(main, [*args, str(done), str(manual)])
+    assert both.exit_code == 1, both.output  # the manual loop still needs converting
+    assert f"{done}: already uses PyTorch Lightning" in both.output
+    assert f"would write {tmp_path / 'train_lightning_lightning.py'}" not in both.output
+    assert f"{manual} -> " in both.output
+
+    all_three = runner.invoke(main, [*args, str(broken), str(done), str(manual)])
+    assert all_three.exit_code == 2  # bad input outranks work to do
+    assert f"error: {broken}:1: syntax error" in all_three.output
+    assert f"{manual} -> " in all_three.output  # reported after the broken file
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["train.py", "train_lightning.py", "train_broken.py"]
+    ), "--check writes nothing"
+
+    with_output = runner.invoke(main, [*args, str(done), str(manual), "-o", "x.py"])
+    assert with_output.exit_code == 2
+    assert "-o, --diff and --stdout take one script" in with_output.output

@@ -362,6 +362,9 @@ def convert(
     """
     from torch_scaffold.commands.convert import run_convert
 
+    if check_only and not verify and script_args:
+        # pre-commit hands a hook every matching file at once: --check takes them all
+        sys.exit(_check_scripts([script, *script_args], output, show_diff, to_stdout))
     code = run_convert(
         script,
         output=output,
@@ -377,6 +380,26 @@ def convert(
         script_args=script_args,
     )
     sys.exit(code)
+
+
+def _check_scripts(scripts: list[str], output, show_diff: bool, to_stdout: bool) -> int:
+    """convert --check on each script in turn; the exit code is the worst one (2 for bad
+    input outranks 1, work to do), so one bad file never hides another's report."""
+    from torch_scaffold.commands.convert import run_convert
+
+    if output is not None or show_diff or to_stdout:
+        raise ScaffoldError(
+            "-o, --diff and --stdout take one script",
+            hint="check several scripts with --check alone, or convert them one at a time",
+        )
+    codes = []
+    for script in scripts:
+        try:
+            codes.append(run_convert(script, check_only=True))
+        except ScaffoldError as err:
+            click.echo(err.render(), err=True)
+            codes.append(err.exit_code)
+    return max(codes)
 
 
 if __name__ == "__main__":

@@ -360,8 +360,8 @@ def _check_verify_options(verify, check_only, from_stdin, script_args, steps, ti
         if script_args:
             raise ScaffoldError(
                 f"unexpected argument {script_args[0]!r}: scaffold convert takes one script",
-                hint="convert one script per run; arguments after -- are for --verify's runs "
-                "(scaffold convert SCRIPT --verify -- ARGS)",
+                hint="convert one script per run (--check takes several); arguments after -- are"
+                " for --verify's runs (scaffold convert SCRIPT --verify -- ARGS)",
             )
         return
     if check_only:
