@@ -101,7 +101,7 @@ def test_conflicting_edit_is_marked_listed_and_exits_1(edited):
     config.write_text(edited_text)
     code, output = _scaffold("update", str(project), "--set", "trainer.max_epochs=3")
     assert code == 1, output
-    assert "C config.yaml" in output and "1 files have conflicts: config.yaml" in output
+    assert "C config.yaml" in output and "1 file has conflicts: config.yaml" in output
     merged = config.read_text()
     assert "<<<<<<< yours" in merged and ">>>>>>> scaffold now" in merged
     assert "max_epochs: 99  # ours" in merged and "max_epochs: 3" in merged  # nothing lost

@@ -94,9 +94,12 @@ def run_update(
     for path, text in records.items():
         _write_atomically(root / path, text)
     written = sum(c.action in (*WRITES, "delete") for c in changes)
-    click.echo(f"Updated {written} files in {root} (scaffold {__version__}).")
+    click.echo(f"Updated {_count(written, 'file')} in {root} (scaffold {__version__}).")
     if conflicts:
-        click.echo(f"{len(conflicts)} files have conflicts: {', '.join(conflicts)}", err=True)
+        have = "has" if len(conflicts) == 1 else "have"
+        click.echo(
+            f"{_count(len(conflicts), 'file')} {have} conflicts: {', '.join(conflicts)}", err=True
+        )
         click.echo("Resolve the <<<<<<< ======= >>>>>>> blocks, then test and commit.", err=True)
         return 1
     return 0
@@ -162,3 +165,7 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
