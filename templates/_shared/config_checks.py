@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
+import json
 import math
 import re
 import types
@@ -37,7 +39,12 @@ class ConfigError(ValueError):
 def setting(default: Any, **limits: Any) -> Any:
     """A config field with the spec's limits on its value, checked by check_values(): min and
     max (exclusive_min/exclusive_max: the bound itself is out; for lists, of each item),
-    choices, min_items/max_items (lists), min_length/max_length (text)."""
+    choices, min_items/max_items (lists), min_length/max_length (text).
+
+    `arguments=choices` makes a section's `args` field hold the arguments of the class its
+    `name` field picks: choices() maps each name (matched case-insensitively) to a dataclass
+    of that class's arguments (see signature_arguments), the section's other keys fill it,
+    and `unknown` says what a name that is none of them is not."""
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=limits)
     return field(default=default, metadata=limits)
@@ -300,9 +307,15 @@ def _build(cls: type, data: Any, key: str, origins: Origins, root: type) -> Any:
         )
     fields = {spec.name: spec for spec in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
-    values = {}
+    chosen = (
+        fields.get("args") if "arguments" in getattr(fields.get("args"), "metadata", {}) else None
+    )
+    values, extra = {}, {}
     for name, value in data.items():
         child = f"{key}.{name}" if key else name
+        if name not in fields and chosen is not None:
+            extra[name] = value  # an argument of the chosen class
+            continue
         if name not in fields:
             raise ConfigError(
                 f"unknown key {quote(name)}" + (f" in {key}" if key else ""),
@@ -312,7 +325,104 @@ def _build(cls: type, data: Any, key: str, origins: Origins, root: type) -> Any:
         spec = fields[name]
         default = _default(spec)
         values[name] = _coerce(value, hints[name], child, origins, spec.metadata, default, root)
+    if chosen is not None:
+        values["args"] = _arguments(fields, values, extra, key, origins, root)
     return dataclasses.replace(cls(), **values)
+
+
+def _arguments(
+    fields: dict, values: dict, extra: dict, key: str, origins: Origins, root: type
+) -> dict[str, Any]:
+    """The arguments of the class a section's `name` picks (optimizer.name: sgd -> SGD's
+    momentum, nesterov, ...), checked against that class; only those given are kept."""
+    default_name = _default(fields["name"])
+    name = values.get("name", default_name)
+    choices = fields["args"].metadata["arguments"]()
+    names = {choice.lower(): choice for choice in choices}
+    if name.lower() not in names:
+        options = sorted(choices, key=str.lower)
+        close = did_you_mean(name, options)
+        raise ConfigError(
+            f"{quote(name)} {fields['args'].metadata['unknown']}",
+            where(origins, f"{key}.name"),
+            f"did you mean `{close}`?" if close else f"choose one of: {', '.join(options)}",
+        )
+    arguments = choices[names[name.lower()]]
+    # the defaults belong to the default choice: another name starts from its class's own
+    given = _default(fields["args"]) if name.lower() == default_name.lower() else {}
+    given = {**given, **values.get("args", {}), **extra}
+    known = [spec.name for spec in dataclasses.fields(arguments)]
+    for arg in given:
+        if arg not in known:
+            close = did_you_mean(arg, known)
+            raise ConfigError(
+                f"unknown key {quote(arg)}: {key} {name} takes "
+                + (", ".join(known) if known else "no arguments"),
+                where(origins, f"{key}.{arg}"),
+                f"did you mean `{close}`?" if close else f"remove {arg}, or choose another {key}",
+            )
+    built = _build(arguments, given, key, origins, root)
+    check_values(built, origins, key)
+    return {arg: getattr(built, arg) for arg in given}
+
+
+def merge(tree: dict, layer: dict, cls: type) -> None:
+    """Lay the plain values `layer` over `tree` (both read for the dataclass `cls`): sections
+    merge key by key, any other value replaces the one below. A layer that switches a chosen
+    section's `name` (optimizer.name: sgd) drops the arguments written for the old choice."""
+    fields = {spec.name: spec for spec in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    args = fields.get("args")
+    if args is not None and "arguments" in args.metadata and isinstance(layer.get("name"), str):
+        before = tree.get("name", _default(fields["name"]))
+        if not isinstance(before, str) or before.lower() != layer["name"].lower():
+            for name in [name for name in tree if name not in fields or name == "args"]:
+                del tree[name]
+    for name, value in layer.items():
+        hint = hints.get(name)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        below = tree.get(name)
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict) and isinstance(below, dict):
+            merge(below, value, hint)
+        else:
+            tree[name] = value
+
+
+def torch_classes(module: types.ModuleType, base: type) -> dict[str, type]:
+    """The classes in `module` (torch.optim, say) derived from `base`, by lower-case name."""
+    return {
+        name.lower(): value
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, base) and value is not base
+    }
+
+
+def signature_arguments(cls: type, limits: dict[str, dict], skip: tuple[str, ...]) -> type:
+    """A dataclass of the keyword arguments of `cls` (all but `skip`): each with its default,
+    the type its annotation or default says, and the `limits` known for its name."""
+    fields = []
+    for param in inspect.signature(cls).parameters.values():
+        if param.name in skip or param.default is inspect.Parameter.empty:
+            continue
+        default = list(param.default) if isinstance(param.default, tuple) else param.default
+        hint = _argument_type(param.annotation, default)
+        fields.append((param.name, hint, setting(default, **limits.get(param.name, {}))))
+    return dataclasses.make_dataclass(f"{cls.__name__}Arguments", fields)
+
+
+def _argument_type(annotation: Any, default: Any) -> Any:
+    scalars = (bool, int, float, str)
+    if annotation in scalars:
+        return float if annotation is int and isinstance(default, float) else annotation
+    if isinstance(default, list) and default and all(type(v) in (int, float) for v in default):
+        return list[float]
+    options = typing.get_args(annotation)
+    if type(None) in options and len(options) == 2:
+        (inner,) = [arg for arg in options if arg is not type(None)]
+        if inner in scalars:
+            return inner | None
+    return Any  # taken as written
 
 
 def _coerce(
@@ -325,6 +435,8 @@ def _coerce(
     root: type,
 ) -> Any:
     """`value` as the field's type, or a ConfigError that names the key."""
+    if hint is Any:
+        return value
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
     if optional:
         (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
@@ -650,3 +762,38 @@ def fail(origins: Origins, key: str, message: str, hint: str) -> typing.NoReturn
 def first_set(origins: Origins, *keys: str) -> str:
     """Of two conflicting keys, blame one that was set (a default is rarely the mistake)."""
     return next((key for key in keys if key in origins), keys[0])
+
+
+# -- writing: a Config as YAML that reads back to an equal Config ---------------------------
+
+
+def to_yaml(config: Any) -> str:
+    """`config` in config.yaml's layout; a chosen section's arguments sit beside its name."""
+    return "".join(_yaml_lines(config, ""))
+
+
+def _yaml_lines(section: Any, indent: str) -> typing.Iterator[str]:
+    for spec in dataclasses.fields(section):
+        value = getattr(section, spec.name)
+        if dataclasses.is_dataclass(value):
+            yield f"{indent}{spec.name}:\n"
+            yield from _yaml_lines(value, indent + "  ")
+        elif "arguments" in spec.metadata:
+            for name, argument in value.items():
+                yield f"{indent}{name}: {_yaml_value(argument)}\n"
+        else:
+            yield f"{indent}{spec.name}: {_yaml_value(value)}\n"
+
+
+def _yaml_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_yaml_value, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_yaml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value))  # a JSON string is a YAML double-quoted one
