@@ -389,13 +389,72 @@ def merge(tree: dict, layer: dict, cls: type) -> None:
             tree[name] = value
 
 
-def torch_classes(module: types.ModuleType, base: type) -> dict[str, type]:
-    """The classes in `module` (torch.optim, say) derived from `base`, by lower-case name."""
+def torch_optimizers() -> dict[str, type]:
+    """The optimizers in torch.optim by lower-case class name (sgd, adamw, rmsprop, ...)."""
+    import torch  # here, not at the top: only a config that trains needs it
+
     return {
         name.lower(): value
-        for name, value in vars(module).items()
-        if isinstance(value, type) and issubclass(value, base) and value is not base
+        for name, value in vars(torch.optim).items()
+        if isinstance(value, type)
+        and issubclass(value, torch.optim.Optimizer)
+        and value not in (torch.optim.Optimizer, torch.optim.LBFGS)  # LBFGS steps need a closure
     }
+
+
+def optimizer_arguments(limits: dict[str, dict]) -> dict[str, type]:
+    """optimizer.name -> the dataclass of that optimizer's arguments (lr and weight_decay are
+    the section's own fields), with the spec's `limits` for the names it has them for."""
+    return {
+        cls.__name__: signature_arguments(cls, limits, skip=("params", "lr", "weight_decay"))
+        for cls in torch_optimizers().values()
+    }
+
+
+def loss_arguments(losses: dict[str, str]) -> dict[str, type]:
+    """loss.name -> the dataclass of its torch.nn class's arguments, for `losses` (name ->
+    class name). reduction stays "mean" (the loops average over batches), and tensor weights
+    are not config values."""
+    from torch import nn
+
+    skip = ("weight", "pos_weight", "size_average", "reduce", "reduction")
+    return {name: signature_arguments(getattr(nn, cls), {}, skip) for name, cls in losses.items()}
+
+
+def check_optimizer(section: Any, origins: Origins) -> None:
+    """The optimizer's own checks (torch refuses e.g. a negative eps), run on a stand-in
+    parameter so that a bad argument stops the run before anything is built."""
+    import torch
+
+    optimizer_class = torch_optimizers()[section.name.lower()]
+    arguments = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in section.args.items()
+    }
+
+    def refused(keys: list[str]) -> Exception | None:
+        try:
+            optimizer_class(
+                [torch.zeros(2, 2, requires_grad=True)],
+                lr=section.lr,
+                **{key: arguments[key] for key in keys},
+            )
+        except (ValueError, TypeError, RuntimeError) as err:
+            return err
+        return None
+
+    problem = refused(list(arguments))
+    if problem is not None:
+        # blame the argument torch refuses on its own, if one is
+        alone = [key for key in arguments if refused([key]) is not None]
+        given = [f"optimizer.{key}" for key in alone or arguments]
+        name = optimizer_class.__name__
+        fail(
+            origins,
+            first_set(origins, *given, "optimizer.name"),
+            f"torch.optim.{name} refuses it: {problem}",
+            f"check the arguments of torch.optim.{name}",
+        )
 
 
 def signature_arguments(cls: type, limits: dict[str, dict], skip: tuple[str, ...]) -> type:

@@ -46,7 +46,12 @@ def test_config_tree_is_the_one_source_of_config_fields():
     assert optimizer["arg_defaults"] == {"momentum": 0.9, "nesterov": False}
     assert _section(tree, "scheduler")["arg_defaults"] == {"step_size": 10, "gamma": 0.1}
     loss = _section(tree, "loss")["fields"][0]
-    assert loss["value"] == "mse" and loss["limits"]["choices"] == ["mse", "l1", "smooth_l1"]
+    assert loss["value"] == "mse" and "mse, l1, smooth_l1" in loss["comment"]
+    assert build_context(spec, "pytorch")["fitting_losses"] == {
+        "mse": "MSELoss",
+        "l1": "L1Loss",
+        "smooth_l1": "SmoothL1Loss",
+    }
     lr = optimizer["fields"][1]
     assert (lr["type"], lr["limits"]["exclusive_min"]) == ("float", True)
 

@@ -18,7 +18,6 @@ from torch_scaffold.spec.derived import (
     DEFAULT_INPUT_SHAPE,
     LOSS_KINDS,
     METRIC_MODES,
-    STEP_SCHEDULERS,
     effective_causal,
     effective_input_shape,
     effective_loss,
@@ -226,8 +225,6 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "loss": loss,
         "metrics": resolved_metrics(spec),
         "scheduler": spec.scheduler.name,
-        # schedules stepped after each optimizer step (the others: after each epoch)
-        "step_schedules": list(STEP_SCHEDULERS),
         "has_val": spec.data.val_split > 0,
         "has_test": spec.data.test_split > 0,
         "early_stopping": spec.trainer.early_stopping.enabled and spec.data.val_split > 0,
@@ -471,7 +468,7 @@ def config_tree(spec: Spec, ctx: dict[str, Any]) -> dict[str, Any]:
             "scheduler.name",
             p["scheduler"],
             ", ".join(SCHEDULE_ARGS),
-            limits={"choices": list(SCHEDULE_ARGS)},
+            limits={"min_length": 1, "max_length": 100},
         )
     ]
     scheduler_args = [
@@ -484,7 +481,7 @@ def config_tree(spec: Spec, ctx: dict[str, Any]) -> dict[str, Any]:
             "loss",
             p["loss"],
             f"fits {kind}: {', '.join(fitting)}",
-            limits={"choices": fitting},
+            limits={"min_length": 1, "max_length": 100},
             name="name",
         )
     ]

@@ -1,4 +1,3 @@
-{% set p = cookiecutter._project %}
 """Optimizer and learning-rate schedule, shared by both training styles.
 
 Both are chosen in the config at run time: optimizer.name is any torch.optim optimizer
@@ -24,12 +23,12 @@ from .config import (
     PlateauSchedule,
     StepSchedule,
     WarmupCosineSchedule,
-    torch_classes,
 )
+from .config_checks import torch_optimizers
 
 # Schedules that advance after each optimizer step; the others advance after each epoch
 # (after validation), as Lightning steps them.
-STEP_SCHEDULES = {{ p.step_schedules|pyrepr }}
+STEP_SCHEDULES = ("onecycle", "warmup_cosine")
 
 
 def optimizer_steps_per_epoch(num_batches: int, accumulate_grad_batches: int) -> int:
@@ -55,7 +54,7 @@ def parameter_groups(model: nn.Module, config: Config) -> list[dict]:
 def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
     """The torch.optim class named by optimizer.name, with its arguments from the config."""
     settings = config.optimizer
-    optimizer_class = torch_classes(torch.optim, torch.optim.Optimizer)[settings.name.lower()]
+    optimizer_class = torch_optimizers()[settings.name.lower()]
     arguments = {
         key: tuple(value) if isinstance(value, list) else value  # betas=(0.9, 0.999)
         for key, value in settings.args.items()
