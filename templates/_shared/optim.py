@@ -136,15 +136,17 @@ def check_resumable(saved_config: dict, config: Config) -> None:
     """A resumed run keeps the optimizer and schedule whose state it restores; onecycle's
     length is fixed when it is built, so it also keeps max_epochs."""
     for section in ("optimizer", "scheduler"):
-        saved = saved_config[section]["name"]
-        if saved.lower() != getattr(config, section).name.lower():
+        saved, name = saved_config[section]["name"], getattr(config, section).name
+        if saved.lower() != name.lower():
             raise ConfigError(
-                f"{section}.name: this checkpoint was trained with {saved}, not"
-                f" {getattr(config, section).name}; resume with --set {section}.name={saved}"
+                f"is {name}, but the checkpoint to resume was trained with {saved}",
+                f"{section}.name",
+                f"resume with --set {section}.name={saved}, or start a new run without --resume",
             )
     saved_epochs = saved_config["trainer"]["max_epochs"]
     if config.scheduler.name == "onecycle" and saved_epochs != config.trainer.max_epochs:
         raise ConfigError(
             f"--max-epochs {config.trainer.max_epochs}: the onecycle schedule in this checkpoint "
-            f"spans {saved_epochs} epochs; resume with --max-epochs {saved_epochs}"
+            f"spans {saved_epochs} epochs",
+            hint=f"resume with --max-epochs {saved_epochs}",
         )

@@ -276,3 +276,23 @@ def test_switched_optimizer_and_schedule_keep_parity(
     assert max(abs(a - b) for a, b in zip(plain, lightning)) <= 1e-6
     # the switch took effect: the losses differ from the project's own choices
     assert max(abs(a - b) for a, b in zip(plain, traces["pytorch", "as generated"])) > 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", STYLES)
+def test_resume_keeps_the_optimizer_it_restores(style, tmp_path, capsys, torch_one_thread):
+    spec = spec_with(name="resumed", **{"data.num_samples": 128})
+    folder = write_files(render_project(spec, style, format_code=False), tmp_path / style)
+    output = str(tmp_path / "out")
+    with project_module(folder, "resumed") as train:
+        train.main(["--max-epochs", "1", "--accelerator", "cpu", "--output-dir", output])
+        capsys.readouterr()
+        argv = ["--max-epochs", "2", "--accelerator", "cpu", "--output-dir", output]
+        argv += ["--resume", "last", "--set", "optimizer.name=sgd"]
+        expect_clear_error(
+            train,
+            argv,
+            capsys,
+            "error: optimizer.name: is sgd, but the checkpoint to resume was trained with adamw",
+            hint="resume with --set optimizer.name=adamw, or start a new run without --resume",
+        )
