@@ -40,7 +40,7 @@ from .engine import TrainingLoop
 from .logging_utils import MetricLogger, {{ "build_trackers, " if p.extra_loggers }}next_version_dir
 from .metrics import EXIT_DIVERGED, METRICS, TrainingDiverged, build_loss, build_metrics
 from .model import build_model
-from .optim import build_optimizer, build_scheduler, optimizer_steps_per_epoch{{ ", check_resumable" if p.checkpointing }}
+from .optim import {{ "check_resumable, " if p.checkpointing }}build_optimizer, build_scheduler, optimizer_steps_per_epoch
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
