@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-import json
 import math
 import re
 import types
@@ -258,7 +257,8 @@ def yaml11_number_problem(text: str, kind: str) -> tuple[str, str] | None:
 
 
 def set_override(tree: dict, assignment: str, origins: Origins) -> None:
-    """--set KEY=VALUE: the value is read as YAML (a section's value replaces it whole)."""
+    """--set KEY=VALUE into `tree`: the value is read as YAML (load_config lays it over the
+    config read so far with merge(), so a section's value merges key by key)."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key or not all(part.isidentifier() for part in key.split(".")):
         raise ConfigError(
@@ -854,5 +854,20 @@ def _yaml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(map(_yaml_value, value)) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {_yaml_value(v)}" for k, v in value.items()) + "}"
-    return json.dumps(str(value))  # a JSON string is a YAML double-quoted one
+        items = (f"{_yaml_string(str(k))}: {_yaml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    return _yaml_string(str(value))
+
+
+def _yaml_string(text: str) -> str:
+    """A double-quoted YAML string in ASCII: every other character as a \\u or \\U escape."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 32 <= code < 127:
+            out.append(char)
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
