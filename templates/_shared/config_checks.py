@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
 import re
 import types
@@ -37,7 +38,12 @@ class ConfigError(ValueError):
 def setting(default: Any, **limits: Any) -> Any:
     """A config field with the spec's limits on its value, checked by check_values(): min and
     max (exclusive_min/exclusive_max: the bound itself is out; for lists, of each item),
-    choices, min_items/max_items (lists), min_length/max_length (text)."""
+    choices, min_items/max_items (lists), min_length/max_length (text).
+
+    `arguments=choices` makes a section's `args` field hold the arguments of the class its
+    `name` field picks: choices() maps each name (matched case-insensitively) to a dataclass
+    of that class's arguments (see signature_arguments), the section's other keys fill it,
+    and `unknown` says what a name that is none of them is not."""
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=limits)
     return field(default=default, metadata=limits)
@@ -251,7 +257,8 @@ def yaml11_number_problem(text: str, kind: str) -> tuple[str, str] | None:
 
 
 def set_override(tree: dict, assignment: str, origins: Origins) -> None:
-    """--set KEY=VALUE: the value is read as YAML (a section's value replaces it whole)."""
+    """--set KEY=VALUE into `tree`: the value is read as YAML (load_config lays it over the
+    config read so far with merge(), so a section's value merges key by key)."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key or not all(part.isidentifier() for part in key.split(".")):
         raise ConfigError(
@@ -300,9 +307,15 @@ def _build(cls: type, data: Any, key: str, origins: Origins, root: type) -> Any:
         )
     fields = {spec.name: spec for spec in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
-    values = {}
+    chosen = (
+        fields.get("args") if "arguments" in getattr(fields.get("args"), "metadata", {}) else None
+    )
+    values, extra = {}, {}
     for name, value in data.items():
         child = f"{key}.{name}" if key else name
+        if name not in fields and chosen is not None:
+            extra[name] = value  # an argument of the chosen class
+            continue
         if name not in fields:
             raise ConfigError(
                 f"unknown key {quote(name)}" + (f" in {key}" if key else ""),
@@ -312,7 +325,163 @@ def _build(cls: type, data: Any, key: str, origins: Origins, root: type) -> Any:
         spec = fields[name]
         default = _default(spec)
         values[name] = _coerce(value, hints[name], child, origins, spec.metadata, default, root)
+    if chosen is not None:
+        values["args"] = _arguments(fields, values, extra, key, origins, root)
     return dataclasses.replace(cls(), **values)
+
+
+def _arguments(
+    fields: dict, values: dict, extra: dict, key: str, origins: Origins, root: type
+) -> dict[str, Any]:
+    """The arguments of the class a section's `name` picks (optimizer.name: sgd -> SGD's
+    momentum, nesterov, ...), checked against that class; only those given are kept."""
+    default_name = _default(fields["name"])
+    name = values.get("name", default_name)
+    choices = fields["args"].metadata["arguments"]()
+    names = {choice.lower(): choice for choice in choices}
+    if name.lower() not in names:
+        options = sorted(choices, key=str.lower)
+        close = did_you_mean(name, options)
+        raise ConfigError(
+            f"{quote(name)} {fields['args'].metadata['unknown']}",
+            where(origins, f"{key}.name"),
+            f"did you mean `{close}`?" if close else f"choose one of: {', '.join(options)}",
+        )
+    arguments = choices[names[name.lower()]]
+    # the defaults belong to the default choice: another name starts from its class's own
+    given = _default(fields["args"]) if name.lower() == default_name.lower() else {}
+    given = {**given, **values.get("args", {}), **extra}
+    known = [spec.name for spec in dataclasses.fields(arguments)]
+    for arg in given:
+        if arg not in known:
+            close = did_you_mean(arg, known)
+            raise ConfigError(
+                f"unknown key {quote(arg)}: {key} {name} takes "
+                + (", ".join(known) if known else "no arguments"),
+                where(origins, f"{key}.{arg}"),
+                f"did you mean `{close}`?" if close else f"remove {arg}, or choose another {key}",
+            )
+    built = _build(arguments, given, key, origins, root)
+    check_values(built, origins, key)
+    return {arg: getattr(built, arg) for arg in given}
+
+
+def merge(tree: dict, layer: dict, cls: type) -> None:
+    """Lay the plain values `layer` over `tree` (both read for the dataclass `cls`): sections
+    merge key by key, any other value replaces the one below. A layer that switches a chosen
+    section's `name` (optimizer.name: sgd) drops the arguments written for the old choice."""
+    fields = {spec.name: spec for spec in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    args = fields.get("args")
+    if args is not None and "arguments" in args.metadata and isinstance(layer.get("name"), str):
+        before = tree.get("name", _default(fields["name"]))
+        if not isinstance(before, str) or before.lower() != layer["name"].lower():
+            for name in [name for name in tree if name not in fields or name == "args"]:
+                del tree[name]
+    for name, value in layer.items():
+        hint = hints.get(name)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        below = tree.get(name)
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict) and isinstance(below, dict):
+            merge(below, value, hint)
+        else:
+            tree[name] = value
+
+
+def torch_optimizers() -> dict[str, type]:
+    """The optimizers in torch.optim by lower-case class name (sgd, adamw, rmsprop, ...)."""
+    import torch  # here, not at the top: only a config that trains needs it
+
+    return {
+        name.lower(): value
+        for name, value in vars(torch.optim).items()
+        if isinstance(value, type)
+        and issubclass(value, torch.optim.Optimizer)
+        and value not in (torch.optim.Optimizer, torch.optim.LBFGS)  # LBFGS steps need a closure
+    }
+
+
+def optimizer_arguments(limits: dict[str, dict]) -> dict[str, type]:
+    """optimizer.name -> the dataclass of that optimizer's arguments (lr and weight_decay are
+    the section's own fields), with the spec's `limits` for the names it has them for."""
+    return {
+        cls.__name__: signature_arguments(cls, limits, skip=("params", "lr", "weight_decay"))
+        for cls in torch_optimizers().values()
+    }
+
+
+def loss_arguments(losses: dict[str, str]) -> dict[str, type]:
+    """loss.name -> the dataclass of its torch.nn class's arguments, for `losses` (name ->
+    class name). reduction stays "mean" (the loops average over batches), and tensor weights
+    are not config values."""
+    from torch import nn
+
+    skip = ("weight", "pos_weight", "size_average", "reduce", "reduction")
+    return {name: signature_arguments(getattr(nn, cls), {}, skip) for name, cls in losses.items()}
+
+
+def check_optimizer(section: Any, origins: Origins) -> None:
+    """The optimizer's own checks (torch refuses e.g. a negative eps), run on a stand-in
+    parameter so that a bad argument stops the run before anything is built."""
+    import torch
+
+    optimizer_class = torch_optimizers()[section.name.lower()]
+    arguments = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in section.args.items()
+    }
+
+    def refused(keys: list[str]) -> Exception | None:
+        try:
+            optimizer_class(
+                [torch.zeros(2, 2, requires_grad=True)],
+                lr=section.lr,
+                **{key: arguments[key] for key in keys},
+            )
+        except (ValueError, TypeError, RuntimeError) as err:
+            return err
+        return None
+
+    problem = refused(list(arguments))
+    if problem is not None:
+        # blame the argument torch refuses on its own, if one is
+        alone = [key for key in arguments if refused([key]) is not None]
+        given = [f"optimizer.{key}" for key in alone or arguments]
+        name = optimizer_class.__name__
+        fail(
+            origins,
+            first_set(origins, *given, "optimizer.name"),
+            f"torch.optim.{name} refuses it: {problem}",
+            f"check the arguments of torch.optim.{name}",
+        )
+
+
+def signature_arguments(cls: type, limits: dict[str, dict], skip: tuple[str, ...]) -> type:
+    """A dataclass of the keyword arguments of `cls` (all but `skip`): each with its default,
+    the type its annotation or default says, and the `limits` known for its name."""
+    fields = []
+    for param in inspect.signature(cls).parameters.values():
+        if param.name in skip or param.default is inspect.Parameter.empty:
+            continue
+        default = list(param.default) if isinstance(param.default, tuple) else param.default
+        hint = _argument_type(param.annotation, default)
+        fields.append((param.name, hint, setting(default, **limits.get(param.name, {}))))
+    return dataclasses.make_dataclass(f"{cls.__name__}Arguments", fields)
+
+
+def _argument_type(annotation: Any, default: Any) -> Any:
+    scalars = (bool, int, float, str)
+    if annotation in scalars:
+        return float if annotation is int and isinstance(default, float) else annotation
+    if isinstance(default, list) and default and all(type(v) in (int, float) for v in default):
+        return list[float]
+    options = typing.get_args(annotation)
+    if type(None) in options and len(options) == 2:
+        (inner,) = [arg for arg in options if arg is not type(None)]
+        if inner in scalars:
+            return inner | None
+    return Any  # taken as written
 
 
 def _coerce(
@@ -325,6 +494,8 @@ def _coerce(
     root: type,
 ) -> Any:
     """`value` as the field's type, or a ConfigError that names the key."""
+    if hint is Any:
+        return value
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
     if optional:
         (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
@@ -650,3 +821,53 @@ def fail(origins: Origins, key: str, message: str, hint: str) -> typing.NoReturn
 def first_set(origins: Origins, *keys: str) -> str:
     """Of two conflicting keys, blame one that was set (a default is rarely the mistake)."""
     return next((key for key in keys if key in origins), keys[0])
+
+
+# -- writing: a Config as YAML that reads back to an equal Config ---------------------------
+
+
+def to_yaml(config: Any) -> str:
+    """`config` in config.yaml's layout; a chosen section's arguments sit beside its name."""
+    return "".join(_yaml_lines(config, ""))
+
+
+def _yaml_lines(section: Any, indent: str) -> typing.Iterator[str]:
+    for spec in dataclasses.fields(section):
+        value = getattr(section, spec.name)
+        if dataclasses.is_dataclass(value):
+            yield f"{indent}{spec.name}:\n"
+            yield from _yaml_lines(value, indent + "  ")
+        elif "arguments" in spec.metadata:
+            for name, argument in value.items():
+                yield f"{indent}{name}: {_yaml_value(argument)}\n"
+        else:
+            yield f"{indent}{spec.name}: {_yaml_value(value)}\n"
+
+
+def _yaml_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_yaml_value, value)) + "]"
+    if isinstance(value, dict):
+        items = (f"{_yaml_string(str(k))}: {_yaml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    return _yaml_string(str(value))
+
+
+def _yaml_string(text: str) -> str:
+    """A double-quoted YAML string in ASCII: every other character as a \\u or \\U escape."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 32 <= code < 127:
+            out.append(char)
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'

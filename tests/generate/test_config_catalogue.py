@@ -192,7 +192,7 @@ def test_hand_edited_config_yaml_is_checked(style, tmp_path, monkeypatch, capsys
         ]
         # a second `optimizer:` section at the end: YAML would keep only that one
         config.write_text(original + "optimizer:\n  lr: 0.5\n")
-        first = lines.index("optimizer:                     # adamw") + 1
+        first = lines.index("optimizer:") + 1
         assert run_main(train, [], monkeypatch, capsys) == [
             (
                 f"error: config.yaml:{len(lines) + 1}: optimizer: duplicate key 'optimizer'"

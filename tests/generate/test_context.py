@@ -17,11 +17,10 @@ from .helpers import REPO, spec_with
 def test_default_context_resolves_auto_values():
     context = build_context(Spec(), "pytorch")
     assert context["loss"] == "cross_entropy"
-    assert context["loss_class"] == "nn.CrossEntropyLoss"
+    assert context["fitting_losses"] == {"cross_entropy": "CrossEntropyLoss"}
     assert context["metrics"] == ["accuracy"]
     assert context["input_shape"] == [20] and context["input_dim"] == 20
     assert context["num_outputs"] == 3
-    assert context["scheduler_interval"] is None
     assert (context["project_slug"], context["package_name"]) == (
         "tabular-classifier",
         "tabular_classifier",
@@ -38,19 +37,46 @@ def test_regression_and_cnn_defaults():
     assert context["num_outputs"] == 2
 
 
-@pytest.mark.parametrize(
-    "name, interval", [("step", "epoch"), ("cosine", "epoch"), ("onecycle", "step")]
-)
-def test_scheduler_interval_matches_lightning_semantics(name, interval):
-    assert (
-        build_context(spec_with(**{"scheduler.name": name}), "pytorch")["scheduler_interval"]
-        == interval
-    )
+def _section(tree, name):
+    return next(f for f in tree["fields"] if f["name"] == name)
 
 
-def test_onecycle_max_lr_defaults_to_ten_times_lr():
-    spec = spec_with(**{"scheduler.name": "onecycle", "optimizer.lr": 0.02})
-    assert build_context(spec, "pytorch")["max_lr"] == pytest.approx(0.2)
+def test_config_tree_is_the_one_source_of_config_fields():
+    """config.py and config.yaml both render this tree: sections, types, defaults, limits."""
+    spec = spec_with(**{"optimizer.name": "sgd", "scheduler.name": "step", "task": "regression"})
+    tree = build_context(spec, "pytorch")["config_tree"]
+    optimizer = _section(tree, "optimizer")
+    assert [f["name"] for f in optimizer["fields"]][:2] == ["name", "lr"]
+    assert optimizer["arg_defaults"] == {"momentum": 0.9, "nesterov": False}
+    assert _section(tree, "scheduler")["arg_defaults"] == {"step_size": 10, "gamma": 0.1}
+    loss = _section(tree, "loss")["fields"][0]
+    assert loss["value"] == "mse" and "mse, l1, smooth_l1" in loss["comment"]
+    assert build_context(spec, "pytorch")["fitting_losses"] == {
+        "mse": "MSELoss",
+        "l1": "L1Loss",
+        "smooth_l1": "SmoothL1Loss",
+    }
+    lr = optimizer["fields"][1]
+    assert (lr["type"], lr["limits"]["exclusive_min"]) == ("float", True)
+
+
+def test_every_schedule_preset_reads_the_spec_values():
+    spec = spec_with(**{"scheduler.gamma": 0.5})
+    presets = {p["name"]: p for p in build_context(spec, "pytorch")["schedule_presets"]}
+    assert list(presets) == [
+        "none",
+        "step",
+        "multistep",
+        "exponential",
+        "cosine",
+        "plateau",
+        "onecycle",
+        "warmup_cosine",
+    ]
+    gamma = next(f for f in presets["plateau"]["fields"] if f["name"] == "gamma")
+    assert gamma["value"] == 0.5
+    max_lr = next(f for f in presets["onecycle"]["fields"] if f["name"] == "max_lr")
+    assert (max_lr["value"], max_lr["type"]) == (None, "float | None")
 
 
 def test_no_validation_switches_off_early_stopping_and_best_checkpoint():

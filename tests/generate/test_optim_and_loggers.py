@@ -78,7 +78,7 @@ def test_warmup_then_cosine_per_step(tmp_path):
             "scheduler.eta_min": 0.01,
         },
     )
-    assert optim.SCHEDULER_INTERVAL == "step"
+    assert optim.scheduler_interval(config) == "step"
     scheduler = optim.build_scheduler(optimizer, config, steps_per_epoch=6)  # 10 epochs: 60
     rates = []
     for _ in range(60):
@@ -111,7 +111,7 @@ def test_warmup_longer_than_training_is_a_config_error(tmp_path):
 )
 def test_epoch_schedules(tmp_path, changes, expected):
     _, optimizer, optim, config = _optimizer_for(tmp_path, **changes)
-    assert optim.SCHEDULER_INTERVAL == "epoch"
+    assert optim.scheduler_interval(config) == "epoch"
     scheduler = optim.build_scheduler(optimizer, config, steps_per_epoch=5)
     rates = []
     for _ in expected:

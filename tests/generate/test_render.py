@@ -129,7 +129,9 @@ def test_switched_off_features_are_absent():
         files = render_project(spec, style, format_code=False)
         code = "\n".join(text for path, text in files.items() if path.endswith(".py"))
         assert "EarlyStopping" not in code and "early_stopping" not in files["config.yaml"]
-        assert "lr_scheduler" not in code and "scheduler:" not in files["config.yaml"]
+        # the schedule is chosen at run time: none is a value, and nothing else is left on
+        assert yaml.safe_load(files["config.yaml"])["scheduler"] == {"name": "none"}
+        assert "SCHEDULER_INTERVAL" not in code and "= None  # no" not in code
     lightning = render_project(spec, "lightning", format_code=False)["tabular_classifier/train.py"]
     assert "TensorBoardLogger" not in lightning
 
@@ -138,7 +140,11 @@ def test_switched_on_features_are_present():
     spec = spec_with(**{"scheduler.name": "onecycle", "trainer.gradient_clip_val": 1.0})
     plain = render_project(spec, "pytorch")
     assert "OneCycleLR" in plain["tabular_classifier/optim.py"]
-    assert 'SCHEDULER_INTERVAL = "step"' in plain["tabular_classifier/optim.py"]
+    assert yaml.safe_load(plain["config.yaml"])["scheduler"] == {
+        "name": "onecycle",
+        "max_lr": None,
+        "pct_start": 0.3,
+    }
     assert "clip_grad_norm_" in plain["tabular_classifier/engine.py"]
     assert yaml.safe_load(plain["config.yaml"])["trainer"]["gradient_clip_val"] == 1.0
 

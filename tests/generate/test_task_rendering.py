@@ -61,8 +61,8 @@ def test_head_width_and_targets_follow_the_task(changes, outputs, target):
                 "model.type": "rnn",
                 "metrics": ("perplexity", "accuracy"),
             },
-            "TokenCrossEntropy",
-            ["Perplexity", "MulticlassAccuracy"],
+            "CrossEntropyLoss",
+            ["Perplexity", "MulticlassAccuracy", "TokenLoss"],
         ),
     ],
 )
@@ -70,7 +70,9 @@ def test_metrics_module_uses_torchmetrics_for_the_task(changes, loss, metric_cla
     files = render_project(spec_with(**changes), "lightning", format_code=False)
     metrics = files["tabular_classifier/metrics.py"]
     ast.parse(metrics)
-    assert loss + "()" in metrics
+    # the loss is chosen in the config, from the losses that fit the task
+    assert f'"{loss}"' in files["tabular_classifier/config.py"]
+    assert "getattr(nn, LOSSES[config.loss.name])" in metrics
     assert all(f"{name}(" in metrics for name in metric_classes), metrics
     assert "torchmetrics" in files["pyproject.toml"]
 

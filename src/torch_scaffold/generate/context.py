@@ -8,6 +8,7 @@ spec, so cookiecutter itself can render the templates too.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from typing import Any
@@ -16,8 +17,8 @@ from torch_scaffold import __version__
 from torch_scaffold.errors import SpecError
 from torch_scaffold.spec.derived import (
     DEFAULT_INPUT_SHAPE,
+    LOSS_KINDS,
     METRIC_MODES,
-    STEP_SCHEDULERS,
     effective_causal,
     effective_input_shape,
     effective_loss,
@@ -57,21 +58,15 @@ _ACTIVATION_CLASSES = {
     "tanh": "nn.Tanh",
     "leaky_relu": "nn.LeakyReLU",
 }
-_OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
+
+
 _LOSS_CLASSES = {
-    "cross_entropy": "nn.CrossEntropyLoss",
-    "bce_with_logits": "nn.BCEWithLogitsLoss",
-    "mse": "nn.MSELoss",
-    "l1": "nn.L1Loss",
-    "smooth_l1": "nn.SmoothL1Loss",
+    "cross_entropy": "CrossEntropyLoss",
+    "bce_with_logits": "BCEWithLogitsLoss",
+    "mse": "MSELoss",
+    "l1": "L1Loss",
+    "smooth_l1": "SmoothL1Loss",
 }
-
-
-def _scheduler_interval(name: str) -> str | None:
-    """Lightning steps "epoch" schedulers after validation, "step" ones after each optimizer step."""
-    if name == "none":
-        return None
-    return "step" if name in STEP_SCHEDULERS else "epoch"
 
 
 def plain_data(value: Any) -> Any:
@@ -205,8 +200,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
     input_dim = math.prod(input_shape)
     loss = resolved_loss(spec)
     kind = task_kind(spec.task)
-    scheduler = spec.scheduler
-    return {
+    context = {
         "style": style,
         "scaffold_version": __version__,
         "project_name": spec.name,
@@ -230,13 +224,9 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "input_shape": input_shape,
         "input_dim": input_dim,
         "num_outputs": _num_outputs(spec, kind, input_dim),
-        "optimizer_class": _OPTIMIZER_CLASSES[spec.optimizer.name],
         "loss": loss,
-        "loss_class": _LOSS_CLASSES[loss],
         "metrics": resolved_metrics(spec),
-        "scheduler": scheduler.name,
-        "scheduler_interval": _scheduler_interval(scheduler.name),
-        "max_lr": scheduler.max_lr if scheduler.max_lr is not None else 10 * spec.optimizer.lr,
+        "scheduler": spec.scheduler.name,
         "has_val": spec.data.val_split > 0,
         "has_test": spec.data.test_split > 0,
         "early_stopping": spec.trainer.early_stopping.enabled and spec.data.val_split > 0,
@@ -252,6 +242,367 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         },
         "requirements": dict(REQUIREMENTS),
     }
+    context["config_tree"] = config_tree(spec, context)
+    context["fitting_losses"] = {
+        loss: _LOSS_CLASSES[loss] for loss, kinds in LOSS_KINDS.items() if kind in kinds
+    }
+    context["optimizer_limits"] = {
+        arg: config_limits_of(f"optimizer.{arg}") for arg in ("momentum", "betas", "alpha")
+    }
+    context["schedule_presets"] = schedule_presets(spec)
+    return context
+
+
+# -- the generated config's fields: config.py's dataclasses and config.yaml are both rendered
+# from this one tree --------------------------------------------------------------------------
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    return dict(walk(Spec))
+
+
+def _type_text(path: str, optional: bool | None) -> str:
+    """The config field's Python type, from the spec schema's field at `path`."""
+    info = _schema()[path]
+    text = {"list": f"list[{info.item}]", "map": "dict[str, Any]"}.get(info.kind, info.kind)
+    return f"{text} | None" if (info.optional if optional is None else optional) else text
+
+
+def _field(
+    path: str,
+    value: Any,
+    comment: str = "",
+    *,
+    optional: bool | None = None,
+    limits: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """One config value: its key, Python type, default, limits (from the spec schema unless
+    given) and the comment config.yaml shows beside it."""
+    return {
+        "name": name or path.rpartition(".")[2],
+        "type": _type_text(path, optional),
+        "value": plain_data(value),
+        "limits": config_limits_of(path) if limits is None else limits,
+        "comment": comment,
+    }
+
+
+def config_limits_of(path: str) -> dict[str, Any]:
+    """The spec schema's limits of the field at `path` (see _LIMIT_KEYS)."""
+    info = _schema()[path]
+    return {
+        key: plain_data(info.meta[key])
+        for key in _LIMIT_KEYS
+        if info.meta.get(key) is not None and info.meta.get(key) is not False
+    }
+
+
+def _section(name: str, cls: str, fields: list, comment: str = "", **choice: Any) -> dict:
+    """A section; a chosen one (optimizer, scheduler, loss) also has `args`: the arguments of
+    the class its `name` field picks, written beside name in config.yaml."""
+    section = {"name": name, "class": cls, "fields": fields, "comment": comment, "args": None}
+    section.update(choice)
+    if section["args"] is not None:
+        section["arg_defaults"] = {arg["name"]: arg["value"] for arg in section["args"]}
+    return section
+
+
+# The learning-rate schedules a project can switch between at run time (scheduler.name), with
+# the spec fields each one reads.
+SCHEDULE_ARGS = {
+    "none": (),
+    "step": ("step_size", "gamma"),
+    "multistep": ("milestones", "gamma"),
+    "exponential": ("gamma",),
+    "cosine": ("eta_min",),
+    "plateau": ("monitor", "mode", "gamma", "patience"),
+    "onecycle": ("max_lr", "pct_start"),
+    "warmup_cosine": ("warmup_steps", "eta_min"),
+}
+_SCHEDULE_DOCS = {
+    "none": "No schedule: the learning rate stays optimizer.lr.",
+    "step": "StepLR: multiply the rate by gamma every step_size epochs.",
+    "multistep": "MultiStepLR: multiply the rate by gamma at each milestone epoch.",
+    "exponential": "ExponentialLR: multiply the rate by gamma after every epoch.",
+    "cosine": "CosineAnnealingLR: anneal to eta_min over max_epochs.",
+    "plateau": "ReduceLROnPlateau: multiply the rate by gamma when monitor stops improving.",
+    "onecycle": "OneCycleLR, stepped per optimizer step (max_lr null: 10 x optimizer.lr).",
+    "warmup_cosine": "Linear warm-up over warmup_steps optimizer steps, then cosine decay to"
+    " eta_min.",
+}
+# Optimizer arguments the spec schema has limits for (any optimizer taking one is checked so).
+_OPTIMIZER_ARGS = {
+    "sgd": ("momentum", "nesterov"),
+    "rmsprop": ("alpha", "momentum"),
+    "adam": ("betas",),
+    "adamw": ("betas",),
+}
+
+
+def schedule_presets(spec: Spec) -> list[dict[str, Any]]:
+    """Each schedule's arguments with the spec's values as defaults (config.py's *Schedule
+    dataclasses)."""
+    return [
+        {
+            "name": name,
+            "class": "".join(part.title() for part in name.split("_")) + "Schedule",
+            "doc": _SCHEDULE_DOCS[name],
+            "fields": [_field(f"scheduler.{arg}", getattr(spec.scheduler, arg)) for arg in args],
+        }
+        for name, args in SCHEDULE_ARGS.items()
+    ]
+
+
+def config_tree(spec: Spec, ctx: dict[str, Any]) -> dict[str, Any]:
+    """The config's sections and fields, with types, defaults, limits and comments."""
+    s, p = spec, ctx
+    model_type, source, kind = p["model_type"], p["data_source"], p["task_kind"]
+    model = []
+    if model_type == "mlp":
+        model.append(_field("model.hidden_sizes", s.model.hidden_sizes))
+    elif model_type in ("cnn", "resnet"):
+        model.append(_field("model.channels", s.model.channels))
+        if model_type == "cnn":
+            model.append(_field("model.kernel_size", s.model.kernel_size))
+        else:
+            model.append(_field("model.blocks_per_stage", s.model.blocks_per_stage))
+    elif model_type == "rnn":
+        model += [
+            _field("model.cell", s.model.cell, "lstm or gru"),
+            _field("model.hidden_size", s.model.hidden_size),
+            _field("model.num_layers", s.model.num_layers),
+            _field("model.bidirectional", s.model.bidirectional),
+        ]
+        if p["input_kind"] == "tokens":
+            model.append(_field("model.embedding_dim", s.model.embedding_dim))
+    elif model_type == "transformer":
+        model += [
+            _field("model.embedding_dim", s.model.embedding_dim),
+            _field("model.num_heads", s.model.num_heads),
+            _field("model.ff_size", s.model.ff_size),
+            _field("model.num_layers", s.model.num_layers),
+            _field("model.causal", p["causal"], optional=False),
+        ]
+    if model_type == "custom":
+        model.append(
+            _field("model.args", p["custom_args"], f"keyword arguments of {p['custom_class']}")
+        )
+    else:
+        model.append(_field("model.dropout", s.model.dropout))
+
+    data = []
+    if source == "synthetic":
+        if p["input_kind"] == "tokens":
+            data += [
+                _field("data.vocab_size", s.data.vocab_size),
+                _field("data.seq_len", s.data.seq_len),
+            ]
+        else:
+            data.append(_field("data.input_shape", p["input_shape"], optional=False))
+        if kind in ("multiclass", "multilabel", "sequence_classification"):
+            data.append(_field("data.num_classes", s.data.num_classes))
+        elif kind == "regression":
+            data.append(_field("data.num_targets", s.data.num_targets))
+        data.append(_field("data.num_samples", s.data.num_samples))
+    else:
+        data.append(_field("data.path", s.data.path, source))
+    if source in ("csv", "npz"):
+        data += [
+            _field("data.target", s.data.target),
+            _field("data.features", s.data.features, optional=True),
+        ]
+    elif source == "npy":
+        data.append(_field("data.targets_path", s.data.targets_path))
+    elif source == "text":
+        data += [
+            _field("data.tokenizer", s.data.tokenizer, "char or whitespace"),
+            _field("data.block_size", s.data.block_size),
+        ]
+    elif p["image_source"]:
+        if source == "torchvision":
+            data += [
+                _field("data.dataset", s.data.dataset),
+                _field("data.download", s.data.download, "fetch into path when missing"),
+            ]
+        data += [
+            _field(
+                "data.input_shape",
+                p["input_shape"],
+                "images are resized to [channels, height, width]",
+                optional=False,
+            ),
+            _field("data.image_mean", s.data.image_mean),
+            _field("data.image_std", s.data.image_std),
+        ]
+    data += [
+        _field("data.batch_size", s.data.batch_size),
+        _field("data.val_split", s.data.val_split),
+        _field("data.test_split", s.data.test_split),
+        _field("data.num_workers", s.data.num_workers),
+        _field("data.pin_memory", s.data.pin_memory, "used on CUDA only"),
+        _field("data.persistent_workers", s.data.persistent_workers, "used with num_workers > 0"),
+    ]
+
+    optimizer_name = s.optimizer.name
+    optimizer = [
+        _field(
+            "optimizer.name",
+            optimizer_name,
+            "any torch.optim optimizer: sgd, adam, adamw, rmsprop, ...",
+            limits={"min_length": 1, "max_length": 100},
+        ),
+        _field("optimizer.lr", s.optimizer.lr),
+        _field("optimizer.weight_decay", s.optimizer.weight_decay),
+        _field(
+            "optimizer.decay_norm_and_bias",
+            s.optimizer.decay_norm_and_bias,
+            "false: no decay for biases and norms",
+        ),
+    ]
+    optimizer_args = [
+        _field(f"optimizer.{arg}", getattr(s.optimizer, arg))
+        for arg in _OPTIMIZER_ARGS[optimizer_name]
+    ]
+    scheduler = [
+        _field(
+            "scheduler.name",
+            p["scheduler"],
+            ", ".join(SCHEDULE_ARGS),
+            limits={"min_length": 1, "max_length": 100},
+        )
+    ]
+    scheduler_args = [
+        _field(f"scheduler.{arg}", getattr(s.scheduler, arg))
+        for arg in SCHEDULE_ARGS[p["scheduler"]]
+    ]
+    fitting = [loss for loss, kinds in LOSS_KINDS.items() if kind in kinds]
+    loss = [
+        _field(
+            "loss",
+            p["loss"],
+            f"fits {kind}: {', '.join(fitting)}",
+            limits={"min_length": 1, "max_length": 100},
+            name="name",
+        )
+    ]
+
+    trainer = [
+        _field("trainer.max_epochs", s.trainer.max_epochs),
+        _field("trainer.precision", s.trainer.precision, '"32", "16-mixed" or "bf16-mixed"'),
+        _field("trainer.accelerator", s.trainer.accelerator, "auto, cpu, cuda or mps"),
+        _field("trainer.devices", s.trainer.devices, "per node; plain style: >1 needs torchrun"),
+        _field("trainer.num_nodes", s.trainer.num_nodes),
+        _field(
+            "trainer.strategy",
+            s.trainer.strategy,
+            ("fsdp (sharded), " if p["fsdp"] else "")
+            + "auto, ddp or ddp_find_unused_parameters_true",
+        ),
+        _field("trainer.gradient_clip_val", s.trainer.gradient_clip_val, "null: no clipping"),
+        _field("trainer.gradient_clip_algorithm", s.trainer.gradient_clip_algorithm),
+        _field("trainer.accumulate_grad_batches", s.trainer.accumulate_grad_batches),
+        _field("trainer.log_every_n_steps", s.trainer.log_every_n_steps),
+        _field("trainer.seed", s.trainer.seed),
+        _field("trainer.deterministic", s.trainer.deterministic),
+        _field("trainer.compile", s.trainer.compile, "true: torch.compile the model"),
+    ]
+    if p["fsdp"]:
+        trainer.append(
+            _field(
+                "trainer.activation_checkpointing",
+                s.trainer.activation_checkpointing,
+                "fsdp: recompute activations per block",
+            )
+        )
+    if p["early_stopping"]:
+        stopping = s.trainer.early_stopping
+        trainer.append(
+            _section(
+                "early_stopping",
+                "EarlyStoppingConfig",
+                [
+                    _field("trainer.early_stopping.monitor", stopping.monitor),
+                    _field("trainer.early_stopping.mode", stopping.mode),
+                    _field("trainer.early_stopping.patience", stopping.patience),
+                    _field("trainer.early_stopping.min_delta", stopping.min_delta),
+                ],
+            )
+        )
+    if p["checkpointing"]:
+        checkpoint = s.trainer.checkpoint
+        fields = []
+        if p["best_checkpoint"]:
+            fields += [
+                _field("trainer.checkpoint.monitor", checkpoint.monitor),
+                _field("trainer.checkpoint.mode", checkpoint.mode),
+            ]
+        fields.append(_field("trainer.checkpoint.save_last", checkpoint.save_last))
+        trainer.append(_section("checkpoint", "CheckpointConfig", fields))
+
+    logging = [
+        _field("logging.csv", s.logging.csv),
+        _field("logging.tensorboard", s.logging.tensorboard, "used when tensorboard is installed"),
+    ]
+    if s.logging.wandb:
+        logging.append(
+            _field(
+                "logging.wandb",
+                True,
+                "offline unless WANDB_MODE is set; needs pip install -e .[wandb]",
+            )
+        )
+        logging[-1]["limits"] = {}
+    if s.logging.mlflow:
+        logging.append(_field("logging.mlflow", True, "needs pip install -e .[mlflow]"))
+        logging[-1]["limits"] = {}
+        logging.append(_field("logging.mlflow_tracking_uri", s.logging.mlflow_tracking_uri))
+
+    output_dir = {
+        "name": "output_dir",
+        "type": "str",
+        "value": "outputs",
+        "limits": {"min_length": 1, "max_length": 4096},
+        "comment": "checkpoints/ and logs/ go here",
+    }
+    return _section(
+        "",
+        "Config",
+        [
+            output_dir,
+            _section("model", "ModelConfig", model, model_type),
+            _section("data", "DataConfig", data),
+            _section(
+                "optimizer",
+                "OptimizerConfig",
+                optimizer,
+                args=optimizer_args,
+                unknown="is not an optimizer in torch.optim",
+                args_doc="the optimizer's own arguments (momentum, betas, ...), written beside"
+                " name",
+            ),
+            _section(
+                "scheduler",
+                "SchedulerConfig",
+                scheduler,
+                args=scheduler_args,
+                unknown="is not a schedule of this project",
+                args_doc="the schedule's arguments (see the *Schedule classes), written beside"
+                " name",
+            ),
+            _section(
+                "loss",
+                "LossConfig",
+                loss,
+                args=[],
+                unknown=f"does not fit this project's task ({kind})",
+                args_doc="the loss's own arguments (e.g. label_smoothing), written beside name",
+            ),
+            _section("trainer", "TrainerConfig", trainer),
+            _section("logging", "LoggingConfig", logging),
+        ],
+    )
 
 
 def cookiecutter_context(spec: Spec, style: str) -> dict[str, Any]:

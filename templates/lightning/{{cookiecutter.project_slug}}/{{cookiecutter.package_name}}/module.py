@@ -11,7 +11,13 @@ import torch
 from .config import config_from_dict
 from .metrics import build_loss, build_metrics, check_finite_loss
 from .model import build_model
-from .optim import build_optimizer{{ ", build_scheduler" if p.scheduler_interval }}{{ ", SCHEDULER_INTERVAL" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" }}
+from .optim import (
+    build_optimizer,
+    build_scheduler,
+    check_resumable,
+    plateau_monitor,
+    scheduler_interval,
+)
 from .rng import capture_rng_states, restore_rng_states
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -33,7 +39,7 @@ class LitModel(pl.LightningModule):
         self.model = build_model(self.config.model, input_shape, num_outputs, vocab_size)
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
-        self.criterion = build_loss()
+        self.criterion = build_loss(self.config)
         self.train_loss_sum = torch.zeros(())  # this epoch's losses, summed on the device
         self.train_batches = 0
         # torchmetrics objects: updated per batch, computed (synced across ranks) and reset
@@ -125,32 +131,25 @@ class LitModel(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model, self.config)
-{% if p.scheduler_interval %}
         scheduler = build_scheduler(optimizer, self.config, self.steps_per_epoch)
-        return {
-            "optimizer": optimizer,
-{% if p.scheduler == "plateau" %}
-            "lr_scheduler": {
-                "scheduler": scheduler,
-                "interval": SCHEDULER_INTERVAL,
-                "frequency": 1,
-                "monitor": self.config.scheduler.monitor,  # stepped with this value
-            },
-{% else %}
-            "lr_scheduler": {"scheduler": scheduler, "interval": SCHEDULER_INTERVAL, "frequency": 1},
-{% endif %}
+        if scheduler is None:
+            return optimizer
+        schedule = {
+            "scheduler": scheduler,
+            "interval": scheduler_interval(self.config),
+            "frequency": 1,
+            "name": "lr",  # LearningRateMonitor's column name
         }
-{% else %}
-        return optimizer
-{% endif %}
+        monitor = plateau_monitor(self.config)
+        if monitor is not None:
+            schedule["monitor"] = monitor  # stepped with this value
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     # Lightning restores model, optimizer, scheduler, loops and callbacks; RNG states are ours.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["rng"] = capture_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-{% if p.scheduler == "onecycle" %}
         check_resumable(checkpoint["hyper_parameters"]["config"], self.config)
-{% endif %}
         if "rng" in checkpoint:
             restore_rng_states(checkpoint["rng"])

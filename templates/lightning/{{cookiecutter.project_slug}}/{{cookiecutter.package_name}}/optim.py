@@ -1,1 +1,1 @@
-{% include "optim.py.j2" %}
+{% include "optim.py" %}

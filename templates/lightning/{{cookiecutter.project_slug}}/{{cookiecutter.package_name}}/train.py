@@ -22,7 +22,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}{{ ", LearningRateMonitor" if p.scheduler_interval }}
+from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}, LearningRateMonitor
 {% if p.fsdp %}
 from pytorch_lightning.strategies import FSDPStrategy, Strategy
 {% endif %}
@@ -31,7 +31,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "m
 {% if p.checkpointing %}
 from .checkpoint import AtomicCheckpointIO, CheckpointError, RunFolderCheckpoint, check_checkpoint
 {% endif %}
-from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
+from .config import Config, ConfigError, config_to_yaml, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError
 from .datamodule import DataModule
 {% if p.fsdp %}
@@ -123,10 +123,8 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
         )
     )
 {% endif %}
-{% if p.scheduler_interval %}
-    if loggers:
+    if loggers and config.scheduler.name != "none":
         callbacks.append(LearningRateMonitor(logging_interval="step"))
-{% endif %}
     return callbacks
 
 
@@ -255,6 +253,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     try:
         config = load_config(args)
+        if args.print_config:
+            print(config_to_yaml(config), end="")
+            return {}
         return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
     except (ConfigError, DataError{{ ", CheckpointError" if p.checkpointing }}) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -42,6 +42,7 @@ from .distributed import World, all_reduce_sum, without_ddp
 {% endif %}
 from .logging_utils import MetricLogger, Progress
 from .metrics import MetricSet, check_finite_loss
+from .optim import plateau_monitor, scheduler_interval
 from .rng import capture_rng_states, restore_rng_states
 from .runtime import autocast_context, grad_scaler, resolve_precision
 
@@ -52,9 +53,7 @@ class TrainingLoop:
         model: nn.Module,
         criterion: nn.Module,
         optimizer: torch.optim.Optimizer,
-{% if p.scheduler_interval %}
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
-{% endif %}
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
         config: Config,
         device: torch.device,
         train_loader: DataLoader,
@@ -74,9 +73,9 @@ class TrainingLoop:
         self.world = world or World()  # None: a single process
         self.criterion = criterion
         self.optimizer = optimizer
-{% if p.scheduler_interval %}
         self.scheduler = scheduler
-{% endif %}
+        self.scheduler_interval = scheduler_interval(config)
+        self.plateau_monitor = plateau_monitor(config)
         self.config = config
         self.device = device
         self.train_loader = train_loader
@@ -134,12 +133,11 @@ class TrainingLoop:
                 check_finite_loss(
                     metrics["val_loss"], "validation loss", self.epoch, self.global_step
                 )
-{% if p.scheduler == "plateau" %}
-            # as Lightning does: the monitored value decides, after validation
-            self.scheduler.step(metrics[self.config.scheduler.monitor])
-{% elif p.scheduler_interval == "epoch" %}
-            self.scheduler.step()
-{% endif %}
+            if self.plateau_monitor is not None:
+                # as Lightning does: the monitored value decides, after validation
+                self.scheduler.step(metrics[self.plateau_monitor])
+            elif self.scheduler is not None and self.scheduler_interval == "epoch":
+                self.scheduler.step()
             self.epoch += 1
             self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step)
             if self.world.is_main:
@@ -189,9 +187,8 @@ class TrainingLoop:
                         scaler.scale(scaled).backward()
                 if stepping:
                     self.optimizer_step()
-{% if p.scheduler_interval == "step" %}
-                    self.scheduler.step()
-{% endif %}
+                    if self.scheduler is not None and self.scheduler_interval == "step":
+                        self.scheduler.step()
                     self.global_step += 1
                     if self.global_step % log_every == 0:
                         self.log_step(loss)
@@ -226,9 +223,8 @@ class TrainingLoop:
             loss = all_reduce_sum(loss.detach().clone(), self.world) / self.world.size
         metrics = {"train_loss_step": loss.item()}
         check_finite_loss(metrics["train_loss_step"], "train loss", self.epoch, self.global_step)
-{% if p.scheduler_interval %}
-        metrics["lr"] = self.optimizer.param_groups[0]["lr"]  # as LearningRateMonitor does
-{% endif %}
+        if self.scheduler is not None:
+            metrics["lr"] = self.optimizer.param_groups[0]["lr"]  # as LearningRateMonitor does
         self.logger.log(metrics, epoch=self.epoch, step=self.global_step)
         self.progress.show(metrics)
 
@@ -273,14 +269,13 @@ class TrainingLoop:
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
 {% endif %}
-{% if p.scheduler_interval %}
-            "scheduler": self.scheduler.state_dict(),
-{% endif %}
             "epoch": self.epoch,
             "global_step": self.global_step,
             "rng": capture_rng_states(),
             "config": self.config.to_dict(),
         }
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
 {% if p.early_stopping %}
@@ -296,9 +291,8 @@ class TrainingLoop:
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
 {% endif %}
-{% if p.scheduler_interval %}
-        self.scheduler.load_state_dict(state["scheduler"])
-{% endif %}
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = state["epoch"]
         self.global_step = state["global_step"]
         restore_rng_states(state["rng"])

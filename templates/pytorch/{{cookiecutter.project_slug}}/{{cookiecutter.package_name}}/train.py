@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError{{ ", load_sharded_checkpoint, restore" i
 {% else %}
 from .checkpoint import CheckpointError{{ ", check_weights, load_checkpoint, restore" if p.checkpointing }}
 {% endif %}
-from .config import Config, ConfigError, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
+from .config import Config, ConfigError, config_to_yaml, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError, load_splits, make_loader
 from .distributed import (
     World,
@@ -40,7 +40,7 @@ from .engine import TrainingLoop
 from .logging_utils import MetricLogger, {{ "build_trackers, " if p.extra_loggers }}next_version_dir
 from .metrics import EXIT_DIVERGED, METRICS, TrainingDiverged, build_loss, build_metrics
 from .model import build_model
-from .optim import build_optimizer{{ ", build_scheduler, optimizer_steps_per_epoch" if p.scheduler_interval }}{{ ", check_resumable" if p.scheduler == "onecycle" and p.checkpointing }}
+from .optim import {{ "check_resumable, " if p.checkpointing }}build_optimizer, build_scheduler, optimizer_steps_per_epoch
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
@@ -102,12 +102,10 @@ def fit_and_test(
             splits.val, config, shuffle=False, pin_memory=pin_memory, **shard
         )
     optimizer = build_optimizer(model, config)
-{% if p.scheduler_interval %}
     steps_per_epoch = optimizer_steps_per_epoch(
         len(train_loader), config.trainer.accumulate_grad_batches
     )
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
-{% endif %}
 
     output_dir = Path(config.output_dir)
     # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
@@ -115,7 +113,7 @@ def fit_and_test(
     log_dir = None  # rank 0 alone writes logs{{ "" if p.fsdp else " and checkpoints" }}
     if world.is_main and not fast_dev_run and (config.logging.csv or config.logging.tensorboard):
         log_dir = next_version_dir(output_dir / "logs")
-    columns = ["train_loss_step", {{ '"lr", ' if p.scheduler_interval }}"train_loss_epoch"]
+    columns = ["train_loss_step", *(["lr"] if scheduler is not None else []), "train_loss_epoch"]
     columns += [f"{stage}_{name}" for stage in ("val", "test") for name in ("loss", *METRICS)]
 {% if p.extra_loggers %}
     trackers = build_trackers(config) if world.is_main and not fast_dev_run else []
@@ -136,11 +134,9 @@ def fit_and_test(
 {% else %}
         wrap_ddp(model, world, device, config.trainer.strategy),
 {% endif %}
-        build_loss().to(device),
+        build_loss(config).to(device),
         optimizer,
-{% if p.scheduler_interval %}
         scheduler,
-{% endif %}
         config,
         device,
         train_loader,
@@ -163,9 +159,7 @@ def fit_and_test(
 {% else %}
         state = load_checkpoint(resume_path)
 {% endif %}
-{% if p.scheduler == "onecycle" %}
         check_resumable(state["config"], config)
-{% endif %}
         restore(loop, state, resume_path)  # every rank loads the same file
         if world.is_main:
             print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
@@ -206,6 +200,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     try:
         config = load_config(args)
+        if args.print_config:
+            print(config_to_yaml(config), end="")
+            return {}
         return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
     except (ConfigError, DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
