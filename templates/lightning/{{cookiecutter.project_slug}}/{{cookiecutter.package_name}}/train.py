@@ -171,8 +171,6 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         log_every_n_steps=trainer.log_every_n_steps,
         deterministic=trainer.deterministic,
         benchmark=not trainer.deterministic,  # cuDNN autotuning (GPU only)
-        # data.py shards each rank's data itself, as in the plain style (same order, exact resume).
-        use_distributed_sampler=False,
         callbacks=callbacks,
         logger=loggers or False,
 {% if p.checkpointing %}
