@@ -141,7 +141,8 @@ class TrainingLoop:
             self.scheduler.step()
 {% endif %}
             self.epoch += 1
-            self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step)
+            # logged at the index of the epoch's last step, as Lightning numbers its rows
+            self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step - 1)
             if self.world.is_main:
                 values = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
                 print(f"epoch {self.epoch - 1}: {values}")
@@ -189,12 +190,12 @@ class TrainingLoop:
                         scaler.scale(scaled).backward()
                 if stepping:
                     self.optimizer_step()
+                    self.global_step += 1
+                    if self.global_step % log_every == 0:
+                        self.log_step(loss)  # with the learning rate this step used
 {% if p.scheduler_interval == "step" %}
                     self.scheduler.step()
 {% endif %}
-                    self.global_step += 1
-                    if self.global_step % log_every == 0:
-                        self.log_step(loss)
         finally:
             self.progress.close()  # also when the run stops (a NaN loss): no stray bar
         # The mean over all ranks' batches (each rank runs the same number).
@@ -229,7 +230,7 @@ class TrainingLoop:
 {% if p.scheduler_interval %}
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]  # as LearningRateMonitor does
 {% endif %}
-        self.logger.log(metrics, epoch=self.epoch, step=self.global_step)
+        self.logger.log(metrics, epoch=self.epoch, step=self.global_step - 1)  # this step's index
         self.progress.show(metrics)
 
     @torch.inference_mode()
