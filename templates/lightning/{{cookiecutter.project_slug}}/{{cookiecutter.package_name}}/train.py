@@ -11,13 +11,16 @@ as the plain style. Run `--help` for every option.
 from __future__ import annotations
 
 import errno
+import logging
 {% if p.spec.logging.tensorboard %}
 import importlib.util
 {% endif %}
 {% if p.checkpointing or "wandb" in p.extra_loggers %}
 import os
 {% endif %}
+import re
 import sys
+import warnings
 from typing import Any
 
 import pytorch_lightning as pl
@@ -130,6 +133,41 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
     return callbacks
 
 
+class _KnownNotices(logging.Filter):
+    """Drops Lightning's set-up notices (devices found, product tips) and its note that
+    fit stopped at max_epochs; every other message of its logger passes."""
+
+    PATTERN = re.compile(r"(GPU|TPU|HPU) available: |💡 Tip: |`Trainer.fit` stopped: `max_epochs=")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.PATTERN.match(record.getMessage())
+
+
+_KNOWN_NOTICES = _KnownNotices()
+
+
+def silence_known_notices() -> None:
+    """A run prints its own progress and results: the notices Lightning prints to every run
+    are silenced, each by its message and where it comes from (warnings stay on)."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_KNOWN_NOTICES)
+    logging.getLogger("pytorch_lightning.accelerators.cuda").setLevel(logging.WARNING)
+    # Lightning's own use of torch's LeafSpec, which newer torch versions deprecate.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module="pytorch_lightning.utilities._pytree",
+    )
+{% if p.checkpointing %}
+    # A resumed run writes its checkpoints into the folder it left them in.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Checkpoint directory .* exists and is not empty",
+        module="pytorch_lightning.callbacks.model_checkpoint",
+    )
+{% endif %}
+
+
 {% if p.fsdp %}
 def build_strategy(config: Config) -> Strategy | str:
     """fsdp: Lightning's FSDPStrategy, sharding each block and saving sharded checkpoints."""
@@ -152,6 +190,7 @@ def build_strategy(config: Config) -> Strategy | str:
 
 {% endif %}
 def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
+    silence_known_notices()
     trainer = config.trainer
 {% if p.fsdp %}
     strategy = build_strategy(config)

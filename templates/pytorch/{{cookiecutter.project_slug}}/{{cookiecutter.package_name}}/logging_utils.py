@@ -8,6 +8,7 @@ import importlib.util
 {% if "wandb" in p.extra_loggers %}
 import os
 {% endif %}
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -175,7 +176,14 @@ class Progress:
         if not self.enabled or tqdm is None:
             self._description = description
             return batches
-        self._bar = tqdm(batches, total=total, desc=description, leave=False, dynamic_ncols=True)
+        self._bar = tqdm(
+            batches,
+            total=total,
+            desc=description,
+            leave=False,
+            dynamic_ncols=True,
+            file=sys.stdout,  # with the epoch lines; stderr is for problems
+        )
         return self._bar
 
     def show(self, metrics: dict[str, float]) -> None:
