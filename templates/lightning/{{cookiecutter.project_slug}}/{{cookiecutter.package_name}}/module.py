@@ -24,13 +24,17 @@ class LitModel(pl.LightningModule):
         input_shape: list[int],
         num_outputs: int,
         steps_per_epoch: int,
-        vocab_size: int | None = None,
+{% if p.input_kind == "tokens" %}
+        vocab_size: int,
+{% endif %}
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
         self.config = config_from_dict(config)
         self.steps_per_epoch = steps_per_epoch
-        self.model = build_model(self.config.model, input_shape, num_outputs, vocab_size)
+        self.model = build_model(
+            self.config.model, input_shape, num_outputs{{ ", vocab_size" if p.input_kind == "tokens" }}
+        )
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
         self.criterion = build_loss()

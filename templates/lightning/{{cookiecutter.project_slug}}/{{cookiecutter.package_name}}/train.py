@@ -245,7 +245,9 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         splits.input_shape,
         splits.num_outputs,
         optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
+{% if p.input_kind == "tokens" %}
         splits.vocab_size,
+{% endif %}
     )
 {% if p.checkpointing %}
     ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)

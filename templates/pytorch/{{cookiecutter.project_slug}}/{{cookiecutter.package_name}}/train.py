@@ -80,7 +80,7 @@ def fit_and_test(
         save_labels(splits.labels, config.output_dir)
 {% endif %}
     model = build_model(
-        config.model, splits.input_shape, splits.num_outputs, splits.vocab_size
+        config.model, splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }}
     ).to(device)
 {% if p.model_type == "cnn" %}
     if device.type == "cuda":  # convolutions run faster in NHWC on GPUs
