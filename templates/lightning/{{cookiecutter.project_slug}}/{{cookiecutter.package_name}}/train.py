@@ -133,37 +133,33 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
     return callbacks
 
 
-class _KnownNotices(logging.Filter):
-    """Drops Lightning's set-up notices (devices found, product tips) and its note that
-    fit stopped at max_epochs; every other message of its logger passes."""
-
-    PATTERN = re.compile(r"(GPU|TPU|HPU) available: |💡 Tip: |`Trainer.fit` stopped: `max_epochs=")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not self.PATTERN.match(record.getMessage())
+# What Lightning tells every run: the devices it found, product tips, "fit stopped: max_epochs"
+KNOWN_NOTICES = re.compile(r"(GPU|TPU|HPU) available: |💡 Tip: |`Trainer.fit` stopped: `max_epochs=")
 
 
-_KNOWN_NOTICES = _KnownNotices()
+def _not_a_known_notice(record: logging.LogRecord) -> bool:
+    return not KNOWN_NOTICES.match(record.getMessage())
 
 
 def silence_known_notices() -> None:
-    """A run prints its own progress and results: the notices Lightning prints to every run
-    are silenced, each by its message and where it comes from (warnings stay on)."""
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_KNOWN_NOTICES)
+    """A run prints its own progress and results. Lightning's notices to every run and two
+    known-benign warnings are silenced, each by its message and where it comes from."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_a_known_notice)
+    # "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES: [0]", its one message below a warning
     logging.getLogger("pytorch_lightning.accelerators.cuda").setLevel(logging.WARNING)
     # Lightning's own use of torch's LeafSpec, which newer torch versions deprecate.
     warnings.filterwarnings(
         "ignore",
         message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
         category=FutureWarning,
-        module="pytorch_lightning.utilities._pytree",
+        module=r"pytorch_lightning\.utilities\._pytree",
     )
 {% if p.checkpointing %}
     # A resumed run writes its checkpoints into the folder it left them in.
     warnings.filterwarnings(
         "ignore",
         message=r"Checkpoint directory .* exists and is not empty",
-        module="pytorch_lightning.callbacks.model_checkpoint",
+        module=r"pytorch_lightning\.callbacks\.model_checkpoint",
     )
 {% endif %}
 
