@@ -4,8 +4,8 @@
     python -m {{ p.package_name }}.train
         [--config FILE] [--max-epochs N] [--resume last] ...
 
-PyTorch Lightning: the loop is Lightning's Trainer, configured from the same config
-as the plain style. Run `--help` for every option.
+PyTorch Lightning: the loop is Lightning's Trainer, configured from config.yaml and
+the command line. Run `--help` for every option.
 """
 
 from __future__ import annotations
@@ -102,13 +102,13 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
             monitor=checkpoint.monitor,
             mode=checkpoint.mode,
             save_top_k=1,
-            enable_version_counter=False,  # overwritten like the plain style
+            enable_version_counter=False,  # one best.ckpt, replaced when the metric improves
         )
     )
 {% endif %}
     if checkpoint.save_last:
-        # last.ckpt after every epoch, as in the plain style. (save_last=True would refresh it
-        # only in epochs where best.ckpt improved, so --resume last could go back in time.)
+        # last.ckpt after every epoch. (save_last=True would refresh it only in epochs where
+        # best.ckpt improved, so --resume last could go back in time.)
         callbacks.append(
             RunFolderCheckpoint(
                 dirpath=dirpath, filename="last", save_top_k=1, enable_version_counter=False

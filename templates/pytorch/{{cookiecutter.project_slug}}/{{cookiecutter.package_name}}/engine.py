@@ -1,8 +1,7 @@
 {% set p = cookiecutter._project %}
-"""The training loop, written out by hand: what Lightning's Trainer.fit does for the other style.
+"""The training loop: train and validate each epoch, log, checkpoint, stop early; evaluate.
 
-Semantics follow Lightning so both styles train loss-for-loss identically:
-each batch's loss is divided by accumulate_grad_batches (also in a shorter final
+Each batch's loss is divided by accumulate_grad_batches (also in a shorter final
 group); the optimizer steps every N batches and on the last batch of the epoch;
 gradients are clipped right before the step (unscaled first under fp16);
 epoch schedules advance after validation, step schedules after each optimizer
@@ -141,7 +140,7 @@ class TrainingLoop:
             self.scheduler.step()
 {% endif %}
             self.epoch += 1
-            # logged at the index of the epoch's last step, as Lightning numbers its rows
+            # logged at the index of the epoch's last step (steps are numbered from 0)
             self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step - 1)
             if self.world.is_main:
                 values = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())

@@ -1,5 +1,5 @@
 {% set p = cookiecutter._project %}
-"""Console progress, a CSV log, TensorBoard (when installed) and trackers for the plain loop."""
+"""Console progress, a CSV log, TensorBoard (when installed) and experiment trackers."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def next_version_dir(root: Path) -> Path:
 
 
 class Tracker(Protocol):
-    """An experiment tracker next to the CSV and TensorBoard logs (Lightning's Logger role)."""
+    """An experiment tracker, logged to next to the CSV and TensorBoard logs."""
 
     def log(self, metrics: dict[str, float], step: int) -> None: ...
 
