@@ -40,15 +40,26 @@ def runs(tmp_path_factory):
     done = {}
     for style in STYLES:
         folder = write_files(render_project(SPEC, style), root / style)
-        done[style] = subprocess.run(  # the return code is asserted by the tests
-            [sys.executable, "-m", f"{package}.train", "--max-epochs", "2", "--accelerator", "cpu"],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        ), folder
+        done[style] = (
+            subprocess.run(  # the return code is asserted by the tests
+                [
+                    sys.executable,
+                    "-m",
+                    f"{package}.train",
+                    "--max-epochs",
+                    "2",
+                    "--accelerator",
+                    "cpu",
+                ],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            ),
+            folder,
+        )
     return done
 
 
@@ -111,9 +122,13 @@ def test_the_silenced_notices_are_only_the_known_ones(tmp_path):
         warnings.simplefilter("always")
         train.silence_known_notices()
         message = "`isinstance(treespec, LeafSpec)` is deprecated, use something else"
-        warnings.warn_explicit(message, FutureWarning, "x.py", 1, "pytorch_lightning.utilities._pytree")
+        warnings.warn_explicit(
+            message, FutureWarning, "x.py", 1, "pytorch_lightning.utilities._pytree"
+        )
         warnings.warn_explicit(message, FutureWarning, "y.py", 1, "some_other_package")
-        warnings.warn_explicit("another message", FutureWarning, "x.py", 2, "pytorch_lightning.utilities._pytree")
+        warnings.warn_explicit(
+            "another message", FutureWarning, "x.py", 2, "pytorch_lightning.utilities._pytree"
+        )
         logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
         records = []
         handler = logging.Handler()
