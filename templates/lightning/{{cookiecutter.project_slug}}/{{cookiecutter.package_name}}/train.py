@@ -142,7 +142,7 @@ def _not_a_known_notice(record: logging.LogRecord) -> bool:
 
 
 def silence_known_notices() -> None:
-    """A run prints its own progress and results. Lightning's notices to every run and two
+    """A run prints its own progress and results. Lightning's notices to every run and its
     known-benign warnings are silenced, each by its message and where it comes from."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_a_known_notice)
     # "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES: [0]", its one message below a warning
@@ -154,6 +154,14 @@ def silence_known_notices() -> None:
         category=FutureWarning,
         module=r"pytorch_lightning\.utilities\._pytree",
     )
+{% if not p.image_source %}
+    # The data is in memory as tensors: worker processes would add overhead, not speed.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"The '\w+_dataloader' does not have many workers",
+        module=r"pytorch_lightning\.trainer\.connectors\.data_connector",
+    )
+{% endif %}
 {% if p.checkpointing %}
     # A resumed run writes its checkpoints into the folder it left them in.
     warnings.filterwarnings(
