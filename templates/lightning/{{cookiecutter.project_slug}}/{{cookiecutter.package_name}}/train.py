@@ -224,8 +224,6 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         enable_checkpointing=False,
 {% endif %}
         default_root_dir=config.output_dir,
-        # No sanity validation: it would run before training in this style only.
-        num_sanity_val_steps=0,
         fast_dev_run=fast_dev_run,
     )
 
