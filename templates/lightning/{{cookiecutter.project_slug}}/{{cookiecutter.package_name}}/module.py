@@ -1,5 +1,5 @@
 {% set p = cookiecutter._project %}
-"""The LightningModule: the shared model, loss and optimizer wired into Lightning's hooks."""
+"""The LightningModule: the model, its loss, metrics and optimizer in Lightning's hooks."""
 
 from __future__ import annotations
 
