@@ -137,6 +137,7 @@ def test_the_silenced_notices_are_only_the_known_ones(tmp_path):
         try:
             logger.info("GPU available: False, used: False")
             logger.info("💡 Tip: try this product")
+            logger.info("Using bfloat16 Automatic Mixed Precision (AMP)")
             logger.info("Restoring states from the checkpoint path at last.ckpt")
         finally:
             logger.removeHandler(handler)

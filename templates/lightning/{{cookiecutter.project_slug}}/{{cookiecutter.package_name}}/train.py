@@ -133,8 +133,12 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
     return callbacks
 
 
-# What Lightning tells every run: the devices it found, product tips, "fit stopped: max_epochs"
-KNOWN_NOTICES = re.compile(r"(GPU|TPU|HPU) available: |💡 Tip: |`Trainer.fit` stopped: `max_epochs=")
+# What Lightning tells every run: the devices it found, product tips, the configured mixed
+# precision, and that fit stopped at max_epochs
+KNOWN_NOTICES = re.compile(
+    r"(GPU|TPU|HPU) available: |💡 Tip: |Using \w+ Automatic Mixed Precision \(AMP\)$"
+    r"|`Trainer.fit` stopped: `max_epochs="
+)
 
 
 def _not_a_known_notice(record: logging.LogRecord) -> bool:
@@ -153,6 +157,12 @@ def silence_known_notices() -> None:
         message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
         category=FutureWarning,
         module=r"pytorch_lightning\.utilities\._pytree",
+    )
+    # Under bf16-mixed the model summary sizes the parameters at 32 bits, as they are stored.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Precision [\w-]+ is not supported by the model summary",
+        module=r"pytorch_lightning\.utilities\.model_summary",
     )
 {% if not p.image_source %}
     # The data is in memory as tensors: worker processes would add overhead, not speed.
