@@ -185,7 +185,7 @@ def test_plain_ddp_resume_continues_exactly(plain):
 
 
 @pytest.mark.slow
-def test_lightning_ddp_ranks_end_identical_and_loss_goes_down(tmp_path):
+def test_lightning_ddp_ranks_end_identical_and_loss_goes_down(tmp_path, plain):
     project = write_files(render_project(SPEC, "lightning"), tmp_path / "project")
     flags = _flags(tmp_path / "ddp", BATCH, "--devices", "2", "--strategy", "ddp")
     command = [sys.executable, str(PROBE), str(project), PACKAGE, str(tmp_path / "weights"), "--"]
@@ -199,3 +199,11 @@ def test_lightning_ddp_ranks_end_identical_and_loss_goes_down(tmp_path):
     assert len(losses) == EPOCHS
     assert losses[-1] < losses[0] * 0.9, losses
     assert (tmp_path / "ddp/checkpoints/last.ckpt").is_file()
+    # Lightning shards with the DistributedSampler it builds itself for validation and
+    # testing, and the DataModule's for training: the same shards as the plain project's.
+    plain_losses = _epoch_losses(plain[1] / "ddp")
+    assert losses == pytest.approx(plain_losses, rel=1e-5, abs=1e-6), (losses, plain_losses)
+    network = {
+        name[len("model.") :]: value for name, value in rank0.items() if name.startswith("model.")
+    }
+    assert _max_difference(network, _weights(plain[1] / "weights/rank0.pt")) < 1e-5

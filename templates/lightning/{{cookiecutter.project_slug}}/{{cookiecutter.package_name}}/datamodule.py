@@ -1,4 +1,4 @@
-"""The LightningDataModule around the shared data code (data.py)."""
+"""The LightningDataModule around the datasets and loaders of data.py."""
 
 from __future__ import annotations
 
@@ -13,9 +13,6 @@ from .data import Splits, load_splits, make_loader
 
 
 class DataModule(pl.LightningDataModule):
-    """Shuffling is keyed on (seed, epoch) and Lightning sets the epoch on the sampler, so a
-    resumed run continues the same order without extra state in the checkpoint."""
-
     def __init__(self, config: Config) -> None:
         super().__init__()
         self.config = config
@@ -26,18 +23,19 @@ class DataModule(pl.LightningDataModule):
             self.splits = load_splits(self.config)
 
     def _loader(self, dataset: Any, shuffle: bool) -> DataLoader:
-        on_cuda = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
-        pin_memory = on_cuda
-        # Under DDP each rank loads its own shard (the Trainer leaves samplers to data.py).
-        world_size = 1 if self.trainer is None else self.trainer.world_size
-        rank = 0 if self.trainer is None else self.trainer.global_rank
+        trainer = self.trainer
+        on_cuda = trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
+        if not shuffle or trainer is None:  # under DDP, Lightning shards these itself
+            return make_loader(dataset, self.config, shuffle=shuffle, pin_memory=on_cuda)
+        # The DistributedSampler Lightning would put in under DDP, made here for one process
+        # too: its order, keyed on (seed, epoch), lets a resumed run continue exactly.
         return make_loader(
             dataset,
             self.config,
-            shuffle=shuffle,
-            pin_memory=pin_memory,
-            num_replicas=world_size,
-            rank=rank,
+            shuffle=True,
+            pin_memory=on_cuda,
+            num_replicas=trainer.world_size,
+            rank=trainer.global_rank,
         )
 
     def train_dataloader(self) -> DataLoader:

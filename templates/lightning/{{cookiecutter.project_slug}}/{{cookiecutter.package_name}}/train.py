@@ -4,20 +4,23 @@
     python -m {{ p.package_name }}.train
         [--config FILE] [--max-epochs N] [--resume last] ...
 
-PyTorch Lightning: the loop is Lightning's Trainer, configured from the same config
-as the plain style. Run `--help` for every option.
+PyTorch Lightning: the loop is Lightning's Trainer, configured from config.yaml and
+the command line. Run `--help` for every option.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 {% if p.spec.logging.tensorboard %}
 import importlib.util
 {% endif %}
 {% if p.checkpointing or "wandb" in p.extra_loggers %}
 import os
 {% endif %}
+import re
 import sys
+import warnings
 from typing import Any
 
 import pytorch_lightning as pl
@@ -99,13 +102,13 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
             monitor=checkpoint.monitor,
             mode=checkpoint.mode,
             save_top_k=1,
-            enable_version_counter=False,  # overwritten like the plain style
+            enable_version_counter=False,  # one best.ckpt, replaced when the metric improves
         )
     )
 {% endif %}
     if checkpoint.save_last:
-        # last.ckpt after every epoch, as in the plain style. (save_last=True would refresh it
-        # only in epochs where best.ckpt improved, so --resume last could go back in time.)
+        # last.ckpt after every epoch. (save_last=True would refresh it only in epochs where
+        # best.ckpt improved, so --resume last could go back in time.)
         callbacks.append(
             RunFolderCheckpoint(
                 dirpath=dirpath, filename="last", save_top_k=1, enable_version_counter=False
@@ -126,6 +129,55 @@ def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
     if loggers and config.scheduler.name != "none":
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     return callbacks
+
+
+# What Lightning tells every run: the devices it found, product tips, the configured mixed
+# precision, and that fit stopped at max_epochs
+KNOWN_NOTICES = re.compile(
+    r"(GPU|TPU|HPU) available: |💡 Tip: |Using \w+ Automatic Mixed Precision \(AMP\)$"
+    r"|`Trainer.fit` stopped: `max_epochs="
+)
+
+
+def _not_a_known_notice(record: logging.LogRecord) -> bool:
+    return not KNOWN_NOTICES.match(record.getMessage())
+
+
+def silence_known_notices() -> None:
+    """A run prints its own progress and results. Lightning's notices to every run and its
+    known-benign warnings are silenced, each by its message and where it comes from."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_a_known_notice)
+    # "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES: [0]", its one message below a warning
+    logging.getLogger("pytorch_lightning.accelerators.cuda").setLevel(logging.WARNING)
+    # Lightning's own use of torch's LeafSpec, which newer torch versions deprecate.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module=r"pytorch_lightning\.utilities\._pytree",
+    )
+    # Under bf16-mixed the model summary sizes the parameters at 32 bits, as they are stored.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Precision [\w-]+ is not supported by the model summary",
+        module=r"pytorch_lightning\.utilities\.model_summary",
+    )
+{% if not p.image_source %}
+    # The data is in memory as tensors: worker processes would add overhead, not speed.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"The '\w+_dataloader' does not have many workers",
+        module=r"pytorch_lightning\.trainer\.connectors\.data_connector",
+    )
+{% endif %}
+{% if p.checkpointing %}
+    # A resumed run writes its checkpoints into the folder it left them in.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Checkpoint directory .* exists and is not empty",
+        module=r"pytorch_lightning\.callbacks\.model_checkpoint",
+    )
+{% endif %}
 
 
 {% if p.fsdp %}
@@ -150,6 +202,7 @@ def build_strategy(config: Config) -> Strategy | str:
 
 {% endif %}
 def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
+    silence_known_notices()
     trainer = config.trainer
 {% if p.fsdp %}
     strategy = build_strategy(config)
@@ -169,8 +222,6 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         log_every_n_steps=trainer.log_every_n_steps,
         deterministic=trainer.deterministic,
         benchmark=not trainer.deterministic,  # cuDNN autotuning (GPU only)
-        # data.py shards each rank's data itself, as in the plain style (same order, exact resume).
-        use_distributed_sampler=False,
         callbacks=callbacks,
         logger=loggers or False,
 {% if p.checkpointing %}
@@ -181,8 +232,6 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
         enable_checkpointing=False,
 {% endif %}
         default_root_dir=config.output_dir,
-        # No sanity validation: it would run before training in this style only.
-        num_sanity_val_steps=0,
         fast_dev_run=fast_dev_run,
     )
 
@@ -206,7 +255,9 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
         splits.input_shape,
         splits.num_outputs,
         optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
+{% if p.input_kind == "tokens" %}
         splits.vocab_size,
+{% endif %}
     )
 {% if p.checkpointing %}
     ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)

@@ -1,8 +1,7 @@
 {% set p = cookiecutter | project %}
-"""The training loop, written out by hand: what Lightning's Trainer.fit does for the other style.
+"""The training loop: train and validate each epoch, log, checkpoint, stop early; evaluate.
 
-Semantics follow Lightning so both styles train loss-for-loss identically:
-each batch's loss is divided by accumulate_grad_batches (also in a shorter final
+Each batch's loss is divided by accumulate_grad_batches (also in a shorter final
 group); the optimizer steps every N batches and on the last batch of the epoch;
 gradients are clipped right before the step (unscaled first under fp16);
 epoch schedules advance after validation, step schedules after each optimizer
@@ -139,7 +138,8 @@ class TrainingLoop:
             elif self.scheduler is not None and self.scheduler_interval == "epoch":
                 self.scheduler.step()
             self.epoch += 1
-            self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step)
+            # logged at the index of the epoch's last step (steps are numbered from 0)
+            self.logger.log(metrics, epoch=self.epoch - 1, step=self.global_step - 1)
             if self.world.is_main:
                 values = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
                 print(f"epoch {self.epoch - 1}: {values}")
@@ -187,11 +187,11 @@ class TrainingLoop:
                         scaler.scale(scaled).backward()
                 if stepping:
                     self.optimizer_step()
-                    if self.scheduler is not None and self.scheduler_interval == "step":
-                        self.scheduler.step()
                     self.global_step += 1
                     if self.global_step % log_every == 0:
-                        self.log_step(loss)
+                        self.log_step(loss)  # with the learning rate this step used
+                    if self.scheduler is not None and self.scheduler_interval == "step":
+                        self.scheduler.step()
         finally:
             self.progress.close()  # also when the run stops (a NaN loss): no stray bar
         # The mean over all ranks' batches (each rank runs the same number).
@@ -225,7 +225,7 @@ class TrainingLoop:
         check_finite_loss(metrics["train_loss_step"], "train loss", self.epoch, self.global_step)
         if self.scheduler is not None:
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]  # as LearningRateMonitor does
-        self.logger.log(metrics, epoch=self.epoch, step=self.global_step)
+        self.logger.log(metrics, epoch=self.epoch, step=self.global_step - 1)  # this step's index
         self.progress.show(metrics)
 
     @torch.inference_mode()

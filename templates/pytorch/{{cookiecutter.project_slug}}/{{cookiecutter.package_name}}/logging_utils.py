@@ -1,5 +1,5 @@
 {% set p = cookiecutter | project %}
-"""Console progress, a CSV log, TensorBoard (when installed) and trackers for the plain loop."""
+"""Console progress, a CSV log, TensorBoard (when installed) and experiment trackers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import importlib.util
 {% if "wandb" in p.extra_loggers %}
 import os
 {% endif %}
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +34,7 @@ def next_version_dir(root: Path) -> Path:
 
 
 class Tracker(Protocol):
-    """An experiment tracker next to the CSV and TensorBoard logs (Lightning's Logger role)."""
+    """An experiment tracker, logged to next to the CSV and TensorBoard logs."""
 
     def log(self, metrics: dict[str, float], step: int) -> None: ...
 
@@ -175,7 +176,14 @@ class Progress:
         if not self.enabled or tqdm is None:
             self._description = description
             return batches
-        self._bar = tqdm(batches, total=total, desc=description, leave=False, dynamic_ncols=True)
+        self._bar = tqdm(
+            batches,
+            total=total,
+            desc=description,
+            leave=False,
+            dynamic_ncols=True,
+            file=sys.stdout,  # with the epoch lines; stderr is for problems
+        )
         return self._bar
 
     def show(self, metrics: dict[str, float]) -> None:

@@ -80,7 +80,7 @@ def fit_and_test(
         save_labels(splits.labels, config.output_dir)
 {% endif %}
     model = build_model(
-        config.model, splits.input_shape, splits.num_outputs, splits.vocab_size
+        config.model, splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }}
     ).to(device)
 {% if p.model_type == "cnn" %}
     if device.type == "cuda":  # convolutions run faster in NHWC on GPUs
@@ -123,51 +123,51 @@ def fit_and_test(
 {% else %}
     logger = MetricLogger(log_dir, columns, config.logging.csv, config.logging.tensorboard)
 {% endif %}
+    try:  # the logger closes its files however the run ends
 {% if p.checkpointing %}
-    checkpoint_dir = None if fast_dev_run else output_dir / "checkpoints"
+        checkpoint_dir = None if fast_dev_run else output_dir / "checkpoints"
 {% else %}
-    checkpoint_dir = None  # checkpointing is off in the spec
+        checkpoint_dir = None  # checkpointing is off in the spec
 {% endif %}
-    loop = TrainingLoop(
+        loop = TrainingLoop(
 {% if p.fsdp %}
-        model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
+            model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
 {% else %}
-        wrap_ddp(model, world, device, config.trainer.strategy),
+            wrap_ddp(model, world, device, config.trainer.strategy),
 {% endif %}
-        build_loss(config).to(device),
-        optimizer,
-        scheduler,
-        config,
-        device,
-        train_loader,
-        val_loader,
-        logger,
+            build_loss(config).to(device),
+            optimizer,
+            scheduler,
+            config,
+            device,
+            train_loader,
+            val_loader,
+            logger,
 {% if p.fsdp %}
-        checkpoint_dir,  # checkpoints are sharded: every rank writes its part
+            checkpoint_dir,  # checkpoints are sharded: every rank writes its part
 {% else %}
-        checkpoint_dir if world.is_main else None,
+            checkpoint_dir if world.is_main else None,
 {% endif %}
-        limit_batches,
-        world,
-        metrics=build_metrics(splits.num_outputs).to(device),
-    )
+            limit_batches,
+            world,
+            metrics=build_metrics(splits.num_outputs).to(device),
+        )
 {% if p.checkpointing %}
-    resume_path = resolve_resume_path(resume, config.output_dir)
-    if resume_path is not None:
+        resume_path = resolve_resume_path(resume, config.output_dir)
+        if resume_path is not None:
 {% if p.fsdp %}
-        state = load_sharded_checkpoint(resume_path, model, optimizer)
+            state = load_sharded_checkpoint(resume_path, model, optimizer)
 {% else %}
-        state = load_checkpoint(resume_path)
+            state = load_checkpoint(resume_path)
 {% endif %}
-        check_resumable(state["config"], config)
-        restore(loop, state, resume_path)  # every rank loads the same file
-        if world.is_main:
-            print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
+            check_resumable(state["config"], config)
+            restore(loop, state, resume_path)  # every rank loads the same file
+            if world.is_main:
+                print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
 {% else %}
-    if resume is not None:
-        raise ConfigError("--resume: this project was generated with checkpointing switched off")
+        if resume is not None:
+            raise ConfigError("--resume: this project was generated with checkpointing switched off")
 {% endif %}
-    try:
         metrics = loop.fit()
         barrier(world)  # rank 0 has finished writing best.ckpt
         if splits.test is not None:
