@@ -1,0 +1,3 @@
+{% if cookiecutter._project.checkpointing %}
+{% include "predict.py.j2" %}
+{% endif %}

@@ -1,0 +1,3 @@
+{% if cookiecutter._project.checkpointing %}
+{% include "export.py.j2" %}
+{% endif %}
