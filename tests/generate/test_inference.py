@@ -279,6 +279,7 @@ def test_predict_reads_images_and_text(tmp_path, torch_one_thread):
         assert project.predict(str(folder / "0.png"), tmp_path / "one.csv") == 1
         with pytest.raises(project.modules["config"].ConfigError, match="not an image"):
             project.predict(str(Path(data["data.path"]) / "notes.txt"), tmp_path / "bad.csv")
+    (tmp_path / "text").mkdir()
     text = text_data(tmp_path / "text")
     spec = load_spec_text(
         yaml.safe_dump(
