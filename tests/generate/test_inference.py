@@ -223,7 +223,7 @@ def test_exports_compute_what_the_model_computes(example, tmp_path, torch_one_th
     onnxruntime = pytest.importorskip("onnxruntime")
     spec = load_example(_example(example))
     argv = ["--accelerator", "cpu", "--set", "data.num_samples=128"]
-    with Trained(spec, "pytorch", tmp_path, argv) as project:
+    with Trained(spec, "pytorch", tmp_path / "project", argv) as project:
         inputs = project.examples("train", 5)
         expected = project.eager(inputs)
         program = torch.export.load(project.export("torch.export", tmp_path / "model.pt2"))
@@ -233,7 +233,11 @@ def test_exports_compute_what_the_model_computes(example, tmp_path, torch_one_th
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         (outputs,) = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
         torch.testing.assert_close(torch.from_numpy(outputs), expected, atol=1e-5, rtol=0)
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+        assert sorted(path.name for path in tmp_path.iterdir()) == [
+            "model.onnx",
+            "model.pt2",
+            "project",
+        ]  # no temporary files left
 
 
 @pytest.mark.slow

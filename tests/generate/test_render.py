@@ -23,6 +23,7 @@ COMMON = {
     "tests/conftest.py",
     "tests/test_smoke.py",
     "tests/test_resume.py",
+    "tests/test_inference.py",
     "scripts/slurm.sbatch",
     ".pre-commit-config.yaml",
     ".github/workflows/ci.yml",
@@ -38,6 +39,8 @@ SHARED = {
     "optim.py",
     "rng.py",
     "synthetic.py",
+    "predict.py",
+    "export.py",
 }
 PLAIN = {
     "train.py",
