@@ -318,3 +318,46 @@ def test_predict_reads_images_and_text(tmp_path, torch_one_thread):
         sample.write_text("too short", encoding="utf-8")
         with pytest.raises(project.modules["config"].ConfigError, match="fewer than"):
             project.predict(str(sample), tmp_path / "short.csv")
+
+
+BRANCHY = '''import torch
+from torch import nn
+
+
+class Branchy(nn.Module):
+    """A linear layer whose output's sign depends on the data: torch.export cannot trace it."""
+
+    def __init__(self, in_features: int, num_outputs: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, num_outputs)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        outputs = self.linear(inputs)
+        if outputs.sum() > 0:
+            return outputs
+        return -outputs
+'''
+
+
+@pytest.mark.slow
+def test_a_model_torch_export_cannot_trace_is_one_clear_error(tmp_path, torch_one_thread):
+    """A custom model with data-dependent control flow: both formats name the model and the
+    reason in one line, and write nothing."""
+    (tmp_path / "branchy.py").write_text(BRANCHY, encoding="utf-8")
+    tree = {
+        "name": "branchy",
+        "model": {"type": "custom", "source": "branchy.py:Branchy", "args": {}},
+        "data": {"input_shape": [20]},
+    }
+    tree["model"]["args"] = {"in_features": 20, "num_outputs": 3}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(tree), encoding="utf-8")
+    spec = load_example(tmp_path / "spec.yaml")
+    with trained(spec, "pytorch", tmp_path / "project", QUICK) as project:
+        for fmt, name in (("torch.export", "model.pt2"), ("onnx", "model.onnx")):
+            with pytest.raises(project.modules["config"].ConfigError) as caught:
+                project.export(fmt, tmp_path / name)
+            message = str(caught.value)
+            assert message.startswith("model.type custom: torch.export cannot trace this model (")
+            assert "\n" not in message and "data-dependent" in message
+            assert "traceable" in caught.value.hint
+            assert not (tmp_path / name).exists()
