@@ -346,10 +346,13 @@ def test_a_model_torch_export_cannot_trace_is_one_clear_error(tmp_path, torch_on
     (tmp_path / "branchy.py").write_text(BRANCHY, encoding="utf-8")
     tree = {
         "name": "branchy",
-        "model": {"type": "custom", "source": "branchy.py:Branchy", "args": {}},
+        "model": {
+            "type": "custom",
+            "source": "branchy.py:Branchy",
+            "args": {"in_features": 20, "num_outputs": 3},
+        },
         "data": {"input_shape": [20]},
     }
-    tree["model"]["args"] = {"in_features": 20, "num_outputs": 3}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(tree), encoding="utf-8")
     spec = load_example(tmp_path / "spec.yaml")
     with trained(spec, "pytorch", tmp_path / "project", QUICK) as project:
