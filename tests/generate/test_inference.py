@@ -360,7 +360,7 @@ def test_a_model_torch_export_cannot_trace_is_one_clear_error(tmp_path, torch_on
             with pytest.raises(project.modules["config"].ConfigError) as caught:
                 project.export(fmt, tmp_path / name)
             message = str(caught.value)
-            assert message.startswith("model.type custom: torch.export cannot trace this model (")
+            assert message.startswith("torch.export cannot trace the custom model (")
             assert "\n" not in message and "data-dependent" in message
             assert "traceable" in caught.value.hint
             assert not (tmp_path / name).exists()

@@ -39,7 +39,6 @@ SHARED = {
     "optim.py",
     "rng.py",
     "synthetic.py",
-    "predict.py",
     "export.py",
 }
 PLAIN = {
@@ -50,8 +49,9 @@ PLAIN = {
     "runtime.py",
     "callbacks.py",
     "distributed.py",
+    "predict.py",  # through the plain loop, or Lightning's Trainer.predict
 }
-LIGHTNING = {"train.py", "module.py", "datamodule.py", "checkpoint.py"}
+LIGHTNING = {"train.py", "module.py", "datamodule.py", "checkpoint.py", "predict.py"}
 
 
 @pytest.fixture(scope="module")
