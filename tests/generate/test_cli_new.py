@@ -19,8 +19,9 @@ def test_new_writes_the_default_project_and_says_what_next(runner, tmp_path):
     result = runner.invoke(main, ["new", "--style", "lightning", "-o", str(target)])
     assert result.exit_code == 0, result.output
     assert (target / "tabular_classifier" / "module.py").is_file()
-    # incl. slurm.sbatch, synthetic.py, checkpoint*.py, config_checks.py, pre-commit, CI workflow
-    assert "Wrote 28 files" in result.output  # and .scaffold/ (project.yaml, base.json)
+    # incl. slurm.sbatch, synthetic.py, checkpoint*.py, config_checks.py, pre-commit, CI workflow,
+    # runs.py, tests/test_runs.py, predict.py, export.py and tests/test_inference.py
+    assert "Wrote 31 files" in result.output  # and .scaffold/ (project.yaml, base.json)
     assert f"cd {target}" in result.output
     assert "python -m tabular_classifier.train" in result.output
 

@@ -24,6 +24,7 @@ COMMON = {
     "tests/test_smoke.py",
     "tests/test_resume.py",
     "tests/test_runs.py",
+    "tests/test_inference.py",
     "scripts/slurm.sbatch",
     ".pre-commit-config.yaml",
     ".github/workflows/ci.yml",
@@ -40,6 +41,7 @@ SHARED = {
     "rng.py",
     "runs.py",
     "synthetic.py",
+    "export.py",
 }
 PLAIN = {
     "train.py",
@@ -49,8 +51,9 @@ PLAIN = {
     "runtime.py",
     "callbacks.py",
     "distributed.py",
+    "predict.py",  # through the plain loop, or Lightning's Trainer.predict
 }
-LIGHTNING = {"train.py", "module.py", "datamodule.py", "checkpoint.py"}
+LIGHTNING = {"train.py", "module.py", "datamodule.py", "checkpoint.py", "predict.py"}
 
 
 @pytest.fixture(scope="module")

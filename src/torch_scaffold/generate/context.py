@@ -49,6 +49,11 @@ REQUIREMENTS = {
     "pytest": "pytest>=8",
     "torchmetrics": "torchmetrics>=1.0,<2",
     "matplotlib": "matplotlib>=3.7,<4",
+    # export --format onnx: torch.onnx.export(dynamo=True) needs onnx and onnxscript;
+    # the project's tests check the ONNX file with onnxruntime
+    "onnx": "onnx>=1.16",
+    "onnxscript": "onnxscript>=0.2",
+    "onnxruntime": "onnxruntime>=1.18",
 }
 
 _ACTIVATION_CLASSES = {

@@ -130,6 +130,12 @@ class LitModel(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
 
+    def predict_step(self, batch: torch.Tensor | Batch, batch_idx: int) -> torch.Tensor:
+        """The model's outputs for a batch of inputs, or of (inputs, targets) as the data
+        module's loaders give them (predict.py turns outputs into predictions)."""
+        inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return self.model(inputs)
+
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model, self.config)
         scheduler = build_scheduler(optimizer, self.config, self.steps_per_epoch)

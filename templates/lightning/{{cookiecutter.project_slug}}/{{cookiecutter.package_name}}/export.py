@@ -1,0 +1,3 @@
+{% if (cookiecutter | project).checkpointing %}
+{% include "export.py.j2" %}
+{% endif %}

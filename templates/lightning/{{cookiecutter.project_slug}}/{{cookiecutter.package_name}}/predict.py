@@ -1,0 +1,3 @@
+{% if (cookiecutter | project).checkpointing %}
+{% include "predict.py.j2" %}
+{% endif %}
