@@ -179,7 +179,44 @@ def config_limits(spec: Spec) -> dict[str, dict[str, Any]]:
             }
     if spec.trainer.strategy != "fsdp":  # the project has no FSDP code
         limits["trainer.strategy"]["choices"] = [s for s in SPEC_STRATEGIES if s != "fsdp"]
+    _runtime_choices(spec, limits)
     return limits
+
+
+def _preprocessing(spec: Spec, kind: str) -> dict[str, Any]:
+    """What the training split's statistics do in the project (the preprocess.py module).
+
+    feature_scaler: the model's first layer, for csv/npz/npy data, with `scale_inputs` (the
+    normalize statistics) and `fill_missing` (the mean/median fill values) as buffers;
+    scale_targets: regression outputs are scaled back to the target's units by the model.
+    """
+    data = spec.data
+    tabular = data.source in ("csv", "npz", "npy")
+    scale_inputs = tabular and data.normalize != "none"
+    fill_missing = tabular and data.missing in ("mean", "median")
+    return {
+        "feature_scaler": scale_inputs or fill_missing,
+        "scale_inputs": scale_inputs,
+        "fill_missing": fill_missing,
+        "scale_targets": scale_inputs and kind == "regression",
+        "class_weights": data.class_weights != "none",
+    }
+
+
+def _runtime_choices(spec: Spec, limits: dict[str, dict[str, Any]]) -> None:
+    """config.yaml may switch what the generated code can do, not add code it lacks: the
+    scaling method within a scaler, a fill value within a filler, the weights off."""
+    data = spec.data
+    if data.normalize == "none":
+        limits["data.normalize"]["choices"] = ["none"]
+    else:
+        limits["data.normalize"]["choices"] = ["standard", "minmax"]
+    if data.missing in ("mean", "median"):
+        limits["data.missing"]["choices"] = ["mean", "median"]
+    else:
+        limits["data.missing"]["choices"] = ["drop", "error"]
+    if data.class_weights == "none":
+        limits["data.class_weights"]["choices"] = ["none"]
 
 
 def _check_style_fits(spec: Spec, style: str) -> None:
@@ -226,6 +263,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "activation_class": _ACTIVATION_CLASSES[spec.model.activation],
         "data_source": spec.data.source,
         "image_source": spec.data.source in ("image_folder", "torchvision"),
+        **_preprocessing(spec, kind),
         "input_shape": input_shape,
         "input_dim": input_dim,
         "num_outputs": _num_outputs(spec, kind, input_dim),

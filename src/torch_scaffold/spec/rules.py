@@ -30,6 +30,7 @@ from torch_scaffold.spec.derived import (
     TOKEN_TASKS,
     allowed_metrics,
     effective_causal,
+    effective_loss,
     effective_input_shape,
     input_kind,
     monitor_names,
@@ -651,6 +652,47 @@ def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
         )
 
 
+# The sources whose examples are plain numeric arrays: the model's first layer scales them.
+TABULAR_SOURCES = ("csv", "npz", "npy")
+CLASS_WEIGHT_TASKS = ("binary", "multiclass", "multilabel", "sequence_classification")
+
+
+def preprocessing_fits_data(spec: Spec, loc: Locations) -> None:
+    """`data.normalize` and `data.missing` apply to csv/npz/npy data (other sources have their
+    own scaling: image_mean/image_std, or token ids); `data.class_weights: balanced` needs a
+    task with classes or labels."""
+    data = spec.data
+    for name in ("normalize", "missing"):
+        path = f"data.{name}"
+        if loc.is_set(path) and data.source not in TABULAR_SOURCES:
+            _fail(
+                loc,
+                path,
+                f"applies to csv, npz and npy data, but {loc.describe('data.source')} is"
+                f" {data.source}",
+                f"remove {path}"
+                + (" (images are scaled with data.image_mean and data.image_std)"
+                   if data.source in IMAGE_SOURCES else ""),
+            )
+    if data.class_weights != "none" and task_kind(spec.task) not in CLASS_WEIGHT_TASKS:
+        _fail(
+            loc,
+            _first_set(loc, "data.class_weights", "task"),
+            f"data.class_weights {data.class_weights} weighs classes, but"
+            f" {loc.describe('task')} {spec.task} has none",
+            "remove data.class_weights, or use a task such as " + one_of(CLASS_WEIGHT_TASKS),
+        )
+    loss = effective_loss(spec)
+    if data.class_weights != "none" and loss not in ("cross_entropy", "bce_with_logits"):
+        _fail(
+            loc,
+            _first_set(loc, "data.class_weights", "loss"),
+            f"data.class_weights {data.class_weights} weighs cross_entropy or bce_with_logits,"
+            f" but {loc.describe('loss')} is {loss}",
+            "use loss: auto, or remove data.class_weights",
+        )
+
+
 RULES = (
     name_is_usable,
     model_fits_task,
@@ -665,4 +707,5 @@ RULES = (
     trainer_fits_hardware,
     sharding_is_usable,
     scheduler_fits_optimizer,
+    preprocessing_fits_data,
 )

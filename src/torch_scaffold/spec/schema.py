@@ -81,6 +81,9 @@ SOURCES = ("synthetic", "csv", "npz", "npy", "image_folder", "text", "torchvisio
 # torchvision datasets that share the (root, train, download) signature and classes list
 TORCHVISION_DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100")
 TOKENIZERS = ("char", "whitespace")
+NORMALIZERS = ("standard", "minmax", "none")
+MISSING_VALUES = ("mean", "median", "drop", "error")
+CLASS_WEIGHTS = ("none", "balanced")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = (
     "none",
@@ -231,6 +234,32 @@ class DataSpec:
         exclusive_min=True,
         min_items=1,
         max_items=3,
+    )
+    normalize: str = field(
+        "standard",
+        doc="csv/npz/npy: scale every input feature with statistics of the training split,"
+        " kept in the model's first layer (so checkpoints, predict and export take raw"
+        " features). standard: (x - mean) / std; minmax: (x - min) / (max - min); none: raw"
+        " values. Regression targets are scaled the same way and the model's outputs scaled"
+        " back, so predictions are in the target's units. npz/npy images get one statistic"
+        " per channel, sequences one per feature. A constant csv column is an error; a"
+        " constant npz/npy feature is left unscaled.",
+        choices=NORMALIZERS,
+    )
+    missing: str = field(
+        "error",
+        doc="csv/npz/npy: what an empty csv cell or a NaN does. mean/median: the model fills it"
+        " with that column's value over the training split; drop: the row is left out;"
+        " error: stop with the file, column and row.",
+        choices=MISSING_VALUES,
+    )
+    class_weights: str = field(
+        "none",
+        doc="binary/multiclass/multilabel: balanced weighs each class by"
+        " examples / (classes x its examples) in the training split, as scikit-learn's"
+        " class_weight='balanced' (binary and multilabel: pos_weight = negatives / positives"
+        " per label); none: every example counts the same.",
+        choices=CLASS_WEIGHTS,
     )
     tokenizer: str = field(
         "char",

@@ -25,6 +25,9 @@ class LitModel(pl.LightningModule):
         num_outputs: int,
         steps_per_epoch: int,
         vocab_size: int | None = None,
+{% if p.class_weights %}
+        class_weights: list[float] | None = None,
+{% endif %}
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
@@ -33,7 +36,12 @@ class LitModel(pl.LightningModule):
         self.model = build_model(self.config.model, input_shape, num_outputs, vocab_size)
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
+{% if p.class_weights %}
+        weights = None if class_weights is None else torch.tensor(class_weights)
+        self.criterion = build_loss(weights)
+{% else %}
         self.criterion = build_loss()
+{% endif %}
         self.train_loss_sum = torch.zeros(())  # this epoch's losses, summed on the device
         self.train_batches = 0
         # torchmetrics objects: updated per batch, computed (synced across ranks) and reset
