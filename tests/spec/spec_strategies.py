@@ -277,6 +277,11 @@ def valid_specs(draw) -> dict:
         d["targets_path"] = "data/targets.npy"
     if d["features"] is not None:
         d["features"] = [f for f in d["features"] if f != d["target"]][:1] or None
+    if d["source"] not in ("csv", "npz", "npy"):  # the scaler options are for arrays and tables
+        d["normalize"], d["missing"] = "standard", "error"
+    classes = kind in ("binary", "multiclass", "multilabel", "sequence_classification")
+    if not classes or data["loss"] not in ("auto", "cross_entropy", "bce_with_logits"):
+        d["class_weights"] = "none"
     d["num_samples"] = max(d["num_samples"], 200)
     d["val_split"] = draw(st.floats(0.01, 0.44))
     d["test_split"] = draw(st.sampled_from([0.0, 0.1, 0.3]))

@@ -662,9 +662,10 @@ def preprocessing_fits_data(spec: Spec, loc: Locations) -> None:
     own scaling: image_mean/image_std, or token ids); `data.class_weights: balanced` needs a
     task with classes or labels."""
     data = spec.data
-    for name in ("normalize", "missing"):
+    defaults = {"normalize": "standard", "missing": "error"}  # what other sources do anyway
+    for name, default in defaults.items():
         path = f"data.{name}"
-        if loc.is_set(path) and data.source not in TABULAR_SOURCES:
+        if getattr(data, name) != default and data.source not in TABULAR_SOURCES:
             _fail(
                 loc,
                 path,
