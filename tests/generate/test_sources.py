@@ -93,7 +93,8 @@ def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
             train,
             ["--accelerator", "cpu", "--fast-dev-run"],
             capsys,
-            f"error: {path}:3: non-numeric or missing feature value",
+            f"error: {path}:3: column 'f0': 'oops' is not a number",
+            hint="correct the value, or leave 'f0' out of data.features",
         )
 
 
