@@ -6,6 +6,7 @@ weights, and one clear error for bad tables.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -274,3 +275,113 @@ def test_both_styles_train_alike_with_preprocessing_and_weights(tmp_path, torch_
     assert max(abs(a - b) for a, b in zip(plain, lightning, strict=True)) <= 1e-6
     assert all(torch.equal(a, b) for a, b in zip(stats["pytorch"], stats["lightning"], strict=True))
     assert float(stats["pytorch"][2].min()) > 0.5  # standard deviations of N(0, 1) columns
+
+
+def _fake_transforms():
+    """A stand-in for torchvision.transforms.v2 (torchvision is not installed here): each
+    transform records its arguments; Compose inverts the pixels, so its use is visible."""
+    import importlib.machinery
+    import types
+
+    def transform(name):
+        def __init__(self, *args, **kwargs):
+            self.args, self.kwargs = args, kwargs
+
+        return type(name, (), {"__init__": __init__})
+
+    class Compose:
+        def __init__(self, steps):
+            self.steps = steps
+            self.calls = 0
+
+        def __call__(self, pixels):
+            self.calls += 1
+            return 1 - pixels
+
+    v2 = types.ModuleType("torchvision.transforms.v2")
+    for name in ("RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter"):
+        setattr(v2, name, transform(name))
+    v2.Compose = Compose
+    transforms = types.ModuleType("torchvision.transforms")
+    transforms.v2 = v2
+    package = types.ModuleType("torchvision")
+    package.__spec__ = importlib.machinery.ModuleSpec("torchvision", None)
+    package.transforms = transforms
+    return {
+        "torchvision": package,
+        "torchvision.transforms": transforms,
+        "torchvision.transforms.v2": v2,
+    }
+
+
+def test_augmentation_changes_training_images_only(tmp_path, monkeypatch, capsys):
+    from .datafiles import image_folder_data
+
+    image_folder_data(tmp_path, per_class=4, size=(8, 8))
+    spec = spec_with(
+        name="augmented",
+        **{
+            "data.source": "image_folder",
+            "data.path": str(tmp_path / "images"),
+            "data.input_shape": (3, 8, 8),
+            "data.augment": True,
+            "data.augment_jitter": 0.3,
+            "data.class_weights": "balanced",
+            "data.val_split": 0.25,
+            "data.test_split": 0.25,
+        },
+    )
+    folder, package = _project(spec, "pytorch", tmp_path / "p")
+    for name, module in _fake_transforms().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    with project_module(folder, package, "config") as config_module:
+        config = config_module.load_config(config_module.parse_args([]))
+        data = __import__(f"{package}.data", fromlist=["load_splits"])
+        sources = __import__(f"{package}.sources", fromlist=["image_to_tensor"])
+        preprocess = __import__(f"{package}.preprocess", fromlist=["class_weights"])
+        splits = data.load_splits(config)
+        augment = splits.train.dataset.augment
+        crop, flip, jitter = augment.steps
+        assert crop.args == ((8, 8),) and crop.kwargs["scale"] == (0.8, 1.0)
+        assert type(flip).__name__ == "RandomHorizontalFlip"
+        assert jitter.kwargs == {"brightness": 0.3, "contrast": 0.3, "saturation": 0.3}
+        assert splits.val.dataset.augment is None and splits.test.dataset.augment is None
+        # validation and test images are the plain, deterministic ones
+        from PIL import Image
+
+        def plain(split, position):
+            path, _ = split.dataset.files[split.indices[position]]
+            with Image.open(path) as image:
+                return sources.image_to_tensor(
+                    image, [3, 8, 8], split.dataset.mean, split.dataset.std
+                )
+
+        for split in (splits.val, splits.test):
+            assert torch.equal(split[0][0], split[0][0])
+            assert torch.equal(split[0][0], plain(split, 0))
+        # training images go through the transforms before normalising
+        calls = augment.calls
+        inverted = splits.train[0][0]
+        assert augment.calls == calls + 1
+        mean, std = splits.train.dataset.mean, splits.train.dataset.std
+        expected = ((1 - (plain(splits.train, 0) * std + mean)) - mean) / std
+        assert torch.allclose(inverted, expected, atol=1e-6)
+        # class weights count the training labels without decoding images
+        labels = torch.tensor([splits.train.dataset.files[i][1] for i in splits.train.indices])
+        weights = preprocess.class_weights(config.data, splits.train, 3)
+        counts = torch.bincount(labels, minlength=3).clamp(min=1)
+        assert torch.allclose(weights, len(labels) / (3 * counts.float()))
+        # switched off in config.yaml: the training split is not augmented
+        off = config_module.load_config(config_module.parse_args(["--set", "data.augment=false"]))
+        assert getattr(data.load_splits(off).train.dataset, "augment", None) is None
+        # torchvision missing: one clear error
+        monkeypatch.setitem(sys.modules, "torchvision", None)
+        monkeypatch.setitem(sys.modules, "torchvision.transforms", None)
+        monkeypatch.setitem(sys.modules, "torchvision.transforms.v2", None)
+        with pytest.raises(sources.DataError, match="data.augment needs the torchvision package"):
+            data.load_splits(config)
+
+
+def test_augment_is_for_images_only():
+    with pytest.raises(SpecError, match="transforms images"):
+        load_spec_text("name: aug\ndata:\n  augment: true\n", "spec.yaml")

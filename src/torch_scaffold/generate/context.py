@@ -200,6 +200,7 @@ def _preprocessing(spec: Spec, kind: str) -> dict[str, Any]:
         "fill_missing": fill_missing,
         "scale_targets": scale_inputs and kind == "regression",
         "class_weights": data.class_weights != "none",
+        "augment": data.augment and data.source in ("image_folder", "torchvision"),
     }
 
 

@@ -662,6 +662,13 @@ def preprocessing_fits_data(spec: Spec, loc: Locations) -> None:
     own scaling: image_mean/image_std, or token ids); `data.class_weights: balanced` needs a
     task with classes or labels."""
     data = spec.data
+    if data.augment and data.source not in IMAGE_SOURCES:
+        _fail(
+            loc,
+            "data.augment",
+            f"transforms images, but {loc.describe('data.source')} is {data.source}",
+            "remove data.augment, or use data.source: image_folder or torchvision",
+        )
     defaults = {"normalize": "standard", "missing": "error"}  # what other sources do anyway
     for name, default in defaults.items():
         path = f"data.{name}"

@@ -261,6 +261,26 @@ class DataSpec:
         " per label); none: every example counts the same.",
         choices=CLASS_WEIGHTS,
     )
+    augment: bool = field(
+        False,
+        doc="image_folder/torchvision: random resized crop, horizontal flip and colour jitter"
+        " (torchvision.transforms.v2) on training images; validation and test images are never"
+        " changed. Needs torchvision.",
+    )
+    augment_crop_scale: float = field(
+        0.8,
+        doc="augment: smallest fraction of the image area a random crop keeps (then resized"
+        " back to input_shape).",
+        min=0.05,
+        max=1.0,
+    )
+    augment_flip: bool = field(True, doc="augment: flip half the images left to right.")
+    augment_jitter: float = field(
+        0.2,
+        doc="augment: largest relative change of brightness, contrast and saturation (0: none).",
+        min=0.0,
+        max=1.0,
+    )
     tokenizer: str = field(
         "char",
         doc="text: split the file into characters, or into words at whitespace.",
