@@ -385,3 +385,74 @@ def test_augmentation_changes_training_images_only(tmp_path, monkeypatch, capsys
 def test_augment_is_for_images_only():
     with pytest.raises(SpecError, match="transforms images"):
         load_spec_text("name: aug\ndata:\n  augment: true\n", "spec.yaml")
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_image_statistics_from_the_training_images_live_in_the_model(
+    style, tmp_path, torch_one_thread, capsys
+):
+    from .datafiles import image_folder_data
+
+    image_folder_data(tmp_path, per_class=4, size=(8, 8))
+    spec = spec_with(
+        name="image-stats",
+        **{
+            "data.source": "image_folder",
+            "data.path": str(tmp_path / "images"),
+            "data.input_shape": (3, 8, 8),
+            "data.image_mean": None,
+            "data.image_std": None,
+            "data.val_split": 0.25,
+            "data.test_split": 0.25,
+            "model.type": "cnn",
+        },
+    )
+    folder, package = _project(spec, style, tmp_path / style)
+    assert "image_mean" not in (folder / "config.yaml").read_text().split("#", 1)[0]
+    splits, model, fresh, _, _ = _fitted(folder, package)
+    train = torch.stack([splits.train[i][0] for i in range(len(splits.train))])
+    assert 0 <= float(train.min()) and float(train.max()) <= 1  # the data keeps [0, 1] pixels
+    mean = train.double().mean(dim=(0, 2, 3))
+    std = train.double().std(dim=(0, 2, 3), correction=0)
+    assert model.scaler.shift.shape == (3, 1, 1)
+    assert torch.allclose(model.scaler.shift.flatten().double(), mean, atol=1e-5)
+    assert torch.allclose(model.scaler.scale.flatten().double(), std, atol=1e-5)
+    everything = torch.stack([splits.val[0][0], splits.test[0][0], *train])
+    assert not torch.allclose(everything.double().mean(dim=(0, 2, 3)), mean, atol=1e-5)
+    assert "image mean/std per channel (training split): " in capsys.readouterr().out
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh.scaler.shift, model.scaler.shift)
+
+
+def test_image_mean_and_std_are_computed_together():
+    text = "name: half\ndata:\n  source: image_folder\n  path: i\n  image_mean: null\n"
+    with pytest.raises(SpecError, match="only one of them is null"):
+        load_spec_text(text, "spec.yaml")
+
+
+@pytest.mark.slow
+def test_both_styles_train_alike_on_images_with_computed_statistics(tmp_path, torch_one_thread):
+    from .datafiles import image_folder_data
+
+    image_folder_data(tmp_path, per_class=8, size=(8, 8))
+    spec = spec_with(
+        name="parity-images",
+        **{
+            "data.source": "image_folder",
+            "data.path": str(tmp_path / "images"),
+            "data.input_shape": (3, 8, 8),
+            "data.image_mean": None,
+            "data.image_std": None,
+            "data.class_weights": "balanced",
+            "data.batch_size": 8,
+            "model.type": "cnn",
+        },
+    )
+    traces = {}
+    for style in STYLES:
+        folder, package = _project(spec, style, tmp_path / style)
+        argv = ["--accelerator", "cpu", "--max-epochs", "2", "--output-dir", str(folder / "out")]
+        traces[style] = train_losses(folder, package, argv, steps=10_000)
+    plain, lightning = traces["pytorch"], traces["lightning"]
+    assert len(plain) == len(lightning) > 0
+    assert max(abs(a - b) for a, b in zip(plain, lightning, strict=True)) <= 1e-6

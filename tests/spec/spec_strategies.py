@@ -270,7 +270,10 @@ def valid_specs(draw) -> dict:
             st.none()
             | st.tuples(st.sampled_from([1, 3]), st.integers(1, 64), st.integers(1, 64)).map(list)
         )
-    d["image_mean"], d["image_std"] = d["image_mean"][:1], d["image_std"][:1]
+    if d["image_mean"] is None or d["image_std"] is None:  # from the training split: both
+        d["image_mean"] = d["image_std"] = None
+    else:
+        d["image_mean"], d["image_std"] = d["image_mean"][:1], d["image_std"][:1]
     if d["source"] != "synthetic" and d["path"] is None:
         d["path"] = "data/file." + d["source"]
     if d["source"] == "npy" and d["targets_path"] is None:

@@ -187,15 +187,19 @@ def _preprocessing(spec: Spec, kind: str) -> dict[str, Any]:
     """What the training split's statistics do in the project (the preprocess.py module).
 
     feature_scaler: the model's first layer, for csv/npz/npy data, with `scale_inputs` (the
-    normalize statistics) and `fill_missing` (the mean/median fill values) as buffers;
+    normalize statistics) and `fill_missing` (the mean/median fill values) as buffers, and
+    for images with `image_stats` (image_mean/image_std null: per-channel statistics);
     scale_targets: regression outputs are scaled back to the target's units by the model.
     """
     data = spec.data
     tabular = data.source in ("csv", "npz", "npy")
-    scale_inputs = tabular and data.normalize != "none"
+    images = data.source in ("image_folder", "torchvision")
+    image_stats = images and data.image_mean is None  # per channel, from the training split
+    scale_inputs = (tabular and data.normalize != "none") or image_stats
     fill_missing = tabular and data.missing in ("mean", "median")
     return {
         "feature_scaler": scale_inputs or fill_missing,
+        "image_stats": image_stats,
         "scale_inputs": scale_inputs,
         "fill_missing": fill_missing,
         "scale_targets": scale_inputs and kind == "regression",

@@ -329,8 +329,16 @@ def sources_fit_model_and_task(spec: Spec, loc: Locations) -> None:
                 f" {data.source} loads images as grey (1) or RGB (3)",
                 "use [1, height, width] or [3, height, width]",
             )
+        if (data.image_mean is None) != (data.image_std is None):
+            _fail(
+                loc,
+                _first_set(loc, "data.image_mean", "data.image_std"),
+                "data.image_mean and data.image_std are computed from the training split"
+                " together, but only one of them is null",
+                "set both to null (statistics of the training images), or give both",
+            )
         for name in ("image_mean", "image_std"):
-            values = getattr(data, name)
+            values = getattr(data, name) or (0.0,)
             if len(values) not in (1, channels):
                 _fail(
                     loc,

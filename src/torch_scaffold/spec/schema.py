@@ -217,18 +217,21 @@ class DataSpec:
         min_items=1,
         max_items=3,
     )
-    image_mean: tuple[float, ...] = field(
+    image_mean: tuple[float, ...] | None = field(
         (0.5,),
         doc="image_folder/torchvision: per-channel mean subtracted from pixels in [0, 1]"
-        " (one value for all channels, or one per channel).",
+        " (one value for all channels, or one per channel). null (with image_std null):"
+        " each channel's mean and std over the training split's images, computed before"
+        " training (one pass over them) and kept in the model's first layer.",
         min=-10.0,
         max=10.0,
         min_items=1,
         max_items=3,
     )
-    image_std: tuple[float, ...] = field(
+    image_std: tuple[float, ...] | None = field(
         (0.5,),
-        doc="image_folder/torchvision: per-channel standard deviation pixels are divided by.",
+        doc="image_folder/torchvision: per-channel standard deviation pixels are divided by"
+        " (null: with image_mean null, from the training split).",
         min=0.0,
         max=10.0,
         exclusive_min=True,
