@@ -282,6 +282,8 @@ def valid_specs(draw) -> dict:
         d["features"] = [f for f in d["features"] if f != d["target"]][:1] or None
     if d["source"] not in ("csv", "npz", "npy"):  # the scaler options are for arrays and tables
         d["normalize"], d["missing"] = "standard", "error"
+    if d["source"] not in IMAGE_SOURCES:  # augmentation transforms images
+        d["augment"] = False
     classes = kind in ("binary", "multiclass", "multilabel", "sequence_classification")
     if not classes or data["loss"] not in ("auto", "cross_entropy", "bce_with_logits"):
         d["class_weights"] = "none"
