@@ -270,6 +270,13 @@ def test_both_styles_train_alike_with_preprocessing_and_weights(tmp_path, torch_
         weights = state["model"] if style == "pytorch" else state["state_dict"]
         prefix = "" if style == "pytorch" else "model."
         stats[style] = [weights[prefix + f"scaler.{n}"] for n in ("fill", "shift", "scale")]
+        # the checkpoint's weights in a fresh model (as test, predict and export load them)
+        _, _, fresh, _, _ = _fitted(folder, package)
+        fresh.load_state_dict(
+            {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
+        )
+        assert torch.equal(fresh.scaler.shift, stats[style][1])
+        assert torch.equal(fresh.scaler.fill, stats[style][0])
     plain, lightning = traces["pytorch"], traces["lightning"]
     assert len(plain) == len(lightning) > 0
     assert max(abs(a - b) for a, b in zip(plain, lightning, strict=True)) <= 1e-6
