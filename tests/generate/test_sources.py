@@ -93,7 +93,8 @@ def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
             train,
             ["--accelerator", "cpu", "--fast-dev-run"],
             capsys,
-            f"error: {path}:3: non-numeric or missing feature value",
+            f"error: {path}:3: column 'f0': 'oops' is not a number",
+            hint="correct the value, or leave 'f0' out of data.features",
         )
 
 
@@ -274,6 +275,7 @@ def test_torchvision_not_installed_is_one_clear_error(style, tmp_path, capsys):
 def test_image_folder_projects_own_test_suite_passes(tmp_path):
     """The project's tests draw their own PNGs (Pillow), so they pass before real images exist."""
     import os
+    import re
     import subprocess
 
     spec = spec_with(
@@ -302,4 +304,5 @@ def test_image_folder_projects_own_test_suite_passes(tmp_path):
     shipped = sum(
         text.count("\ndef test_") for text in (p.read_text() for p in folder.rglob("test_*.py"))
     )
-    assert f"{shipped} passed" in result.stdout
+    passed = int(re.search(r"(\d+) passed", result.stdout).group(1))
+    assert passed >= shipped and "skipped" not in result.stdout, result.stdout  # parametrized: more

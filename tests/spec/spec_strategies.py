@@ -270,13 +270,23 @@ def valid_specs(draw) -> dict:
             st.none()
             | st.tuples(st.sampled_from([1, 3]), st.integers(1, 64), st.integers(1, 64)).map(list)
         )
-    d["image_mean"], d["image_std"] = d["image_mean"][:1], d["image_std"][:1]
+    if d["image_mean"] is None or d["image_std"] is None:  # from the training split: both
+        d["image_mean"] = d["image_std"] = None
+    else:
+        d["image_mean"], d["image_std"] = d["image_mean"][:1], d["image_std"][:1]
     if d["source"] != "synthetic" and d["path"] is None:
         d["path"] = "data/file." + d["source"]
     if d["source"] == "npy" and d["targets_path"] is None:
         d["targets_path"] = "data/targets.npy"
     if d["features"] is not None:
         d["features"] = [f for f in d["features"] if f != d["target"]][:1] or None
+    if d["source"] not in ("csv", "npz", "npy"):  # the scaler options are for arrays and tables
+        d["normalize"], d["missing"] = "standard", "error"
+    if d["source"] not in IMAGE_SOURCES:  # augmentation transforms images
+        d["augment"] = False
+    classes = kind in ("binary", "multiclass", "multilabel", "sequence_classification")
+    if not classes or data["loss"] not in ("auto", "cross_entropy", "bce_with_logits"):
+        d["class_weights"] = "none"
     d["num_samples"] = max(d["num_samples"], 200)
     d["val_split"] = draw(st.floats(0.01, 0.44))
     d["test_split"] = draw(st.sampled_from([0.0, 0.1, 0.3]))

@@ -180,7 +180,49 @@ def config_limits(spec: Spec) -> dict[str, dict[str, Any]]:
             }
     if spec.trainer.strategy != "fsdp":  # the project has no FSDP code
         limits["trainer.strategy"]["choices"] = [s for s in SPEC_STRATEGIES if s != "fsdp"]
+    _runtime_choices(spec, limits)
     return limits
+
+
+def _preprocessing(spec: Spec, kind: str) -> dict[str, Any]:
+    """What the training split's statistics do in the project (the preprocess.py module).
+
+    feature_scaler: the model's first layer, for csv/npz/npy data, with `scale_inputs` (the
+    normalize statistics) and `fill_missing` (the mean/median fill values) as buffers, and
+    for images with `image_stats` (image_mean/image_std null: per-channel statistics);
+    scale_targets: regression outputs are scaled back to the target's units by the model.
+    """
+    data = spec.data
+    tabular = data.source in ("csv", "npz", "npy")
+    images = data.source in ("image_folder", "torchvision")
+    image_stats = images and data.image_mean is None  # per channel, from the training split
+    scale_inputs = (tabular and data.normalize != "none") or image_stats
+    fill_missing = tabular and data.missing in ("mean", "median")
+    return {
+        "feature_scaler": scale_inputs or fill_missing,
+        "image_stats": image_stats,
+        "scale_inputs": scale_inputs,
+        "fill_missing": fill_missing,
+        "scale_targets": scale_inputs and kind == "regression",
+        "class_weights": data.class_weights != "none",
+        "augment": data.augment and data.source in ("image_folder", "torchvision"),
+    }
+
+
+def _runtime_choices(spec: Spec, limits: dict[str, dict[str, Any]]) -> None:
+    """config.yaml may switch what the generated code can do, not add code it lacks: the
+    scaling method within a scaler, a fill value within a filler, the weights off."""
+    data = spec.data
+    if data.normalize == "none":
+        limits["data.normalize"]["choices"] = ["none"]
+    else:
+        limits["data.normalize"]["choices"] = ["standard", "minmax"]
+    if data.missing in ("mean", "median"):
+        limits["data.missing"]["choices"] = ["mean", "median"]
+    else:
+        limits["data.missing"]["choices"] = ["drop", "error"]
+    if data.class_weights == "none":
+        limits["data.class_weights"]["choices"] = ["none"]
 
 
 def _check_style_fits(spec: Spec, style: str) -> None:
@@ -226,6 +268,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
         "activation_class": _ACTIVATION_CLASSES[spec.model.activation],
         "data_source": spec.data.source,
         "image_source": spec.data.source in ("image_folder", "torchvision"),
+        **_preprocessing(spec, kind),
         "input_shape": input_shape,
         "input_dim": input_dim,
         "num_outputs": _num_outputs(spec, kind, input_dim),
@@ -435,12 +478,65 @@ def config_tree(spec: Spec, ctx: dict[str, Any]) -> dict[str, Any]:
             _field(
                 "data.input_shape",
                 p["input_shape"],
-                "images are resized to [channels, height, width]",
+                "images are resized to [channels, height, width]"
+                + (
+                    "; mean and std per channel from the training images"
+                    if p["image_stats"]
+                    else ""
+                ),
                 optional=False,
             ),
-            _field("data.image_mean", s.data.image_mean),
-            _field("data.image_std", s.data.image_std),
         ]
+        if not p["image_stats"]:
+            data += [
+                _field("data.image_mean", s.data.image_mean),
+                _field("data.image_std", s.data.image_std),
+            ]
+        if p["augment"]:
+            data += [
+                _field(
+                    "data.augment",
+                    s.data.augment,
+                    "training images only: random crop, flip, colour jitter",
+                ),
+                _field(
+                    "data.augment_crop_scale",
+                    s.data.augment_crop_scale,
+                    "smallest fraction of the area a crop keeps",
+                ),
+                _field("data.augment_flip", s.data.augment_flip),
+                _field(
+                    "data.augment_jitter",
+                    s.data.augment_jitter,
+                    "brightness, contrast and saturation",
+                ),
+            ]
+    limits = p["config_limits"]  # normalize, missing, class_weights: what the code can switch
+    if p["scale_inputs"]:
+        data.append(
+            _field(
+                "data.normalize",
+                s.data.normalize,
+                "input scaling fitted on the training split: standard or minmax",
+                limits=limits["data.normalize"],
+            )
+        )
+    if source in ("csv", "npz", "npy"):
+        missing = (
+            "filled in by the model: mean or median"
+            if p["fill_missing"]
+            else "empty cells and NaN: error or drop (the row)"
+        )
+        data.append(_field("data.missing", s.data.missing, missing, limits=limits["data.missing"]))
+    if p["class_weights"]:
+        data.append(
+            _field(
+                "data.class_weights",
+                s.data.class_weights,
+                "balanced or none",
+                limits=limits["data.class_weights"],
+            )
+        )
     data += [
         _field("data.batch_size", s.data.batch_size),
         _field("data.val_split", s.data.val_split),

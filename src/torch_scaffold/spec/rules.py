@@ -31,6 +31,7 @@ from torch_scaffold.spec.derived import (
     allowed_metrics,
     effective_causal,
     effective_input_shape,
+    effective_loss,
     input_kind,
     monitor_names,
     steps_per_epoch,
@@ -328,8 +329,16 @@ def sources_fit_model_and_task(spec: Spec, loc: Locations) -> None:
                 f" {data.source} loads images as grey (1) or RGB (3)",
                 "use [1, height, width] or [3, height, width]",
             )
+        if (data.image_mean is None) != (data.image_std is None):
+            _fail(
+                loc,
+                _first_set(loc, "data.image_mean", "data.image_std"),
+                "data.image_mean and data.image_std are computed from the training split"
+                " together, but only one of them is null",
+                "set both to null (statistics of the training images), or give both",
+            )
         for name in ("image_mean", "image_std"):
-            values = getattr(data, name)
+            values = getattr(data, name) or (0.0,)
             if len(values) not in (1, channels):
                 _fail(
                     loc,
@@ -651,6 +660,58 @@ def scheduler_fits_optimizer(spec: Spec, loc: Locations) -> None:
         )
 
 
+# The sources whose examples are plain numeric arrays: the model's first layer scales them.
+TABULAR_SOURCES = ("csv", "npz", "npy")
+CLASS_WEIGHT_TASKS = ("binary", "multiclass", "multilabel", "sequence_classification")
+
+
+def preprocessing_fits_data(spec: Spec, loc: Locations) -> None:
+    """`data.normalize` and `data.missing` apply to csv/npz/npy data (other sources have their
+    own scaling: image_mean/image_std, or token ids); `data.class_weights: balanced` needs a
+    task with classes or labels."""
+    data = spec.data
+    if data.augment and data.source not in IMAGE_SOURCES:
+        _fail(
+            loc,
+            "data.augment",
+            f"transforms images, but {loc.describe('data.source')} is {data.source}",
+            "remove data.augment, or use data.source: image_folder or torchvision",
+        )
+    defaults = {"normalize": "standard", "missing": "error"}  # what other sources do anyway
+    for name, default in defaults.items():
+        path = f"data.{name}"
+        if getattr(data, name) != default and data.source not in TABULAR_SOURCES:
+            _fail(
+                loc,
+                path,
+                f"applies to csv, npz and npy data, but {loc.describe('data.source')} is"
+                f" {data.source}",
+                f"remove {path}"
+                + (
+                    " (images are scaled with data.image_mean and data.image_std)"
+                    if data.source in IMAGE_SOURCES
+                    else ""
+                ),
+            )
+    if data.class_weights != "none" and task_kind(spec.task) not in CLASS_WEIGHT_TASKS:
+        _fail(
+            loc,
+            _first_set(loc, "data.class_weights", "task"),
+            f"data.class_weights {data.class_weights} weighs classes, but"
+            f" {loc.describe('task')} {spec.task} has none",
+            "remove data.class_weights, or use a task such as " + one_of(CLASS_WEIGHT_TASKS),
+        )
+    loss = effective_loss(spec)
+    if data.class_weights != "none" and loss not in ("cross_entropy", "bce_with_logits"):
+        _fail(
+            loc,
+            _first_set(loc, "data.class_weights", "loss"),
+            f"data.class_weights {data.class_weights} weighs cross_entropy or bce_with_logits,"
+            f" but {loc.describe('loss')} is {loss}",
+            "use loss: auto, or remove data.class_weights",
+        )
+
+
 RULES = (
     name_is_usable,
     model_fits_task,
@@ -665,4 +726,5 @@ RULES = (
     trainer_fits_hardware,
     sharding_is_usable,
     scheduler_fits_optimizer,
+    preprocessing_fits_data,
 )

@@ -81,6 +81,9 @@ SOURCES = ("synthetic", "csv", "npz", "npy", "image_folder", "text", "torchvisio
 # torchvision datasets that share the (root, train, download) signature and classes list
 TORCHVISION_DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100")
 TOKENIZERS = ("char", "whitespace")
+NORMALIZERS = ("standard", "minmax", "none")
+MISSING_VALUES = ("mean", "median", "drop", "error")
+CLASS_WEIGHTS = ("none", "balanced")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = (
     "none",
@@ -214,23 +217,72 @@ class DataSpec:
         min_items=1,
         max_items=3,
     )
-    image_mean: tuple[float, ...] = field(
+    image_mean: tuple[float, ...] | None = field(
         (0.5,),
         doc="image_folder/torchvision: per-channel mean subtracted from pixels in [0, 1]"
-        " (one value for all channels, or one per channel).",
+        " (one value for all channels, or one per channel). null (with image_std null):"
+        " each channel's mean and std over the training split's images, computed before"
+        " training (one pass over them) and kept in the model's first layer.",
         min=-10.0,
         max=10.0,
         min_items=1,
         max_items=3,
     )
-    image_std: tuple[float, ...] = field(
+    image_std: tuple[float, ...] | None = field(
         (0.5,),
-        doc="image_folder/torchvision: per-channel standard deviation pixels are divided by.",
+        doc="image_folder/torchvision: per-channel standard deviation pixels are divided by"
+        " (null: with image_mean null, from the training split).",
         min=0.0,
         max=10.0,
         exclusive_min=True,
         min_items=1,
         max_items=3,
+    )
+    normalize: str = field(
+        "standard",
+        doc="csv/npz/npy: scale every input feature with statistics of the training split,"
+        " kept in the model's first layer (so checkpoints, predict and export take raw"
+        " features). standard: (x - mean) / std; minmax: (x - min) / (max - min); none: raw"
+        " values. Regression targets are scaled the same way and the model's outputs scaled"
+        " back, so predictions are in the target's units. npz/npy images get one statistic"
+        " per channel, sequences one per feature. A constant csv column is an error; a"
+        " constant npz/npy feature is left unscaled.",
+        choices=NORMALIZERS,
+    )
+    missing: str = field(
+        "error",
+        doc="csv/npz/npy: what an empty csv cell or a NaN does. mean/median: the model fills it"
+        " with that column's value over the training split; drop: the row is left out;"
+        " error: stop with the file, column and row.",
+        choices=MISSING_VALUES,
+    )
+    class_weights: str = field(
+        "none",
+        doc="binary/multiclass/multilabel: balanced weighs each class by"
+        " examples / (classes x its examples) in the training split, as scikit-learn's"
+        " class_weight='balanced' (binary and multilabel: pos_weight = negatives / positives"
+        " per label); none: every example counts the same.",
+        choices=CLASS_WEIGHTS,
+    )
+    augment: bool = field(
+        False,
+        doc="image_folder/torchvision: random resized crop, horizontal flip and colour jitter"
+        " (torchvision.transforms.v2) on training images; validation and test images are never"
+        " changed. Needs torchvision.",
+    )
+    augment_crop_scale: float = field(
+        0.8,
+        doc="augment: smallest fraction of the image area a random crop keeps (then resized"
+        " back to input_shape).",
+        min=0.05,
+        max=1.0,
+    )
+    augment_flip: bool = field(True, doc="augment: flip half the images left to right.")
+    augment_jitter: float = field(
+        0.2,
+        doc="augment: largest relative change of brightness, contrast and saturation (0: none).",
+        min=0.0,
+        max=1.0,
     )
     tokenizer: str = field(
         "char",

@@ -33,6 +33,9 @@ class LitModel(pl.LightningModule):
 {% if p.input_kind == "tokens" %}
         vocab_size: int,
 {% endif %}
+{% if p.class_weights %}
+        class_weights: list[float] | None = None,
+{% endif %}
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
@@ -43,7 +46,12 @@ class LitModel(pl.LightningModule):
         )
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
+{% if p.class_weights %}
+        weights = None if class_weights is None else torch.tensor(class_weights)
+        self.criterion = build_loss(self.config, weights)
+{% else %}
         self.criterion = build_loss(self.config)
+{% endif %}
         self.train_loss_sum = torch.zeros(())  # this epoch's losses, summed on the device
         self.train_batches = 0
         # torchmetrics objects: updated per batch, computed (synced across ranks) and reset

@@ -37,6 +37,9 @@ from .checkpoint import AtomicCheckpointIO, CheckpointError, RunFolderCheckpoint
 from .config import Config, ConfigError, config_to_yaml, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
 from .data import DataError
 from .datamodule import DataModule
+{% if p.feature_scaler or p.class_weights %}
+from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
+{% endif %}
 {% if p.fsdp %}
 from .model import BLOCKS
 {% endif %}
@@ -236,6 +239,12 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
     )
 
 
+{% if p.class_weights %}
+def _as_list(weights: torch.Tensor | None) -> list[float] | None:
+    return None if weights is None else weights.tolist()  # a hyperparameter of the checkpoint
+
+
+{% endif %}
 def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -> dict[str, float]:
     """Fit, then test; returns the final metrics (last validation and test)."""
     # Seed before anything random: model initialisation draws from the global RNG.
@@ -258,7 +267,13 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
 {% if p.input_kind == "tokens" %}
         splits.vocab_size,
 {% endif %}
+{% if p.class_weights %}
+        class_weights=_as_list(class_weights(config.data, splits.train, splits.num_outputs)),
+{% endif %}
     )
+{% if p.feature_scaler %}
+    fit_preprocessing(model.model, splits.train, config.data)  # statistics of the training split
+{% endif %}
 {% if p.checkpointing %}
     ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)
     if ckpt_path is not None:

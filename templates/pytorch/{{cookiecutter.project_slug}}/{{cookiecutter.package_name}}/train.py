@@ -40,6 +40,9 @@ from .engine import TrainingLoop
 from .logging_utils import MetricLogger, {{ "build_trackers, " if p.extra_loggers }}next_version_dir
 from .metrics import EXIT_DIVERGED, METRICS, TrainingDiverged, build_loss, build_metrics
 from .model import build_model
+{% if p.feature_scaler or p.class_weights %}
+from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
+{% endif %}
 from .optim import {{ "check_resumable, " if p.checkpointing }}build_optimizer, build_scheduler, optimizer_steps_per_epoch
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 {% if p.data_source != "synthetic" %}
@@ -82,6 +85,9 @@ def fit_and_test(
     model = build_model(
         config.model, splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }}
     ).to(device)
+{% if p.feature_scaler %}
+    fit_preprocessing(model, splits.train, config.data)  # statistics of the training split
+{% endif %}
 {% if p.model_type == "cnn" %}
     if device.type == "cuda":  # convolutions run faster in NHWC on GPUs
         model = model.to(memory_format=torch.channels_last)
@@ -135,7 +141,13 @@ def fit_and_test(
 {% else %}
             wrap_ddp(model, world, device, config.trainer.strategy),
 {% endif %}
+{% if p.class_weights %}
+            build_loss(
+                config, class_weights(config.data, splits.train, splits.num_outputs)
+            ).to(device),
+{% else %}
             build_loss(config).to(device),
+{% endif %}
             optimizer,
             scheduler,
             config,
