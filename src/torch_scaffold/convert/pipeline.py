@@ -6,7 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
-from torch_scaffold.convert.nodes import code, dotted, walk
+from torch_scaffold.convert.nodes import code, dotted, set_index, walk
 from torch_scaffold.convert.parse import parse
 from torch_scaffold.convert.plan import Context, TrainingPlan
 from torch_scaffold.convert.result import (
@@ -39,6 +39,13 @@ def convert(
     source: str, filename: str = "<stdin>", *, partial: bool = False, style=None
 ) -> Conversion:
     parsed = parse(source, filename)
+    try:
+        return _guarded(parsed, source, filename, partial, style)
+    finally:
+        set_index(None)  # the tree's index holds every node: free it with the tree
+
+
+def _guarded(parsed, source: str, filename: str, partial: bool, style) -> Conversion:
     try:
         return _convert(parsed, source, filename, partial, style)
     except RecursionError:
