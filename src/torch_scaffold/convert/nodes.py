@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Iterator
 
 import libcst as cst
@@ -75,15 +77,23 @@ def _learn_order(node: cst.CSTNode) -> tuple[str, ...]:
     known = _ORDER.get(kind, ())
     order = tuple(probe.fields) + tuple(f for f in known if f not in probe.fields)
     _ORDER[kind] = order
+    # a field left out because it was None here may hold nodes in another instance
     names = getattr(kind, "__dataclass_fields__", {})
-    _UNSEEN[kind] = tuple(f for f in names if f not in order)
+    _UNSEEN[kind] = tuple(f for f in names if f not in order and getattr(node, f) is None)
     return order
 
 
-def _holds_nodes(value) -> bool:
-    if isinstance(value, cst.CSTNode):
-        return True
-    return isinstance(value, (tuple, list)) and any(isinstance(v, cst.CSTNode) for v in value)
+# type -> 1 (a node), 2 (a sequence of nodes), 0 (anything else): a dict lookup is much
+# cheaper than isinstance against libcst's abstract base class
+_KIND: dict[type, int] = {tuple: 2, list: 2, type(None): 0, str: 0}
+
+
+def _kind(value) -> int:
+    kind = type(value)
+    k = _KIND.get(kind)
+    if k is None:
+        k = _KIND[kind] = 1 if issubclass(kind, cst.CSTNode) else 0
+    return k
 
 
 def children_of(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -92,15 +102,18 @@ def children_of(node: cst.CSTNode) -> list[cst.CSTNode]:
     order = _ORDER.get(kind)
     if order is None:
         order = _learn_order(node)
-    # an optional field the first instance left out (`f"{x:{spec}}"`): learn again
-    if _UNSEEN[kind] and any(_holds_nodes(getattr(node, f)) for f in _UNSEEN[kind]):
-        order = _learn_order(node)
+    unseen = _UNSEEN[kind]
+    if unseen and any(getattr(node, f) is not None for f in unseen):
+        order = _learn_order(node)  # `f"{x:{spec}}"`: format_spec is visited only when set
     out: list[cst.CSTNode] = []
     for name in order:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+        k = _KIND.get(type(value))
+        if k is None:
+            k = _kind(value)
+        if k == 1:
             out.append(value)
-        elif isinstance(value, (tuple, list)):
+        elif k == 2:
             out.extend(value)
     return out
 
@@ -113,6 +126,7 @@ class TreeIndex:
         parent_of: list[int] = []
         end: list[int] = []
         pos: dict[int, int] = {}
+        by_type: defaultdict[type, list[int]] = defaultdict(list)
         stack: list[tuple[cst.CSTNode, int]] = [(root, -1)]
         open_: list[int] = []  # indices whose subtree is still being listed
         while stack:
@@ -125,6 +139,7 @@ class TreeIndex:
             parent_of.append(parent)
             end.append(0)
             pos[id(node)] = i
+            by_type[type(node)].append(i)
             open_.append(i)
             kids = children_of(node)
             for kid in reversed(kids):
@@ -136,6 +151,7 @@ class TreeIndex:
         self.parent_of = parent_of
         self.end = end
         self.pos = pos
+        self.by_type = dict(by_type)
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         i = self.pos.get(id(node))
@@ -150,6 +166,25 @@ class TreeIndex:
             return None
         return self.nodes[i : self.end[i]]
 
+    def of_type(self, *kinds: type, within: cst.CSTNode | None = None) -> list[cst.CSTNode]:
+        """The nodes whose type is exactly one of `kinds` (libcst's concrete classes), in
+        depth-first order; only those inside `within` (a node of this tree) when given."""
+        lists = [self.by_type.get(k, ()) for k in kinds]
+        if within is None:
+            lo, hi = 0, len(self.nodes)
+        else:
+            lo = self.pos.get(id(within))
+            if lo is None:  # not a node of this tree (built by a rule): look through it
+                return [n for n in walk(within) if type(n) in kinds]
+            hi = self.end[lo]
+        picked: list[int] = []
+        for indices in lists:
+            picked += indices[bisect_left(indices, lo) : bisect_left(indices, hi)]
+        if len(lists) > 1:
+            picked.sort()
+        nodes = self.nodes
+        return [nodes[i] for i in picked]
+
 
 # The tree being converted: walks over its nodes are slices. It holds the nodes, so an id
 # in it always names a live node of that tree; `release_index` frees it after a conversion.
@@ -159,6 +194,10 @@ _INDEX: TreeIndex | None = None
 def set_index(index: TreeIndex | None) -> None:
     global _INDEX
     _INDEX = index
+
+
+def current_index() -> TreeIndex | None:
+    return _INDEX
 
 
 def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:

@@ -25,6 +25,10 @@ class Parsed:
         """Every node of the module, depth first."""
         return self.index.nodes
 
+    def of_type(self, *kinds: type, within: cst.CSTNode | None = None) -> list[cst.CSTNode]:
+        """Nodes of exactly these libcst types, depth first (inside `within` if given)."""
+        return self.index.of_type(*kinds, within=within)
+
     def _span(self, node: cst.CSTNode):
         index = self.index
         i = index.pos.get(id(node))

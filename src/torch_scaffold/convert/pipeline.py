@@ -22,16 +22,15 @@ from torch_scaffold.convert.rules import amp, checkpointing, distributed, refusa
 
 def _already_lightning(parsed) -> bool:
     imports = has_module = False
-    for node in walk(parsed.module):
-        if isinstance(node, (cst.Import, cst.ImportFrom)):
-            text = code(node)
-            if "lightning" in text:
-                imports = True
-        if isinstance(node, cst.ClassDef):
-            for base in node.bases:
-                q = parsed.qname(base.value) or dotted(base.value) or ""
-                if q.endswith("LightningModule"):
-                    has_module = True
+    for node in parsed.of_type(cst.Import, cst.ImportFrom):
+        if "lightning" in code(node):
+            imports = True
+            break
+    for node in parsed.of_type(cst.ClassDef):
+        for base in node.bases:
+            q = parsed.qname(base.value) or dotted(base.value) or ""
+            if q.endswith("LightningModule"):
+                has_module = True
     return imports and has_module
 
 
