@@ -69,10 +69,10 @@ def _value(v):
     return v() if callable(v) and not isinstance(v, cst.CSTNode) else v
 
 
-def _aliases(all_nodes: list[cst.CSTNode]) -> dict[str, str]:
+def _aliases(index: nodes.TreeIndex) -> dict[str, str]:
     """Import aliases (`optim` -> `torch.optim`), from every import in the script, in order."""
     aliases: dict[str, str] = {}
-    for node in all_nodes:
+    for node in index.of_type(cst.Import, cst.ImportFrom):
         if isinstance(node, cst.Import):
             for alias in node.names:
                 full = nodes.dotted(alias.name)
@@ -123,6 +123,6 @@ def parse(source: str, filename: str) -> Parsed:
         module=module,
         positions=positions,
         index=index,
-        aliases=_aliases(index.nodes),
+        aliases=_aliases(index),
         filename=filename,
     )
