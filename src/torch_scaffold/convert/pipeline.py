@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import libcst as cst
 
 from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
@@ -37,11 +39,20 @@ def _already_lightning(parsed) -> bool:
 def convert(
     source: str, filename: str = "<stdin>", *, partial: bool = False, style=None
 ) -> Conversion:
-    parsed = parse(source, filename)
+    # Python's cyclic garbage collector would walk the whole tree again and again while it
+    # is built and analysed (a third of the time), and finds nothing: libcst trees and the
+    # index hold no cycles. It runs again (and collects) as soon as the conversion returns.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        return _guarded(parsed, source, filename, partial, style)
+        parsed = parse(source, filename)
+        try:
+            return _guarded(parsed, source, filename, partial, style)
+        finally:
+            set_index(None)  # the tree's index holds every node: free it with the tree
     finally:
-        set_index(None)  # the tree's index holds every node: free it with the tree
+        if collecting:
+            gc.enable()
 
 
 def _guarded(parsed, source: str, filename: str, partial: bool, style) -> Conversion:
