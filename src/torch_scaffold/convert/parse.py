@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from torch_scaffold.convert import lines, nodes
+from torch_scaffold.convert import chunks, lines, nodes
 from torch_scaffold.errors import ScriptError
 
 
@@ -99,20 +99,8 @@ def _aliases(index: nodes.TreeIndex) -> dict[str, str]:
 
 
 def parse(source: str, filename: str) -> Parsed:
-    try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        first = exc.message.splitlines()[0] if exc.message else "syntax error"
-        raise ScriptError(
-            f"not valid Python 3 ({first})",
-            where=f"{filename}:{exc.raw_line}",
-            hint="fix the syntax error (the script must run with Python 3) and try again",
-        ) from None
-    except (RecursionError, MemoryError):
-        raise ScriptError(
-            "too deeply nested to parse", where=filename, hint="simplify the script"
-        ) from None
-    positions = lines.statement_lines(module, source)
+    module, pieces = _parse_module(source, filename)
+    positions = lines.statement_lines(module, source, pieces)
     if positions is None:  # `ast` disagrees with libcst: ask libcst for every position
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         raw = wrapper.resolve(PositionProvider)
@@ -126,3 +114,24 @@ def parse(source: str, filename: str) -> Parsed:
         aliases=_aliases(index),
         filename=filename,
     )
+
+
+def _parse_module(source: str, filename: str):
+    """The module (and its pieces when it was parsed in pieces: chunks.py)."""
+    chunked = chunks.parse_in_pieces(source)
+    if chunked is not None:
+        return chunked
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        first = exc.message.splitlines()[0] if exc.message else "syntax error"
+        raise ScriptError(
+            f"not valid Python 3 ({first})",
+            where=f"{filename}:{exc.raw_line}",
+            hint="fix the syntax error (the script must run with Python 3) and try again",
+        ) from None
+    except (RecursionError, MemoryError):
+        raise ScriptError(
+            "too deeply nested to parse", where=filename, hint="simplify the script"
+        ) from None
+    return module, None
