@@ -14,6 +14,7 @@ footer) become the leading lines of the next piece's first statement, as in one 
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -65,7 +66,10 @@ def parse_in_pieces(source: str, every: int = CHUNK_LINES) -> tuple[cst.Module, 
     if not cuts:
         return None
     bounds = [0, *cuts, len(lines)]
-    texts = ["\n".join(lines[a:b]) + ("\n" if b < len(lines) else "") for a, b in zip(bounds, bounds[1:])]
+    texts = [
+        "\n".join(lines[a:b]) + ("\n" if b < len(lines) else "")
+        for a, b in itertools.pairwise(bounds)
+    ]
     modules = []
     for text in texts:
         try:
@@ -88,9 +92,7 @@ def parse_in_pieces(source: str, every: int = CHUNK_LINES) -> tuple[cst.Module, 
         stmts = list(m.body)
         if previous is not None:
             head = stmts[0]
-            stmts[0] = head.with_changes(
-                leading_lines=[*previous.footer, *head.leading_lines]
-            )
+            stmts[0] = head.with_changes(leading_lines=[*previous.footer, *head.leading_lines])
         body += stmts
         pieces.append(Piece(stmts, text, start + 1))
         previous = m

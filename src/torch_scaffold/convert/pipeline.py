@@ -8,6 +8,7 @@ import gc
 import libcst as cst
 
 from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
+from torch_scaffold.convert.limits import check_size
 from torch_scaffold.convert.nodes import code, dotted, set_index, walk
 from torch_scaffold.convert.parse import parse
 from torch_scaffold.convert.plan import Context, TrainingPlan
@@ -42,6 +43,7 @@ def convert(
     # Python's cyclic garbage collector would walk the whole tree again and again while it
     # is built and analysed (a third of the time), and finds nothing: libcst trees and the
     # index hold no cycles. It runs again (and collects) as soon as the conversion returns.
+    check_size(source, filename)
     collecting = gc.isenabled()
     gc.disable()
     try:
