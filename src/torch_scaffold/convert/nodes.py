@@ -196,6 +196,22 @@ def set_index(index: TreeIndex | None) -> None:
     _INDEX = index
 
 
+def visit(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """`node.visit(visitor)` for a read-only CSTVisitor, without rebuilding every node on the
+    way (libcst's own traversal does, which made scope analysis cost milliseconds a line):
+    the same visit_*/leave_* calls in the same order. Attribute hooks (visit_Call_func) are
+    not called: no visitor of the converter has one."""
+    stack: list[tuple[cst.CSTNode, bool]] = [(node, False)]
+    while stack:
+        current, leaving = stack.pop()
+        if leaving:
+            visitor.on_leave(current)
+            continue
+        stack.append((current, True))
+        if visitor.on_visit(current):
+            stack.extend((kid, False) for kid in reversed(children_of(current)))
+
+
 def current_index() -> TreeIndex | None:
     return _INDEX
 
