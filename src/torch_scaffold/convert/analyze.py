@@ -381,10 +381,6 @@ def _passes_optimizer(ix: Index, call: cst.Call) -> bool:
     return False
 
 
-def describe(node: cst.CSTNode, parsed: Parsed) -> str:
-    return f"lines {parsed.line(node)}-{parsed.end_line(node)}"
-
-
 __all__ = [
     "Index",
     "Inline",

@@ -236,12 +236,6 @@ def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         stack.extend(reversed(children_of(current)))
 
 
-def calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:
-    for n in walk(node):
-        if isinstance(n, cst.Call):
-            yield n
-
-
 def body_of(node: cst.CSTNode) -> list[cst.BaseStatement]:
     body = getattr(node, "body", None)
     if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)):

@@ -177,12 +177,3 @@ def _setup(ctx) -> None:
                 f"(line {parsed.line(others[0])})",
                 None,
             )
-
-
-def _inside(parsed, node, container) -> bool:
-    cur = node
-    while cur is not None:
-        if cur is container:
-            return True
-        cur = parsed.parent(cur)
-    return False
