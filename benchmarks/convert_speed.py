@@ -1,17 +1,30 @@
-"""How long `convert_source` takes on a ~300-line script, and on 10x and 100x larger ones.
+"""How fast `convert_source` is, and how much memory it needs, on growing scripts.
 
-    PYTHONPATH=src python benchmarks/convert_speed.py [--repeat 3] [--sizes 300,3000,30000]
+    PYTHONPATH=src python benchmarks/convert_speed.py [--repeat 3] [--sizes 1000,5000,30000]
+                                                      [--memory-lines 30000]
 
 The larger inputs are still valid training scripts: more model and helper definitions
-around the same single training loop. Prints seconds and time per line for each size, and
-each size's time per line relative to the smallest: near 1.0 means linear growth.
-The target (issue 3): under 1 s for 300 lines, and linear growth.
+around the same single training loop. Prints, for each size, the CPU seconds and ms per line
+(best of --repeat; CPU time, so that other processes on the machine barely move it; wall time
+beside it), and each size's ms per line relative to the smallest: near 1.0 (or below, as the
+fixed costs spread) means linear growth. Then the memory of one conversion, each in a fresh
+interpreter: the peak RSS it adds (libcst's native parser included) and the peak of Python's
+own allocations (tracemalloc), both over the parse tree's own size (the Python objects of the
+parsed module, tracemalloc). Targets (issue 12): at most 0.3 ms per line with linear growth,
+memory under 10x the parse tree's own.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 HEADER = '''\
 """Benchmark input: a training script with {blocks} model/helper blocks."""
@@ -114,14 +127,15 @@ def build_script(target_lines: int) -> str:
     return HEADER.format(blocks=blocks) + body + TRAINING
 
 
-def time_conversion(source: str, repeat: int) -> float:
+def time_conversion(source: str, repeat: int) -> tuple[float, float]:
+    """(CPU, wall) seconds of the best of `repeat` conversions of `source`."""
     from torch_scaffold.convert import convert_source
 
-    best = float("inf")
+    best = (float("inf"), float("inf"))
     for _ in range(repeat):
-        start = time.perf_counter()
+        cpu, wall = time.process_time(), time.perf_counter()
         result = convert_source(source, "bench.py")
-        best = min(best, time.perf_counter() - start)
+        best = min(best, (time.process_time() - cpu, time.perf_counter() - wall))
     if result.code is None:
         reasons = "; ".join(e.text for e in result.refusals)
         raise SystemExit(f"the benchmark script was not converted: {reasons}")
@@ -129,29 +143,103 @@ def time_conversion(source: str, repeat: int) -> float:
     return best
 
 
+def speed(sizes: list[int], repeat: int) -> list[tuple[int, float, float]]:
+    """[(lines, CPU seconds, wall seconds)] per target size (best of `repeat`, of 1 above
+    10,000 lines)."""
+    time_conversion(build_script(300), 1)  # warm-up: imports of libcst and black
+    rows = []
+    for target in sizes:
+        source = build_script(target)
+        cpu, wall = time_conversion(source, repeat if target <= 10_000 else 1)
+        rows.append((len(source.splitlines()), cpu, wall))
+    return rows
+
+
+def _child(kind: str, lines: int) -> dict:
+    """Run one memory measurement in a fresh interpreter (see _measure_in_child)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--memory-lines", str(lines)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise SystemExit(f"no {field} in /proc/self/status (the memory rows need Linux)")
+
+
+def _measure_in_child(kind: str, lines: int) -> dict:
+    import gc
+
+    from torch_scaffold.convert import convert_source
+
+    convert_source(build_script(300), "warm.py")  # imports, caches
+    source = build_script(lines)
+    gc.collect()
+    if kind == "rss":
+        # Linux: reset the peak (VmHWM) to the current RSS, so that the imports' own peak
+        # does not hide the conversion's
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_kib("VmRSS")
+        convert_source(source, "bench.py")
+        return {"rss_bytes": (_status_kib("VmHWM") - before) * 1024}
+    import tracemalloc
+
+    import libcst as cst
+
+    tracemalloc.start()
+    module = cst.parse_module(source)
+    tree = tracemalloc.get_traced_memory()[0]
+    del module
+    gc.collect()
+    tracemalloc.reset_peak()
+    start = tracemalloc.get_traced_memory()[0]
+    convert_source(source, "bench.py")
+    peak = tracemalloc.get_traced_memory()[1] - start
+    return {"tree_bytes": tree, "traced_peak_bytes": peak, "lines": len(source.splitlines())}
+
+
+def memory(lines: int) -> dict:
+    """Peak RSS growth and tracemalloc peak of one conversion, and the parse tree's size."""
+    out = _child("traced", lines)
+    out.update(_child("rss", lines))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs per size")
-    parser.add_argument("--sizes", default="300,3000,30000", help="target line counts")
+    parser.add_argument("--sizes", default="1000,5000,30000", help="target line counts")
+    parser.add_argument("--memory-lines", type=int, default=30000, help="0: skip memory")
+    parser.add_argument("--child", choices=("rss", "traced"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_measure_in_child(args.child, args.memory_lines)))
+        return
 
-    time_conversion(build_script(300), 1)  # warm-up: imports of libcst and black
-    rows = []
-    for target in (int(s) for s in args.sizes.split(",")):
-        source = build_script(target)
-        lines = len(source.splitlines())
-        seconds = time_conversion(source, args.repeat if target <= 3000 else 1)
-        rows.append((lines, seconds))
-
-    base_lines, base_seconds = rows[0]
-    base_per_line = base_seconds / base_lines
-    print(
-        f"{'lines':>7} {'seconds':>9} {'ms/line':>8} {'x lines':>8} {'x time':>8} {'per-line ratio':>15}"
-    )
-    for lines, seconds in rows:
+    rows = speed([int(s) for s in args.sizes.split(",")], args.repeat)
+    base_lines, base_cpu, _ = rows[0]
+    print(f"{'lines':>7} {'CPU s':>8} {'ms/line':>8} {'wall s':>8} {'per-line ratio':>15}")
+    for lines, cpu, wall in rows:
+        ratio = (cpu / lines) / (base_cpu / base_lines)
+        print(f"{lines:>7} {cpu:>8.3f} {1000 * cpu / lines:>8.3f} {wall:>8.3f} {ratio:>15.2f}")
+    if args.memory_lines:
+        m = memory(args.memory_lines)
+        tree = m["tree_bytes"]
         print(
-            f"{lines:>7} {seconds:>9.3f} {1000 * seconds / lines:>8.3f} {lines / base_lines:>8.1f}"
-            f" {seconds / base_seconds:>8.1f} {seconds / lines / base_per_line:>15.2f}"
+            f"memory, {m['lines']} lines: parse tree {tree / 2**20:.1f} MiB;"
+            f" peak RSS added {m['rss_bytes'] / 2**20:.1f} MiB ({m['rss_bytes'] / tree:.1f}x);"
+            f" peak Python allocations {m['traced_peak_bytes'] / 2**20:.1f} MiB"
+            f" ({m['traced_peak_bytes'] / tree:.1f}x)"
         )
 
 

@@ -1,6 +1,7 @@
 """Print the benchmark table: ratios and wall times, all measured in this one run.
 
     python benchmarks/run.py [--rounds 5] [--epochs 3] [--samples 8192] [--no-save]
+    python benchmarks/run.py --convert-only     # the converter's rows alone (about 1 minute)
 
 CPU, one thread (OMP_NUM_THREADS=1, torch.set_num_threads(1)). What each row means and
 its target: benchmarks/README.md. The table is saved to benchmarks/results.md; a row more
@@ -185,32 +186,83 @@ def training_rows(root: Path, samples: int, rounds: int, epochs: int) -> list[Ro
     ]
 
 
-def convert_rows() -> list[Row]:
-    from convert_speed import build_script, time_conversion
+CONVERT_SIZES = (1000, 5000, 30000)
+CONVERT_MS_PER_LINE = 0.3  # issue 12
+CONVERT_MEMORY_RATIO = 10.0  # peak memory over the parse tree's own
 
-    time_conversion(build_script(300), 1)  # warm-up: libcst and black imports
-    measured = []
-    for target in (300, 3000, 30000):
-        source = build_script(target)
-        seconds = time_conversion(source, 3 if target <= 3000 else 1)
-        measured.append((target, len(source.splitlines()), seconds))
-    base_lines, base_seconds = measured[0][1], measured[0][2]
+
+def convert_rows() -> list[Row]:
+    """ms per line at three sizes, their growth, and peak memory over the parse tree."""
+    from convert_speed import memory, speed
+
+    measured = speed(list(CONVERT_SIZES), repeat=3)
     rows = []
-    for target, lines, seconds in measured:
+    for target, (lines, cpu, wall) in zip(CONVERT_SIZES, measured):
+        ms = 1000 * cpu / lines
+        last = target == CONVERT_SIZES[-1]
         rows.append(
-            Row(f"scaffold convert, {target:,} lines", seconds, "s", "", True, f"{lines} lines")
+            Row(
+                f"convert ms per line, {target:,} lines",
+                ms,
+                "ms",
+                f"<= {CONVERT_MS_PER_LINE}" if last else "",
+                ms <= CONVERT_MS_PER_LINE,
+                f"CPU {cpu:.2f} s, wall {wall:.2f} s for {lines} lines"
+                f" ({'best of 3' if target <= 10_000 else 'one run'})",
+            )
         )
-    growth = (measured[-1][2] / measured[-1][1]) / (base_seconds / base_lines)
+    (small, small_cpu, _), (big, big_cpu, _) = measured[0], measured[-1]
+    growth = (big_cpu / big) / (small_cpu / small)
     rows.append(
         Row(
-            "convert time per line, 30,000 / 300 lines",
+            f"convert time per line, {CONVERT_SIZES[-1]:,} / {CONVERT_SIZES[0]:,} lines",
             growth,
             "x",
             "<= 1.5 (linear growth)",
             growth <= 1.5,
+            "below 1: the fixed costs (black on the new code) spread over more lines",
+        )
+    )
+    m = memory(CONVERT_SIZES[-1])
+    tree = m["tree_bytes"]
+    rss, traced = m["rss_bytes"] / tree, m["traced_peak_bytes"] / tree
+    rows.append(
+        Row(
+            f"convert peak memory / parse tree, {CONVERT_SIZES[-1]:,} lines",
+            rss,
+            "x",
+            f"< {CONVERT_MEMORY_RATIO:g}",
+            rss < CONVERT_MEMORY_RATIO,
+            f"peak RSS a conversion adds, {m['rss_bytes'] / 2**20:.0f} MiB (libcst's native"
+            f" parser included), over the parsed module's Python objects, {tree / 2**20:.1f} MiB"
+            " (tracemalloc); fresh interpreter",
+        )
+    )
+    rows.append(
+        _context_row(
+            f"convert peak Python allocations / parse tree, {CONVERT_SIZES[-1]:,} lines",
+            traced,
+            f"context: tracemalloc peak of the conversion, {m['traced_peak_bytes'] / 2**20:.0f}"
+            " MiB, over the same tree",
         )
     )
     return rows
+
+
+def _is_convert_row(key: str) -> bool:
+    return key.startswith(("convert ", "scaffold convert,"))
+
+
+def save_convert_rows(table: str) -> None:
+    """Put the convert rows of `table` into results.md in place of its old ones."""
+    kept = []
+    if RESULTS.is_file():
+        for line in RESULTS.read_text(encoding="utf-8").splitlines():
+            key = line.strip().strip("|").split("|")[0].strip()
+            if not (line.startswith("|") and _is_convert_row(key)):
+                kept.append(line)
+    new = table.splitlines()[2:]
+    RESULTS.write_text("\n".join(kept + new) + "\n", encoding="utf-8")
 
 
 def fsdp_row(root: Path) -> Row:
@@ -267,7 +319,23 @@ def main() -> int:
     parser.add_argument("--skip-convert", action="store_true", help="leave out convert rows")
     parser.add_argument("--skip-fsdp", action="store_true", help="leave out the FSDP/DDP row")
     parser.add_argument("--no-save", action="store_true", help="do not write results.md")
+    parser.add_argument(
+        "--convert-only",
+        action="store_true",
+        help="only the convert rows; saved in place of results.md's convert rows",
+    )
     args = parser.parse_args()
+
+    if args.convert_only:
+        started = time.perf_counter()
+        table, regressions = render(convert_rows(), previous_values(RESULTS))
+        print(table)
+        print(f"measured in {time.perf_counter() - started:.0f} s; python {sys.version.split()[0]}")
+        if not args.no_save:
+            save_convert_rows(table)
+        for regression in regressions:
+            print(f"regression (> {REGRESSION - 1:.0%} worse than results.md): {regression}")
+        return 1 if regressions else 0
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="scaffold-bench-") as tmp:

@@ -349,7 +349,8 @@ def convert(
     Exit codes:
       0  converted, or nothing to do (the script already uses Lightning)
       1  --check found work to do
-      2  bad input: missing/binary/non-UTF-8 file, syntax error, Python 2, bad options or -o,
+      2  bad input: missing/binary/non-UTF-8 file, syntax error, Python 2, a script over
+         100,000 lines or 4 MiB (too large to convert), bad options or -o,
          an existing output scaffold did not write or that was edited since (see --force)
       3  refused: reasons printed with line numbers, nothing written. With --partial the file
          is written with # TODO(scaffold) markers and the exit code is still 3, so CI never

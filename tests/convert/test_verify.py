@@ -415,10 +415,11 @@ def test_verify_a_notebook(tmp_path, monkeypatch):
 
 
 def test_two_scripts_are_a_usage_error(tmp_path):
-    """pre-commit passes several files at once: exit 2, nothing converted (.pre-commit-hooks)."""
+    """One script per conversion (--check takes several, see test_pre_commit_hooks.py): exit 2,
+    nothing converted."""
     for name in ("a.py", "b.py"):
         (tmp_path / name).write_text(SCRIPT)
-    result = invoke(tmp_path / "a.py", tmp_path / "b.py", "--check")
+    result = invoke(tmp_path / "a.py", tmp_path / "b.py")
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: unexpected argument '{tmp_path / 'b.py'}': scaffold")
     assert listing(tmp_path) == ["a.py", "b.py"]

@@ -6,7 +6,7 @@ torch_scaffold.convert.convert_source (source text -> Conversion). Exit codes:
     0  converted (or nothing to do: the script already uses Lightning)
     1  --check: there is work to do
     2  bad input or usage: missing/unreadable/binary/non-UTF-8 file, a FIFO or device, syntax
-       error, Python 2, conflicting options, an output path that cannot be written, or an
+       error, Python 2, a script too large to convert (convert/limits.py), conflicting options, an output path that cannot be written, or an
        existing output that scaffold did not write or that was edited since (without --force)
     3  refused: the script has constructs that cannot be converted safely. Also with --partial,
        after the partial result (with `# TODO(scaffold)` markers) was written, so a CI job never
@@ -42,6 +42,7 @@ from torch_scaffold.commands._io import (
     write_atomic,
 )
 from torch_scaffold.commands._stamp import EDITED, FOREIGN, provenance, stamped
+from torch_scaffold.convert.limits import check_size
 from torch_scaffold.convert.result import KINDS as REPORT_ORDER
 from torch_scaffold.convert.result import TODO
 from torch_scaffold.errors import (
@@ -113,6 +114,7 @@ def run_convert(
         source, encoding = read_script(script)
     if not source.strip():
         raise ScriptError("the script is empty", where=name, hint="pass the training script")
+    check_size(source, name)  # before any parse: too long a script is refused at once
     notebook = None
     if is_notebook:
         from torch_scaffold.convert import notebook as nb

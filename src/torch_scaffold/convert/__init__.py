@@ -3,7 +3,8 @@
 Public interface:
     convert_source(source, filename="<stdin>", *, partial=False, style=None) -> Conversion
         Pure. Raises errors.ScriptError for input that is not valid Python 3
-        (message names filename:line). Never raises for unsupported constructs:
+        (message names filename:line), and for a script over convert.limits.MAX_LINES
+        lines or MAX_BYTES bytes. Never raises for unsupported constructs:
         they become REFUSED entries in the report (code=None unless partial=True,
         in which case code carries `# TODO(scaffold): ...` markers). A bug of the
         converter becomes an INTERNAL entry (code=None), never a refusal.

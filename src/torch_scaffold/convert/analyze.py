@@ -70,16 +70,15 @@ class Index:
         self.methods: set[str] = set()
         self.optimized_models: list[str] = []
         self.construct_lines: dict[str, int | None] = {}
-        for node in walk(parsed.module):
-            if isinstance(node, cst.FunctionDef):
-                self.functions.setdefault(node.name.value, []).append(node)
-            elif isinstance(node, cst.ClassDef):
-                self.classes[node.name.value] = node
-                for st in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
-                    if isinstance(st, cst.FunctionDef):
-                        self.methods.add(st.name.value)
-            elif isinstance(node, cst.Call):
-                self._note_call(node)
+        for node in parsed.of_type(cst.FunctionDef):
+            self.functions.setdefault(node.name.value, []).append(node)
+        for node in parsed.of_type(cst.ClassDef):
+            self.classes[node.name.value] = node
+            for st in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
+                if isinstance(st, cst.FunctionDef):
+                    self.methods.add(st.name.value)
+        for node in parsed.of_type(cst.Call):
+            self._note_call(node)
 
     def _note_call(self, node: cst.Call) -> None:
         mc = method_call(node)
@@ -154,9 +153,7 @@ class Index:
         cls = self.class_of(fn)
         unique = len(self.functions.get(name, [])) == 1
         out = []
-        for node in walk(self.p.module):
-            if not isinstance(node, cst.Call):
-                continue
+        for node in self.p.of_type(cst.Call):
             f = node.func
             if (
                 cls is None
@@ -222,18 +219,16 @@ def _is_closure_backward(ix: Index, call: cst.Call) -> tuple[cst.FunctionDef, cs
     if fn is None:
         return None
     scope = ix.scope_of(fn)
-    for node in walk(scope):
-        if isinstance(node, cst.Call):
-            mc = method_call(node)
-            if (
-                mc
-                and mc[1] == "step"
-                and any(
-                    isinstance(a.value, cst.Name) and a.value.value == fn.name.value
-                    for a in node.args
-                )
-            ):
-                return fn, node
+    for node in ix.p.of_type(cst.Call, within=scope):
+        mc = method_call(node)
+        if (
+            mc
+            and mc[1] == "step"
+            and any(
+                isinstance(a.value, cst.Name) and a.value.value == fn.name.value for a in node.args
+            )
+        ):
+            return fn, node
     return None
 
 
@@ -384,10 +379,6 @@ def _passes_optimizer(ix: Index, call: cst.Call) -> bool:
         if isinstance(a.value, cst.Name) and "optim" in a.value.value:
             return True
     return False
-
-
-def describe(node: cst.CSTNode, parsed: Parsed) -> str:
-    return f"lines {parsed.line(node)}-{parsed.end_line(node)}"
 
 
 __all__ = [

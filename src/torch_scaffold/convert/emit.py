@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torch_scaffold.convert import nodes
 from torch_scaffold.convert.nodes import code, stmt, walk
 from torch_scaffold.convert.plan import (
     BATCH_END,
@@ -425,7 +426,7 @@ def emit(ctx) -> str:
         ]
         fit = [fit[0].with_changes(leading_lines=marks + list(fit[0].leading_lines)), *fit[1:]]
     module = ctx.parsed.module.visit(_Rewrite(ctx, top, fit))
-    lost = lost_comments(ctx.parsed.module.code, module.code)
+    lost = lost_comments(ctx.parsed.of_type(cst.Comment), comment_nodes(module))
     if lost:
         # comments whose code went (zero_grad(), the loop headers...): kept above the Trainer
         # call, so that no comment of the user's is dropped
@@ -440,26 +441,32 @@ def emit(ctx) -> str:
     return module.code
 
 
-def comments(code_text: str) -> list[str]:
-    import io
-    import tokenize
+def comment_nodes(node: cst.CSTNode) -> list[cst.Comment]:
+    """Every comment in `node`, in the order of the code; the parts of the parsed tree it
+    still holds are looked up in the tree's index, not walked."""
+    index = nodes.current_index()
+    out: list[cst.Comment] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if index is not None and id(current) in index.pos:
+            out += index.of_type(cst.Comment, within=current)
+        elif type(current) is cst.Comment:
+            out.append(current)
+        else:
+            stack.extend(reversed(nodes.children_of(current)))
+    return out
 
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(code_text).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return []
-    return [t.string for t in tokens if t.type == tokenize.COMMENT]
 
-
-def lost_comments(before: str, after: str) -> list[str]:
+def lost_comments(before: list[cst.Comment], after: list[cst.Comment]) -> list[str]:
     """Comments of `before` that `after` no longer has (each as often as it went), in order."""
     import collections
 
-    left = collections.Counter(comments(after))
+    left = collections.Counter(c.value for c in after)
     out = []
-    for c in comments(before):
-        if left[c]:
-            left[c] -= 1
+    for c in before:
+        if left[c.value]:
+            left[c.value] -= 1
         else:
-            out.append(c)
+            out.append(c.value)
     return out

@@ -12,14 +12,33 @@ import ast
 import libcst as cst
 
 
-def statement_lines(module: cst.Module, source: str) -> dict[int, tuple[int, int]] | None:
-    """id(libcst statement) -> (first line, last line); None when `ast` cannot parse it."""
+def statement_lines(
+    module: cst.Module, source: str, pieces=None
+) -> dict[int, tuple[int, int]] | None:
+    """id(libcst statement) -> (first line, last line); None when `ast` cannot parse it.
+
+    `pieces` (chunks.Piece) are parsed one by one, so that `ast` holds one piece at a time.
+    """
+    if pieces is None:
+        return _lines(list(module.body), source)
+    out: dict[int, tuple[int, int]] = {}
+    for piece in pieces:
+        part = _lines(piece.statements, piece.text)
+        if part is None:
+            return None
+        shift = piece.first_line - 1
+        for key, (first, last) in part.items():
+            out[key] = (first + shift, last + shift)
+    return out
+
+
+def _lines(stmts: list, source: str) -> dict[int, tuple[int, int]] | None:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     out: dict[int, tuple[int, int]] = {}
-    _block(list(module.body), tree.body, out)
+    _block(stmts, tree.body, out)
     return out
 
 

@@ -3,12 +3,12 @@ line numbers, parent links, and import aliases for qualified names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from torch_scaffold.convert import lines, nodes
+from torch_scaffold.convert import chunks, lines, nodes
 from torch_scaffold.errors import ScriptError
 
 
@@ -16,18 +16,29 @@ from torch_scaffold.errors import ScriptError
 class Parsed:
     module: cst.Module
     positions: dict  # id(statement) -> (first line, last line)
-    parents: dict  # id(node) -> parent node
+    index: nodes.TreeIndex  # every node in depth-first order, parent links
     aliases: dict  # local name -> qualified module path (`optim` -> `torch.optim`)
     filename: str
-    all_nodes: list = field(default_factory=list)  # depth-first order
+
+    @property
+    def all_nodes(self) -> list[cst.CSTNode]:
+        """Every node of the module, depth first."""
+        return self.index.nodes
+
+    def of_type(self, *kinds: type, within: cst.CSTNode | None = None) -> list[cst.CSTNode]:
+        """Nodes of exactly these libcst types, depth first (inside `within` if given)."""
+        return self.index.of_type(*kinds, within=within)
 
     def _span(self, node: cst.CSTNode):
-        cur = node
-        while cur is not None:
-            span = self.positions.get(id(cur))
+        index = self.index
+        i = index.pos.get(id(node))
+        if i is None:
+            return None
+        while i >= 0:
+            span = self.positions.get(id(index.nodes[i]))
             if span is not None:
                 return span
-            cur = self.parents.get(id(cur))
+            i = index.parent_of[i]
         return None
 
     def line(self, node: cst.CSTNode) -> int | None:
@@ -50,7 +61,7 @@ class Parsed:
         return f"{base}.{rest}" if rest else base
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        return self.parents.get(id(node))
+        return self.index.parent(node)
 
 
 def _value(v):
@@ -58,34 +69,20 @@ def _value(v):
     return v() if callable(v) and not isinstance(v, cst.CSTNode) else v
 
 
-class _Links(cst.CSTVisitor):
-    """Parent links, children lists and module-level import aliases in one traversal."""
-
-    def __init__(self) -> None:
-        self.stack: list[cst.CSTNode] = []
-        self.parents: dict[int, cst.CSTNode] = {}
-        self.children: dict[int, list[cst.CSTNode]] = {}
-        self.order: list[cst.CSTNode] = []
-        self.aliases: dict[str, str] = {}
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.stack:
-            parent = self.stack[-1]
-            self.parents[id(node)] = parent
-            self.children.setdefault(id(parent), []).append(node)
-        self.children.setdefault(id(node), [])
-        self.order.append(node)
-        self.stack.append(node)
+def _aliases(index: nodes.TreeIndex) -> dict[str, str]:
+    """Import aliases (`optim` -> `torch.optim`), from every import in the script, in order."""
+    aliases: dict[str, str] = {}
+    for node in index.of_type(cst.Import, cst.ImportFrom):
         if isinstance(node, cst.Import):
             for alias in node.names:
                 full = nodes.dotted(alias.name)
                 if full is None:
                     continue
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    self.aliases[alias.asname.name.value] = full
+                    aliases[alias.asname.name.value] = full
                 else:
                     head = full.split(".")[0]
-                    self.aliases.setdefault(head, head)
+                    aliases.setdefault(head, head)
         elif isinstance(node, cst.ImportFrom) and not node.relative and node.module is not None:
             mod = nodes.dotted(node.module)
             if mod and not isinstance(node.names, cst.ImportStar):
@@ -97,14 +94,33 @@ class _Links(cst.CSTVisitor):
                         else name
                     )
                     if name and local:
-                        self.aliases[local] = f"{mod}.{name}"
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
+                        aliases[local] = f"{mod}.{name}"
+    return aliases
 
 
 def parse(source: str, filename: str) -> Parsed:
+    module, pieces = _parse_module(source, filename)
+    positions = lines.statement_lines(module, source, pieces)
+    if positions is None:  # `ast` disagrees with libcst: ask libcst for every position
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        raw = wrapper.resolve(PositionProvider)
+        positions = {id(n): (_value(p).start.line, _value(p).end.line) for n, p in raw.items()}
+    index = nodes.TreeIndex(module)
+    nodes.set_index(index)
+    return Parsed(
+        module=module,
+        positions=positions,
+        index=index,
+        aliases=_aliases(index),
+        filename=filename,
+    )
+
+
+def _parse_module(source: str, filename: str):
+    """The module (and its pieces when it was parsed in pieces: chunks.py)."""
+    chunked = chunks.parse_in_pieces(source)
+    if chunked is not None:
+        return chunked
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -118,19 +134,4 @@ def parse(source: str, filename: str) -> Parsed:
         raise ScriptError(
             "too deeply nested to parse", where=filename, hint="simplify the script"
         ) from None
-    positions = lines.statement_lines(module, source)
-    if positions is None:  # `ast` disagrees with libcst: ask libcst for every position
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        raw = wrapper.resolve(PositionProvider)
-        positions = {id(n): (_value(p).start.line, _value(p).end.line) for n, p in raw.items()}
-    links = _Links()
-    module.visit(links)
-    nodes.set_children_cache(links.children)
-    return Parsed(
-        module=module,
-        positions=positions,
-        parents=links.parents,
-        aliases=links.aliases,
-        filename=filename,
-        all_nodes=links.order,
-    )
+    return module, None

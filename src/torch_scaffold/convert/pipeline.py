@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import gc
+
 import libcst as cst
 
 from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
-from torch_scaffold.convert.nodes import code, dotted, walk
+from torch_scaffold.convert.limits import check_size
+from torch_scaffold.convert.nodes import code, dotted, set_index, walk
 from torch_scaffold.convert.parse import parse
 from torch_scaffold.convert.plan import Context, TrainingPlan
 from torch_scaffold.convert.result import (
@@ -22,23 +25,39 @@ from torch_scaffold.convert.rules import amp, checkpointing, distributed, refusa
 
 def _already_lightning(parsed) -> bool:
     imports = has_module = False
-    for node in walk(parsed.module):
-        if isinstance(node, (cst.Import, cst.ImportFrom)):
-            text = code(node)
-            if "lightning" in text:
-                imports = True
-        if isinstance(node, cst.ClassDef):
-            for base in node.bases:
-                q = parsed.qname(base.value) or dotted(base.value) or ""
-                if q.endswith("LightningModule"):
-                    has_module = True
+    for node in parsed.of_type(cst.Import, cst.ImportFrom):
+        if "lightning" in code(node):
+            imports = True
+            break
+    for node in parsed.of_type(cst.ClassDef):
+        for base in node.bases:
+            q = parsed.qname(base.value) or dotted(base.value) or ""
+            if q.endswith("LightningModule"):
+                has_module = True
     return imports and has_module
 
 
 def convert(
     source: str, filename: str = "<stdin>", *, partial: bool = False, style=None
 ) -> Conversion:
-    parsed = parse(source, filename)
+    # Python's cyclic garbage collector would walk the whole tree again and again while it
+    # is built and analysed (a third of the time), and finds nothing: libcst trees and the
+    # index hold no cycles. It runs again (and collects) as soon as the conversion returns.
+    check_size(source, filename)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        parsed = parse(source, filename)
+        try:
+            return _guarded(parsed, source, filename, partial, style)
+        finally:
+            set_index(None)  # the tree's index holds every node: free it with the tree
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _guarded(parsed, source: str, filename: str, partial: bool, style) -> Conversion:
     try:
         return _convert(parsed, source, filename, partial, style)
     except RecursionError:
@@ -158,12 +177,3 @@ def _setup(ctx) -> None:
                 f"(line {parsed.line(others[0])})",
                 None,
             )
-
-
-def _inside(parsed, node, container) -> bool:
-    cur = node
-    while cur is not None:
-        if cur is container:
-            return True
-        cur = parsed.parent(cur)
-    return False

@@ -5,15 +5,6 @@ from __future__ import annotations
 from torch_scaffold.convert.result import KEPT, KINDS, REMOVED, ReportEntry
 
 
-def format_code(source: str) -> str:
-    import black
-
-    try:
-        return black.format_str(source, mode=black.Mode())
-    except Exception:  # noqa: BLE001 - black refuses some valid code (rare): keep it unformatted
-        return source
-
-
 def partial_code(source: str, entries: list[ReportEntry]) -> str:
     """The original script with a `# TODO(scaffold): ...` marker above each refused line."""
     lines = source.splitlines(keepends=True)

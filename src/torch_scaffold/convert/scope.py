@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from torch_scaffold.convert.nodes import visit
+
 _SCOPED = (cst.FunctionDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 
@@ -105,7 +107,7 @@ def _locals_of(fn: cst.FunctionDef) -> set[str]:
 
 def expr_reads(node: cst.CSTNode) -> list[str]:
     v = _Reads()
-    node.visit(v)
+    visit(node, v)
     return v.names
 
 

@@ -12,7 +12,7 @@ import keyword
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, contains, walk
+from torch_scaffold.convert.nodes import body_of, contains, visit, walk
 from torch_scaffold.convert.plan import BATCH_END, HOST, TRAIN_STEP
 from torch_scaffold.convert.scope import rename, statement_usage
 
@@ -161,7 +161,7 @@ def promote_host(
     v = _HostUses()
     for stmts in sections.values():
         for s in stmts:
-            s.visit(v)
+            visit(s, v)
     promote = {
         a for a in v.used - v.stored - (v.called & methods) if a not in free_names and a != "device"
     }

@@ -112,7 +112,7 @@ def drop_unused_scalers(ctx) -> None:
         if "." in name or name in ctx.plan.ctor.values():
             continue  # an attribute of a class, or still used by the moved code
         creations, uses = [], 0
-        for node in parsed.all_nodes:
+        for node in parsed.of_type(cst.SimpleStatementLine, cst.Name):
             if id(node) in moved:
                 continue
             if (

@@ -97,7 +97,7 @@ def find(ctx) -> None:
     ddp_conditions: list = []  # None: unconditional
     unknown = []
     moved = {id(n) for n in walk(ctx.raw.replaced)}  # the hooks' rules clean up in there
-    for node in parsed.all_nodes:
+    for node in parsed.of_type(cst.Call):  # the if below always holds
         if isinstance(node, cst.Call):
             q = parsed.qname(node.func) or ""
             kind = _WRAPPERS.get(q)

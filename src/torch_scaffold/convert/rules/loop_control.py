@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import stmt
+from torch_scaffold.convert.nodes import stmt, visit
 from torch_scaffold.convert.result import MOVED
 
 
@@ -97,5 +97,5 @@ def exits(st) -> set[str]:
             if not self.depth:
                 found.add("continue")
 
-    st.visit(_Find())
+    visit(st, _Find())
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 import libcst as cst
 
@@ -21,43 +22,52 @@ _REFUSED_MODULES = {
 
 
 def find(parsed, ix) -> list[tuple[str, int | None]]:
-    out: list[tuple[str, int | None]] = []
+    found: list[tuple[int, str, int | None]] = []  # (depth-first position, why, line)
+    pos = parsed.index.pos
     has_optimizer = bool(ix.optim_targets)
     share_memory = mp_process = None
-    for node in walk(parsed.module):
-        if isinstance(node, (cst.Name, cst.Attribute)):
+    heads = _refused_heads(parsed.aliases)
+    if heads:
+        for node in parsed.of_type(cst.Name, cst.Attribute):
+            if _head(node) not in heads:
+                continue
             q = parsed.qname(node)
             if q:
                 for mod, why in _REFUSED_MODULES.items():
                     if q == mod or q.startswith(mod + "."):
-                        out.append((why, parsed.line(node)))
+                        found.append((pos[id(node)], why, parsed.line(node)))
                         break
-        if isinstance(node, cst.Call):
-            mc = method_call(node)
-            q = parsed.qname(node.func) or ""
-            if mc and mc[1] == "share_memory":
-                share_memory = node
-            if q.endswith(("multiprocessing.Process", "multiprocessing.spawn")):
-                mp_process = node
-            if mc and mc[1] == "step" and isinstance(mc[0], cst.Name) and _ENV.search(mc[0].value):
-                out.append(
-                    (
-                        "reinforcement-learning loop (env.step) has no LightningModule equivalent",
-                        parsed.line(node),
-                    )
+    optimizer_calls = []  # positions of `torch.optim.X(...)` calls
+    for node in parsed.of_type(cst.Call):
+        mc = method_call(node)
+        q = parsed.qname(node.func) or ""
+        if mc and mc[1] == "share_memory":
+            share_memory = node
+        if q.endswith(("multiprocessing.Process", "multiprocessing.spawn")):
+            mp_process = node
+        if mc and mc[1] == "step" and isinstance(mc[0], cst.Name) and _ENV.search(mc[0].value):
+            why = "reinforcement-learning loop (env.step) has no LightningModule equivalent"
+            found.append((pos[id(node)], why, parsed.line(node)))
+        if _is_optimizer_class(q):
+            optimizer_calls.append(pos[id(node)])
+    if not has_optimizer:
+        for node in parsed.of_type(cst.AugAssign):
+            if _is_manual_update(node):
+                why = (
+                    "manual parameter update without an optimizer (p -= lr * p.grad); "
+                    "use a torch.optim optimizer first"
                 )
-        if isinstance(node, cst.AugAssign) and not has_optimizer and _is_manual_update(node):
-            why = (
-                "manual parameter update without an optimizer (p -= lr * p.grad); "
-                "use a torch.optim optimizer first"
-            )
-            out.append((why, parsed.line(node)))
-        if isinstance(node, (cst.ListComp, cst.For)) and _builds_optimizers(parsed, node):
-            why = (
-                "one optimizer per layer (local/per-layer training) cannot be expressed "
-                "as one LightningModule step"
-            )
-            out.append((why, parsed.line(node)))
+                found.append((pos[id(node)], why, parsed.line(node)))
+    if optimizer_calls:
+        for node in parsed.of_type(cst.ListComp, cst.For):
+            if _builds_optimizers(parsed, node, optimizer_calls):
+                why = (
+                    "one optimizer per layer (local/per-layer training) cannot be expressed "
+                    "as one LightningModule step"
+                )
+                found.append((pos[id(node)], why, parsed.line(node)))
+    found.sort(key=lambda f: f[0])  # the script's order
+    out = [(why, line) for _, why, line in found]
     if share_memory is not None and mp_process is not None:
         out.append(
             (
@@ -80,14 +90,36 @@ def _is_manual_update(node: cst.AugAssign) -> bool:
     return any(isinstance(n, cst.Attribute) and n.attr.value == "grad" for n in walk(node.value))
 
 
-def _builds_optimizers(parsed, node) -> bool:
-    for n in walk(node.elt if isinstance(node, cst.ListComp) else node.body):
-        if isinstance(n, cst.Call):
-            q = parsed.qname(n.func) or ""
-            if (
-                q.startswith("torch.optim.")
-                and not q.startswith("torch.optim.lr_scheduler")
-                and q.rsplit(".", 1)[-1][:1].isupper()
-            ):
-                return True
-    return False
+def _is_optimizer_class(q: str) -> bool:
+    return (
+        q.startswith("torch.optim.")
+        and not q.startswith("torch.optim.lr_scheduler")
+        and q.rsplit(".", 1)[-1][:1].isupper()
+    )
+
+
+def _builds_optimizers(parsed, node, optimizer_calls: list[int]) -> bool:
+    """Whether a list comprehension's element or a loop's body constructs an optimizer."""
+    part = node.elt if isinstance(node, cst.ListComp) else node.body
+    lo = parsed.index.pos[id(part)]
+    hi = parsed.index.end[lo]
+    at = bisect_left(optimizer_calls, lo)
+    return at < len(optimizer_calls) and optimizer_calls[at] < hi
+
+
+def _refused_heads(aliases: dict[str, str]) -> set[str]:
+    """Local names whose qualified names can fall inside a refused module."""
+    heads = set()
+    for local, base in aliases.items():
+        for mod in _REFUSED_MODULES:
+            if base == mod or base.startswith(mod + ".") or mod.startswith(base + "."):
+                heads.add(local)
+                break
+    return heads
+
+
+def _head(node) -> str | None:
+    """`torch` of `torch.distributed.rpc`; None when the chain does not start with a name."""
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None

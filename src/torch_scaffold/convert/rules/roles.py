@@ -137,8 +137,8 @@ def _device_string(node) -> bool:
 def device_names(ix) -> set[str]:
     """Names (or attributes) assigned a torch.device or a device string anywhere in the script."""
     out: set[str] = set()
-    for node in ix.p.all_nodes:
-        if not (isinstance(node, cst.Assign) and len(node.targets) == 1):
+    for node in ix.p.of_type(cst.Assign):
+        if len(node.targets) != 1:
             continue
         target = dotted(node.targets[0].target)
         if target is None:
