@@ -93,7 +93,8 @@ def build_loggers(config: Config, folder: Run, resumed_step: int | None) -> list
 {% if "wandb" in p.extra_loggers %}
     if config.logging.wandb:  # offline unless WANDB_MODE says otherwise
         os.environ.setdefault("WANDB_MODE", "offline")
-        loggers.append(WandbLogger(project={{ p.project_slug|pyrepr }}, save_dir=str(folder.path)))
+        os.makedirs(config.output_dir, exist_ok=True)
+        loggers.append(WandbLogger(project={{ p.project_slug|pyrepr }}, save_dir=config.output_dir))
 {% endif %}
 {% if "mlflow" in p.extra_loggers %}
     if config.logging.mlflow:
