@@ -278,7 +278,7 @@ def run(
 {% endif %}
     # Everything is built and checked: only now does the run folder appear.
     if not fast_dev_run:
-        folder.start(config, argv or sys.argv)
+        folder.start(config, argv or sys.argv, style="lightning")
         if resumed_step is not None and rank_zero_only.rank == 0:
             trim_metrics(folder.logs / "metrics.csv", epochs_done)  # logged again from here
 {% if p.data_source != "synthetic" %}

@@ -115,7 +115,7 @@ def fit_and_test(
     # Everything is built and checked: only now does the run folder appear.
     if not fast_dev_run:
         if world.is_main:
-            folder.start(config, argv)
+            folder.start(config, argv, style="pytorch")
         folder.path = Path(broadcast_from_main(str(folder.path), world))
 {% if p.data_source != "synthetic" %}
         if splits.labels is not None and world.is_main:
