@@ -16,6 +16,7 @@ import importlib.util
 {% endif %}
 import os
 import sys
+import warnings
 from typing import Any
 
 import pytorch_lightning as pl
@@ -289,7 +290,10 @@ def run(
     trainer = build_trainer(config, folder, fast_dev_run, resumed_step)
     status = "failed"
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=folder.checkpoint)
+        with warnings.catch_warnings():
+            if folder.resumed:  # the run goes on in its own folder, beside its checkpoints
+                warnings.filterwarnings("ignore", "Checkpoint directory .* is not empty")
+            trainer.fit(model, datamodule=datamodule, ckpt_path=folder.checkpoint)
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
         if splits.test is not None:
 {% if p.best_checkpoint %}
