@@ -26,7 +26,6 @@ from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStop
 from pytorch_lightning.strategies import FSDPStrategy, Strategy
 {% endif %}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "mlflow" in p.extra_loggers }}{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}{{ ", WandbLogger" if "wandb" in p.extra_loggers }}
-
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
@@ -268,7 +267,7 @@ def run(
     datamodule = DataModule(config)
     model = build_module(config, datamodule)
     splits = datamodule.splits
-    resumed_step = None
+    resumed_step, epochs_done = None, 0  # a resumed run: its checkpoint's step and epochs
 {% if p.checkpointing %}
     if folder.checkpoint is not None:
         # a torn or foreign file: one clear error, before anything is written
