@@ -196,3 +196,44 @@ def test_print_config_is_the_resolved_config_and_reloads(style, tmp_path):
     (folder / "printed.yaml").write_text(text)
     assert print_config("--config", "printed.yaml") == text  # ready to save and reuse
     assert not (folder / "outputs").exists()
+
+
+# Until runs.py is part of the generated project: the two functions --sweep uses.
+STUB_RUNS = '''"""A stand-in for runs.py: the grid and the list of runs."""
+
+import itertools
+from pathlib import Path
+
+
+def sweep_points(assignments):
+    grids = []
+    for assignment in assignments:
+        key, _, values = assignment.partition("=")
+        grids.append([f"{key}={value}" for value in values.split(",")])
+    return [list(point) for point in itertools.product(*grids)]
+
+
+def list_runs(output_dir):
+    return "runs: " + " ".join(sorted(path.name for path in Path(output_dir).iterdir()))
+'''
+
+
+@pytest.mark.slow
+def test_sweep_trains_each_point_in_its_own_folder(tmp_path, capsys, torch_one_thread):
+    folder = write_files(render_project(SPEC, "pytorch"), tmp_path / "project")
+    if not (folder / PACKAGE / "runs.py").exists():
+        (folder / PACKAGE / "runs.py").write_text(STUB_RUNS)
+    outputs = tmp_path / "outputs"
+    base = ["fit", "--accelerator", "cpu", "--output-dir", str(outputs), "--max-epochs", "1"]
+    with project_module(folder, PACKAGE, "cli") as cli:
+        # every point is checked before the first one trains: a bad one writes nothing
+        _clear_error(cli, [*base, "--name", "bad", "--sweep", "optimizer.lr=0.01,-1"], capsys)
+        assert not outputs.exists()
+        cli.main([*base, "--name", "grid", "--sweep", "optimizer.lr=0.01,0.001"])
+    names = sorted(path.name for path in outputs.iterdir())
+    assert names == ["grid-lr=0.001", "grid-lr=0.01"]
+    for name in names:
+        saved = yaml.safe_load((outputs / name / "config.yaml").read_text())
+        assert saved["optimizer"]["lr"] == float(name.rpartition("=")[2])
+        assert json.loads((outputs / name / "run.json").read_text())["status"] == "finished"
+    assert f"runs: {' '.join(names)}" in capsys.readouterr().out

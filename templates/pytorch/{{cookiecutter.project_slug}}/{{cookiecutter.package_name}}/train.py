@@ -272,6 +272,9 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
             "data.test_split",
             "train a run with data.test_split above 0",
         )
+{% if p.fsdp %}
+    config.trainer.strategy = "auto"  # one process: the shards load into the whole model
+{% endif %}
     loop = build_loop(config, World(), device, splits)
 {% if p.fsdp %}
     load_sharded_checkpoint(checkpoint, loop.module)
