@@ -94,6 +94,8 @@ def test_resume_last_must_exist(config_module, tmp_path):
     assert runs.resolve_run(str(tmp_path), None, checkpoint).path == tmp_path / "old"
     with pytest.raises(module.ConfigError, match="already holds a run"):
         runs.resolve_run(str(tmp_path), "old", None)
+    fork = runs.resolve_run(str(tmp_path), "fork", checkpoint)  # another name: a new run
+    assert (fork.path, fork.checkpoint, fork.resumed) == (tmp_path / "fork", checkpoint, False)
     assert not runs.resolve_run(str(tmp_path), None, None).path.exists()  # nothing created
 
 
