@@ -58,6 +58,19 @@ def _clear_error(cli, argv: list[str], capsys) -> list[str]:
     return lines
 
 
+def _check_tensorboard(run: Path, epochs: int) -> None:
+    """One TensorBoard run in logs/: each epoch's val_loss once, in order; no hp_metric."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:  # TensorBoard logging is on only where tensorboard is installed
+        return
+    events = EventAccumulator(str(run / "logs"))
+    events.Reload()
+    assert "hp_metric" not in events.Tags()["scalars"]
+    steps = [event.step for event in events.Scalars("val_loss")]
+    assert len(steps) == epochs and steps == sorted(set(steps)), steps
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("style", STYLES)
 def test_runs_live_in_their_own_folders(style, tmp_path, capsys, torch_one_thread):
@@ -113,6 +126,7 @@ def test_runs_live_in_their_own_folders(style, tmp_path, capsys, torch_one_threa
         steps = [int(row["step"]) for row in rows]
         assert steps == sorted(steps), steps
         assert len([row for row in rows if row.get("test_loss")]) == 1  # the old test row: gone
+        _check_tensorboard(first, epochs=3)
         resumed = json.loads((first / "run.json").read_text())
         assert resumed["status"] == "finished" and resumed["started"] == info["started"]
 
