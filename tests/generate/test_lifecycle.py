@@ -69,6 +69,8 @@ def _check_tensorboard(run: Path, epochs: int) -> None:
     assert "hp_metric" not in events.Tags()["scalars"]
     steps = [event.step for event in events.Scalars("val_loss")]
     assert len(steps) == epochs and steps == sorted(set(steps)), steps
+    steps = [event.step for event in events.Scalars("train_loss_step")]
+    assert steps == sorted(set(steps)), steps  # what an interrupted run logged: hidden
 
 
 @pytest.mark.slow
@@ -175,7 +177,11 @@ def test_interrupted_run_says_so_and_resumes(style, tmp_path, torch_one_thread):
         assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
         cli.main([*argv, "--resume", "last"])
         assert json.loads((run / "run.json").read_text())["status"] == "finished"
-        assert [int(row["epoch"]) for row in _rows(run) if row.get("train_loss_epoch")] == [0, 1]
+        rows = _rows(run)
+        assert [int(row["epoch"]) for row in rows if row.get("train_loss_epoch")] == [0, 1]
+        steps = [int(row["step"]) for row in rows if row.get("train_loss_step")]
+        assert steps == sorted(set(steps)), steps  # the interrupted epoch's rows: once
+        _check_tensorboard(run, epochs=2)
 
 
 @pytest.mark.slow
