@@ -42,7 +42,7 @@ job() {
     (
         cd "$PROJECTS/$project" || exit 1
         start=$SECONDS
-        "$@" --max-epochs "$epochs" --output-dir "runs/$name" >"$OUT/logs/$name.log" 2>&1
+        "$@" --max-epochs "$epochs" --output-dir runs --name "$name" >"$OUT/logs/$name.log" 2>&1
         rc=$?
         verdict=PASS
         [ $rc -eq 0 ] || verdict="FAIL rc=$rc"

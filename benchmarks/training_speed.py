@@ -119,7 +119,7 @@ class PlainRunner:
         config_mod, data, model_mod, metrics, optim, engine, logging_utils = import_project(
             folder,
             package,
-            "config",
+            "cli",  # the command line: parse_args, and load_config from config.py
             "data",
             "model",
             "metrics",
@@ -209,7 +209,7 @@ class LightningRunner:
         import pytorch_lightning as pl
 
         config_mod, datamodule_mod, module_mod, optim, train = import_project(
-            folder, package, "config", "datamodule", "module", "optim", "train"
+            folder, package, "cli", "datamodule", "module", "optim", "train"
         )
         self.pl, self.output_dir, self.plain = pl, output_dir, plain
         self.config_mod, self.datamodule_mod = config_mod, datamodule_mod
@@ -263,7 +263,7 @@ class LightningRunner:
         config = self._config(self.output_dir, epochs)
         model, datamodule = self._generated_module(config)
         with quiet():
-            trainer = self.train.build_trainer(config)
+            trainer = self.train.build_trainer(config, self.train.Run(Path(config.output_dir)))
             trainer.callbacks.append(self._timer(self.train_stamps, self.epoch_seconds))
             trainer.fit(model, datamodule=datamodule)
 
@@ -297,7 +297,7 @@ class LightningRunner:
         full Trainer costs."""
         config = self._config(self.output_dir / "same-trainer", epochs)
         with quiet():
-            trainer = self.train.build_trainer(config)
+            trainer = self.train.build_trainer(config, self.train.Run(Path(config.output_dir)))
         trainer.callbacks.append(self._timer(self.same_trainer_stamps, None))
         self._fit_minimal(trainer, validate=True)
 

@@ -79,3 +79,12 @@ def expect_clear_error(train, argv, capsys, *needles: str, hint: str | None = No
         after = lines[lines.index(errors[0]) + 1 :]
         assert after[:1] == [f"hint: {hint}"], err
     return errors[0]
+
+
+def fit_args(module, argv=()):
+    """The `fit` command's parsed arguments, by the cli module of the generated project that
+    `module` (any of its modules) belongs to."""
+    import importlib
+
+    package = module.__name__.rpartition(".")[0]
+    return importlib.import_module(f"{package}.cli").parse_args(list(argv))

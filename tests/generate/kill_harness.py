@@ -167,8 +167,8 @@ def _leftovers(folder: Path) -> list[str]:
 def run_trial(train, plan, trial, index, reference) -> dict:
     root = Path(plan["root"]) / f"trial-{index:02d}"
     root.mkdir(parents=True)
-    argv = [*plan["argv"], "--output-dir", str(root / "outputs")]
-    checkpoints = root / "outputs" / "checkpoints"
+    argv = [*plan["argv"], "--output-dir", str(root / "outputs"), "--name", "run"]
+    checkpoints = root / "outputs" / "run" / "checkpoints"
     log = root / "log.txt"
     key = plan["weights_key"]
     result = {**trial}
@@ -213,7 +213,11 @@ def run_trial(train, plan, trial, index, reference) -> dict:
         result["resume_last_without_checkpoint_exit"] = _wait(
             *_fork_run(train, [*argv, "--resume", "last"], log)
         )
-        result["resume_exit"] = _wait(*_fork_run(train, argv, log))
+        # A new run: the killed one keeps its folder (and name) when it got as far as one.
+        again = [*plan["argv"], "--output-dir", str(root / "outputs"), "--name", "again"]
+        result["resume_exit"] = _wait(*_fork_run(train, again, log))
+        checkpoints = root / "outputs" / "again" / "checkpoints"
+        last = checkpoints / "last.ckpt"
     if result["resume_exit"] == 0 and last.exists():
         final = _weights(last, key)
         result["equal"] = (
@@ -249,14 +253,16 @@ def main() -> None:
     root = Path(plan["root"])
     # Warm up here, once: the first run in a process pays for lazy imports and first-call
     # set-up (seconds); every forked child then starts warm.
-    train.main([*plan["argv"], "--output-dir", str(root / "warm-up")])
+    train.main([*plan["argv"], "--output-dir", str(root), "--name", "warm-up"])
     threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     if threads:  # forking with other threads alive risks deadlocked children
         print(f"warning: threads alive before forking: {threads}", file=sys.stderr)
     started = time.monotonic()
     code = _wait(
         *_fork_run(
-            train, [*plan["argv"], "--output-dir", str(root / "reference")], root / "reference.log"
+            train,
+            [*plan["argv"], "--output-dir", str(root), "--name", "reference"],
+            root / "reference.log",
         )
     )
     duration = time.monotonic() - started

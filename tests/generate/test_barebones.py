@@ -20,7 +20,7 @@ def test_generated_module_trains_under_a_barebones_trainer(tmp_path, torch_one_t
     torch = torch_one_thread
     project = write_files(render_project(Spec(), "lightning"), tmp_path / "project")
     with project_module(project, "tabular_classifier", "train") as train:
-        config = train.load_config(train.parse_args(["--accelerator", "cpu"]))
+        config = train.cli.load_config(train.cli.parse_args(["--accelerator", "cpu"]))
         datamodule = train.DataModule(config)
         datamodule.setup("fit")
         splits = datamodule.splits

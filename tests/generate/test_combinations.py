@@ -254,7 +254,7 @@ def test_combination_lints_and_trains_in_both_styles(
                 continue
             metrics[style] = train.main(argv)
         assert metrics[style] and all(math.isfinite(v) for v in metrics[style].values())
-        assert not list((folder / "out").rglob("*.ckpt")), "--fast-dev-run saves no checkpoints"
+        assert not (folder / "out").exists(), "--fast-dev-run writes nothing"
     if len(metrics) == 2:  # one batch each: the same test loss in both styles
         assert metrics["pytorch"].get("test_loss") == pytest.approx(
             metrics["lightning"].get("test_loss"), abs=1e-5

@@ -12,7 +12,7 @@ import yaml
 
 from torch_scaffold.generate import build_context, render_project
 
-from .helpers import expect_clear_error, project_module, spec_with, write_files
+from .helpers import expect_clear_error, fit_args, project_module, spec_with, write_files
 from .inprocess import train_losses
 
 STYLES = ("pytorch", "lightning")
@@ -128,12 +128,12 @@ def test_print_config_round_trips(projects, style, tmp_path, capsys, monkeypatch
         "--max-epochs",
         "7",
     ]
-    config = config_module.load_config(config_module.parse_args(argv))
+    config = config_module.load_config(fit_args(config_module, argv))
     text = config_module.config_to_yaml(config)
     assert _printed(train, argv, capsys) == text
     saved = tmp_path / "resolved.yaml"
     saved.write_text(text)
-    again = config_module.load_config(config_module.parse_args(["--config", str(saved)]))
+    again = config_module.load_config(fit_args(config_module, ["--config", str(saved)]))
     assert again == config
     assert again.optimizer.args == {"alpha": 0.9}
     assert again.scheduler.args == {"milestones": [2, 4]}
@@ -152,7 +152,7 @@ def test_runtime_choices_build_the_named_classes(projects, style, monkeypatch):
     argv = ["--set", "optimizer.name=sgd", "--set", "optimizer.momentum=0.9"]
     argv += ["--set", "optimizer.nesterov=true", "--set", "scheduler.name=onecycle"]
     argv += ["--set", "loss.label_smoothing=0.2"]
-    config = config_module.load_config(config_module.parse_args(argv))
+    config = config_module.load_config(fit_args(config_module, argv))
     model = torch.nn.Linear(4, 3)
     optimizer = optim.build_optimizer(model, config)
     assert type(optimizer) is torch.optim.SGD
@@ -163,7 +163,7 @@ def test_runtime_choices_build_the_named_classes(projects, style, monkeypatch):
     assert scheduler.optimizer.param_groups[0]["max_lr"] == pytest.approx(0.01)  # 10 x lr
     loss = metrics.build_loss(config)
     assert type(loss) is torch.nn.CrossEntropyLoss and loss.label_smoothing == 0.2
-    none = config_module.load_config(config_module.parse_args([]))
+    none = config_module.load_config(fit_args(config_module, []))
     assert optim.build_scheduler(optimizer, none, steps_per_epoch=10) is None
 
 
@@ -228,7 +228,7 @@ def test_regression_project_switches_its_loss(tmp_path, torch_one_thread):
 
         config = _sibling(train, "config")
         chosen = config.load_config(
-            config.parse_args(["--set", "loss.name=smooth_l1", "--set", "loss.beta=0.5"])
+            fit_args(config, ["--set", "loss.name=smooth_l1", "--set", "loss.beta=0.5"])
         )
         loss = _sibling(train, "metrics").build_loss(chosen)
         assert type(loss) is torch.nn.SmoothL1Loss and loss.beta == 0.5

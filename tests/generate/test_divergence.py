@@ -9,6 +9,7 @@ never on every step.
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -120,7 +121,9 @@ def test_non_finite_loss_stops_the_run(case, style, tmp_path, capsys, torch_one_
     # nothing of the diverged epoch was saved: last.ckpt, if any, holds the epoch before
     import torch
 
-    last = folder / "outputs" / "checkpoints" / "last.ckpt"
+    (run,) = (folder / "outputs").iterdir()  # the run's folder is kept, with its status
+    assert json.loads((run / "run.json").read_text())["status"] == "diverged"
+    last = run / "checkpoints" / "last.ckpt"
     epoch = int(error.split("at epoch ")[1].split(",")[0])
     if epoch == 0:
         assert not last.exists()

@@ -63,7 +63,8 @@ def test_generated_code_passes_black_and_ruff(projects):
 
 
 def _epoch_losses(output_dir):
-    (metrics,) = sorted(output_dir.glob("logs/version_*/metrics.csv"))[:1]
+    """The epoch losses of the one run in output_dir (its one metrics.csv)."""
+    (metrics,) = output_dir.glob("*/logs/metrics.csv")
     with open(metrics, newline="") as handle:
         return [
             float(r["train_loss_epoch"]) for r in csv.DictReader(handle) if r["train_loss_epoch"]
@@ -98,7 +99,8 @@ def test_trains_crashes_and_resumes(projects, stem, style, torch_one_thread):
         train.main(argv)
     losses = _epoch_losses(outputs)
     assert len(losses) == 2 and losses[1] < losses[0], losses
-    checkpoints = outputs / "checkpoints"
+    (run,) = outputs.iterdir()
+    checkpoints = run / "checkpoints"
     assert (checkpoints / "last.ckpt").is_file()
     assert (checkpoints / "best.ckpt").is_file() == context["best_checkpoint"]
     before = _checkpoint_epoch(checkpoints / "last.ckpt")
@@ -106,6 +108,9 @@ def test_trains_crashes_and_resumes(projects, stem, style, torch_one_thread):
     with project_module(folder, package) as train:
         metrics = train.main([*argv, "--resume", "last"])
     assert _checkpoint_epoch(checkpoints / "last.ckpt") == before + 1
+    assert list(outputs.iterdir()) == [run]  # the resumed run went on in its own folder
+    resumed = _epoch_losses(outputs)  # one curve, the first two epochs logged once
+    assert len(resumed) == 3 and resumed[:2] == losses, resumed
     assert "test_loss" in metrics and math.isfinite(metrics["test_loss"])
 
 

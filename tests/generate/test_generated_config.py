@@ -1,5 +1,7 @@
 """The generated config.py: defaults, YAML, --set and flags, with errors that name the key."""
 
+import importlib
+
 import pytest
 
 from torch_scaffold.generate import render_project
@@ -18,7 +20,8 @@ def config_module(tmp_path_factory):
 
 
 def _load(module, argv):
-    return module.load_config(module.parse_args(argv))
+    cli = importlib.import_module(f"{module.__package__}.cli")  # the command line's parser
+    return module.load_config(cli.parse_args(argv))
 
 
 def test_defaults_equal_the_config_file(config_module):
@@ -72,11 +75,28 @@ def test_bad_values_name_the_key(config_module, tmp_path, text, message):
 
 def test_resume_last_must_exist(config_module, tmp_path):
     module, _ = config_module
+    runs = importlib.import_module(f"{module.__package__}.run_folder")
+    with pytest.raises(module.ConfigError, match="no run in"):
+        runs.resolve_run(str(tmp_path), None, "last")
+    for name, started in [("old", "2026-01-01T00:00:00"), ("new", "2026-01-02T00:00:00")]:
+        (tmp_path / name / "checkpoints").mkdir(parents=True)
+        (tmp_path / name / "run.json").write_text(f'{{"started": "{started}"}}')
     with pytest.raises(module.ConfigError, match="no checkpoint file"):
-        module.resolve_resume_path("last", str(tmp_path))
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
-    assert module.resolve_resume_path("last", str(tmp_path)).endswith("last.ckpt")
+        runs.resolve_run(str(tmp_path), None, "last")
+    (tmp_path / "new" / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    (tmp_path / "old" / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    run = runs.resolve_run(str(tmp_path), None, "last")  # the newest run
+    assert (run.path, run.resumed) == (tmp_path / "new", True)
+    assert run.checkpoint == str(tmp_path / "new" / "checkpoints" / "last.ckpt")
+    run = runs.resolve_run(str(tmp_path), "old", "last")  # --name picks the run
+    assert run.checkpoint == str(tmp_path / "old" / "checkpoints" / "last.ckpt")
+    checkpoint = str(tmp_path / "old" / "checkpoints" / "last.ckpt")
+    assert runs.resolve_run(str(tmp_path), None, checkpoint).path == tmp_path / "old"
+    with pytest.raises(module.ConfigError, match="already holds a run"):
+        runs.resolve_run(str(tmp_path), "old", None)
+    fork = runs.resolve_run(str(tmp_path), "fork", checkpoint)  # another name: a new run
+    assert (fork.path, fork.checkpoint, fork.resumed) == (tmp_path / "fork", checkpoint, False)
+    assert not runs.resolve_run(str(tmp_path), None, None).path.exists()  # nothing created
 
 
 @pytest.mark.parametrize(
@@ -90,7 +110,7 @@ def test_help_shows_any_description_as_written(tmp_path, capsys, description):
     spec = dataclasses.replace(Spec(), name="help-text", description=description)
     folder = write_files(render_project(spec, "pytorch", format_code=False), tmp_path)
     with (
-        project_module(folder, "help_text", "config") as module,
+        project_module(folder, "help_text", "cli") as module,
         pytest.raises(SystemExit) as exit_,
     ):
         module.parse_args(["--help"])

@@ -23,7 +23,7 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.spec import load_spec_text
 
 from .datafiles import csv_data, image_folder_data, text_data
-from .helpers import EXAMPLE_SPECS, load_example, project_module, spec_with, write_files
+from .helpers import EXAMPLE_SPECS, fit_args, load_example, project_module, spec_with, write_files
 
 STYLES = ("pytorch", "lightning")
 QUICK = ["--accelerator", "cpu", "--set", "data.num_samples=256", "--set", "data.batch_size=32"]
@@ -39,7 +39,7 @@ class Project:
             for name in ("config", "checkpoint", "data", "predict", "export")
         }
         config = self.modules["config"]
-        self.config = config.load_config(config.parse_args(argv))
+        self.config = config.load_config(fit_args(config, argv))
         outputs = folder / "outputs"
         found = sorted(outputs.rglob("best.ckpt")) or sorted(outputs.rglob("last.ckpt"))
         self.checkpoint = str(found[-1])

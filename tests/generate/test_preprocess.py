@@ -17,7 +17,14 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.spec import load_spec_text
 
 from .datafiles import csv_data, npz_data
-from .helpers import expect_clear_error, project_module, spec_with, train_losses, write_files
+from .helpers import (
+    expect_clear_error,
+    fit_args,
+    project_module,
+    spec_with,
+    train_losses,
+    write_files,
+)
 
 STYLES = ("pytorch", "lightning")
 
@@ -32,7 +39,7 @@ def _project(spec, style, folder):
 def _fitted(folder, package, argv=()):
     """(splits, a model fitted as train.py fits it, preprocess module) of a generated project."""
     with project_module(folder, package, "config") as config_module:
-        config = config_module.load_config(config_module.parse_args(list(argv)))
+        config = config_module.load_config(fit_args(config_module, list(argv)))
         data = __import__(f"{package}.data", fromlist=["load_splits"])
         model_module = __import__(f"{package}.model", fromlist=["build_model"])
         preprocess = __import__(f"{package}.preprocess", fromlist=["fit_preprocessing"])
@@ -265,8 +272,8 @@ def test_both_styles_train_alike_with_preprocessing_and_weights(tmp_path, torch_
     for style in STYLES:
         folder, package = _project(spec, style, tmp_path / style)
         argv = ["--accelerator", "cpu", "--max-epochs", "2", "--output-dir", str(folder / "out")]
-        traces[style] = train_losses(folder, package, argv, steps=10_000)
-        state = torch.load(folder / "out" / "checkpoints" / "last.ckpt", weights_only=False)
+        traces[style] = train_losses(folder, package, [*argv, "--name", "run"], steps=10_000)
+        state = torch.load(folder / "out" / "run" / "checkpoints" / "last.ckpt", weights_only=False)
         weights = state["model"] if style == "pytorch" else state["state_dict"]
         prefix = "" if style == "pytorch" else "model."
         stats[style] = [weights[prefix + f"scaler.{n}"] for n in ("fill", "shift", "scale")]
@@ -342,7 +349,7 @@ def test_augmentation_changes_training_images_only(tmp_path, monkeypatch, capsys
     for name, module in _fake_transforms().items():
         monkeypatch.setitem(sys.modules, name, module)
     with project_module(folder, package, "config") as config_module:
-        config = config_module.load_config(config_module.parse_args([]))
+        config = config_module.load_config(fit_args(config_module, []))
         data = __import__(f"{package}.data", fromlist=["load_splits"])
         sources = __import__(f"{package}.sources", fromlist=["image_to_tensor"])
         preprocess = __import__(f"{package}.preprocess", fromlist=["class_weights"])
@@ -379,7 +386,7 @@ def test_augmentation_changes_training_images_only(tmp_path, monkeypatch, capsys
         counts = torch.bincount(labels, minlength=3).clamp(min=1)
         assert torch.allclose(weights, len(labels) / (3 * counts.float()))
         # switched off in config.yaml: the training split is not augmented
-        off = config_module.load_config(config_module.parse_args(["--set", "data.augment=false"]))
+        off = config_module.load_config(fit_args(config_module, ["--set", "data.augment=false"]))
         assert getattr(data.load_splits(off).train.dataset, "augment", None) is None
         # torchvision missing: one clear error
         monkeypatch.setitem(sys.modules, "torchvision", None)

@@ -25,12 +25,16 @@ COMMON = {
     "tests/test_resume.py",
     "tests/test_runs.py",
     "tests/test_inference.py",
+    "tests/test_lifecycle.py",
     "scripts/slurm.sbatch",
     ".pre-commit-config.yaml",
     ".github/workflows/ci.yml",
 }
 SHARED = {
     "__init__.py",
+    "__main__.py",
+    "cli.py",
+    "run_folder.py",
     "config.py",
     "config_checks.py",
     "checkpoint_files.py",

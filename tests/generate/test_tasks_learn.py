@@ -24,7 +24,7 @@ def _train(stem: str, tmp_path):
     argv = ["--accelerator", "cpu", "--output-dir", str(folder / "outputs")]
     with project_module(folder, package) as train:
         metrics = train.main(argv)
-        config = train.load_config(train.parse_args(argv))
+        config = train.cli.load_config(train.cli.parse_args(argv))
         splits = train.load_splits(config)
     assert all(math.isfinite(v) for v in metrics.values()), metrics
     return spec, metrics, splits

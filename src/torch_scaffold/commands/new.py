@@ -191,6 +191,6 @@ def run_new(
     click.echo("\nNext:")
     click.echo(f"  cd {result.target}")
     click.echo('  pip install -e ".[dev]"    # optional: runs from this folder without installing')
-    click.echo(f"  python -m {context['package_name']}.train --max-epochs 2")
+    click.echo(f"  python -m {context['package_name']} fit --max-epochs 2")
     click.echo("  python -m pytest -q")
     return result.target

@@ -665,7 +665,7 @@ def config_tree(spec: Spec, ctx: dict[str, Any]) -> dict[str, Any]:
         "type": "str",
         "value": "outputs",
         "limits": {"min_length": 1, "max_length": 4096},
-        "comment": "checkpoints/ and logs/ go here",
+        "comment": "one folder per run: RUN/checkpoints, RUN/logs, RUN/config.yaml",
     }
     return _section(
         "",

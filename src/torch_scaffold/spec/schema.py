@@ -450,7 +450,7 @@ class EarlyStoppingSpec:
 
 @dataclass(frozen=True)
 class CheckpointSpec:
-    enabled: bool = field(True, doc="Save checkpoints (best and last) under checkpoints/.")
+    enabled: bool = field(True, doc="Save checkpoints (best and last) in each run's checkpoints/.")
     monitor: str = field(
         "val_loss",
         doc="Logged metric that decides the best checkpoint.",
@@ -532,7 +532,7 @@ class TrainerSpec:
 
 @dataclass(frozen=True)
 class LoggingSpec:
-    csv: bool = field(True, doc="Write metrics to logs/<run>/metrics.csv.")
+    csv: bool = field(True, doc="Write metrics to each run's logs/metrics.csv.")
     tensorboard: bool = field(
         True, doc="Write TensorBoard event files when tensorboard is installed."
     )

@@ -1,8 +1,8 @@
 {% set p = cookiecutter | project %}
-"""Train, validate and test the model.
+"""Train, validate and test the model, in a run folder of its own (run_folder.py).
 
-    python -m {{ p.package_name }}.train
-        [--config FILE] [--max-epochs N] [--resume last] ...
+    python -m {{ p.package_name }} fit [--name NAME] [--config FILE ...] [--resume last] ...
+    python -m {{ p.package_name }}.train ...  # the same as fit
 
 PyTorch Lightning: the loop is Lightning's Trainer, configured from config.yaml and
 the command line. Run `--help` for every option.
@@ -10,14 +10,12 @@ the command line. Run `--help` for every option.
 
 from __future__ import annotations
 
-import errno
-import logging
+import csv
 {% if p.spec.logging.tensorboard %}
 import importlib.util
 {% endif %}
-{% if p.checkpointing or "wandb" in p.extra_loggers %}
+import logging
 import os
-{% endif %}
 import re
 import sys
 import warnings
@@ -30,12 +28,15 @@ from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStop
 from pytorch_lightning.strategies import FSDPStrategy, Strategy
 {% endif %}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "mlflow" in p.extra_loggers }}{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}{{ ", WandbLogger" if "wandb" in p.extra_loggers }}
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
+from pytorch_lightning.utilities import rank_zero_only
 
+from . import cli
 {% if p.checkpointing %}
-from .checkpoint import AtomicCheckpointIO, CheckpointError, RunFolderCheckpoint, check_checkpoint
+from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint
 {% endif %}
-from .config import Config, ConfigError, config_to_yaml, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
-from .data import DataError
+from .config import Config, ConfigError
 from .datamodule import DataModule
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
@@ -43,23 +44,56 @@ from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessi
 {% if p.fsdp %}
 from .model import BLOCKS
 {% endif %}
-from .metrics import EXIT_DIVERGED, TrainingDiverged
+from .metrics import TrainingDiverged
 from .module import LitModel
 from .optim import optimizer_steps_per_epoch
+from .run_folder import RUN_DIR_VARIABLE, Run, resolve_run, trim_metrics
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
 {% endif %}
 
 
-def build_loggers(config: Config) -> list[Logger]:
-    """CSV and TensorBoard (when installed) share one folder: output_dir/logs/version_N."""
+class RunCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, writing <run>/logs/metrics.csv. A resumed run appends to the
+    file (Lightning's writer would delete a metrics.csv it finds in its folder)."""
+
+    def __init__(self, run_dir: str) -> None:
+        super().__init__(save_dir=run_dir, name="", version="logs")
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._experiment = AppendingWriter(self.log_dir)
+        return self._experiment
+
+
+class AppendingWriter(ExperimentWriter):
+    def _check_log_dir_exists(self) -> None:
+        """Keep the rows already in metrics.csv, and its columns."""
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="", encoding="utf-8") as handle:
+                self.metrics_keys = sorted(csv.DictReader(handle).fieldnames or [])
+
+
+def build_loggers(config: Config, folder: Run, resumed_step: int | None) -> list[Logger]:
+    """CSV and TensorBoard (when installed) share the run's logs/ folder: one logger version
+    per run, continued by a resumed run (TensorBoard hides what was logged after its
+    checkpoint, as the rows after it are dropped from metrics.csv)."""
     loggers: list[Logger] = []
     if config.logging.csv:
-        loggers.append(CSVLogger(save_dir=config.output_dir, name="logs"))
+        loggers.append(RunCSVLogger(str(folder.path)))
 {% if p.spec.logging.tensorboard %}
     if config.logging.tensorboard and importlib.util.find_spec("tensorboard") is not None:
-        version = loggers[0].version if loggers else None
-        loggers.append(TensorBoardLogger(save_dir=config.output_dir, name="logs", version=version))
+        loggers.append(
+            TensorBoardLogger(
+                save_dir=str(folder.path),
+                name="",
+                version="logs",
+                default_hp_metric=False,
+                purge_step=resumed_step,
+            )
+        )
 {% endif %}
 {% if "wandb" in p.extra_loggers %}
     if config.logging.wandb:  # offline unless WANDB_MODE says otherwise
@@ -72,6 +106,7 @@ def build_loggers(config: Config) -> list[Logger]:
         loggers.append(
             MLFlowLogger(
                 experiment_name={{ p.project_slug|pyrepr }},
+                run_name=folder.path.name,
                 tracking_uri=config.logging.mlflow_tracking_uri,
             )
         )
@@ -89,13 +124,18 @@ class ProgressBar(TQDMProgressBar):
             if bar is not None:
                 bar.close()
 
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)  # the logger version is the run folder's logs/, always
+        return metrics
 
-def build_callbacks(config: Config, loggers: list[Logger]) -> list[Callback]:
+
+def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[Callback]:
     # The bar redraws at the logging interval: each redraw reads values back from the device.
     callbacks: list[Callback] = [ProgressBar(refresh_rate=config.trainer.log_every_n_steps)]
 {% if p.checkpointing %}
     checkpoint = config.trainer.checkpoint
-    dirpath = os.path.join(config.output_dir, "checkpoints")
+    dirpath = str(folder.checkpoints)
 {% if p.best_checkpoint %}
     # best.ckpt first: trainer.checkpoint_callback (used for testing the best weights) is it
     callbacks.append(
@@ -204,14 +244,17 @@ def build_strategy(config: Config) -> Strategy | str:
 
 
 {% endif %}
-def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
+def build_trainer(
+    config: Config, folder: Run, fast_dev_run: bool = False, resumed_step: int | None = None
+) -> pl.Trainer:
     silence_known_notices()
     trainer = config.trainer
 {% if p.fsdp %}
     strategy = build_strategy(config)
 {% endif %}
-    loggers = build_loggers(config)
-    callbacks = build_callbacks(config, loggers)
+    # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
+    loggers = [] if fast_dev_run else build_loggers(config, folder, resumed_step)
+    callbacks = build_callbacks(config, folder, loggers)
     return pl.Trainer(
         max_epochs=trainer.max_epochs,
         accelerator=trainer.accelerator,
@@ -234,7 +277,7 @@ def build_trainer(config: Config, fast_dev_run: bool = False) -> pl.Trainer:
 {% else %}
         enable_checkpointing=False,
 {% endif %}
-        default_root_dir=config.output_dir,
+        default_root_dir=str(folder.path),
         fast_dev_run=fast_dev_run,
     )
 
@@ -245,19 +288,9 @@ def _as_list(weights: torch.Tensor | None) -> list[float] | None:
 
 
 {% endif %}
-def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -> dict[str, float]:
-    """Fit, then test; returns the final metrics (last validation and test)."""
-    # Seed before anything random: model initialisation draws from the global RNG.
-    pl.seed_everything(config.trainer.seed, verbose=False)
-    if config.trainer.accelerator in ("auto", "cuda") and torch.cuda.is_available():
-        torch.set_float32_matmul_precision("high")  # TF32 matmuls on GPUs
-    datamodule = DataModule(config)
+def build_module(config: Config, datamodule: DataModule) -> LitModel:
     datamodule.setup("fit")  # the model's input and output sizes come from the data
     splits = datamodule.splits
-{% if p.data_source != "synthetic" %}
-    if splits.labels is not None and not fast_dev_run:
-        save_labels(splits.labels, config.output_dir)
-{% endif %}
     batches = -(-len(splits.train) // config.data.batch_size)
     model = LitModel(
         config.to_dict(),
@@ -274,70 +307,146 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
 {% if p.feature_scaler %}
     fit_preprocessing(model.model, splits.train, config.data)  # statistics of the training split
 {% endif %}
-{% if p.checkpointing %}
-    ckpt_path = None if resume is None else resolve_resume_path(resume, config.output_dir)
-    if ckpt_path is not None:
-        check_checkpoint(ckpt_path, model)  # a torn or foreign file: one clear error, before fit
-{% else %}
+    return model
+
+
+def run(
+    config: Config,
+    resume: str | None = None,
+    fast_dev_run: bool = False,
+    name: str | None = None,
+    argv: list[str] | None = None,
+) -> dict[str, float]:
+    """Fit, then test, in a new run folder (or the resumed run's); returns the final
+    metrics (last validation and test)."""
+{% if not p.checkpointing %}
     if resume is not None:
         raise ConfigError("--resume: this project was generated with checkpointing switched off")
-    ckpt_path = None
 {% endif %}
-    trainer = build_trainer(config, fast_dev_run)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    if splits.test is not None:
+    folder = resolve_run(config.output_dir, name, resume, main_process=rank_zero_only.rank == 0)
+    # Seed before anything random: model initialisation draws from the global RNG.
+    pl.seed_everything(config.trainer.seed, verbose=False)
+    if config.trainer.accelerator in ("auto", "cuda") and torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls on GPUs
+    datamodule = DataModule(config)
+    model = build_module(config, datamodule)
+    splits = datamodule.splits
+    resumed_step, epochs_done = None, 0  # a resumed run: its checkpoint's step and epochs
+{% if p.checkpointing %}
+    if folder.checkpoint is not None:
+        # a torn or foreign file: one clear error, before anything is written
+        state = check_checkpoint(folder.checkpoint, model)
+        if state is not None and folder.resumed:
+            resumed_step = state["global_step"]
+            epochs_done = state["epoch"] + 1  # Lightning counts epochs from 0
+{% endif %}
+    # Everything is built and checked: only now does the run folder appear.
+    if not fast_dev_run:
+        folder.start(config, argv or sys.argv, style="lightning")
+        if resumed_step is not None and rank_zero_only.rank == 0:
+            trim_metrics(folder.logs / "metrics.csv", epochs_done)  # logged again from here
+{% if p.data_source != "synthetic" %}
+        if splits.labels is not None and rank_zero_only.rank == 0:
+            save_labels(splits.labels, folder.path)
+{% endif %}
+        os.environ[RUN_DIR_VARIABLE] = str(folder.path)  # the processes for other devices join
+    trainer = build_trainer(config, folder, fast_dev_run, resumed_step)
+    status = "failed"
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=folder.checkpoint)
+        metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        if splits.test is not None:
 {% if p.best_checkpoint %}
-        # Test the best weights when a best checkpoint exists, read with the checks of a
-        # resume (its checksum, its contents, this model's shapes), not by Lightning alone.
-        best = None if fast_dev_run else trainer.checkpoint_callback.best_model_path or None
-        if best is not None:
-            state = check_checkpoint(best, model)
+            # Test the best weights when a best checkpoint exists, read with the checks of a
+            # resume (its checksum, its contents, this model's shapes), not by Lightning alone.
+            best = None if fast_dev_run else trainer.checkpoint_callback.best_model_path or None
+            if best is not None:
+                state = check_checkpoint(best, model)
 {% if p.fsdp %}
-            if state is not None:  # else a sharded folder, which Lightning loads
+                if state is not None:  # else a sharded folder, which Lightning loads
+                    model.load_state_dict(state["state_dict"])
+                    best = None
+{% else %}
                 model.load_state_dict(state["state_dict"])
                 best = None
+{% endif %}
 {% else %}
-            model.load_state_dict(state["state_dict"])
             best = None
 {% endif %}
+            results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+            test_metrics = {name: float(value) for name, value in results[0].items()}
+            if trainer.is_global_zero:
+                print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
+            metrics.update(test_metrics)
+        status = "finished"
+    except TrainingDiverged:
+        status = "diverged"
+        raise
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit(1)
+        status = "interrupted"
+        raise
+    finally:
+        os.environ.pop(RUN_DIR_VARIABLE, None)
+{% if p.best_checkpoint %}
+        score = None if fast_dev_run else trainer.checkpoint_callback.best_model_score
+        folder.finish(status, best=None if score is None else float(score))
 {% else %}
-        best = None
+        folder.finish(status)
 {% endif %}
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
-        test_metrics = {name: float(value) for name, value in results[0].items()}
-        if trainer.is_global_zero:
-            print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
-        metrics.update(test_metrics)
     if torch.distributed.is_initialized():
         # Lightning leaves gloo groups alive until exit; their threads must not outlive Python.
         torch.distributed.destroy_process_group()
     return metrics
 
 
+def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
+    """The test split's metrics for a checkpoint's weights: the `test` command."""
+{% if p.checkpointing %}
+    pl.seed_everything(config.trainer.seed, verbose=False)
+    datamodule = DataModule(config)
+    model = build_module(config, datamodule)
+    if datamodule.splits.test is None:
+        raise ConfigError(
+            "is 0 in the run's config, so there is no test split",
+            "data.test_split",
+            "train a run with data.test_split above 0",
+        )
+    state = check_checkpoint(checkpoint, model)
+{% if p.fsdp %}
+    if state is not None:  # else a sharded folder, which Lightning loads
+        model.load_state_dict(state["state_dict"])
+{% else %}
+    model.load_state_dict(state["state_dict"])
+{% endif %}
+    trainer = pl.Trainer(
+        accelerator=config.trainer.accelerator,
+        devices=1,
+        precision=config.trainer.precision,
+        deterministic=config.trainer.deterministic,
+        callbacks=[ProgressBar(refresh_rate=config.trainer.log_every_n_steps)],
+        logger=False,
+        enable_checkpointing=False,
+    )
+{% if p.fsdp %}
+    ckpt_path = None if state is not None else checkpoint
+    results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+{% else %}
+    results = trainer.test(model, datamodule=datamodule, verbose=False)
+{% endif %}
+    return {name: float(value) for name, value in results[0].items()}
+{% else %}
+    del config
+    raise ConfigError(
+        "this project was generated with checkpointing switched off",
+        checkpoint,
+        "generate the project with trainer.checkpoint.enabled: true to keep trained weights",
+    )
+{% endif %}
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parse_args(argv)
-    try:
-        config = load_config(args)
-        if args.print_config:
-            print(config_to_yaml(config), end="")
-            return {}
-        return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
-    except (ConfigError, DataError{{ ", CheckpointError" if p.checkpointing }}) as err:
-        print(f"error: {err}", file=sys.stderr)
-        if getattr(err, "hint", ""):
-            print(f"hint: {err.hint}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except OSError as err:  # a full disk while writing logs (checkpoints: CheckpointError)
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise
-        print(f"error: {err.filename or 'an output file'}: cannot write: {err.strerror}", file=sys.stderr)
-        print("hint: free some disk space (or use --output-dir on another disk)", file=sys.stderr)
-        raise SystemExit(2) from None
-    except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        print(f"hint: {err.hint}", file=sys.stderr)
-        raise SystemExit(EXIT_DIVERGED) from None
+    """`python -m {{ p.package_name }}.train ARGS` is `python -m {{ p.package_name }} fit ARGS`."""
+    return cli.main(["fit", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

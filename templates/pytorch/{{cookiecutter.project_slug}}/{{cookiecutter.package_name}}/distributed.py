@@ -93,6 +93,15 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
+def broadcast_from_main(value: str, world: World) -> str:
+    """Rank 0's value on every rank (the run folder it created)."""
+    if not (world.distributed and dist.is_initialized()):
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
 def shutdown(world: World) -> None:
     """Wait for every rank (rank 0 may still be writing), then leave the process group.
 

@@ -23,16 +23,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     tqdm = None
 
 
-def next_version_dir(root: Path) -> Path:
-    """root/version_N with N one past the highest existing (Lightning's CSVLogger layout)."""
-    numbers = [
-        int(path.name.split("_", 1)[1])
-        for path in root.glob("version_*")
-        if path.name.split("_", 1)[1].isdigit()
-    ]
-    return root / f"version_{max(numbers, default=-1) + 1}"
-
-
 class Tracker(Protocol):
     """An experiment tracker, logged to next to the CSV and TensorBoard logs."""
 
@@ -115,7 +105,10 @@ def build_trackers(config: Config) -> list[Tracker]:
 
 
 class MetricLogger:
-    """Writes each logged row to metrics.csv (fixed columns), TensorBoard and the trackers."""
+    """Writes each logged row to metrics.csv (fixed columns), TensorBoard and the trackers.
+
+    A resumed run (resumed_step: the checkpoint's step) appends to the run's metrics.csv, and
+    TensorBoard hides what the interrupted run logged after that step: one curve per run."""
 
     def __init__(
         self,
@@ -124,6 +117,7 @@ class MetricLogger:
         csv_log: bool,
         tensorboard: bool,
         trackers: list[Tracker] | None = None,
+        resumed_step: int | None = None,
     ):
         self.log_dir = log_dir
         self.columns = ["epoch", "step", *columns]
@@ -135,16 +129,20 @@ class MetricLogger:
             return
         log_dir.mkdir(parents=True, exist_ok=True)
         if csv_log:
+            path = log_dir / "metrics.csv"
+            append = resumed_step is not None and path.is_file()
             # Kept open for the whole run (flushed per row); closed by close().
             self._csv_file = open(  # noqa: SIM115
-                log_dir / "metrics.csv", "w", newline="", encoding="utf-8"
+                path, "a" if append else "w", newline="", encoding="utf-8"
             )
             self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, restval="")
-            self._csv.writeheader()
+            if not append:
+                self._csv.writeheader()
         if tensorboard and importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tensorboard = SummaryWriter(log_dir=str(log_dir))
+            # steps are numbered from 0: the first new row is at the checkpoint's step
+            self._tensorboard = SummaryWriter(log_dir=str(log_dir), purge_step=resumed_step)
 
     def log(self, metrics: dict[str, float], *, epoch: int, step: int) -> None:
         if self._csv is not None:

@@ -1,8 +1,8 @@
 {% set p = cookiecutter | project %}
-"""Train, validate and test the model.
+"""Train, validate and test the model, in a run folder of its own (run_folder.py).
 
-    python -m {{ p.package_name }}.train
-        [--config FILE] [--max-epochs N] [--resume last] ...
+    python -m {{ p.package_name }} fit [--name NAME] [--config FILE ...] [--resume last] ...
+    python -m {{ p.package_name }}.train ...  # the same as fit
     torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...  # DDP
 
 Plain PyTorch: the loop lives in engine.py, DDP set-up in distributed.py. Run `--help`
@@ -11,22 +11,24 @@ for every option.
 
 from __future__ import annotations
 
-import errno
 import sys
 from pathlib import Path
 
 import torch
 
+from . import cli
+
 {% if p.fsdp %}
-from .checkpoint import CheckpointError{{ ", load_sharded_checkpoint, restore" if p.checkpointing }}
+from .checkpoint import {{ "load_sharded_checkpoint, restore" if p.checkpointing else "load_sharded_checkpoint" }}
 {% else %}
-from .checkpoint import CheckpointError{{ ", check_weights, load_checkpoint, restore" if p.checkpointing }}
+from .checkpoint import check_weights, load_checkpoint{{ ", restore" if p.checkpointing }}
 {% endif %}
-from .config import Config, ConfigError, config_to_yaml, load_config, parse_args{{ ", resolve_resume_path" if p.checkpointing }}
-from .data import DataError, load_splits, make_loader
+from .config import Config, ConfigError
+from .data import Splits, load_splits, make_loader
 from .distributed import (
     World,
     barrier,
+    broadcast_from_main,
     init_process_group,
     local_device,
 {% if p.fsdp %}
@@ -37,21 +39,29 @@ from .distributed import (
     wrap_ddp,
 )
 from .engine import TrainingLoop
-from .logging_utils import MetricLogger, {{ "build_trackers, " if p.extra_loggers }}next_version_dir
-from .metrics import EXIT_DIVERGED, METRICS, TrainingDiverged, build_loss, build_metrics
+from .logging_utils import MetricLogger{{ ", build_trackers" if p.extra_loggers }}
+from .metrics import METRICS, TrainingDiverged, build_loss, build_metrics
 from .model import build_model
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
 {% endif %}
 from .optim import {{ "check_resumable, " if p.checkpointing }}build_optimizer, build_scheduler, optimizer_steps_per_epoch
+from .run_folder import Run, resolve_run, trim_metrics
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
 {% endif %}
 
 
-def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -> dict[str, float]:
-    """Fit, then test; returns the final metrics (last validation and test).
+def run(
+    config: Config,
+    resume: str | None = None,
+    fast_dev_run: bool = False,
+    name: str | None = None,
+    argv: list[str] | None = None,
+) -> dict[str, float]:
+    """Fit, then test, in a new run folder (or the resumed run's); returns the final
+    metrics (last validation and test).
 
     Under torchrun every process runs this; they join one process group first and
     leave it together at the end.
@@ -63,25 +73,114 @@ def run(config: Config, resume: str | None = None, fast_dev_run: bool = False) -
             f"trainer.devices: {devices} devices need one process each; launch with"
             f" torchrun --nproc_per_node={devices} -m {__package__}.train ..."
         )
+{% if not p.checkpointing %}
+    if resume is not None:
+        raise ConfigError("--resume: this project was generated with checkpointing switched off")
+{% endif %}
+    # Before the process group forms: no rank has created the folder yet.
+    folder = resolve_run(config.output_dir, name, resume, main_process=world.is_main)
     # Seed before anything random: model initialisation draws from the global RNG.
     seed_everything(config.trainer.seed)
     configure_determinism(config.trainer.deterministic)
     device = local_device(world, select_device(config.trainer.accelerator))
     configure_speed(device, config.trainer.deterministic)
     init_process_group(world, device)
-    metrics = fit_and_test(config, world, device, resume, fast_dev_run)
+    metrics = fit_and_test(config, world, device, folder, fast_dev_run, argv or sys.argv)
     shutdown(world)  # after every rank is done (rank 0 may still be writing)
     return metrics
 
 
 def fit_and_test(
-    config: Config, world: World, device: torch.device, resume: str | None, fast_dev_run: bool
+    config: Config,
+    world: World,
+    device: torch.device,
+    folder: Run,
+    fast_dev_run: bool,
+    argv: list[str],
 ) -> dict[str, float]:
     splits = load_splits(config)
-{% if p.data_source != "synthetic" %}
-    if splits.labels is not None and world.is_main and not fast_dev_run:
-        save_labels(splits.labels, config.output_dir)
+    # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
+    loop = build_loop(config, world, device, splits, limit_batches=1 if fast_dev_run else None)
+{% if p.checkpointing %}
+    if folder.checkpoint is not None:
+{% if p.fsdp %}
+        state = load_sharded_checkpoint(folder.checkpoint, loop.module, loop.optimizer)
+{% else %}
+        state = load_checkpoint(folder.checkpoint)
 {% endif %}
+        check_resumable(state["config"], config)
+        restore(loop, state, folder.checkpoint)  # every rank loads the same file
+        if world.is_main:
+            print(f"resumed from {folder.checkpoint} at epoch {loop.epoch}, step {loop.global_step}")
+{% endif %}
+    # Everything is built and checked: only now does the run folder appear.
+    if not fast_dev_run:
+        if world.is_main:
+            folder.start(config, argv, style="pytorch")
+        folder.path = Path(broadcast_from_main(str(folder.path), world))
+{% if p.data_source != "synthetic" %}
+        if splits.labels is not None and world.is_main:
+            save_labels(splits.labels, folder.path)
+{% endif %}
+        attach_outputs(loop, config, world, folder)
+    status = "failed"
+    try:
+        metrics = loop.fit()
+        barrier(world)  # rank 0 has finished writing best.ckpt
+        if splits.test is not None:
+{% if p.best_checkpoint %}
+            best_path = folder.checkpoints / "best.ckpt"
+            if not fast_dev_run and best_path.exists():
+                # Test the best weights, as Lightning's trainer.test(ckpt_path="best") does.
+{% if p.fsdp %}
+                load_sharded_checkpoint(best_path, loop.module)
+{% else %}
+                best = load_checkpoint(best_path)
+                check_weights(best["model"], loop.module.state_dict(), best_path)
+                loop.module.load_state_dict(best["model"])
+{% endif %}
+{% endif %}
+            pin_memory = device.type == "cuda"
+            test_loader = make_loader(
+                splits.test,
+                config,
+                shuffle=False,
+                pin_memory=pin_memory,
+                num_replicas=world.size,
+                rank=world.rank,
+            )
+            test_metrics = loop.evaluate(test_loader, "test")
+            loop.logger.log(test_metrics, epoch=loop.epoch, step=loop.global_step)
+            if world.is_main:
+                print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
+            metrics.update(test_metrics)
+        status = "finished"
+    except TrainingDiverged:
+        status = "diverged"
+        raise
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        loop.logger.close()
+        if world.is_main:
+{% if p.best_checkpoint %}
+            folder.finish(status, best=loop.best.best)
+{% else %}
+            folder.finish(status)
+{% endif %}
+    return metrics
+
+
+def build_loop(
+    config: Config,
+    world: World,
+    device: torch.device,
+    splits: Splits,
+    limit_batches: int | None = None,
+) -> TrainingLoop:
+    """The model, its optimizer and the data loaders in a loop that writes nothing yet
+    (attach_outputs gives it a logger and a checkpoint folder)."""
     model = build_model(
         config.model, splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }}
     ).to(device)
@@ -112,125 +211,91 @@ def fit_and_test(
         len(train_loader), config.trainer.accumulate_grad_batches
     )
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
-
-    output_dir = Path(config.output_dir)
-    # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
-    limit_batches = 1 if fast_dev_run else None
-    log_dir = None  # rank 0 alone writes logs{{ "" if p.fsdp else " and checkpoints" }}
-    if world.is_main and not fast_dev_run and (config.logging.csv or config.logging.tensorboard):
-        log_dir = next_version_dir(output_dir / "logs")
-    columns = ["train_loss_step", *(["lr"] if scheduler is not None else []), "train_loss_epoch"]
-    columns += [f"{stage}_{name}" for stage in ("val", "test") for name in ("loss", *METRICS)]
-{% if p.extra_loggers %}
-    trackers = build_trackers(config) if world.is_main and not fast_dev_run else []
-    logger = MetricLogger(
-        log_dir, columns, config.logging.csv, config.logging.tensorboard, trackers
-    )
-{% else %}
-    logger = MetricLogger(log_dir, columns, config.logging.csv, config.logging.tensorboard)
-{% endif %}
-    try:  # the logger closes its files however the run ends
-{% if p.checkpointing %}
-        checkpoint_dir = None if fast_dev_run else output_dir / "checkpoints"
-{% else %}
-        checkpoint_dir = None  # checkpointing is off in the spec
-{% endif %}
-        loop = TrainingLoop(
+    return TrainingLoop(
 {% if p.fsdp %}
-            model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
+        model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
 {% else %}
-            wrap_ddp(model, world, device, config.trainer.strategy),
+        wrap_ddp(model, world, device, config.trainer.strategy),
 {% endif %}
 {% if p.class_weights %}
-            build_loss(
-                config, class_weights(config.data, splits.train, splits.num_outputs)
-            ).to(device),
+        build_loss(config, class_weights(config.data, splits.train, splits.num_outputs)).to(device),
 {% else %}
-            build_loss(config).to(device),
+        build_loss(config).to(device),
 {% endif %}
-            optimizer,
-            scheduler,
-            config,
-            device,
-            train_loader,
-            val_loader,
-            logger,
-{% if p.fsdp %}
-            checkpoint_dir,  # checkpoints are sharded: every rank writes its part
-{% else %}
-            checkpoint_dir if world.is_main else None,
+        optimizer,
+        scheduler,
+        config,
+        device,
+        train_loader,
+        val_loader,
+        MetricLogger(None, [], csv_log=False, tensorboard=False),
+        None,  # no checkpoints
+        limit_batches,
+        world,
+        metrics=build_metrics(splits.num_outputs).to(device),
+    )
+
+
+def attach_outputs(loop: TrainingLoop, config: Config, world: World, folder: Run) -> None:
+    """The run folder's logs (rank 0 alone writes them) and checkpoints{{ " (every rank writes its shards)" if p.fsdp else " (rank 0 alone)" }}.
+    A resumed run appends to its metrics.csv from the checkpoint on, so there is one curve."""
+    log_dir = None
+    if world.is_main and (config.logging.csv or config.logging.tensorboard):
+        log_dir = folder.logs
+        if folder.resumed:  # rows after the checkpoint are logged again: drop them
+            trim_metrics(log_dir / "metrics.csv", epochs_done=loop.epoch)
+    columns = ["train_loss_step", *(["lr"] if loop.scheduler is not None else []), "train_loss_epoch"]
+    columns += [f"{stage}_{name}" for stage in ("val", "test") for name in ("loss", *METRICS)]
+    loop.logger = MetricLogger(
+        log_dir,
+        columns,
+        config.logging.csv,
+        config.logging.tensorboard,
+{% if p.extra_loggers %}
+        build_trackers(config) if world.is_main else [],
 {% endif %}
-            limit_batches,
-            world,
-            metrics=build_metrics(splits.num_outputs).to(device),
-        )
+        resumed_step=loop.global_step if folder.resumed else None,
+    )
 {% if p.checkpointing %}
-        resume_path = resolve_resume_path(resume, config.output_dir)
-        if resume_path is not None:
 {% if p.fsdp %}
-            state = load_sharded_checkpoint(resume_path, model, optimizer)
+    loop.checkpoint_dir = folder.checkpoints
 {% else %}
-            state = load_checkpoint(resume_path)
+    loop.checkpoint_dir = folder.checkpoints if world.is_main else None
 {% endif %}
-            check_resumable(state["config"], config)
-            restore(loop, state, resume_path)  # every rank loads the same file
-            if world.is_main:
-                print(f"resumed from {resume_path} at epoch {loop.epoch}, step {loop.global_step}")
-{% else %}
-        if resume is not None:
-            raise ConfigError("--resume: this project was generated with checkpointing switched off")
 {% endif %}
-        metrics = loop.fit()
-        barrier(world)  # rank 0 has finished writing best.ckpt
-        if splits.test is not None:
-{% if p.best_checkpoint %}
-            best_path = output_dir / "checkpoints" / "best.ckpt"
-            if checkpoint_dir is not None and best_path.exists():
-                # Test the best weights, as Lightning's trainer.test(ckpt_path="best") does.
+
+
+def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
+    """The test split's metrics for a checkpoint's weights: the `test` command."""
+    seed_everything(config.trainer.seed)
+    device = select_device(config.trainer.accelerator)
+    splits = load_splits(config)
+    if splits.test is None:
+        raise ConfigError(
+            "is 0 in the run's config, so there is no test split",
+            "data.test_split",
+            "train a run with data.test_split above 0",
+        )
 {% if p.fsdp %}
-                load_sharded_checkpoint(best_path, model)
+    config.trainer.strategy = "auto"  # one process: the shards load into the whole model
+{% endif %}
+    loop = build_loop(config, World(), device, splits)
+{% if p.fsdp %}
+    load_sharded_checkpoint(checkpoint, loop.module)
 {% else %}
-                best = load_checkpoint(best_path)
-                check_weights(best["model"], model.state_dict(), best_path)
-                model.load_state_dict(best["model"])
+    state = load_checkpoint(checkpoint)
+    check_weights(state["model"], loop.module.state_dict(), checkpoint)
+    loop.module.load_state_dict(state["model"])
 {% endif %}
-{% endif %}
-            test_loader = make_loader(
-                splits.test, config, shuffle=False, pin_memory=pin_memory, **shard
-            )
-            test_metrics = loop.evaluate(test_loader, "test")
-            logger.log(test_metrics, epoch=loop.epoch, step=loop.global_step)
-            if world.is_main:
-                print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
-            metrics.update(test_metrics)
-    finally:
-        logger.close()
-    return metrics
+    test_loader = make_loader(
+        splits.test, config, shuffle=False, pin_memory=device.type == "cuda"
+    )
+    return loop.evaluate(test_loader, "test")
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parse_args(argv)
-    try:
-        config = load_config(args)
-        if args.print_config:
-            print(config_to_yaml(config), end="")
-            return {}
-        return run(config, resume=args.resume, fast_dev_run=args.fast_dev_run)
-    except (ConfigError, DataError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        if getattr(err, "hint", ""):
-            print(f"hint: {err.hint}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except OSError as err:  # a full disk while writing logs (checkpoints: CheckpointError)
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise
-        print(f"error: {err.filename or 'an output file'}: cannot write: {err.strerror}", file=sys.stderr)
-        print("hint: free some disk space (or use --output-dir on another disk)", file=sys.stderr)
-        raise SystemExit(2) from None
-    except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        print(f"hint: {err.hint}", file=sys.stderr)
-        raise SystemExit(EXIT_DIVERGED) from None
+    """`python -m {{ p.package_name }}.train ARGS` is `python -m {{ p.package_name }} fit ARGS`."""
+    return cli.main(["fit", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+{% include "cli.py.j2" %}
