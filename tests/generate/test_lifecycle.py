@@ -1,5 +1,6 @@
 """A generated project's runs, end to end in both styles: each fit in a folder of its own,
-resumed in place with one logger version, refused runs that leave nothing, and `test`."""
+resumed in place with one logger version, refused runs that leave nothing, then test, predict,
+export (checked with onnxruntime), runs and plot."""
 
 from __future__ import annotations
 
@@ -141,10 +142,58 @@ def test_runs_live_in_their_own_folders(style, tmp_path, capsys, torch_one_threa
         assert set(last) == set(tested)
         _clear_error(cli, ["test", "--run", "nowhere", "--output-dir", str(outputs)], capsys)
 
+        # 5. predict: a row per test example with the class and its probabilities
+        predictions = tmp_path / "predictions.csv"
+        rows = cli.main(["predict", "--run", str(first), "--output", str(predictions)])
+        with open(predictions, newline="", encoding="utf-8") as handle:
+            table = list(csv.DictReader(handle))
+        assert len(table) == rows == 16  # 10% of 160 examples
+        assert list(table[0]) == ["id", "prediction", "prob_0", "prob_1", "prob_2"]
+        assert all(abs(sum(float(row[f"prob_{k}"]) for k in range(3)) - 1) < 1e-5 for row in table)
+        _clear_error(
+            cli, ["predict", "--run", str(first), "--output", str(tmp_path / "p.txt")], capsys
+        )
+        assert not (tmp_path / "p.txt").exists()
+
+        # 6. export to ONNX: onnxruntime computes what the trained model does
+        _check_onnx(cli, first, tmp_path / "model.onnx")
+
+        # 7. runs lists both runs with their status and what differs; plot draws them
+        capsys.readouterr()
+        listing = cli.main(["runs", "--output-dir", str(outputs)])
+        assert "first" in listing and second.name in listing and "finished" in listing
+        assert "optimizer.lr=0.01" in listing
+        png = tmp_path / "curves.png"
+        cli.main(["plot", str(first), str(second), "--output", str(png)])
+        assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
         # --resume last continues the newest run (the second one here)
         cli.main([*base, "--resume", "last", "--max-epochs", "2"])
         assert json.loads((second / "run.json").read_text())["status"] == "finished"
         assert sorted(path.name for path in outputs.iterdir()) == sorted(["first", second.name])
+
+
+def _check_onnx(cli, run: Path, output: Path) -> None:
+    import importlib
+
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    package = cli.__name__.rpartition(".")[0]
+    checkpoint_module = importlib.import_module(f"{package}.checkpoint")
+    data = importlib.import_module(f"{package}.data")
+    config_module = importlib.import_module(f"{package}.config")
+    cli.main(["export", "--run", str(run), "--format", "onnx", "--output", str(output)])
+    config = config_module.load_config(cli.parse_args(["--config", str(run / "config.yaml")]))
+    test = data.load_splits(config).test
+    inputs = torch.stack([test[index][0] for index in range(len(test))])
+    model = checkpoint_module.load_trained_model(config, str(run / "checkpoints" / "best.ckpt"))
+    with torch.no_grad():
+        eager = model(inputs).numpy()
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    (exported,) = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
+    np.testing.assert_allclose(exported, eager, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -218,32 +267,9 @@ def test_print_config_is_the_resolved_config_and_reloads(style, tmp_path):
     assert not (folder / "outputs").exists()
 
 
-# Until runs.py is part of the generated project: the two functions --sweep uses.
-STUB_RUNS = '''"""A stand-in for runs.py: the grid and the list of runs."""
-
-import itertools
-from pathlib import Path
-
-
-def sweep_points(assignments):
-    grids = []
-    for assignment in assignments:
-        key, _, values = assignment.partition("=")
-        grids.append([f"{key}={value}" for value in values.split(",")])
-    return [list(point) for point in itertools.product(*grids)]
-
-
-def list_runs(output_dir):
-    return "runs: " + " ".join(sorted(path.name for path in Path(output_dir).iterdir()))
-'''
-
-
 @pytest.mark.slow
 def test_sweep_trains_each_point_in_its_own_folder(tmp_path, capsys, torch_one_thread):
     folder = write_files(render_project(SPEC, "pytorch"), tmp_path / "project")
-    stub = not (folder / PACKAGE / "runs.py").exists()
-    if stub:
-        (folder / PACKAGE / "runs.py").write_text(STUB_RUNS)
     outputs = tmp_path / "outputs"
     base = ["fit", "--accelerator", "cpu", "--output-dir", str(outputs), "--max-epochs", "1"]
     with project_module(folder, PACKAGE, "cli") as cli:
@@ -259,5 +285,4 @@ def test_sweep_trains_each_point_in_its_own_folder(tmp_path, capsys, torch_one_t
         assert json.loads((outputs / name / "run.json").read_text())["status"] == "finished"
     table = capsys.readouterr().out.rpartition("test: ")[2]  # printed after the last point
     assert all(name in table for name in names), table
-    if stub:
-        assert f"runs: {' '.join(names)}" in table
+    assert "optimizer.lr=0.01" in table and "optimizer.lr=0.001" in table  # what differs
