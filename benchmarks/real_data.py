@@ -123,6 +123,7 @@ def train_project(case: Case, style: str, folder: Path, overrides: list[str]) ->
         train = importlib.import_module(f"{package}.train")
         data = importlib.import_module(f"{package}.data")
         config_module = importlib.import_module(f"{package}.config")
+        cli = importlib.import_module(f"{package}.cli")
         argv = ["--accelerator", "cpu", "--output-dir", str(project / "outputs")]
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -131,7 +132,7 @@ def train_project(case: Case, style: str, folder: Path, overrides: list[str]) ->
         previous = os.getcwd()
         os.chdir(project)  # the project reads ./config.yaml, as when run from its folder
         try:
-            config = config_module.load_config(config_module.parse_args([]))
+            config = config_module.load_config(cli.parse_args([]))
         finally:
             os.chdir(previous)
         splits = data.load_splits(config)
