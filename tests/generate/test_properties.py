@@ -142,9 +142,10 @@ def _assignments(source: str, scope: str | None = None) -> dict:
     return values
 
 
-def _parser_description(config_source: str) -> str:
-    for node in ast.walk(ast.parse(config_source)):
-        if isinstance(node, ast.keyword) and node.arg == "description":
+def _parser_description(cli_source: str) -> str:
+    """cli.py's DESCRIPTION = <literal>, the argparse description."""
+    for node in ast.parse(cli_source).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DESCRIPTION":
             return ast.literal_eval(node.value)
     raise AssertionError("no argparse description")
 
@@ -175,7 +176,7 @@ def _check_project(spec, style: str, files: dict[str, str]) -> None:
     assert init["PROJECT_NAME"] == spec.name
     assert init["DESCRIPTION"] == spec.description
     config_py = files[f"{package}/config.py"]
-    shown = _parser_description(config_py)
+    shown = _parser_description(files[f"{package}/cli.py"])
     if "%(prog)" in shown:  # argparse %-formats such a text: every % is doubled
         shown = shown.replace("%%", "%")
     assert shown == _one_line(spec.description)

@@ -58,7 +58,8 @@ def test_file_source_trains_the_same_in_both_styles(source, tmp_path, capsys, to
         names = ["cat", "dog", "fox"] if source == "csv" else ["blue", "green", "red"]
         assert "classes: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)) in printed
         for style in STYLES:
-            saved = json.loads((tmp_path / style / "out" / "classes.json").read_text())
+            (labels_file,) = (tmp_path / style / "out").glob("*/classes.json")  # in the run folder
+            saved = json.loads(labels_file.read_text())
             assert saved == names
 
 

@@ -1,9 +1,11 @@
 {% set p = cookiecutter | project %}
+{# the package by name where the lines stay within 100 columns #}
+{% set pkg = p.package_name if p.package_name|length <= 30 else "<package>" %}
 """Train, validate and test the model, in a run folder of its own (run_folder.py).
 
-    python -m {{ p.package_name }} fit [--name NAME] [--config FILE ...] [--resume last] ...
-    python -m {{ p.package_name }}.train ...  # the same as fit
-    torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...  # DDP
+    python -m {{ pkg }} fit [--name NAME] [--config FILE] [--resume last] ...
+    python -m {{ pkg }}.train ...  # the same as fit
+    torchrun --nproc_per_node=N -m {{ pkg }}.train ...  # DDP
 
 Plain PyTorch: the loop lives in engine.py, DDP set-up in distributed.py. Run `--help`
 for every option.
@@ -294,7 +296,7 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """`python -m {{ p.package_name }}.train ARGS` is `python -m {{ p.package_name }} fit ARGS`."""
+    """The `fit` command, for `python -m {{ pkg }}.train ARGS`."""
     return cli.main(["fit", *(sys.argv[1:] if argv is None else argv)])
 
 
