@@ -154,8 +154,9 @@ class PlainRunner:
         )
         self.loop = engine.TrainingLoop(
             model,
-            metrics.build_loss(),
+            metrics.build_loss(config),
             optim.build_optimizer(model, config),
+            None,  # no learning-rate schedule
             config,
             torch.device("cpu"),
             StampedLoader(self.make_loader(True), self.train_stamps),
@@ -165,7 +166,7 @@ class PlainRunner:
         )
         self.bare_model = self.build_model()
         self.bare_optimizer = optim.build_optimizer(self.bare_model, config)
-        self.bare_criterion = metrics.build_loss()
+        self.bare_criterion = metrics.build_loss(config)
         self.bare_loader = StampedLoader(self.make_loader(True), self.bare_stamps)
         self.epoch_seconds: list[float] = []
 
@@ -309,7 +310,7 @@ class LightningRunner:
             def __init__(self):
                 super().__init__()
                 self.model = plain.build_model()
-                self.criterion = plain.build_loss()
+                self.criterion = plain.build_loss(config)
 
             def training_step(self, batch, batch_idx):
                 inputs, targets = batch
