@@ -239,7 +239,7 @@ def build_loop(
 
 
 def attach_outputs(loop: TrainingLoop, config: Config, world: World, folder: Run) -> None:
-    """The run folder's logs (rank 0 alone writes them) and checkpoints{{ " (every rank writes its shards)" if p.fsdp else " (rank 0 alone)" }}.
+    """The run folder's logs (rank 0 writes them) and checkpoints{{ " (each rank its shards)" if p.fsdp else " (rank 0)" }}.
     A resumed run appends to its metrics.csv from the checkpoint on, so there is one curve."""
     log_dir = None
     if world.is_main and (config.logging.csv or config.logging.tensorboard):
