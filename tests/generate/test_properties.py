@@ -232,6 +232,19 @@ def _valid_spec_renders_valid_exact_files(tmp_path_factory, data):
         _ruff(root / style)
 
 
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_longest_package_name_keeps_every_line_within_the_limit(tmp_path, strategy):
+    """Docstrings and hints that name the package stay ruff-clean at its longest (40 chars)."""
+    spec = load_spec_text(
+        f"name: {'a' + 'b' * 98 + 'z'}\ntrainer: {{strategy: {strategy}}}\n", "long.yaml"
+    )
+    for style in STYLES:
+        files = render_project(spec, style)
+        assert len(build_context(spec, style)["package_name"]) == 40
+        write_files(files, tmp_path / style)
+        _ruff(tmp_path / style)
+
+
 PROPERTY = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 
 

@@ -1,13 +1,15 @@
 {% set p = cookiecutter | project %}
+{# the package by name where the lines stay within 100 columns #}
+{% set pkg = p.package_name if p.package_name|length <= 30 else "<package>" %}
 {% if p.fsdp %}
 """Distributed training through torchrun: FSDP2 sharding (or DDP), ranks and reductions.
 
-    torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...            # FSDP
-    torchrun --nproc_per_node=N -m {{ p.package_name }}.train --strategy ddp  # DDP
+    torchrun --nproc_per_node=N -m {{ pkg }}.train ...            # FSDP
+    torchrun --nproc_per_node=N -m {{ pkg }}.train --strategy ddp  # DDP
 {% else %}
 """Distributed data parallel (DDP) through torchrun: process group, ranks and reductions.
 
-    torchrun --nproc_per_node=N -m {{ p.package_name }}.train ...
+    torchrun --nproc_per_node=N -m {{ pkg }}.train ...
 {% endif %}
 
 torchrun starts one process per device and sets RANK, LOCAL_RANK and WORLD_SIZE
