@@ -35,6 +35,15 @@ class ConfigError(ValueError):
         self.hint = hint
 
 
+class DataError(ValueError):
+    """Data that cannot be loaded (raised by the data modules, reported like a ConfigError):
+    the message names the file and the problem, `hint` the fix."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 def setting(default: Any, **limits: Any) -> Any:
     """A config field with the spec's limits on its value, checked by check_values(): min and
     max (exclusive_min/exclusive_max: the bound itself is out; for lists, of each item),
