@@ -85,7 +85,7 @@ def test_force_reports_replaced_and_kept_files(runner, tmp_path):
     (target / "my_notes.md").write_text("mine")
     result = runner.invoke(main, ["new", "--style", "pytorch", "-o", str(target), "--force"])
     assert result.exit_code == 0, result.output
-    assert "Kept 1 files scaffold did not generate: my_notes.md" in result.output
+    assert "Kept 1 file scaffold did not generate: my_notes.md" in result.output
     written = re.search(r"Wrote (\d+) files", result.output).group(1)
     assert f"Replaced {written} existing files" in result.output  # every generated file existed
     assert (target / "my_notes.md").read_text() == "mine"

@@ -150,7 +150,7 @@ def _no_repo(target: Path) -> Path:
 
 
 REPLACED = "Replaced {n} existing files (--force):"
-REFUSED = "error: {target}: --force would replace {n} files with uncommitted changes: {files}"
+REFUSED = "error: {target}: --force would replace {n} with uncommitted changes: {files}"
 
 GIT = [
     GitCase("clean-repo", _committed, ("--force",), 0, "", None),
@@ -159,21 +159,23 @@ GIT = [
         _edit_tracked,
         ("--force",),
         2,
-        REFUSED.format(target="{target}", n=1, files="README.md"),
+        REFUSED.format(target="{target}", n="1 file", files="README.md"),
     ),
     GitCase(
         "staged-edit",
         _edit_staged,
         ("--force",),
         2,
-        REFUSED.format(target="{target}", n=1, files="README.md"),
+        REFUSED.format(target="{target}", n="1 file", files="README.md"),
     ),
     GitCase(
         "two-edited-files-all-named",
         _edit_two,
         ("--force",),
         2,
-        REFUSED.format(target="{target}", n=2, files="README.md, tabular_classifier/train.py"),
+        REFUSED.format(
+            target="{target}", n="2 files", files="README.md, tabular_classifier/train.py"
+        ),
     ),
     GitCase(
         "untracked-generated-files",
@@ -190,7 +192,7 @@ GIT = [
         _subfolder_of_repo,
         ("--force",),
         2,
-        REFUSED.format(target="{target}", n=1, files="README.md"),
+        REFUSED.format(target="{target}", n="1 file", files="README.md"),
     ),
     GitCase("not-a-repo", _no_repo, ("--force",), 0, ""),
 ]
@@ -209,7 +211,7 @@ def test_force_and_uncommitted_changes(case, project, tmp_path):
     result = invoke("-o", str(target), *case.flags)
     assert result.exit_code == case.exit_code, result.output
     every = generated(project)
-    expected = case.first_line.format(target=target, n=len(every), all=", ".join(every))
+    expected = case.first_line.format(target=target, n=f"{len(every)} files", all=", ".join(every))
     # (the warning naming edited generated files is test_update.py's subject)
     lines = [line for line in result.stderr.splitlines() if not line.startswith(EDITED_WARNING)]
     assert (lines[0] if lines else "") == expected
@@ -242,7 +244,7 @@ def test_git_internals_are_never_listed_as_kept(project, tmp_path):
     repo(target)
     result = invoke("-o", str(target), "--force")
     assert result.exit_code == 0, result.output
-    assert "Kept 1 files scaffold did not generate: .git/" in result.stdout
+    assert "Kept 1 file scaffold did not generate: .git/" in result.stdout
     assert ".git/objects" not in result.output and ".git/HEAD" not in result.output
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from torch_scaffold.commands._words import counted
 from torch_scaffold.errors import OutputError
 
 
@@ -40,7 +41,7 @@ def _refuse_uncommitted(target: Path, files: dict[str, str]) -> None:
         return
     if dirty:
         raise OutputError(
-            f"--force would replace {len(dirty)} files with uncommitted changes:"
+            f"--force would replace {counted(len(dirty), 'file')} with uncommitted changes:"
             f" {', '.join(dirty)}",
             where=str(target),
             hint="commit or stash them first (git stash -u), or pass --allow-dirty to replace"
@@ -160,22 +161,23 @@ def run_new(
 
     if edited:  # --force was the explicit choice; say what it cost
         click.echo(
-            f"warning: --force replaced {len(edited)} generated files you had edited:"
+            f"warning: --force replaced {counted(len(edited), 'generated file')} you had edited:"
             f" {', '.join(edited)} (`scaffold update` would have merged them)",
             err=True,
         )
     for note in result.recovered:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"Wrote {len(result.written)} files ({style} style) to {result.target}:")
+    click.echo(f"Wrote {counted(len(result.written), 'file')} ({style} style) to {result.target}:")
     for line in _tree(result.written):
         click.echo(f"  {line}")
     if result.replaced:
-        click.echo(f"Replaced {len(result.replaced)} existing files (--force):")
+        click.echo(f"Replaced {counted(len(result.replaced), 'existing file')} (--force):")
         for rel in result.replaced:
             click.echo(f"  {rel}")
     if result.kept:
         click.echo(
-            f"Kept {len(result.kept)} files scaffold did not generate: {', '.join(result.kept)}"
+            f"Kept {counted(len(result.kept), 'file')} scaffold did not generate:"
+            f" {', '.join(result.kept)}"
         )
     if git:
         from torch_scaffold.commands._git import GitError, first_commit

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from torch_scaffold.commands._words import counted
 from torch_scaffold.errors import OutputError
 
 SYMBOLS = {
@@ -94,11 +95,11 @@ def run_update(
     for path, text in records.items():
         _write_atomically(root / path, text)
     written = sum(c.action in (*WRITES, "delete") for c in changes)
-    click.echo(f"Updated {_count(written, 'file')} in {root} (scaffold {__version__}).")
+    click.echo(f"Updated {counted(written, 'file')} in {root} (scaffold {__version__}).")
     if conflicts:
         have = "has" if len(conflicts) == 1 else "have"
         click.echo(
-            f"{_count(len(conflicts), 'file')} {have} conflicts: {', '.join(conflicts)}", err=True
+            f"{counted(len(conflicts), 'file')} {have} conflicts: {', '.join(conflicts)}", err=True
         )
         click.echo("Resolve the <<<<<<< ======= >>>>>>> blocks, then test and commit.", err=True)
         return 1
@@ -137,7 +138,8 @@ def _refuse_uncommitted(root: Path, paths: list[str]) -> None:
         return
     if dirty:
         raise OutputError(
-            f"update would change {len(dirty)} files with uncommitted changes: {', '.join(dirty)}",
+            f"update would change {counted(len(dirty), 'file')} with uncommitted changes:"
+            f" {', '.join(dirty)}",
             where=str(root),
             hint="commit or stash them first, so the merge can be reviewed and undone"
             " (git stash -u), or pass --allow-dirty",
@@ -165,7 +167,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
