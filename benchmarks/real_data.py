@@ -9,7 +9,8 @@ project trains in this process in each style (`<package>.train.main`). On the ve
 (the project's own train/val/test indices), the baseline is what a scikit-learn user reaches
 for first: StandardScaler + LogisticRegression (classification) or + Ridge (regression),
 fitted on train+val. The table shows the test accuracy, AUROC or R2 side by side with the
-ratio to the baseline; the issue's bar is a ratio of at least 0.99.
+ratio to the baseline; the issue's bar is a ratio of at least 0.99. The small test sets make
+accuracy move in steps of one example (1 / test rows, a column of the table).
 
 `--seeds` trains every project once per seed (`trainer.seed`, which also draws the split, so
 each seed has its own baseline) and shows the mean over the seeds and the worst ratio (of any
@@ -174,8 +175,9 @@ def baseline(case: Case, indices: dict[str, list[int]]) -> float:
     return float(accuracy_score(targets[test_rows], model.predict(inputs[test_rows])))
 
 
-def measure(styles: list[str], overrides: list[str]) -> list[tuple[list[float], float]]:
-    """Each case's test values per style and its baseline, for one set of overrides."""
+def measure(styles: list[str], overrides: list[str]) -> list[tuple[list[float], float, int]]:
+    """Each case's test values per style, its baseline and its number of test rows, for one
+    set of overrides."""
     trained: dict[tuple[str, bool, str], dict[str, Any]] = {}
     results = []
     for case in CASES:
@@ -189,7 +191,7 @@ def measure(styles: list[str], overrides: list[str]) -> list[tuple[list[float], 
             run = trained[key]
             values.append(float(run["metrics"][f"test_{case.metric}"]))
             indices = run["indices"]
-        results.append((values, baseline(case, indices)))
+        results.append((values, baseline(case, indices), len(indices["test"])))
     return results
 
 
@@ -214,7 +216,7 @@ def main() -> int:
         overrides = [*args.overrides, *([] if seed is None else [f"trainer.seed={seed}"])]
         runs.append(measure(args.styles, overrides))
         if seed is not None:
-            ratios = [min(values) / reference for values, reference in runs[-1]]
+            ratios = [min(values) / reference for values, reference, _ in runs[-1]]
             print(f"seed {seed}: ratios " + " ".join(f"{r:.3f}" for r in ratios), flush=True)
 
     several = len(seeds) > 1
@@ -222,6 +224,7 @@ def main() -> int:
     header = [
         "dataset, model",
         "metric",
+        "test rows",
         *(f"{mean}{style}" for style in args.styles),
         f"{mean}baseline",
         *(["mean ratio", "worst ratio (seed)"] if several else ["ratio (worst style)"]),
@@ -231,9 +234,9 @@ def main() -> int:
     failures = 0
     for number, case in enumerate(CASES):
         per_seed = [run[number] for run in runs]
-        values = [float(np.mean([v[i] for v, _ in per_seed])) for i in range(len(args.styles))]
-        reference = float(np.mean([r for _, r in per_seed]))
-        ratios = [min(v) / r for v, r in per_seed]
+        values = [float(np.mean([v[i] for v, _, _ in per_seed])) for i in range(len(args.styles))]
+        reference = float(np.mean([r for _, r, _ in per_seed]))
+        ratios = [min(v) / r for v, r, _ in per_seed]
         worst = min(ratios)
         ok = worst >= 0.99
         failures += not ok
@@ -245,6 +248,7 @@ def main() -> int:
             [
                 case.name,
                 case.metric,
+                str(per_seed[0][2]),
                 *(f"{value:.4f}" for value in values),
                 f"{reference:.4f}",
                 *ratio_cells,
@@ -262,7 +266,9 @@ def main() -> int:
     if not args.no_save:
         RESULTS.write_text(
             "# Generated projects on real data vs scikit-learn\n\n"
-            "Written by `python benchmarks/real_data.py` (see its docstring).\n\n"
+            "Written by `python benchmarks/real_data.py` (see its docstring). Accuracy moves in"
+            " steps of 1 / test rows (one example): 0.018 on breast cancer's test set, 0.059 on"
+            " wine's, so a ratio of 0.982 there is one example more wrong than the baseline.\n\n"
             f"{table}\n\n{footer}\n",
             encoding="utf-8",
         )
