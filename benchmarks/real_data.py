@@ -261,6 +261,16 @@ def main() -> int:
     if args.seeds:
         settings += "; seeds " + " ".join(str(seed) for seed in seeds)
     footer = f"{settings}; measured in {elapsed:.0f} s on CPU, 1 thread"
+    if several:  # every seed's ratios (worst style), below the 0.99 bar in bold
+        names = [f"{case.name} ({case.metric})" for case in CASES]
+        seed_rows = [["seed", *names], ["---"] * (len(CASES) + 1)]
+        for seed, run in zip(seeds, runs, strict=True):
+            ratios = [min(values) / reference for values, reference, _ in run]
+            cells = [f"**{r:.3f}**" if r < 0.99 else f"{r:.3f}" for r in ratios]
+            seed_rows.append([str(seed), *cells])
+        per_seed = "\n".join("| " + " | ".join(row) + " |" for row in seed_rows)
+        footer += "\n\nRatio to the baseline per seed (worst style; below 0.99 in bold):\n\n"
+        footer += per_seed
     print(table)
     print(footer)
     if not args.no_save:
