@@ -1,7 +1,7 @@
 """Generated projects on real data, next to scikit-learn's obvious baseline (nothing downloaded).
 
-    python benchmarks/real_data.py [--styles pytorch lightning] [--seeds N ...] [--set KEY=VALUE ...]
-                                   [--no-save]
+    python benchmarks/real_data.py [--styles pytorch lightning] [--seeds N ...]
+                                   [--set KEY=VALUE ...] [--no-save]
 
 Each dataset ships inside scikit-learn. It is written to the file format a user would have
 (csv or npz), a spec points a generated project at the file with default settings, and the
@@ -14,8 +14,8 @@ accuracy move in steps of one example (1 / test rows, a column of the table).
 
 `--seeds` trains every project once per seed (`trainer.seed`, which also draws the split, so
 each seed has its own baseline) and shows the mean over the seeds and the worst ratio (of any
-seed and style); a row passes only if its worst ratio does. Without it, one run at the spec's
-default seed. `--set` adds spec overrides to every project (e.g. `--set data.normalize=standard`),
+seed and style), then every seed's ratios; a row passes only if its worst ratio does. Without
+it, one run at the spec's default seed. `--set` adds spec overrides to every project (e.g. `--set data.normalize=standard`),
 so the options can be compared with the defaults. scikit-learn is a benchmark-only dependency.
 Writes benchmarks/real_data.md unless --no-save.
 """
