@@ -15,9 +15,9 @@ accuracy move in steps of one example (1 / test rows, a column of the table).
 `--seeds` trains every project once per seed (`trainer.seed`, which also draws the split, so
 each seed has its own baseline) and shows the mean over the seeds and the worst ratio (of any
 seed and style), then every seed's ratios; a row passes only if its worst ratio does. Without
-it, one run at the spec's default seed. `--set` adds spec overrides to every project (e.g. `--set data.normalize=standard`),
-so the options can be compared with the defaults. scikit-learn is a benchmark-only dependency.
-Writes benchmarks/real_data.md unless --no-save.
+it, one run at the spec's default seed. `--set` adds spec overrides to every project (e.g.
+`--set data.normalize=standard`), so the options can be compared with the defaults.
+scikit-learn is a benchmark-only dependency. Writes benchmarks/real_data.md unless --no-save.
 """
 
 from __future__ import annotations
