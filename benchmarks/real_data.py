@@ -1,6 +1,7 @@
 """Generated projects on real data, next to scikit-learn's obvious baseline (nothing downloaded).
 
-    python benchmarks/real_data.py [--styles pytorch lightning] [--set KEY=VALUE ...] [--no-save]
+    python benchmarks/real_data.py [--styles pytorch lightning] [--seeds N ...]
+                                   [--set KEY=VALUE ...] [--no-save]
 
 Each dataset ships inside scikit-learn. It is written to the file format a user would have
 (csv or npz), a spec points a generated project at the file with default settings, and the
@@ -8,11 +9,15 @@ project trains in this process in each style (`<package>.train.main`). On the ve
 (the project's own train/val/test indices), the baseline is what a scikit-learn user reaches
 for first: StandardScaler + LogisticRegression (classification) or + Ridge (regression),
 fitted on train+val. The table shows the test accuracy, AUROC or R2 side by side with the
-ratio to the baseline; the issue's bar is a ratio of at least 0.99.
+ratio to the baseline; the issue's bar is a ratio of at least 0.99. The small test sets make
+accuracy move in steps of one example (1 / test rows, a column of the table).
 
-`--set` adds spec overrides to every project (e.g. `--set data.normalize=standard`), so the
-options can be compared with the defaults. scikit-learn is a benchmark-only dependency.
-Writes benchmarks/real_data.md unless --no-save.
+`--seeds` trains every project once per seed (`trainer.seed`, which also draws the split, so
+each seed has its own baseline) and shows the mean over the seeds and the worst ratio (of any
+seed and style), then every seed's ratios; a row passes only if its worst ratio does. Without
+it, one run at the spec's default seed. `--set` adds spec overrides to every project (e.g.
+`--set data.normalize=standard`), so the options can be compared with the defaults.
+scikit-learn is a benchmark-only dependency. Writes benchmarks/real_data.md unless --no-save.
 """
 
 from __future__ import annotations
@@ -170,55 +175,110 @@ def baseline(case: Case, indices: dict[str, list[int]]) -> float:
     return float(accuracy_score(targets[test_rows], model.predict(inputs[test_rows])))
 
 
+def measure(styles: list[str], overrides: list[str]) -> list[tuple[list[float], float, int]]:
+    """Each case's test values per style, its baseline and its number of test rows, for one
+    set of overrides."""
+    trained: dict[tuple[str, bool, str], dict[str, Any]] = {}
+    results = []
+    for case in CASES:
+        values = []
+        indices = None
+        for style in styles:
+            key = (case.dataset, case.images, style)
+            if key not in trained:  # the AUROC row reuses the accuracy row's run
+                with tempfile.TemporaryDirectory(prefix="real-data-") as tmp:
+                    trained[key] = train_project(case, style, Path(tmp), overrides)
+            run = trained[key]
+            values.append(float(run["metrics"][f"test_{case.metric}"]))
+            indices = run["indices"]
+        results.append((values, baseline(case, indices), len(indices["test"])))
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--styles", nargs="+", default=["pytorch", "lightning"])
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="trainer.seed values (default: the spec's)",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--no-save", action="store_true", help="do not write real_data.md")
     args = parser.parse_args()
 
-    header = ["dataset, model", "metric", *args.styles, "baseline", "ratio (worst style)", "ok"]
+    started = time.perf_counter()
+    seeds = args.seeds or [None]
+    runs = []  # per seed: per case (values per style, baseline)
+    for seed in seeds:
+        overrides = [*args.overrides, *([] if seed is None else [f"trainer.seed={seed}"])]
+        runs.append(measure(args.styles, overrides))
+        if seed is not None:
+            ratios = [min(values) / reference for values, reference, _ in runs[-1]]
+            print(f"seed {seed}: ratios " + " ".join(f"{r:.3f}" for r in ratios), flush=True)
+
+    several = len(seeds) > 1
+    mean = "mean " if several else ""
+    header = [
+        "dataset, model",
+        "metric",
+        "test rows",
+        *(f"{mean}{style}" for style in args.styles),
+        f"{mean}baseline",
+        *(["mean ratio", "worst ratio (seed)"] if several else ["ratio (worst style)"]),
+        "ok",
+    ]
     rows = [header, ["---"] * len(header)]
     failures = 0
-    started = time.perf_counter()
-    trained: dict[tuple[str, bool, str], dict[str, Any]] = {}
-    for case in CASES:
-        values = []
-        indices = None
-        for style in args.styles:
-            key = (case.dataset, case.images, style)
-            if key not in trained:  # the AUROC row reuses the accuracy row's run
-                with tempfile.TemporaryDirectory(prefix="real-data-") as tmp:
-                    trained[key] = train_project(case, style, Path(tmp), args.overrides)
-            run = trained[key]
-            values.append(float(run["metrics"][f"test_{case.metric}"]))
-            indices = run["indices"]
-        reference = baseline(case, indices)
-        ratio = min(values) / reference
-        ok = ratio >= 0.99
+    for number, case in enumerate(CASES):
+        per_seed = [run[number] for run in runs]
+        values = [float(np.mean([v[i] for v, _, _ in per_seed])) for i in range(len(args.styles))]
+        reference = float(np.mean([r for _, r, _ in per_seed]))
+        ratios = [min(v) / r for v, r, _ in per_seed]
+        worst = min(ratios)
+        ok = worst >= 0.99
         failures += not ok
-        cells = [f"{value:.4f}" for value in values]
+        ratio_cells = [f"{np.mean(ratios):.3f}"] if several else []
+        ratio_cells.append(
+            f"{worst:.3f}" + (f" (seed {seeds[ratios.index(worst)]})" if several else "")
+        )
         rows.append(
             [
                 case.name,
                 case.metric,
-                *cells,
+                str(per_seed[0][2]),
+                *(f"{value:.4f}" for value in values),
                 f"{reference:.4f}",
-                f"{ratio:.3f}",
+                *ratio_cells,
                 "yes" if ok else "NO",
             ]
         )
-        print(" | ".join(rows[-1]), flush=True)
     table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
     elapsed = time.perf_counter() - started
     settings = " ".join(f"--set {o}" for o in args.overrides) or "default settings"
+    if args.seeds:
+        settings += "; seeds " + " ".join(str(seed) for seed in seeds)
     footer = f"{settings}; measured in {elapsed:.0f} s on CPU, 1 thread"
+    if several:  # every seed's ratios (worst style), below the 0.99 bar in bold
+        names = [f"{case.name} ({case.metric})" for case in CASES]
+        seed_rows = [["seed", *names], ["---"] * (len(CASES) + 1)]
+        for seed, run in zip(seeds, runs, strict=True):
+            ratios = [min(values) / reference for values, reference, _ in run]
+            cells = [f"**{r:.3f}**" if r < 0.99 else f"{r:.3f}" for r in ratios]
+            seed_rows.append([str(seed), *cells])
+        per_seed = "\n".join("| " + " | ".join(row) + " |" for row in seed_rows)
+        footer += "\n\nRatio to the baseline per seed (worst style; below 0.99 in bold):\n\n"
+        footer += per_seed
     print(table)
     print(footer)
     if not args.no_save:
         RESULTS.write_text(
             "# Generated projects on real data vs scikit-learn\n\n"
-            "Written by `python benchmarks/real_data.py` (see its docstring).\n\n"
+            "Written by `python benchmarks/real_data.py` (see its docstring). Accuracy moves in"
+            " steps of 1 / test rows (one example): 0.018 on breast cancer's test set, 0.059 on"
+            " wine's, so a ratio of 0.982 there is one example more wrong than the baseline.\n\n"
             f"{table}\n\n{footer}\n",
             encoding="utf-8",
         )

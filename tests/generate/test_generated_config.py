@@ -28,7 +28,7 @@ def test_defaults_equal_the_config_file(config_module):
     module, folder = config_module
     from_file = _load(module, ["--config", str(folder / "config.yaml")])
     assert from_file == module.Config()
-    assert from_file.trainer.max_epochs == 10 and from_file.optimizer.lr == 0.001
+    assert from_file.trainer.max_epochs == 100 and from_file.optimizer.lr == 0.001
 
 
 def test_flags_override_set_which_overrides_the_file(config_module, tmp_path):

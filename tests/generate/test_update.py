@@ -4,6 +4,7 @@ survive a three-way merge (base: the render recorded in .scaffold/)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,9 @@ def test_update_applies_spec_changes_and_keeps_every_edit(edited, change, eviden
 def test_conflicting_edit_is_marked_listed_and_exits_1(edited):
     project, _ = edited
     config = project / "config.yaml"
-    edited_text = config.read_text().replace("  max_epochs: 10", "  max_epochs: 99  # ours")
+    original = config.read_text()
+    edited_text = re.sub(r"(?m)^  max_epochs: .*$", "  max_epochs: 99  # ours", original)
+    assert edited_text != original
     config.write_text(edited_text)
     code, output = _scaffold("update", str(project), "--set", "trainer.max_epochs=3")
     assert code == 1, output

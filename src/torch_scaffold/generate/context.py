@@ -590,7 +590,11 @@ def config_tree(spec: Spec, ctx: dict[str, Any]) -> dict[str, Any]:
     ]
 
     trainer = [
-        _field("trainer.max_epochs", s.trainer.max_epochs),
+        _field(
+            "trainer.max_epochs",
+            s.trainer.max_epochs,
+            "a cap: early stopping usually ends the run sooner" if p["early_stopping"] else "",
+        ),
         _field("trainer.precision", s.trainer.precision, '"32", "16-mixed" or "bf16-mixed"'),
         _field("trainer.accelerator", s.trainer.accelerator, "auto, cpu, cuda or mps"),
         _field("trainer.devices", s.trainer.devices, "per node; plain style: >1 needs torchrun"),

@@ -463,7 +463,13 @@ class CheckpointSpec:
 
 @dataclass(frozen=True)
 class TrainerSpec:
-    max_epochs: int = field(10, doc="Number of training epochs.", min=1, max=1_000_000)
+    max_epochs: int = field(
+        100,
+        doc="Most epochs to train. Early stopping (on by default) usually ends the run"
+        " sooner, and test uses the best checkpoint: this is a cap, not a budget.",
+        min=1,
+        max=1_000_000,
+    )
     precision: str = field(
         "32",
         doc="Numeric precision; mixed modes use autocast (fp16 adds a GradScaler). With"
