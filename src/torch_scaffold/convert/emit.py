@@ -389,21 +389,11 @@ def formatted(stmts: list, style, indent: int = 0) -> list:
     """New statements, with operator precedence made explicit and formatted by black for
     `style` (minus the columns of the block they go into); parsed back into nodes."""
     from torch_scaffold.convert import precedence
-    from torch_scaffold.convert.style import black_mode
+    from torch_scaffold.convert.style import black_format
 
     stmts = [precedence.fix(s) for s in stmts]
-    text = cst.Module(body=stmts).code
-    import black
-
-    mode = black_mode(style)
-    mode = black.Mode(
-        line_length=max(40, style.line_length - indent),
-        string_normalization=mode.string_normalization,
-        magic_trailing_comma=mode.magic_trailing_comma,
-    )
-    try:
-        text = black.format_str(text, mode=mode)
-    except Exception:  # noqa: BLE001 - black refuses some valid code (rare): keep it as is
+    text = black_format(cst.Module(body=stmts).code, style, indent)
+    if text is None:  # black refuses some valid code (rare): keep it as is
         return stmts
     return list(cst.parse_module(text).body)
 
