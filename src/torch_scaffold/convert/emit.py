@@ -1,4 +1,4 @@
-"""TrainingPlan + the original module -> the converted module (before formatting)."""
+"""The Plan + the original module -> the converted module (only the new code formatted)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _method(header: str, stmts: list, doc: str | None = None) -> cst.FunctionDef
 def _role_attr(ctx, role: str) -> str:
     """`optimizer` / `__host__.optimizer` -> its attribute on the LightningModule."""
     plan = ctx.plan
-    node = ctx.name_map.get(role) if "." not in role else None
+    node = ctx.plan.name_map.get(role) if "." not in role else None
     if node is not None:
         return code(node)
     last = role.rsplit(".", 1)[-1]
@@ -74,11 +74,11 @@ def class_name(ctx) -> str:
 
 def build_class(ctx) -> cst.ClassDef:
     plan = ctx.plan
-    opts = [_role_attr(ctx, r) for r in ctx.roles.optimizers]
+    opts = [_role_attr(ctx, r) for r in ctx.plan.roles.optimizers]
     scheds = [(s, _role_attr(ctx, s.expr)) for s in plan.schedulers]
     model_attr = None
-    for m in ctx.roles.models:
-        node = ctx.name_map.get(m) if "." not in m else None
+    for m in ctx.plan.roles.models:
+        node = ctx.plan.name_map.get(m) if "." not in m else None
         if node is not None and code(node).startswith("self."):
             model_attr = code(node)
             break
@@ -172,19 +172,19 @@ class _Rewrite(cst.CSTTransformer):
         self.ctx = ctx
         self.top, self.fit = top, fit
         self.replaced = ctx.raw.replaced
-        self.remove = {id(f) for f in ctx.removed_functions}
-        self.remove |= {id(s) for s in ctx.drop_stmts}
-        self.anchor = ctx.anchor
-        self.unwrap = {id(c) for c in ctx.unwrap_calls}
+        self.remove = {id(f) for f in ctx.plan.removed_functions}
+        self.remove |= {id(s) for s in ctx.plan.drop_stmts}
+        self.anchor = ctx.facts.anchor
+        self.unwrap = {id(c) for c in ctx.plan.unwrap_calls}
         self.module_level = {id(s) for s in ctx.parsed.module.body}
         self.emptied: set[int] = set()  # blocks left with nothing
         self.stashed: dict[int, list] = {}  # comments of removed `if` bodies
         targets = [
             self.replaced,
-            *ctx.removed_functions,
-            *ctx.unwrap_calls,
-            *ctx.sampler_calls,
-            *ctx.drop_stmts,
+            *ctx.plan.removed_functions,
+            *ctx.plan.unwrap_calls,
+            *ctx.plan.sampler_calls,
+            *ctx.plan.drop_stmts,
         ]
         self.paths: set[int] = set()
         for t in targets:
@@ -244,8 +244,8 @@ class _Rewrite(cst.CSTTransformer):
         return updated
 
     def leave_Call(self, original, updated):
-        if original in self.ctx.sampler_calls:
-            return cst.parse_expression(self.ctx.sampler_calls[original])
+        if original in self.ctx.plan.sampler_calls:
+            return cst.parse_expression(self.ctx.plan.sampler_calls[original])
         if id(original) in self.unwrap:
             return updated.args[0].value
         return updated
@@ -366,11 +366,11 @@ def _is_docstring(s) -> bool:
 
 
 def unique(ctx, base: str) -> str:
-    taken = ctx.taken_names
+    taken, chosen = ctx.facts.taken_names, ctx.plan.emitted_names
     name = base
-    while name in taken:
+    while name in taken or name in chosen:
         name = "pl_" + name if not name.startswith("pl_") else name + "_"
-    taken.add(name)
+    chosen.add(name)
     return name
 
 
@@ -401,7 +401,7 @@ def formatted(stmts: list, style, indent: int = 0) -> list:
 def emit(ctx) -> str:
     from torch_scaffold.convert.style import DEFAULT
 
-    style = getattr(ctx, "style", None) or DEFAULT
+    style = ctx.facts.style or DEFAULT
     cls = build_class(ctx)
     lit = unique(ctx, "lit_model")
     trainer = unique(ctx, "trainer")

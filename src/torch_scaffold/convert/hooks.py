@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torch_scaffold.convert.analyze import Refusal
+from torch_scaffold.convert.literals import literal_start
 from torch_scaffold.convert.nodes import code, dotted, stmt, walk
 from torch_scaffold.convert.plan import (
     BATCH_END,
@@ -23,8 +24,8 @@ from torch_scaffold.convert.scope import rename, statement_usage
 CLOSURE_LOSS = "__closure_loss__"
 
 
-def build(ctx) -> None:
-    raw, plan, facts = ctx.raw, ctx.plan, ctx.facts
+def run(ctx) -> None:
+    raw, plan, facts = ctx.raw, ctx.plan, ctx.loop
     host = {"self": cst.Name(HOST)}
     sec = {
         TRAIN_STEP: [rename(s, host) for s in raw.loop_body],
@@ -40,7 +41,7 @@ def build(ctx) -> None:
         everything.append(rename(facts.closure_step_stmt, host))
     closure_names = {facts.closure_fn.name.value} if facts.closure_fn is not None else set()
     roles = roles_mod.find(everything, ctx.ix, closure_names)
-    ctx.roles = roles
+    ctx.plan.roles = roles
     if not roles.optimizers:
         raise Refusal(
             "backward() runs but no optimizer steps: manual parameter updates are not supported"
@@ -74,7 +75,7 @@ def build(ctx) -> None:
                     # optimizer.step(closure) returns the loss of the closure's first call
                     # (LBFGS calls it several times); Lightning's outputs hold the last one
                     pre = [stmt(f"{code(raw.closure_target)} = self._step_loss")]
-                    ctx.first_closure_loss = True
+                    ctx.plan.first_closure_loss = True
                 plan.sections[BATCH_END] = pre + tail
     from torch_scaffold.convert.rules import accumulation
 
@@ -147,7 +148,7 @@ def _epoch_start_control(ctx, stmts: list) -> list:
                 from torch_scaffold.convert.scope import expr_reads
 
                 test_names = set(expr_reads(st.test))
-            resumed = test_names & ctx.resume_names
+            resumed = test_names & ctx.plan.resume_names
             if resumed and kinds == {"continue"} and isinstance(st, cst.If) and st.orelse is None:
                 ctx.note(
                     REMOVED,
@@ -258,7 +259,7 @@ def _batch_and_counters(ctx) -> None:
         from torch_scaffold.convert.precedence import fix
 
         start = raw.epoch_start
-        lit = ctx.literal_start(start)
+        lit = literal_start(ctx.parsed, ctx.ix, ctx.loop, start)
         value = cst.parse_expression("self.current_epoch")
         if lit != 0:
             # the start is spelled in the moved code's names (`self.start_epoch` of a
@@ -283,7 +284,7 @@ def _loss_return(ctx) -> None:
     if plan.manual:
         return
     loss = code(plan.loss_expr)
-    if getattr(ctx, "first_closure_loss", False):
+    if plan.first_closure_loss:
         plan.sections[TRAIN_STEP].append(
             cst.parse_statement(
                 "if self._step_loss_at != self.global_step:  # the closure's first call\n"

@@ -240,9 +240,9 @@ def _blocks(node):
     return [body] if body else []
 
 
-def assign(ctx) -> None:
+def run(ctx) -> None:
     """Rename names in all hooks and fill plan.ctor / plan.writebacks."""
-    plan, raw, facts = ctx.plan, ctx.raw, ctx.facts
+    plan, raw, facts = ctx.plan, ctx.raw, ctx.loop
     hooks = {k: v for k, v in plan.sections.items() if v}
     # the names each hook binds for itself
     own = {
@@ -264,8 +264,8 @@ def assign(ctx) -> None:
     if isinstance(facts.driver, cst.FunctionDef) and _is_method(ctx, facts.driver):
         d_locals.add(HOST)
     after = after_reads(facts.driver, raw.replaced)
-    devices = {d for d in ctx.roles.devices if "." not in d}
-    if any(d.startswith(HOST + ".") and d.endswith("device") for d in ctx.roles.devices):
+    devices = {d for d in ctx.plan.roles.devices if "." not in d}
+    if any(d.startswith(HOST + ".") and d.endswith("device") for d in ctx.plan.roles.devices):
         devices.add("device")
 
     mapping: dict[str, cst.BaseExpression] = {}
@@ -293,14 +293,14 @@ def assign(ctx) -> None:
                 plan.ctor[attr] = host_driver.get(name, name)
             elif attr not in plan.ctor:
                 plan.state_init_none.append(attr)
-            if name in after and name not in ctx.roles.models:
+            if name in after and name not in ctx.plan.roles.models:
                 plan.writebacks.append(f"{name} = {{lit}}.{attr}")
         elif name in d_locals:
             attr = "host" if name == HOST else attr_name(name)
             mapping[name] = cst.parse_expression(f"self.{attr}")
             plan.ctor[attr] = "self" if name == HOST else host_driver.get(name, name)
     # the loss expression and role expressions follow the same renaming
-    ctx.name_map = mapping
+    ctx.plan.name_map = mapping
     plan.sections = {k: [rename(s, mapping) for s in v] for k, v in hooks.items()}
     for k in list(plan.sections):
         plan.sections[k] = [_drop_nonlocal(s) for s in plan.sections[k]]
@@ -325,7 +325,7 @@ def _conditional_arguments(ctx) -> None:
     from torch_scaffold.convert.result import KEPT
     from torch_scaffold.convert.scope import bound_before
 
-    facts, raw, plan = ctx.facts, ctx.raw, ctx.plan
+    facts, raw, plan = ctx.loop, ctx.raw, ctx.plan
     driver = facts.driver
     sure = bound_before(driver, raw.replaced, ctx.parsed.parent)
     local = driver_locals(driver, raw.replaced)
@@ -420,9 +420,9 @@ def mapped(ctx, expr_code: str) -> str:
         attr = node.attr.value
         if attr in ctx.plan.ctor:
             return f"self.{attr}"
-        name_node = ctx.name_map.get(attr)
+        name_node = ctx.plan.name_map.get(attr)
         if name_node is not None:
             return cst.Module([]).code_for_node(name_node)
         ctx.plan.ctor.setdefault("host", "self")
         return f"self.host.{attr}"
-    return cst.Module([]).code_for_node(rename(node, ctx.name_map))
+    return cst.Module([]).code_for_node(rename(node, ctx.plan.name_map))

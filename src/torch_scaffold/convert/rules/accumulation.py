@@ -38,7 +38,7 @@ class _Undivide(cst.CSTTransformer):
 
 
 def undo_division(ctx, stmts: list) -> list:
-    factor, loss = ctx.accum_factor, ctx.plan.loss_expr
+    factor, loss = ctx.plan.accum_factor, ctx.plan.loss_expr
     if not factor or loss is None:
         return stmts
     t = _Undivide(code(loss), factor)

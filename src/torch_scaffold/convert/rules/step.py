@@ -80,10 +80,10 @@ def flatten(ctx, body: list, roles) -> list:
                     f"Trainer(accumulate_grad_batches={code(factor)})",
                     st,
                 )
-                ctx.accum_factor = code(factor)
+                ctx.plan.accum_factor = code(factor)
             elif not _has_backward(st):
                 ctx.note(
-                    TODO if ctx.partial else MOVED,
+                    TODO if ctx.facts.partial else MOVED,
                     f"optimizer step guarded by `if {code(st.test)}`: Lightning steps every batch",
                     st,
                 )
@@ -111,7 +111,7 @@ def split(ctx, body: list, roles) -> None:
     loss = amp.unscale_loss(ctx, loss, roles)
     plan.loss_expr = loss
     s = max((i for i, st in enumerate(body) if _steps_optimizer(st, roles)), default=None)
-    if ctx.facts.kind == "closure":
+    if ctx.loop.kind == "closure":
         s = b
     if s is None:
         raise Refusal("backward() is not followed by an optimizer step")
@@ -218,7 +218,6 @@ def manual(ctx, body: list, roles) -> None:
 
     out = [st.visit(Rewrite()) for st in body]
     locals_ = [n.replace(".", "_").replace("__host___", "") for n in names]
-    ctx.manual_opt_locals = dict(zip(names, locals_))
     head = ", ".join(locals_) + ("," if len(locals_) == 1 else "")
     plan.sections[TRAIN_STEP] = [stmt(f"{head} = self.optimizers()")] + out
     plan.sections[BEFORE_OPT] = []
