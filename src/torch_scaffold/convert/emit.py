@@ -357,14 +357,6 @@ def _is_import(s) -> bool:
     )
 
 
-def _is_docstring(s) -> bool:
-    return (
-        isinstance(s, cst.SimpleStatementLine)
-        and isinstance(s.body[0], cst.Expr)
-        and isinstance(s.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )
-
-
 def unique(ctx, base: str) -> str:
     taken, chosen = ctx.facts.taken_names, ctx.plan.emitted_names
     name = base

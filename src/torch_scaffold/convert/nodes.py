@@ -32,16 +32,6 @@ def method_call(node: cst.CSTNode) -> tuple[cst.BaseExpression, str] | None:
     return None
 
 
-def call_of(stmt: cst.CSTNode) -> cst.Call | None:
-    """The call of an expression statement `f(...)` / `x = f(...)`, if that is all it is."""
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-        small = stmt.body[0]
-        value = getattr(small, "value", None)
-        if isinstance(small, (cst.Expr, cst.Assign, cst.AnnAssign)) and isinstance(value, cst.Call):
-            return value
-    return None
-
-
 # libcst computes `.children` (and runs a visitor) by rebuilding every node it passes, which
 # made walks the slowest part of a conversion. `children_of` reads the same fields directly,
 # in the order libcst's own traversal visits them (learnt once per node type).
@@ -268,7 +258,3 @@ def expr(text: str) -> cst.BaseExpression:
 
 def contains(node: cst.CSTNode, target: cst.CSTNode) -> bool:
     return any(n is target for n in walk(node))
-
-
-def self_attr(name: str) -> cst.Attribute:
-    return cst.Attribute(value=cst.Name("self"), attr=cst.Name(name))

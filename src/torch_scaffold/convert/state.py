@@ -407,22 +407,3 @@ def _drop_nonlocal(s):
 def _is_method(ctx, fn) -> bool:
     params = fn.params.params
     return bool(params) and params[0].name.value == "self" and ctx.ix.class_of(fn) is not None
-
-
-def mapped(ctx, expr_code: str) -> str:
-    """An expression of the moved code (e.g. an optimizer) after renaming."""
-    node = cst.parse_expression(expr_code)
-    if (
-        isinstance(node, cst.Attribute)
-        and isinstance(node.value, cst.Name)
-        and node.value.value == HOST
-    ):
-        attr = node.attr.value
-        if attr in ctx.plan.ctor:
-            return f"self.{attr}"
-        name_node = ctx.plan.name_map.get(attr)
-        if name_node is not None:
-            return cst.Module([]).code_for_node(name_node)
-        ctx.plan.ctor.setdefault("host", "self")
-        return f"self.host.{attr}"
-    return cst.Module([]).code_for_node(rename(node, ctx.plan.name_map))
