@@ -7,7 +7,7 @@ import gc
 
 import libcst as cst
 
-from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
+from torch_scaffold.convert import analyze, emit, report, sections, state
 from torch_scaffold.convert.limits import check_size
 from torch_scaffold.convert.nodes import code, dotted, set_index, walk
 from torch_scaffold.convert.parse import parse
@@ -19,19 +19,56 @@ from torch_scaffold.convert.result import (
     Conversion,
     ReportEntry,
 )
-from torch_scaffold.convert.rules import amp, distributed, inlined, refusals, resume, trainer_flags
+from torch_scaffold.convert.rules import (
+    accumulation,
+    amp,
+    checkpointing,
+    cleanup,
+    counters,
+    distributed,
+    flags,
+    inlined,
+    logging,
+    loop_control,
+    loss,
+    moved,
+    refusals,
+    resume,
+    roles,
+    scheduler,
+    step,
+    train_mode,
+    trainer_flags,
+)
 
 # The passes, in the order they run; each is `run(ctx)` on the one Context. A new pattern is a
-# module in rules/ with a `run` and an entry here. Why this order:
-# - distributed, resume and inlined look at the parsed module as written, and decide what the
-#   emitter removes from it (wrappers, the resume block, inlined functions); resume's names
-#   let hooks accept the `continue` that skipped epochs a checkpoint covered;
-# - hooks builds the hook bodies from the loop's pieces (its own rules run in its order) and
-#   finds the roles (optimizers, scalers, devices) that every later pass reads;
-# - state renames the moved code's shared names to attributes: it needs every hook body;
-# - trainer_flags reads the roles, the resume names and state's renaming;
-# - amp last: a GradScaler is dropped only once nothing, moved or renamed, uses it.
-PASSES: tuple[Pass, ...] = (distributed, resume, inlined, hooks, state, trainer_flags, amp)
+# module in rules/ with a `run` and an entry here. The order is the one the output is pinned
+# to (fixtures, the report's order); the dependencies it carries:
+PASSES: tuple[Pass, ...] = (
+    # the module as written: what the emitter removes from it (DDP wrappers, the resume
+    # block, functions inlined into the hooks)
+    distributed,
+    resume,  # plan.resume_names: loop_control and trainer_flags read them
+    inlined,
+    # the hook bodies
+    moved,  # the loop's pieces, in the host's names
+    roles,  # plan.roles (optimizers, schedulers, scalers...): every later pass reads them
+    step,  # splits the iteration at backward()/step(): the five hooks exist from here on
+    accumulation,  # needs step's loss and the N of `if (i + 1) % N == 0: step()`
+    scheduler,  # scheduler.step() in the epoch hooks
+    checkpointing,  # checkpoint saves in the epoch hooks
+    cleanup,  # device moves, then what they and the passes above left empty, per hook
+    loop_control,
+    logging,  # reads the monitors the scheduler passes recorded
+    flags,  # reads what every other hook still reads
+    train_mode,
+    counters,  # batch/index/epoch variables, prepended once the bodies are final
+    loss,  # appends `return loss`: the last statement of training_step
+    # names: shared locals become attributes once every hook body is final
+    state,
+    trainer_flags,  # reads the roles, the resume names and state's renaming
+    amp,  # last: a GradScaler goes only once nothing, moved or renamed, uses it
+)
 
 
 def _already_lightning(parsed) -> bool:

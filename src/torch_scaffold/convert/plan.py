@@ -61,6 +61,7 @@ class Plan:
     # --- the LightningModule
     manual: bool = False  # two or more optimizers: manual optimization
     sections: dict[str, list[cst.BaseStatement]] = field(default_factory=dict)  # hook -> body
+    closure_tail: list[cst.BaseStatement] = field(default_factory=list)  # after step(closure)
     optimizers: list[str] = field(default_factory=list)  # expressions in moved code
     schedulers: list[Scheduler] = field(default_factory=list)
     model: str | None = None  # expression of the main model in moved code

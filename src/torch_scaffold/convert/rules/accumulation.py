@@ -49,3 +49,11 @@ def undo_division(ctx, stmts: list) -> list:
             f"`{code(loss)} / {factor}` division (Lightning divides by accumulate_grad_batches)",
         )
     return out
+
+
+def run(ctx) -> None:
+    from torch_scaffold.convert.plan import BATCH_END, TRAIN_STEP
+
+    sections = ctx.plan.sections
+    for hook in (TRAIN_STEP, BATCH_END):
+        sections[hook] = undo_division(ctx, sections[hook])

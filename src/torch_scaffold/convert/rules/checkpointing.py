@@ -108,3 +108,10 @@ def saves(ctx, stmts: list, roles) -> list:
             f"ModelCheckpoint({arg}save_last=True)",
         )
     return out
+
+
+def run(ctx) -> None:
+    from torch_scaffold.convert.plan import EPOCH_END, EPOCH_START
+
+    for hook in (EPOCH_START, EPOCH_END):
+        ctx.plan.sections[hook] = saves(ctx, ctx.plan.sections[hook], ctx.plan.roles)

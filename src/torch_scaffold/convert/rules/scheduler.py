@@ -62,3 +62,11 @@ def epoch_steps(ctx, stmts: list, roles) -> list:
             continue
         out.append(new)
     return out
+
+
+def run(ctx) -> None:
+    """scheduler.step() in the epoch hooks -> interval="epoch" (the step's are step.py's)."""
+    from torch_scaffold.convert.plan import EPOCH_END, EPOCH_START
+
+    for hook in (EPOCH_START, EPOCH_END):
+        ctx.plan.sections[hook] = epoch_steps(ctx, ctx.plan.sections[hook], ctx.plan.roles)

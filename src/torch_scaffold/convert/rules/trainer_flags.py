@@ -120,10 +120,10 @@ def _epochs_after_resume(ctx, max_epochs) -> None:
 
 def _evaluation_report(ctx) -> None:
     """Say where evaluation went: during training (validation) or after it (test)."""
-    from torch_scaffold.convert.hooks import called_functions
     from torch_scaffold.convert.nodes import body_of
     from torch_scaffold.convert.plan import BATCH_END, EPOCH_END
     from torch_scaffold.convert.result import KEPT
+    from torch_scaffold.convert.rules.train_mode import called_functions
 
     user_fns = set(ctx.ix.functions)
     for hook in (EPOCH_END, BATCH_END):
