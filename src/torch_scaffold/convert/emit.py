@@ -154,7 +154,6 @@ def fit_statements(ctx, lit: str, trainer: str) -> list:
         stmt(f"{trainer} = {PL}.Trainer({flag_text})"),
     ]
     fit_args = [lit] + [f"{k}={v}" for k, v in plan.fit_kwargs.items()]
-    out += [stmt(x) for x in plan.pre_fit]
     out.append(stmt(f"{trainer}.fit({', '.join(fit_args)})"))
     out += [stmt(w.format(lit=lit)) for w in plan.writebacks]
     out += [stmt(x) for x in plan.post_fit]

@@ -64,7 +64,6 @@ class Plan:
     closure_tail: list[cst.BaseStatement] = field(default_factory=list)  # after step(closure)
     optimizers: list[str] = field(default_factory=list)  # expressions in moved code
     schedulers: list[Scheduler] = field(default_factory=list)
-    model: str | None = None  # expression of the main model in moved code
     model_class: str | None = None
     loss_expr: cst.BaseExpression | None = None
     batch_param: str = "batch"
@@ -73,7 +72,6 @@ class Plan:
     state_init_none: list[str] = field(default_factory=list)  # attributes set to None first
     hparams: str | None = None  # driver expression given to save_hyperparameters
     helpers: list[str] = field(default_factory=list)  # module-level helper classes to add
-    restore_train_mode: set[str] = field(default_factory=set)
     first_closure_loss: bool = False  # training_step keeps the closure's first loss
     # --- the Trainer call and the code around it
     trainer_flags: dict[str, str] = field(default_factory=dict)  # flag -> driver expression
@@ -81,8 +79,7 @@ class Plan:
     fit_kwargs: dict[str, str] = field(default_factory=dict)
     train_data: cst.BaseExpression | None = None  # what fit() trains on (driver scope)
     writebacks: list[str] = field(default_factory=list)  # `name = {lit}.attr` after fit
-    pre_fit: list[str] = field(default_factory=list)
-    post_fit: list[str] = field(default_factory=list)
+    post_fit: list[str] = field(default_factory=list)  # statements after fit()
     todos: list[str] = field(default_factory=list)  # `# TODO(scaffold): ...` above the Trainer
     # --- the rest of the module: nodes of the parsed tree the emitter removes or rewrites
     removed_functions: list[cst.CSTNode] = field(default_factory=list)  # and the resume block

@@ -242,7 +242,7 @@ def _blocks(node):
 
 def run(ctx) -> None:
     """Rename names in all hooks and fill plan.ctor / plan.writebacks."""
-    plan, raw, facts = ctx.plan, ctx.raw, ctx.loop
+    plan, raw, loop = ctx.plan, ctx.raw, ctx.loop
     hooks = {k: v for k, v in plan.sections.items() if v}
     # the names each hook binds for itself
     own = {
@@ -257,13 +257,13 @@ def run(ctx) -> None:
         for n in own.get(k, ()):
             u.binds.add(n)
             u.read_first.discard(n)
-    d_locals = driver_locals(facts.driver, raw.replaced) | set(host_driver)
+    d_locals = driver_locals(loop.driver, raw.replaced) | set(host_driver)
     # module-level variables (model, optimizer, loaders...) are passed in too, so that
     # every module the step uses is registered on the LightningModule
     d_locals |= driver_locals(ctx.parsed.module, raw.replaced)
-    if isinstance(facts.driver, cst.FunctionDef) and _is_method(ctx, facts.driver):
+    if isinstance(loop.driver, cst.FunctionDef) and _is_method(ctx, loop.driver):
         d_locals.add(HOST)
-    after = after_reads(facts.driver, raw.replaced)
+    after = after_reads(loop.driver, raw.replaced)
     devices = {d for d in ctx.plan.roles.devices if "." not in d}
     if any(d.startswith(HOST + ".") and d.endswith("device") for d in ctx.plan.roles.devices):
         devices.add("device")
@@ -325,8 +325,8 @@ def _conditional_arguments(ctx) -> None:
     from torch_scaffold.convert.result import KEPT
     from torch_scaffold.convert.scope import bound_before
 
-    facts, raw, plan = ctx.loop, ctx.raw, ctx.plan
-    driver = facts.driver
+    loop, raw, plan = ctx.loop, ctx.raw, ctx.plan
+    driver = loop.driver
     sure = bound_before(driver, raw.replaced, ctx.parsed.parent)
     local = driver_locals(driver, raw.replaced)
     for attr, value in list(plan.ctor.items()):

@@ -38,8 +38,8 @@ def resume_block(parsed, ix, driver, stop_at):
 
 def run(ctx) -> None:
     """`if <opt>: ckpt = torch.load(P) ... optimizer.load_state_dict(...)` -> fit(ckpt_path=...)."""
-    facts, parsed = ctx.loop, ctx.parsed
-    found = resume_block(parsed, ctx.ix, facts.driver, ctx.raw.replaced)
+    loop, parsed = ctx.loop, ctx.parsed
+    found = resume_block(parsed, ctx.ix, loop.driver, ctx.raw.replaced)
     if found is not None:
         st, load = found
         loads = [load]
