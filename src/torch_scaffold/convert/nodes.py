@@ -142,6 +142,9 @@ class TreeIndex:
         self.end = end
         self.pos = pos
         self.by_type = dict(by_type)
+        # facts derived from one unchanged node (it never changes), computed once: the
+        # names an expression reads (scope.expr_reads), asked again by several passes
+        self.reads: dict[int, list[str]] = {}
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         i = self.pos.get(id(node))
@@ -258,3 +261,23 @@ def expr(text: str) -> cst.BaseExpression:
 
 def contains(node: cst.CSTNode, target: cst.CSTNode) -> bool:
     return any(n is target for n in walk(node))
+
+
+def unchanged(node: cst.CSTNode) -> bool:
+    """Whether `node` is a node of the parsed tree, as parsed (no rule rebuilt it)."""
+    return _INDEX is not None and id(node) in _INDEX.pos
+
+
+def holds(node: cst.CSTNode, *kinds: type) -> bool:
+    """Whether `node` holds a node of one of `kinds` (libcst's concrete classes)."""
+    if unchanged(node):
+        return bool(_INDEX.of_type(*kinds, within=node))
+    return any(type(n) in kinds for n in walk(node))
+
+
+def mentions(node: cst.CSTNode, names) -> bool:
+    """Whether a Name under `node` spells one of `names`. A transformer that only touches
+    those names skips the subtrees that have none: libcst would rebuild them node by node."""
+    if unchanged(node):
+        return any(n.value in names for n in _INDEX.of_type(cst.Name, within=node))
+    return any(type(n) is cst.Name and n.value in names for n in walk(node))

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import visit
+from torch_scaffold.convert.nodes import current_index, mentions, unchanged, visit
 
+_STATEMENTS = (cst.BaseStatement, cst.BaseSmallStatement)
 _SCOPED = (cst.FunctionDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 
@@ -111,6 +112,16 @@ def _locals_of(fn: cst.FunctionDef) -> set[str]:
 
 
 def expr_reads(node: cst.CSTNode) -> list[str]:
+    index = current_index()
+    if index is not None and id(node) in index.pos:
+        names = index.reads.get(id(node))
+        if names is None:
+            names = index.reads[id(node)] = _reads(node)
+        return list(names)
+    return _reads(node)
+
+
+def _reads(node: cst.CSTNode) -> list[str]:
     v = _Reads()
     visit(node, v)
     return v.names
@@ -264,7 +275,10 @@ class Renamer(cst.CSTTransformer):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         self._scopes.enter(node)
-        return True
+        # a statement of the parsed tree without a mapped name stays as it is, unrebuilt
+        return not (isinstance(node, _STATEMENTS) and unchanged(node)) or mentions(
+            node, self.mapping
+        )
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):
         self._scopes.leave(original_node)
@@ -288,7 +302,7 @@ def _nonlocals(fn: cst.FunctionDef) -> set[str]:
 
 
 def rename(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
-    if not mapping:
+    if not mapping or not mentions(node, mapping):
         return node
     return node.visit(Renamer(mapping))
 

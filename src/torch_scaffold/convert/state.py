@@ -12,7 +12,7 @@ import keyword
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, contains, visit, walk
+from torch_scaffold.convert.nodes import body_of, contains, mentions, visit, walk
 from torch_scaffold.convert.plan import BATCH_END, HOST, TRAIN_STEP
 from torch_scaffold.convert.scope import rename, statement_usage
 
@@ -167,12 +167,16 @@ def promote_host(
     }
     device_attr = "device" in v.used and "device" not in v.stored
     driver = {a: f"self.{a}" for a in promote}
-    t = _PromoteHost(promote)
-    out = {k: [s.visit(t) for s in stmts] for k, stmts in sections.items()}
-    if device_attr:
-        dt = _PromoteHost({"device"})
-        out = {k: [s.visit(dt) for s in stmts] for k, stmts in out.items()}
+    out = sections
+    for names in (promote, {"device"} if device_attr else set()):
+        if names:  # only statements that mention the host can change: the rest stay unrebuilt
+            t = _PromoteHost(names)
+            out = {k: [_visit_host(s, t) for s in stmts] for k, stmts in out.items()}
     return out, driver
+
+
+def _visit_host(s: cst.CSTNode, t: cst.CSTTransformer) -> cst.CSTNode:
+    return s.visit(t) if mentions(s, (HOST,)) else s
 
 
 def driver_locals(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:

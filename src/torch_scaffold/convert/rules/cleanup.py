@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, code, dotted, method_call, with_body
+from torch_scaffold.convert.nodes import body_of, code, dotted, mentions, method_call, with_body
 from torch_scaffold.convert.rules import amp
+
+_MOVES = ("to", "cuda")  # the methods rules/device.py rewrites
 
 
 def _is_mode_switch(st, roles) -> bool:
@@ -103,6 +105,7 @@ def run(ctx) -> None:
     for hook in HOOKS:
         in_step = hook in (TRAIN_STEP, BEFORE_OPT)
         mover = DropMoves(ctx, roles) if in_step else CudaToDevice()
-        stmts = [s.visit(mover) for s in plan.sections[hook]]
+        # only statements that name a move can change: the rest stay unrebuilt
+        stmts = [s.visit(mover) if mentions(s, _MOVES) else s for s in plan.sections[hook]]
         in_step = (in_step or hook == EPOCH_START) and not plan.manual
         plan.sections[hook] = clean(ctx, stmts, roles, in_step=in_step)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torch_scaffold.convert.analyze import Refusal
-from torch_scaffold.convert.nodes import code, stmt, visit
+from torch_scaffold.convert.nodes import code, holds, stmt, visit
 from torch_scaffold.convert.plan import EPOCH_END
 from torch_scaffold.convert.result import MOVED, REMOVED
 from torch_scaffold.convert.scope import expr_reads
@@ -64,7 +64,7 @@ def _with_lines(new, old, i):
 
 def rewrite(ctx, stmts: list, on_break: list[str], on_continue: list[str], what: str) -> list:
     t = _Control(on_break, on_continue)
-    out = [s.visit(t) for s in stmts]
+    out = [s.visit(t) if holds(s, cst.Break, cst.Continue) else s for s in stmts]
     if t.hits:
         ctx.note(MOVED, f"break/continue of the {what} -> {on_break[0]}")
     return out
