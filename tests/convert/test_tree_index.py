@@ -132,3 +132,22 @@ def test_conversion_releases_the_index_and_restores_gc():
         assert not gc.isenabled()  # a caller's choice is left as it was
     finally:
         gc.enable()
+
+
+def test_untouched_statements_stay_the_parsed_nodes():
+    """Rules skip the subtrees they would not change (libcst rebuilds every node it visits):
+    moved code keeps its nodes, so later passes still find them in the index."""
+    from torch_scaffold.convert import precedence
+    from torch_scaffold.convert.scope import expr_reads, rename
+
+    parsed = parse("x = a + b\ny = self.c\n", "t.py")
+    try:
+        plain, with_self = parsed.module.body
+        host = {"self": cst.Name("__host__")}
+        assert rename(plain, host) is plain
+        assert rename(with_self, host) is not with_self
+        assert precedence.fix(plain) is plain
+        value = plain.body[0].value
+        assert expr_reads(value) == ["a", "b"] == expr_reads(value)  # the second from memo
+    finally:
+        nodes.set_index(None)

@@ -20,7 +20,6 @@ from torch_scaffold.convert.nodes import code, dotted, method_call, walk
 from torch_scaffold.convert.parse import Parsed
 
 LOOPS = (cst.For, cst.While)
-FUNCS = (cst.FunctionDef,)
 
 
 class Refusal(Exception):

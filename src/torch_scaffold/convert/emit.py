@@ -1,4 +1,4 @@
-"""TrainingPlan + the original module -> the converted module (before formatting)."""
+"""The Plan + the original module -> the converted module (only the new code formatted)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _method(header: str, stmts: list, doc: str | None = None) -> cst.FunctionDef
 def _role_attr(ctx, role: str) -> str:
     """`optimizer` / `__host__.optimizer` -> its attribute on the LightningModule."""
     plan = ctx.plan
-    node = ctx.name_map.get(role) if "." not in role else None
+    node = ctx.plan.name_map.get(role) if "." not in role else None
     if node is not None:
         return code(node)
     last = role.rsplit(".", 1)[-1]
@@ -74,11 +74,11 @@ def class_name(ctx) -> str:
 
 def build_class(ctx) -> cst.ClassDef:
     plan = ctx.plan
-    opts = [_role_attr(ctx, r) for r in ctx.roles.optimizers]
+    opts = [_role_attr(ctx, r) for r in ctx.plan.roles.optimizers]
     scheds = [(s, _role_attr(ctx, s.expr)) for s in plan.schedulers]
     model_attr = None
-    for m in ctx.roles.models:
-        node = ctx.name_map.get(m) if "." not in m else None
+    for m in ctx.plan.roles.models:
+        node = ctx.plan.name_map.get(m) if "." not in m else None
         if node is not None and code(node).startswith("self."):
             model_attr = code(node)
             break
@@ -154,7 +154,6 @@ def fit_statements(ctx, lit: str, trainer: str) -> list:
         stmt(f"{trainer} = {PL}.Trainer({flag_text})"),
     ]
     fit_args = [lit] + [f"{k}={v}" for k, v in plan.fit_kwargs.items()]
-    out += [stmt(x) for x in plan.pre_fit]
     out.append(stmt(f"{trainer}.fit({', '.join(fit_args)})"))
     out += [stmt(w.format(lit=lit)) for w in plan.writebacks]
     out += [stmt(x) for x in plan.post_fit]
@@ -172,19 +171,19 @@ class _Rewrite(cst.CSTTransformer):
         self.ctx = ctx
         self.top, self.fit = top, fit
         self.replaced = ctx.raw.replaced
-        self.remove = {id(f) for f in ctx.removed_functions}
-        self.remove |= {id(s) for s in ctx.drop_stmts}
-        self.anchor = ctx.anchor
-        self.unwrap = {id(c) for c in ctx.unwrap_calls}
+        self.remove = {id(f) for f in ctx.plan.removed_functions}
+        self.remove |= {id(s) for s in ctx.plan.drop_stmts}
+        self.anchor = ctx.facts.anchor
+        self.unwrap = {id(c) for c in ctx.plan.unwrap_calls}
         self.module_level = {id(s) for s in ctx.parsed.module.body}
         self.emptied: set[int] = set()  # blocks left with nothing
         self.stashed: dict[int, list] = {}  # comments of removed `if` bodies
         targets = [
             self.replaced,
-            *ctx.removed_functions,
-            *ctx.unwrap_calls,
-            *ctx.sampler_calls,
-            *ctx.drop_stmts,
+            *ctx.plan.removed_functions,
+            *ctx.plan.unwrap_calls,
+            *ctx.plan.sampler_calls,
+            *ctx.plan.drop_stmts,
         ]
         self.paths: set[int] = set()
         for t in targets:
@@ -244,8 +243,8 @@ class _Rewrite(cst.CSTTransformer):
         return updated
 
     def leave_Call(self, original, updated):
-        if original in self.ctx.sampler_calls:
-            return cst.parse_expression(self.ctx.sampler_calls[original])
+        if original in self.ctx.plan.sampler_calls:
+            return cst.parse_expression(self.ctx.plan.sampler_calls[original])
         if id(original) in self.unwrap:
             return updated.args[0].value
         return updated
@@ -357,20 +356,12 @@ def _is_import(s) -> bool:
     )
 
 
-def _is_docstring(s) -> bool:
-    return (
-        isinstance(s, cst.SimpleStatementLine)
-        and isinstance(s.body[0], cst.Expr)
-        and isinstance(s.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )
-
-
 def unique(ctx, base: str) -> str:
-    taken = ctx.taken_names
+    taken, chosen = ctx.facts.taken_names, ctx.plan.emitted_names
     name = base
-    while name in taken:
+    while name in taken or name in chosen:
         name = "pl_" + name if not name.startswith("pl_") else name + "_"
-    taken.add(name)
+    chosen.add(name)
     return name
 
 
@@ -389,21 +380,11 @@ def formatted(stmts: list, style, indent: int = 0) -> list:
     """New statements, with operator precedence made explicit and formatted by black for
     `style` (minus the columns of the block they go into); parsed back into nodes."""
     from torch_scaffold.convert import precedence
-    from torch_scaffold.convert.style import black_mode
+    from torch_scaffold.convert.style import black_format
 
     stmts = [precedence.fix(s) for s in stmts]
-    text = cst.Module(body=stmts).code
-    import black
-
-    mode = black_mode(style)
-    mode = black.Mode(
-        line_length=max(40, style.line_length - indent),
-        string_normalization=mode.string_normalization,
-        magic_trailing_comma=mode.magic_trailing_comma,
-    )
-    try:
-        text = black.format_str(text, mode=mode)
-    except Exception:  # noqa: BLE001 - black refuses some valid code (rare): keep it as is
+    text = black_format(cst.Module(body=stmts).code, style, indent)
+    if text is None:  # black refuses some valid code (rare): keep it as is
         return stmts
     return list(cst.parse_module(text).body)
 
@@ -411,7 +392,7 @@ def formatted(stmts: list, style, indent: int = 0) -> list:
 def emit(ctx) -> str:
     from torch_scaffold.convert.style import DEFAULT
 
-    style = getattr(ctx, "style", None) or DEFAULT
+    style = ctx.facts.style or DEFAULT
     cls = build_class(ctx)
     lit = unique(ctx, "lit_model")
     trainer = unique(ctx, "trainer")

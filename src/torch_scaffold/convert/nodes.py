@@ -32,16 +32,6 @@ def method_call(node: cst.CSTNode) -> tuple[cst.BaseExpression, str] | None:
     return None
 
 
-def call_of(stmt: cst.CSTNode) -> cst.Call | None:
-    """The call of an expression statement `f(...)` / `x = f(...)`, if that is all it is."""
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-        small = stmt.body[0]
-        value = getattr(small, "value", None)
-        if isinstance(small, (cst.Expr, cst.Assign, cst.AnnAssign)) and isinstance(value, cst.Call):
-            return value
-    return None
-
-
 # libcst computes `.children` (and runs a visitor) by rebuilding every node it passes, which
 # made walks the slowest part of a conversion. `children_of` reads the same fields directly,
 # in the order libcst's own traversal visits them (learnt once per node type).
@@ -152,6 +142,9 @@ class TreeIndex:
         self.end = end
         self.pos = pos
         self.by_type = dict(by_type)
+        # facts derived from one unchanged node (it never changes), computed once: the
+        # names an expression reads (scope.expr_reads), asked again by several passes
+        self.reads: dict[int, list[str]] = {}
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         i = self.pos.get(id(node))
@@ -270,5 +263,21 @@ def contains(node: cst.CSTNode, target: cst.CSTNode) -> bool:
     return any(n is target for n in walk(node))
 
 
-def self_attr(name: str) -> cst.Attribute:
-    return cst.Attribute(value=cst.Name("self"), attr=cst.Name(name))
+def unchanged(node: cst.CSTNode) -> bool:
+    """Whether `node` is a node of the parsed tree, as parsed (no rule rebuilt it)."""
+    return _INDEX is not None and id(node) in _INDEX.pos
+
+
+def holds(node: cst.CSTNode, *kinds: type) -> bool:
+    """Whether `node` holds a node of one of `kinds` (libcst's concrete classes)."""
+    if unchanged(node):
+        return bool(_INDEX.of_type(*kinds, within=node))
+    return any(type(n) in kinds for n in walk(node))
+
+
+def mentions(node: cst.CSTNode, names) -> bool:
+    """Whether a Name under `node` spells one of `names`. A transformer that only touches
+    those names skips the subtrees that have none: libcst would rebuild them node by node."""
+    if unchanged(node):
+        return any(n.value in names for n in _INDEX.of_type(cst.Name, within=node))
+    return any(type(n) is cst.Name and n.value in names for n in walk(node))

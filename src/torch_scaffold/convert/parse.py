@@ -20,11 +20,6 @@ class Parsed:
     aliases: dict  # local name -> qualified module path (`optim` -> `torch.optim`)
     filename: str
 
-    @property
-    def all_nodes(self) -> list[cst.CSTNode]:
-        """Every node of the module, depth first."""
-        return self.index.nodes
-
     def of_type(self, *kinds: type, within: cst.CSTNode | None = None) -> list[cst.CSTNode]:
         """Nodes of exactly these libcst types, depth first (inside `within` if given)."""
         return self.index.of_type(*kinds, within=within)

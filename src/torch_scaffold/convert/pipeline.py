@@ -7,20 +7,68 @@ import gc
 
 import libcst as cst
 
-from torch_scaffold.convert import analyze, emit, hooks, report, sections, state
+from torch_scaffold.convert import analyze, emit, report, sections, state
 from torch_scaffold.convert.limits import check_size
 from torch_scaffold.convert.nodes import code, dotted, set_index, walk
 from torch_scaffold.convert.parse import parse
-from torch_scaffold.convert.plan import Context, TrainingPlan
+from torch_scaffold.convert.plan import Context, Facts, Pass, Plan
 from torch_scaffold.convert.result import (
     INTERNAL,
     KEPT,
     REFUSED,
-    REMOVED,
     Conversion,
     ReportEntry,
 )
-from torch_scaffold.convert.rules import amp, checkpointing, distributed, refusals, trainer_flags
+from torch_scaffold.convert.rules import (
+    accumulation,
+    amp,
+    checkpointing,
+    cleanup,
+    counters,
+    distributed,
+    flags,
+    inlined,
+    logging,
+    loop_control,
+    loss,
+    moved,
+    refusals,
+    resume,
+    roles,
+    scheduler,
+    step,
+    train_mode,
+    trainer_flags,
+)
+
+# The passes, in the order they run; each is `run(ctx)` on the one Context. A new pattern is a
+# module in rules/ with a `run` and an entry here. The order is the one the output is pinned
+# to (fixtures, the report's order); the dependencies it carries:
+PASSES: tuple[Pass, ...] = (
+    # the module as written: what the emitter removes from it (DDP wrappers, the resume
+    # block, functions inlined into the hooks)
+    distributed,
+    resume,  # plan.resume_names: loop_control and trainer_flags read them
+    inlined,
+    # the hook bodies
+    moved,  # the loop's pieces, in the host's names
+    roles,  # plan.roles (optimizers, schedulers, scalers...): every later pass reads them
+    step,  # splits the iteration at backward()/step(): the five hooks exist from here on
+    accumulation,  # needs step's loss and the N of `if (i + 1) % N == 0: step()`
+    scheduler,  # scheduler.step() in the epoch hooks
+    checkpointing,  # checkpoint saves in the epoch hooks
+    cleanup,  # device moves, then what they and the passes above left empty, per hook
+    loop_control,
+    logging,  # reads the monitors the scheduler passes recorded
+    flags,  # reads what every other hook still reads
+    train_mode,
+    counters,  # batch/index/epoch variables, prepended once the bodies are final
+    loss,  # appends `return loss`: the last statement of training_step
+    # names: shared locals become attributes once every hook body is final
+    state,
+    trainer_flags,  # reads the roles, the resume names and state's renaming
+    amp,  # last: a GradScaler goes only once nothing, moved or renamed, uses it
+)
 
 
 def _already_lightning(parsed) -> bool:
@@ -105,15 +153,10 @@ def _convert(parsed, source: str, filename: str, partial: bool, style) -> Conver
         entries = [ReportEntry(REFUSED, why, line) for why, line in refused]
         return Conversion(report.partial_code(source, entries) if partial else None, entries)
     try:
-        facts = analyze.find_loop(parsed, ix)
-        ctx = Context(parsed, ix, facts, None, TrainingPlan(kind=facts.kind), partial=partial)
-        ctx.style = style
-        ctx.raw = sections.build(parsed, ix, facts, ctx.literal_start)
-        _setup(ctx)
-        hooks.build(ctx)
-        state.assign(ctx)
-        trainer_flags.decide(ctx)
-        amp.drop_unused_scalers(ctx)
+        facts = _facts(parsed, ix, style, partial)
+        ctx = Context(facts, Plan(kind=facts.loop.kind, train_data=facts.raw.train_data))
+        for rule in PASSES:
+            rule.run(ctx)
         out = emit.emit(ctx)
     except analyze.Refusal as r:
         entries = [ReportEntry(REFUSED, r.message, r.line)]
@@ -135,45 +178,14 @@ def _convert(parsed, source: str, filename: str, partial: bool, style) -> Conver
     return Conversion(out, report.finish(ctx))
 
 
-def _setup(ctx) -> None:
-    ctx.removed_counts = {}
-    ctx.used_scaler = False
-    ctx.accum_factor = None
-    ctx.name_map = {}
-    ctx.removed_functions = []
-    ctx.removed_resume = None
-    ctx.resume_names = set()
-    distributed.find(ctx)
-    checkpointing.resume(ctx)
-    parsed, facts, raw = ctx.parsed, ctx.facts, ctx.raw
+def _facts(parsed, ix, style, partial: bool) -> Facts:
+    """Analysis: the loop, its pieces, and where the new code goes. Read-only from here on."""
+    loop = analyze.find_loop(parsed, ix)
+    raw = sections.build(parsed, ix, loop)
     # the module-level statement that holds the driver: the new class goes right before it
-    node = raw.replaced
-    while parsed.parent(node) is not None and not isinstance(parsed.parent(node), cst.Module):
-        node = parsed.parent(node)
-    ctx.anchor = node
-    if ctx.removed_resume is not None:
-        ctx.removed_functions.append(ctx.removed_resume)
-    ctx.taken_names = (
-        set(ctx.ix.functions)
-        | set(ctx.ix.classes)
-        | {n.value for n in walk(facts.driver) if isinstance(n, cst.Name)}
-    )
-    # inlined functions disappear when nothing else calls them
-    sites = {id(i.call) for i in (facts.step_inline, facts.epoch_inline) if i is not None}
-    for fn in raw.inlined:
-        others = [c for c in ctx.ix.calls_to(fn) if id(c) not in sites]
-        if not others:
-            ctx.removed_functions.append(fn)
-            ctx.note(
-                REMOVED,
-                f"{fn.name.value}() (lines {parsed.line(fn)}-{parsed.end_line(fn)}) "
-                "moved into the LightningModule hooks",
-                None,
-            )
-        else:
-            ctx.note(
-                KEPT,
-                f"{fn.name.value}() kept: it is also called outside the training loop "
-                f"(line {parsed.line(others[0])})",
-                None,
-            )
+    anchor = raw.replaced
+    while parsed.parent(anchor) is not None and not isinstance(parsed.parent(anchor), cst.Module):
+        anchor = parsed.parent(anchor)
+    taken = set(ix.functions) | set(ix.classes)
+    taken |= {n.value for n in walk(loop.driver) if isinstance(n, cst.Name)}
+    return Facts(parsed, ix, loop, raw, anchor, frozenset(taken), style, partial)

@@ -1,12 +1,24 @@
-"""TrainingPlan: everything the emitter needs, decided by analysis and the rules."""
+"""The converter's declared state, in one place.
+
+Facts: what analysis found, read-only for the passes. Plan: what the passes decide, every
+field typed and defaulted here (the emitter reads it). Context: the two, plus the report so
+far; it has slots, so a pass cannot bolt an undeclared attribute on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import libcst as cst
 
 from torch_scaffold.convert.result import ReportEntry
+
+if TYPE_CHECKING:
+    from torch_scaffold.convert.analyze import Index, LoopFacts
+    from torch_scaffold.convert.parse import Parsed
+    from torch_scaffold.convert.rules.roles import Roles
+    from torch_scaffold.convert.sections import RawSections
+    from torch_scaffold.convert.style import Style
 
 # Hook names, in the order they appear in the generated class.
 TRAIN_STEP = "training_step"
@@ -27,42 +39,87 @@ class Scheduler:
     line: int | None = None
 
 
-@dataclass
-class TrainingPlan:
-    kind: str
-    manual: bool = False
-    sections: dict[str, list[cst.BaseStatement]] = field(default_factory=dict)
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What analysis found, before any pass runs. Passes read it and never change it."""
+
+    parsed: Parsed  # the one parse of the source (tree, positions, qualified names)
+    ix: Index  # functions, classes, optimizer/scheduler constructions, call sites
+    loop: LoopFacts  # the training loop: kind, batch/epoch loops, the driver scope
+    raw: RawSections  # the loop cut into the pieces that become hooks
+    anchor: cst.CSTNode  # the module-level statement holding the driver: the class goes before
+    taken_names: frozenset[str]  # names the script uses: new names must differ
+    style: Style | None = None  # how to format emitted code (None: black's defaults)
+    partial: bool = False  # --partial: keep what cannot convert, with TODO markers
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything the passes decide. The emitter builds the module from it."""
+
+    kind: str  # the loop's kind: "loader" | "steps" | "closure"
+    # --- the LightningModule
+    manual: bool = False  # two or more optimizers: manual optimization
+    sections: dict[str, list[cst.BaseStatement]] = field(default_factory=dict)  # hook -> body
+    closure_tail: list[cst.BaseStatement] = field(default_factory=list)  # after step(closure)
     optimizers: list[str] = field(default_factory=list)  # expressions in moved code
     schedulers: list[Scheduler] = field(default_factory=list)
-    trainer_flags: dict[str, str] = field(default_factory=dict)  # flag -> driver expression
-    callbacks: list[str] = field(default_factory=list)
-    fit_kwargs: dict[str, str] = field(default_factory=dict)
-    model: str | None = None  # expression of the main model in moved code
     model_class: str | None = None
     loss_expr: cst.BaseExpression | None = None
     batch_param: str = "batch"
     index_param: str = "batch_idx"
     ctor: dict[str, str] = field(default_factory=dict)  # attribute -> driver expression
-    writebacks: list[str] = field(default_factory=list)
-    state_init_none: list[str] = field(default_factory=list)
+    state_init_none: list[str] = field(default_factory=list)  # attributes set to None first
     hparams: str | None = None  # driver expression given to save_hyperparameters
-    pre_fit: list[str] = field(default_factory=list)
-    post_fit: list[str] = field(default_factory=list)
     helpers: list[str] = field(default_factory=list)  # module-level helper classes to add
-    restore_train_mode: set[str] = field(default_factory=set)
+    first_closure_loss: bool = False  # training_step keeps the closure's first loss
+    # --- the Trainer call and the code around it
+    trainer_flags: dict[str, str] = field(default_factory=dict)  # flag -> driver expression
+    callbacks: list[str] = field(default_factory=list)
+    fit_kwargs: dict[str, str] = field(default_factory=dict)
+    train_data: cst.BaseExpression | None = None  # what fit() trains on (driver scope)
+    writebacks: list[str] = field(default_factory=list)  # `name = {lit}.attr` after fit
+    post_fit: list[str] = field(default_factory=list)  # statements after fit()
     todos: list[str] = field(default_factory=list)  # `# TODO(scaffold): ...` above the Trainer
+    # --- the rest of the module: nodes of the parsed tree the emitter removes or rewrites
+    removed_functions: list[cst.CSTNode] = field(default_factory=list)  # and the resume block
+    drop_stmts: list[cst.CSTNode] = field(default_factory=list)
+    unwrap_calls: list[cst.Call] = field(default_factory=list)  # DDP(model) -> model
+    sampler_calls: dict[cst.Call, str] = field(default_factory=dict)  # call -> replacement
+    emitted_names: set[str] = field(default_factory=set)  # new names the emitter chose
+    # --- what one pass learns for the passes after it
+    roles: Roles | None = None  # optimizers, schedulers, scalers... of the moved code
+    name_map: dict[str, cst.BaseExpression] = field(default_factory=dict)  # local -> self.attr
+    resume_names: set[str] = field(default_factory=set)  # names the resume block assigned
+    used_scaler: bool = False  # a GradScaler scaled the loss: precision="16-mixed"
+    accum_factor: str | None = None  # `if (i + 1) % N == 0: step` -> N
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
-    parsed: object
-    ix: object
-    facts: object
-    raw: object
-    plan: TrainingPlan
+    """What every pass receives: the facts, the plan, and the report so far."""
+
+    facts: Facts
+    plan: Plan
     entries: list[ReportEntry] = field(default_factory=list)
-    partial: bool = False
-    removed_counts: dict[str, int] = field(default_factory=dict)
+    removed_counts: dict[str, int] = field(default_factory=dict)  # summed up in the report
+
+    # read-only shortcuts to the facts most passes use
+    @property
+    def parsed(self) -> Parsed:
+        return self.facts.parsed
+
+    @property
+    def ix(self) -> Index:
+        return self.facts.ix
+
+    @property
+    def loop(self) -> LoopFacts:
+        return self.facts.loop
+
+    @property
+    def raw(self) -> RawSections:
+        return self.facts.raw
 
     def note(
         self, kind: str, text: str, node: cst.CSTNode | None = None, end: bool = False
@@ -90,71 +147,9 @@ class Context:
         text = node if isinstance(node, str) else code(node)
         return text.replace(HOST, "self")
 
-    def literal_start(self, node) -> int | None:
-        from torch_scaffold.convert.rules.checkpointing import resume_block
 
-        found = resume_block(
-            self.parsed, self.ix, self.facts.driver, self.facts.epoch_loop or self.facts.batch_loop
-        )
-        return literal_int(self.parsed, self.facts, node, found[0] if found else None)
+class Pass(Protocol):
+    """A rule: reads ctx.facts, fills ctx.plan, notes its decisions. The pipeline runs the
+    passes in the order of pipeline.PASSES; a module with a `run` function is one."""
 
-
-def literal_int(parsed, facts, node, ignore=None) -> int | None:
-    """The value of `1`, or of a name the driver binds exactly once, to a literal, outside
-    `ignore` (the resume block, which the conversion removes): `start_epoch = 1`."""
-    if node is None:
-        return 0
-    if isinstance(node, cst.Integer):
-        return int(node.value, 0)
-    if not (isinstance(node, cst.Name) and facts is not None and facts.driver is not None):
-        return None
-    from torch_scaffold.convert.nodes import walk
-    from torch_scaffold.convert.scope import statement_usage
-
-    skip = set()
-    if ignore is not None:
-        skip = {id(n) for n in walk(ignore)}
-    values = []
-    for n in walk(facts.driver):
-        if id(n) in skip:
-            continue
-        if isinstance(n, (cst.SimpleStatementLine, cst.For, cst.With, cst.FunctionDef)):
-            if isinstance(n, cst.SimpleStatementLine):
-                binds = statement_usage([n]).binds
-            elif isinstance(n, cst.For):
-                binds = set(_names(n.target))
-            elif isinstance(n, cst.With):
-                binds = {x for i in n.items if i.asname for x in _names(i.asname.name)}
-            else:
-                binds = {n.name.value} if n is not facts.driver else set()
-            if node.value in binds:
-                values.append(_literal_value(n, node.value))
-    if len(values) == 1 and values[0] is not None:
-        return values[0]
-    return None
-
-
-def _names(target) -> list[str]:
-    from torch_scaffold.convert.scope import _target_names
-
-    return _target_names(target)
-
-
-def _literal_value(st, name: str) -> int | None:
-    if not (isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1):
-        return None
-    a = st.body[0]
-    if not (isinstance(a, cst.Assign) and len(a.targets) == 1):
-        return None
-    t, v = a.targets[0].target, a.value
-    if isinstance(t, cst.Name) and t.value == name and isinstance(v, cst.Integer):
-        return int(v.value, 0)
-    if isinstance(t, cst.Tuple) and isinstance(v, cst.Tuple):
-        for te, ve in zip(t.elements, v.elements):
-            if (
-                isinstance(te.value, cst.Name)
-                and te.value.value == name
-                and isinstance(ve.value, cst.Integer)
-            ):
-                return int(ve.value.value, 0)
-    return None
+    def run(self, ctx: Context) -> None: ...

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torch_scaffold.convert.nodes import unchanged
+
 # Python's precedence, loosest first (the language reference, "Operator precedence").
 NAMED = 0  # x := y
 LAMBDA = 1
@@ -84,6 +86,11 @@ def _need(node, at_least: int):
 
 
 class _Fix(cst.CSTTransformer):
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # a subtree of the parsed tree, as parsed, has the parentheses its source had: only
+        # what the rules built needs looking at (libcst would rebuild the rest node by node)
+        return not unchanged(node)
+
     def leave_BinaryOperation(self, original, updated):
         p = _BINARY.get(type(updated.operator), ARITH)
         if p == POWER:  # right-associative; its right operand may be unary (2 ** -1)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import visit
+from torch_scaffold.convert.nodes import current_index, mentions, unchanged, visit
 
+_STATEMENTS = (cst.BaseStatement, cst.BaseSmallStatement)
 _SCOPED = (cst.FunctionDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 
@@ -37,65 +38,70 @@ def _target_names(target: cst.CSTNode) -> list[str]:
     return []
 
 
+class _Scopes:
+    """The one scope bookkeeping of the converter, shared by every visitor that needs it: the
+    names bound by the nested scopes around the node being visited (a def's parameters and
+    locals, minus what it declares nonlocal; a lambda's parameters; a comprehension's targets),
+    and the Name nodes that are no variables (attribute names, keywords, parameters)."""
+
+    def __init__(self) -> None:
+        self._skip: set[int] = set()
+        self._bound: list[set[str]] = []
+
+    def enter(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Attribute):
+            self._skip.add(id(node.attr))
+        elif isinstance(node, cst.Arg):
+            if node.keyword is not None:
+                self._skip.add(id(node.keyword))
+        elif isinstance(node, cst.Param):
+            self._skip.add(id(node.name))
+        elif isinstance(node, cst.FunctionDef):
+            self._skip.add(id(node.name))
+            # a nested def shares the names it declares nonlocal with the scope around it
+            self._bound.append((_params(node.params) | _locals_of(node)) - _nonlocals(node))
+        elif isinstance(node, cst.Lambda):
+            self._bound.append({p.name.value for p in node.params.params})
+        elif isinstance(node, _SCOPED):
+            names: set[str] = set()
+            f = node.for_in
+            while f is not None:
+                names.update(_target_names(f.target))
+                f = f.inner_for_in
+            self._bound.append(names)
+
+    def leave(self, node: cst.CSTNode) -> None:
+        if isinstance(node, _SCOPED):
+            self._bound.pop()
+
+    def free(self, node: cst.Name) -> bool:
+        """Whether `node` names a variable of the scope the walk started in."""
+        return id(node) not in self._skip and not any(node.value in b for b in self._bound)
+
+
+def _params(params: cst.Parameters) -> set[str]:
+    names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.add(star.name.value)
+    return names
+
+
 class _Reads(cst.CSTVisitor):
     """Names loaded in an expression tree, minus names bound inside nested scopes."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
-        self._skip: set[int] = set()
-        self._bound: list[set[str]] = []
+        self._scopes = _Scopes()
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._skip.add(id(node.attr))
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self._scopes.enter(node)
+        if isinstance(node, cst.Name) and self._scopes.free(node):
+            self.names.append(node.value)
+        return True
 
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None:
-            self._skip.add(id(node.keyword))
-
-    def visit_Param(self, node: cst.Param) -> None:
-        self._skip.add(id(node.name))
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._skip.add(id(node.name))
-        params = node.params
-        names = {
-            p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]
-        }
-        for star in (params.star_arg, params.star_kwarg):
-            if isinstance(star, cst.Param):
-                names.add(star.name.value)
-        self._bound.append(names | _locals_of(node))
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._bound.pop()
-
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        self._bound.append({p.name.value for p in node.params.params})
-
-    def leave_Lambda(self, node: cst.Lambda) -> None:
-        self._bound.pop()
-
-    def _comp(self, node) -> None:
-        names: set[str] = set()
-        f = node.for_in
-        while f is not None:
-            names.update(_target_names(f.target))
-            f = f.inner_for_in
-        self._bound.append(names)
-
-    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comp
-
-    def _uncomp(self, node) -> None:
-        self._bound.pop()
-
-    leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = _uncomp
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if id(node) in self._skip:
-            return
-        if any(node.value in b for b in self._bound):
-            return
-        self.names.append(node.value)
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self._scopes.leave(original_node)
 
 
 def _locals_of(fn: cst.FunctionDef) -> set[str]:
@@ -106,6 +112,16 @@ def _locals_of(fn: cst.FunctionDef) -> set[str]:
 
 
 def expr_reads(node: cst.CSTNode) -> list[str]:
+    index = current_index()
+    if index is not None and id(node) in index.pos:
+        names = index.reads.get(id(node))
+        if names is None:
+            names = index.reads[id(node)] = _reads(node)
+        return list(names)
+    return _reads(node)
+
+
+def _reads(node: cst.CSTNode) -> list[str]:
     v = _Reads()
     visit(node, v)
     return v.names
@@ -255,61 +271,24 @@ class Renamer(cst.CSTTransformer):
 
     def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
         self.mapping = mapping
-        self._skip: set[int] = set()
-        self._bound: list[set[str]] = []
+        self._scopes = _Scopes()
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._skip.add(id(node.attr))
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self._scopes.enter(node)
+        # a statement of the parsed tree without a mapped name stays as it is, unrebuilt
+        return not (isinstance(node, _STATEMENTS) and unchanged(node)) or mentions(
+            node, self.mapping
+        )
 
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None:
-            self._skip.add(id(node.keyword))
-
-    def visit_Param(self, node: cst.Param) -> None:
-        self._skip.add(id(node.name))
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._skip.add(id(node.name))
-        params = node.params
-        names = {
-            p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]
-        }
-        # a nested def shares the names it declares nonlocal with the hook around it
-        self._bound.append((names | _locals_of(node)) - _nonlocals(node))
-
-    def leave_FunctionDef(self, original, updated):
-        self._bound.pop()
-        return updated
-
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        self._bound.append({p.name.value for p in node.params.params})
-
-    def leave_Lambda(self, original, updated):
-        self._bound.pop()
-        return updated
-
-    def _comp(self, node) -> None:
-        names: set[str] = set()
-        f = node.for_in
-        while f is not None:
-            names.update(_target_names(f.target))
-            f = f.inner_for_in
-        self._bound.append(names)
-
-    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comp
-
-    def _uncomp(self, original, updated):
-        self._bound.pop()
-        return updated
-
-    leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = _uncomp
-
-    def leave_Name(self, original: cst.Name, updated: cst.Name):
-        if id(original) in self._skip or original.value not in self.mapping:
-            return updated
-        if any(original.value in b for b in self._bound):
-            return updated
-        return self.mapping[original.value]
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):
+        self._scopes.leave(original_node)
+        if (
+            isinstance(original_node, cst.Name)
+            and original_node.value in self.mapping
+            and self._scopes.free(original_node)
+        ):
+            return self.mapping[original_node.value]
+        return updated_node
 
 
 def _nonlocals(fn: cst.FunctionDef) -> set[str]:
@@ -323,7 +302,7 @@ def _nonlocals(fn: cst.FunctionDef) -> set[str]:
 
 
 def rename(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
-    if not mapping:
+    if not mapping or not mentions(node, mapping):
         return node
     return node.visit(Renamer(mapping))
 

@@ -190,7 +190,12 @@ def _code(node) -> str:
     return cst.Module([]).code_for_node(node)
 
 
-def build(parsed, ix: Index, facts: LoopFacts, literal_start) -> RawSections:
+def build(parsed, ix: Index, facts: LoopFacts) -> RawSections:
+    from torch_scaffold.convert.literals import literal_start as literal
+
+    def literal_start(node):
+        return literal(parsed, ix, facts, node)
+
     loop = facts.batch_loop
     withs: list = []
     # ---------------------------------------------------------------- one iteration

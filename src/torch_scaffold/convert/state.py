@@ -12,7 +12,7 @@ import keyword
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, contains, visit, walk
+from torch_scaffold.convert.nodes import body_of, contains, mentions, visit, walk
 from torch_scaffold.convert.plan import BATCH_END, HOST, TRAIN_STEP
 from torch_scaffold.convert.scope import rename, statement_usage
 
@@ -167,12 +167,16 @@ def promote_host(
     }
     device_attr = "device" in v.used and "device" not in v.stored
     driver = {a: f"self.{a}" for a in promote}
-    t = _PromoteHost(promote)
-    out = {k: [s.visit(t) for s in stmts] for k, stmts in sections.items()}
-    if device_attr:
-        dt = _PromoteHost({"device"})
-        out = {k: [s.visit(dt) for s in stmts] for k, stmts in out.items()}
+    out = sections
+    for names in (promote, {"device"} if device_attr else set()):
+        if names:  # only statements that mention the host can change: the rest stay unrebuilt
+            t = _PromoteHost(names)
+            out = {k: [_visit_host(s, t) for s in stmts] for k, stmts in out.items()}
     return out, driver
+
+
+def _visit_host(s: cst.CSTNode, t: cst.CSTTransformer) -> cst.CSTNode:
+    return s.visit(t) if mentions(s, (HOST,)) else s
 
 
 def driver_locals(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
@@ -240,9 +244,9 @@ def _blocks(node):
     return [body] if body else []
 
 
-def assign(ctx) -> None:
+def run(ctx) -> None:
     """Rename names in all hooks and fill plan.ctor / plan.writebacks."""
-    plan, raw, facts = ctx.plan, ctx.raw, ctx.facts
+    plan, raw, loop = ctx.plan, ctx.raw, ctx.loop
     hooks = {k: v for k, v in plan.sections.items() if v}
     # the names each hook binds for itself
     own = {
@@ -257,15 +261,15 @@ def assign(ctx) -> None:
         for n in own.get(k, ()):
             u.binds.add(n)
             u.read_first.discard(n)
-    d_locals = driver_locals(facts.driver, raw.replaced) | set(host_driver)
+    d_locals = driver_locals(loop.driver, raw.replaced) | set(host_driver)
     # module-level variables (model, optimizer, loaders...) are passed in too, so that
     # every module the step uses is registered on the LightningModule
     d_locals |= driver_locals(ctx.parsed.module, raw.replaced)
-    if isinstance(facts.driver, cst.FunctionDef) and _is_method(ctx, facts.driver):
+    if isinstance(loop.driver, cst.FunctionDef) and _is_method(ctx, loop.driver):
         d_locals.add(HOST)
-    after = after_reads(facts.driver, raw.replaced)
-    devices = {d for d in ctx.roles.devices if "." not in d}
-    if any(d.startswith(HOST + ".") and d.endswith("device") for d in ctx.roles.devices):
+    after = after_reads(loop.driver, raw.replaced)
+    devices = {d for d in ctx.plan.roles.devices if "." not in d}
+    if any(d.startswith(HOST + ".") and d.endswith("device") for d in ctx.plan.roles.devices):
         devices.add("device")
 
     mapping: dict[str, cst.BaseExpression] = {}
@@ -293,14 +297,14 @@ def assign(ctx) -> None:
                 plan.ctor[attr] = host_driver.get(name, name)
             elif attr not in plan.ctor:
                 plan.state_init_none.append(attr)
-            if name in after and name not in ctx.roles.models:
+            if name in after and name not in ctx.plan.roles.models:
                 plan.writebacks.append(f"{name} = {{lit}}.{attr}")
         elif name in d_locals:
             attr = "host" if name == HOST else attr_name(name)
             mapping[name] = cst.parse_expression(f"self.{attr}")
             plan.ctor[attr] = "self" if name == HOST else host_driver.get(name, name)
     # the loss expression and role expressions follow the same renaming
-    ctx.name_map = mapping
+    ctx.plan.name_map = mapping
     plan.sections = {k: [rename(s, mapping) for s in v] for k, v in hooks.items()}
     for k in list(plan.sections):
         plan.sections[k] = [_drop_nonlocal(s) for s in plan.sections[k]]
@@ -325,8 +329,8 @@ def _conditional_arguments(ctx) -> None:
     from torch_scaffold.convert.result import KEPT
     from torch_scaffold.convert.scope import bound_before
 
-    facts, raw, plan = ctx.facts, ctx.raw, ctx.plan
-    driver = facts.driver
+    loop, raw, plan = ctx.loop, ctx.raw, ctx.plan
+    driver = loop.driver
     sure = bound_before(driver, raw.replaced, ctx.parsed.parent)
     local = driver_locals(driver, raw.replaced)
     for attr, value in list(plan.ctor.items()):
@@ -407,22 +411,3 @@ def _drop_nonlocal(s):
 def _is_method(ctx, fn) -> bool:
     params = fn.params.params
     return bool(params) and params[0].name.value == "self" and ctx.ix.class_of(fn) is not None
-
-
-def mapped(ctx, expr_code: str) -> str:
-    """An expression of the moved code (e.g. an optimizer) after renaming."""
-    node = cst.parse_expression(expr_code)
-    if (
-        isinstance(node, cst.Attribute)
-        and isinstance(node.value, cst.Name)
-        and node.value.value == HOST
-    ):
-        attr = node.attr.value
-        if attr in ctx.plan.ctor:
-            return f"self.{attr}"
-        name_node = ctx.name_map.get(attr)
-        if name_node is not None:
-            return cst.Module([]).code_for_node(name_node)
-        ctx.plan.ctor.setdefault("host", "self")
-        return f"self.host.{attr}"
-    return cst.Module([]).code_for_node(rename(node, ctx.name_map))

@@ -87,11 +87,17 @@ def find_style(script: str | Path | None) -> Style:
     return DEFAULT
 
 
-def black_mode(style: Style):
+def black_format(text: str, style: Style, indent: int = 0) -> str | None:
+    """The converter's one call into black: `text` formatted for `style`, minus `indent`
+    columns (the block it goes into); None when black refuses it (rare, valid code)."""
     import black
 
-    return black.Mode(
-        line_length=style.line_length,
+    mode = black.Mode(
+        line_length=max(40, style.line_length - indent),
         string_normalization=style.string_normalization,
         magic_trailing_comma=style.magic_trailing_comma,
     )
+    try:
+        return black.format_str(text, mode=mode)
+    except Exception:  # noqa: BLE001 - black's errors have no common base class
+        return None

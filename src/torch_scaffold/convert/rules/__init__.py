@@ -1,5 +1,7 @@
-"""Conversion rules, one module per concern, applied in this order by the pipeline.
+"""Conversion rules, one module per concern.
 
-Each rule reads and edits the Context: the moved statements (plan.sections), the
-Trainer flags and the report.
+A module with `run(ctx)` is a pass: pipeline.PASSES lists the passes in the order they run.
+A pass reads ctx.facts (read-only), fills ctx.plan (typed fields, declared in plan.py) and
+notes its decisions in the report. Modules without `run` are helpers the passes call
+(contexts, device, clipping), or refusals, which runs on the parsed script before any pass.
 """

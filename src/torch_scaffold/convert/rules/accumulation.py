@@ -38,7 +38,7 @@ class _Undivide(cst.CSTTransformer):
 
 
 def undo_division(ctx, stmts: list) -> list:
-    factor, loss = ctx.accum_factor, ctx.plan.loss_expr
+    factor, loss = ctx.plan.accum_factor, ctx.plan.loss_expr
     if not factor or loss is None:
         return stmts
     t = _Undivide(code(loss), factor)
@@ -49,3 +49,11 @@ def undo_division(ctx, stmts: list) -> list:
             f"`{code(loss)} / {factor}` division (Lightning divides by accumulate_grad_batches)",
         )
     return out
+
+
+def run(ctx) -> None:
+    from torch_scaffold.convert.plan import BATCH_END, TRAIN_STEP
+
+    sections = ctx.plan.sections
+    for hook in (TRAIN_STEP, BATCH_END):
+        sections[hook] = undo_division(ctx, sections[hook])

@@ -80,7 +80,7 @@ def unscale_loss(ctx, loss, roles):
     mc = method_call(loss) if isinstance(loss, cst.Call) else None
     if mc and mc[1] == "scale" and dotted(mc[0]) in roles.scalers and loss.args:
         ctx.count_removed("GradScaler calls")
-        ctx.used_scaler = True
+        ctx.plan.used_scaler = True
         return loss.args[0].value
     return loss
 
@@ -100,15 +100,15 @@ def drop_scaler_stmt(ctx, st, roles) -> bool:
     return False
 
 
-def drop_unused_scalers(ctx) -> None:
+def run(ctx) -> None:
     """`scaler = GradScaler(...)` that nothing uses once its calls are gone: remove it too."""
     from torch_scaffold.convert.nodes import walk
     from torch_scaffold.convert.result import REMOVED
 
     parsed = ctx.parsed
     moved = {id(n) for n in walk(ctx.raw.replaced)}
-    moved |= {id(n) for f in ctx.removed_functions for n in walk(f)}
-    for name in sorted(ctx.roles.scalers):
+    moved |= {id(n) for f in ctx.plan.removed_functions for n in walk(f)}
+    for name in sorted(ctx.plan.roles.scalers):
         if "." in name or name in ctx.plan.ctor.values():
             continue  # an attribute of a class, or still used by the moved code
         creations, uses = [], 0
@@ -129,7 +129,7 @@ def drop_unused_scalers(ctx) -> None:
             elif isinstance(node, cst.Name) and node.value == name:
                 uses += 1
         if len(creations) == 1 and uses == 1:  # the one use: its own assignment target
-            ctx.drop_stmts.append(creations[0])
+            ctx.plan.drop_stmts.append(creations[0])
             ctx.note(
                 REMOVED,
                 f"`{code(creations[0])[:60]}`: Trainer(precision=...) scales the loss",

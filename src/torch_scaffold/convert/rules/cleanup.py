@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, code, dotted, method_call, with_body
+from torch_scaffold.convert.nodes import body_of, code, dotted, mentions, method_call, with_body
 from torch_scaffold.convert.rules import amp
+
+_MOVES = ("to", "cuda")  # the methods rules/device.py rewrites
 
 
 def _is_mode_switch(st, roles) -> bool:
@@ -88,34 +90,22 @@ def clean(ctx, stmts: list, roles, in_step: bool) -> list:
     return out
 
 
-def drop_dead_flags(stmts: list, used_elsewhere: set[str]) -> list:
-    """`training = optimizer is not None` whose only readers were removed: drop it."""
-    from torch_scaffold.convert.scope import statement_usage
+def run(ctx) -> None:
+    """Per hook: device moves (dropped in the step, to Lightning's device elsewhere), then
+    the statements that leaves behind."""
+    from torch_scaffold.convert.plan import BEFORE_OPT, EPOCH_END, EPOCH_START, HOOKS, TRAIN_STEP
+    from torch_scaffold.convert.rules.device import CudaToDevice, DropMoves
+    from torch_scaffold.convert.rules.step import drop_optimizer_stmt
 
-    out = []
-    for i, st in enumerate(stmts):
-        if (
-            isinstance(st, cst.SimpleStatementLine)
-            and len(st.body) == 1
-            and isinstance(st.body[0], cst.Assign)
-        ):
-            a = st.body[0]
-            pure = isinstance(
-                a.value,
-                (
-                    cst.Comparison,
-                    cst.BooleanOperation,
-                    cst.Name,
-                    cst.Integer,
-                    cst.Float,
-                    cst.SimpleString,
-                    cst.UnaryOperation,
-                ),
-            )
-            names = [t.target.value for t in a.targets if isinstance(t.target, cst.Name)]
-            if pure and len(names) == len(a.targets):
-                later = statement_usage(stmts[i + 1 :]).reads
-                if not any(n in later or n in used_elsewhere for n in names):
-                    continue
-        out.append(st)
-    return out
+    plan, roles = ctx.plan, ctx.plan.roles
+    for hook in (EPOCH_START, EPOCH_END):  # zero_grad() and the like, outside the step
+        plan.sections[hook] = [
+            s for s in plan.sections[hook] if not drop_optimizer_stmt(ctx, s, roles)
+        ]
+    for hook in HOOKS:
+        in_step = hook in (TRAIN_STEP, BEFORE_OPT)
+        mover = DropMoves(ctx, roles) if in_step else CudaToDevice()
+        # only statements that name a move can change: the rest stay unrebuilt
+        stmts = [s.visit(mover) if mentions(s, _MOVES) else s for s in plan.sections[hook]]
+        in_step = (in_step or hook == EPOCH_START) and not plan.manual
+        plan.sections[hook] = clean(ctx, stmts, roles, in_step=in_step)

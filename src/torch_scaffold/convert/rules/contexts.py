@@ -63,7 +63,7 @@ def strip(ctx, sections: dict) -> dict:
                     ctx.lineof(w),
                 )
     # `pbar = tqdm(loader)` before the batch loop, in the epoch loop
-    data = raw.train_data
+    data = ctx.plan.train_data
     for hook, stmts in sections.items():
         kept = []
         for st in stmts:
@@ -88,7 +88,7 @@ def strip(ctx, sections: dict) -> dict:
         inner = _wrapped(bars[data.value])
         if inner is None:
             raise Refusal(f"the loop iterates `{data.value}`, a progress bar without an iterable")
-        raw.train_data = inner
+        ctx.plan.train_data = inner
     calls = 0
     t = _DropBarCalls(set(bars))
     for hook, stmts in sections.items():

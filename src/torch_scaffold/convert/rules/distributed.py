@@ -61,7 +61,7 @@ def _condition(ctx, node) -> cst.BaseExpression | None:
     if not tests:
         return None
     scope = ctx.ix.scope_of(node)
-    driver = ctx.facts.driver
+    driver = ctx.loop.driver
     if scope is not driver and not isinstance(scope, cst.Module):
         raise _Unknown  # a condition on another function's names
     names = set()
@@ -87,13 +87,12 @@ def _condition(ctx, node) -> cst.BaseExpression | None:
     return expr
 
 
-def find(ctx) -> None:
+def run(ctx) -> None:
     """Record wrapper assignments and process-group calls to rewrite in the whole module."""
     from torch_scaffold.convert.precedence import fix
     from torch_scaffold.convert.result import KEPT
 
     parsed = ctx.parsed
-    ctx.unwrap_calls, ctx.drop_stmts, ctx.sampler_calls = [], [], {}
     ddp_conditions: list = []  # None: unconditional
     unknown = []
     moved = {id(n) for n in walk(ctx.raw.replaced)}  # the hooks' rules clean up in there
@@ -102,7 +101,7 @@ def find(ctx) -> None:
             q = parsed.qname(node.func) or ""
             kind = _WRAPPERS.get(q)
             if kind and node.args:
-                ctx.unwrap_calls.append(node)
+                ctx.plan.unwrap_calls.append(node)
                 if kind == "ddp":
                     try:
                         ddp_conditions.append(_condition(ctx, node))
@@ -124,7 +123,9 @@ def find(ctx) -> None:
                     if shuffle is not None and code(shuffle) == "False"
                     else "RandomSampler"
                 )
-                ctx.sampler_calls[node] = f"torch.utils.data.{kind}({code(node.args[0].value)})"
+                ctx.plan.sampler_calls[node] = (
+                    f"torch.utils.data.{kind}({code(node.args[0].value)})"
+                )
                 ctx.note(
                     MOVED,
                     f"DistributedSampler at line {parsed.line(node)} -> {kind} (Lightning adds the "
@@ -134,7 +135,7 @@ def find(ctx) -> None:
             elif q in _SETUP and id(node) not in moved:
                 stmt_node = parsed.parent(parsed.parent(node))
                 if isinstance(stmt_node, cst.SimpleStatementLine) and len(stmt_node.body) == 1:
-                    ctx.drop_stmts.append(stmt_node)
+                    ctx.plan.drop_stmts.append(stmt_node)
                     ctx.count_removed("process-group set-up calls")
             mc = method_call(node)
             if (
@@ -145,9 +146,9 @@ def find(ctx) -> None:
             ):
                 stmt_node = parsed.parent(parsed.parent(node))
                 if isinstance(stmt_node, cst.SimpleStatementLine):
-                    ctx.drop_stmts.append(stmt_node)
+                    ctx.plan.drop_stmts.append(stmt_node)
                     ctx.count_removed("sampler.set_epoch()")
-    first = ctx.unwrap_calls[0] if ctx.unwrap_calls else None
+    first = ctx.plan.unwrap_calls[0] if ctx.plan.unwrap_calls else None
     if unknown:
         ctx.note(
             KEPT,

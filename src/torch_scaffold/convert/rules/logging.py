@@ -93,3 +93,10 @@ def epoch_metrics(ctx, stmts: list, logged: set[str]) -> list:
             logged.add(name)
             ctx.note(MOVED, f"`{name}` from {fn.name.value}() -> self.log", st)
     return out
+
+
+def run(ctx) -> None:
+    from torch_scaffold.convert.plan import EPOCH_END
+
+    monitors = {s.monitor for s in ctx.plan.schedulers if s.monitor}
+    ctx.plan.sections[EPOCH_END] = epoch_metrics(ctx, ctx.plan.sections[EPOCH_END], monitors)

@@ -152,3 +152,21 @@ def device_names(ix) -> set[str]:
         if is_device:
             out.add(_last(target))
     return out
+
+
+def run(ctx) -> None:
+    """The roles of the names the moved code uses; every later pass reads plan.roles."""
+    from torch_scaffold.convert.plan import EPOCH_END, EPOCH_START, HOST, TRAIN_STEP
+    from torch_scaffold.convert.scope import rename
+
+    plan, loop = ctx.plan, ctx.loop
+    sec = plan.sections
+    everything = sec[TRAIN_STEP] + sec[EPOCH_START] + sec[EPOCH_END] + plan.closure_tail
+    if loop.closure_step_stmt is not None:
+        everything.append(rename(loop.closure_step_stmt, {"self": cst.Name(HOST)}))
+    closure_names = {loop.closure_fn.name.value} if loop.closure_fn is not None else set()
+    plan.roles = find(everything, ctx.ix, closure_names)
+    if not plan.roles.optimizers:
+        raise Refusal(
+            "backward() runs but no optimizer steps: manual parameter updates are not supported"
+        )

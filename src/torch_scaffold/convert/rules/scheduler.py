@@ -22,7 +22,11 @@ def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStateme
         shown = expr.replace("__host__", "self")
         last = expr.rsplit(".", 1)[-1]
         cls = ctx.ix.sched_targets.get(last, "").rsplit(".", 1)[-1] or "scheduler"
-        opt = ctx.roles.optimizers[0].rsplit(".", 1)[-1] if ctx.roles.optimizers else "optimizer"
+        opt = (
+            ctx.plan.roles.optimizers[0].rsplit(".", 1)[-1]
+            if ctx.plan.roles.optimizers
+            else "optimizer"
+        )
         where = ctx.ix.construct_lines.get(opt)
         extra = f", monitor={monitor!r} + matching self.log" if monitor else ""
         ctx.note(
@@ -58,3 +62,11 @@ def epoch_steps(ctx, stmts: list, roles) -> list:
             continue
         out.append(new)
     return out
+
+
+def run(ctx) -> None:
+    """scheduler.step() in the epoch hooks -> interval="epoch" (the step's are step.py's)."""
+    from torch_scaffold.convert.plan import EPOCH_END, EPOCH_START
+
+    for hook in (EPOCH_START, EPOCH_END):
+        ctx.plan.sections[hook] = epoch_steps(ctx, ctx.plan.sections[hook], ctx.plan.roles)

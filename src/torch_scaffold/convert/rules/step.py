@@ -80,10 +80,10 @@ def flatten(ctx, body: list, roles) -> list:
                     f"Trainer(accumulate_grad_batches={code(factor)})",
                     st,
                 )
-                ctx.accum_factor = code(factor)
+                ctx.plan.accum_factor = code(factor)
             elif not _has_backward(st):
                 ctx.note(
-                    TODO if ctx.partial else MOVED,
+                    TODO if ctx.facts.partial else MOVED,
                     f"optimizer step guarded by `if {code(st.test)}`: Lightning steps every batch",
                     st,
                 )
@@ -111,7 +111,7 @@ def split(ctx, body: list, roles) -> None:
     loss = amp.unscale_loss(ctx, loss, roles)
     plan.loss_expr = loss
     s = max((i for i, st in enumerate(body) if _steps_optimizer(st, roles)), default=None)
-    if ctx.facts.kind == "closure":
+    if ctx.loop.kind == "closure":
         s = b
     if s is None:
         raise Refusal("backward() is not followed by an optimizer step")
@@ -218,7 +218,6 @@ def manual(ctx, body: list, roles) -> None:
 
     out = [st.visit(Rewrite()) for st in body]
     locals_ = [n.replace(".", "_").replace("__host___", "") for n in names]
-    ctx.manual_opt_locals = dict(zip(names, locals_))
     head = ", ".join(locals_) + ("," if len(locals_) == 1 else "")
     plan.sections[TRAIN_STEP] = [stmt(f"{head} = self.optimizers()")] + out
     plan.sections[BEFORE_OPT] = []
@@ -228,3 +227,43 @@ def manual(ctx, body: list, roles) -> None:
         f"{len(names)} optimizers ({', '.join(n.replace('__host__', 'self') for n in names)}) "
         "-> manual optimization (automatic_optimization = False, self.manual_backward)",
     )
+
+
+CLOSURE_LOSS = "__closure_loss__"  # sections.py's name for what optimizer.step(closure) returns
+
+
+def run(ctx) -> None:
+    """One iteration of the batch loop -> training_step, on_before_optimizer_step and
+    on_train_batch_end (manual optimization with two or more optimizers)."""
+    plan, loop, roles = ctx.plan, ctx.loop, ctx.plan.roles
+    body = plan.sections[TRAIN_STEP]
+    if loop.kind == "closure":
+        last = body[-1] if body else None
+        if (
+            last is not None
+            and isinstance(last, cst.SimpleStatementLine)
+            and code(last).startswith(CLOSURE_LOSS)
+        ):
+            body = body[:-1]
+    if len(roles.optimizers) >= 2 and loop.kind != "closure":
+        manual(ctx, body, roles)
+        return
+    split(ctx, body, roles)
+    if loop.kind != "closure":
+        return
+    ctx.note(
+        MOVED,
+        f"{loop.closure_fn.name.value}() closure (lines {ctx.line(loop.closure_fn)}-"
+        f"{ctx.parsed.end_line(loop.closure_fn)}) -> training_step (Lightning passes the "
+        "closure to the optimizer)",
+        None,
+    )
+    target = ctx.raw.closure_target
+    if plan.closure_tail or target is not None:
+        pre = []
+        if target is not None:
+            # optimizer.step(closure) returns the loss of the closure's first call
+            # (LBFGS calls it several times); Lightning's outputs hold the last one
+            pre = [stmt(f"{code(target)} = self._step_loss")]
+            plan.first_closure_loss = True
+        plan.sections[BATCH_END] = pre + plan.closure_tail

@@ -23,7 +23,7 @@ STEP_STREAM = '''class _StepStream:
 '''
 
 
-def decide(ctx) -> None:
+def run(ctx) -> None:
     plan, raw, parsed = ctx.plan, ctx.raw, ctx.parsed
     flags = plan.trainer_flags
     if raw.max_epochs is not None:
@@ -43,17 +43,17 @@ def decide(ctx) -> None:
             f"-> Trainer(max_steps={flags['max_steps']})",
             None,
         )
-    loop = ctx.facts.batch_loop
-    owner = ctx.facts.epoch_inline or ctx.facts.step_inline
+    loop = ctx.loop.batch_loop
+    owner = ctx.loop.epoch_inline or ctx.loop.step_inline
     what = f"{owner.fn.name.value}() loop" if owner is not None else "training loop"
-    if ctx.facts.closure_fn is None:
+    if ctx.loop.closure_fn is None:
         ctx.note(
             MOVED,
             f"{what} (lines {parsed.line(loop)}-{parsed.end_line(loop)}) -> training_step",
             None,
         )
     if not plan.schedulers:
-        for opt in ctx.roles.optimizers:
+        for opt in ctx.plan.roles.optimizers:
             last = opt.rsplit(".", 1)[-1]
             ctx.note(
                 MOVED,
@@ -62,7 +62,7 @@ def decide(ctx) -> None:
                 "-> configure_optimizers (param groups kept)",
                 None,
             )
-    data = raw.train_data
+    data = plan.train_data
     if isinstance(data, cst.Call) and dotted(data.func) == "zip" and data.args:
         # zip() is exhausted after one epoch; Lightning's CombinedLoader restarts every epoch
         from torch_scaffold.convert.analyze import _unwrap_progress
@@ -81,11 +81,11 @@ def decide(ctx) -> None:
             MOVED,
             "the loop fetches its own batches: Trainer iterates a placeholder stream, one item per step",
         )
-    if ctx.used_scaler and "precision" not in flags:
+    if ctx.plan.used_scaler and "precision" not in flags:
         # a GradScaler only scales on CUDA; on a CPU-only machine the script trains in fp32
         flags["precision"] = '"16-mixed" if torch.cuda.is_available() else "32-true"'
     # model class for the LightningModule's name
-    for m in ctx.roles.models:
+    for m in ctx.plan.roles.models:
         cls = _constructed_class(ctx, m)
         if cls:
             plan.model_class = cls
@@ -106,7 +106,7 @@ def _epochs_after_resume(ctx, max_epochs) -> None:
     from torch_scaffold.convert.result import TODO
     from torch_scaffold.convert.scope import expr_reads
 
-    resumed = sorted(set(expr_reads(max_epochs)) & ctx.resume_names)
+    resumed = sorted(set(expr_reads(max_epochs)) & ctx.plan.resume_names)
     if not resumed:
         return
     text = (
@@ -120,10 +120,10 @@ def _epochs_after_resume(ctx, max_epochs) -> None:
 
 def _evaluation_report(ctx) -> None:
     """Say where evaluation went: during training (validation) or after it (test)."""
-    from torch_scaffold.convert.hooks import called_functions
     from torch_scaffold.convert.nodes import body_of
     from torch_scaffold.convert.plan import BATCH_END, EPOCH_END
     from torch_scaffold.convert.result import KEPT
+    from torch_scaffold.convert.rules.train_mode import called_functions
 
     user_fns = set(ctx.ix.functions)
     for hook in (EPOCH_END, BATCH_END):
@@ -144,7 +144,7 @@ def _evaluation_report(ctx) -> None:
             tail = "metrics logged with self.log" if logged else "nothing logged (its prints stay)"
             ctx.note(MOVED, f"evaluation during training ({shown}, {when}) -> {hook}, {tail}")
     seen = False
-    for st in body_of(ctx.facts.driver):
+    for st in body_of(ctx.loop.driver):
         if st is ctx.raw.replaced or any(n is ctx.raw.replaced for n in walk(st)):
             seen = True
             continue
@@ -168,9 +168,9 @@ def _model_back_on_device(ctx) -> None:
     script's device needs the model there again."""
     from torch_scaffold.convert.state import after_reads
 
-    after = after_reads(ctx.facts.driver, ctx.raw.replaced)
-    devices = [d for d in ctx.roles.devices if "." not in d and d in after]
-    models = [m for m in ctx.roles.models if "." not in m and m in after]
+    after = after_reads(ctx.loop.driver, ctx.raw.replaced)
+    devices = [d for d in ctx.plan.roles.devices if "." not in d and d in after]
+    models = [m for m in ctx.plan.roles.models if "." not in m and m in after]
     if devices and models:
         ctx.plan.post_fit.append(
             f"{models[0]}.to({devices[0]})  # Lightning returns the model on the CPU"
@@ -179,7 +179,7 @@ def _model_back_on_device(ctx) -> None:
 
 def _constructed_class(ctx, role: str) -> str | None:
     last = role.rsplit(".", 1)[-1]
-    for node in walk(ctx.facts.driver if ctx.facts.driver is not None else ctx.parsed.module):
+    for node in walk(ctx.loop.driver if ctx.loop.driver is not None else ctx.parsed.module):
         if isinstance(node, cst.Assign) and len(node.targets) == 1:
             t = dotted(node.targets[0].target)
             if t and t.rsplit(".", 1)[-1] == last:
@@ -198,7 +198,7 @@ def _constructed_class(ctx, role: str) -> str | None:
 
 
 def _is_parse_args(ctx, expr: str) -> bool:
-    for node in walk(ctx.facts.driver):
+    for node in walk(ctx.loop.driver):
         if (
             isinstance(node, cst.Assign)
             and len(node.targets) == 1
