@@ -32,7 +32,7 @@ def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStateme
         ctx.note(
             MOVED,
             f"optimizer at line {where} + {cls} ({shown}.step() per "
-            f"{'batch' if interval == 'step' else 'epoch'}) -> configure_optimizers "
+            f"{'batch' if interval == 'step' else 'epoch'}) -> returned by configure_optimizers "
             f"(interval={interval!r}{extra})",
             st,
         )

@@ -59,7 +59,8 @@ def run(ctx) -> None:
                 MOVED,
                 f"optimizer `{opt.replace('__host__', 'self')}` "
                 f"({ctx.ix.optim_targets.get(last, 'optimizer')}, line {ctx.ix.construct_lines.get(last)}) "
-                "-> configure_optimizers (param groups kept)",
+                "-> returned by configure_optimizers, built where it was (its arguments and"
+                " param groups as written)",
                 None,
             )
     data = plan.train_data
