@@ -143,7 +143,13 @@ def _evaluation_report(ctx) -> None:
                 for n in walk(st)
             )
             tail = "metrics logged with self.log" if logged else "nothing logged (its prints stay)"
-            ctx.note(MOVED, f"evaluation during training ({shown}, {when}) -> {hook}, {tail}")
+            # why not validation_step: Lightning would average the batches itself (weighted by
+            # batch size) and run them before on_train_epoch_end; the script's code keeps its numbers
+            ctx.note(
+                MOVED,
+                f"evaluation during training ({shown}, {when}) -> {hook}, {tail};"
+                " not a validation_step, so its averaging and decisions stay as written",
+            )
     seen = False
     for st in body_of(ctx.loop.driver):
         if st is ctx.raw.replaced or any(n is ctx.raw.replaced for n in walk(st)):
