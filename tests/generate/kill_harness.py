@@ -246,6 +246,11 @@ def main() -> None:
         import tqdm
 
         tqdm.tqdm.monitor_interval = 0
+        # tqdm's default write lock includes a multiprocessing semaphore, which every child
+        # forked from here would share: a child killed while drawing its bar left it held,
+        # and the next child's bar waited forever (a CI run hung so). A thread lock is
+        # copied into each child instead.
+        tqdm.tqdm.set_lock(threading.RLock())
     except ImportError:
         pass
     train = importlib.import_module(f"{package}.train")

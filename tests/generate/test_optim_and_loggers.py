@@ -76,6 +76,7 @@ def test_warmup_then_cosine_per_step(tmp_path):
             "scheduler.name": "warmup_cosine",
             "scheduler.warmup_steps": 4,
             "scheduler.eta_min": 0.01,
+            "trainer.max_epochs": 10,
         },
     )
     assert optim.scheduler_interval(config) == "step"
