@@ -49,6 +49,10 @@ CASES = [
     "cleanup/update_with_model_is_no_evaluation",
     "cleanup/device_named_otherwise",
     "cleanup/comments_around_the_loop",
+    "optimizer/module_level_moved",
+    "optimizer/named_parameters_groups",
+    "optimizer/attribute_chain_in_main",
+    "optimizer/used_elsewhere_load_state_dict",
 ]
 
 pytestmark = [

@@ -65,7 +65,12 @@ def test_cells_markdown_outputs_and_metadata_are_kept(tmp_path):
 def test_only_the_cells_the_conversion_touches_change(tmp_path):
     before, after, _ = converted(tmp_path)
     changed = [i for i, (a, b) in enumerate(zip(before["cells"], after["cells"])) if a != b]
-    assert changed == [1, 5]  # the imports cell (+ lightning) and the training cell
+    # the imports cell (+ lightning), the optimizer's cell and the training cell
+    assert changed == [1, 3, 5]
+    # the optimizer is built in configure_optimizers now: only its line left the cell
+    setup_before, setup_after = text(before["cells"][3]), text(after["cells"][3])
+    optimizer_line = "optimizer = torch.optim.SGD(model.parameters(), lr=0.05)\n"
+    assert setup_after == setup_before.replace(optimizer_line, "")
     imports = text(after["cells"][1])
     assert imports.startswith("%matplotlib inline\n%load_ext autoreload\nimport torch\n")
     assert "import pytorch_lightning as pl\n" in imports

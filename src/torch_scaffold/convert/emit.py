@@ -74,7 +74,10 @@ def class_name(ctx) -> str:
 
 def build_class(ctx) -> cst.ClassDef:
     plan = ctx.plan
-    opts = [_role_attr(ctx, r) for r in ctx.plan.roles.optimizers]
+    if plan.built_optimizer is not None:  # rules/optimizer_build.py: built in the hook
+        opts = [plan.built_optimizer]
+    else:
+        opts = [_role_attr(ctx, r) for r in ctx.plan.roles.optimizers]
     scheds = [(s, _role_attr(ctx, s.expr)) for s in plan.schedulers]
     model_attr = None
     for m in ctx.plan.roles.models:
@@ -115,7 +118,11 @@ def build_class(ctx) -> cst.ClassDef:
         if not stmts and hook != TRAIN_STEP:
             continue
         methods.append(_method(_SIGNATURES[hook].format(**fmt), stmts or []))
-    methods.append(_method("def configure_optimizers(self):", _configure(ctx, opts, scheds)))
+    configure = _configure(ctx, opts, scheds)
+    if plan.built_optimizer is not None and plan.built_optimizer_comments:
+        lines = [cst.EmptyLine(comment=cst.Comment(c)) for c in plan.built_optimizer_comments]
+        configure[0] = configure[0].with_changes(leading_lines=lines)
+    methods.append(_method("def configure_optimizers(self):", configure))
     cls = cst.parse_statement(f"class {class_name(ctx)}({PL}.LightningModule):\n    pass\n")
     doc = stmt('"""LightningModule made by `scaffold convert` from the training loop below."""')
     return cls.with_changes(
@@ -212,6 +219,7 @@ class _Rewrite(cst.CSTTransformer):
             self.replaced,
             len(self.fit),
             self.stashed,
+            self.ctx.plan,
         )
         if not body:
             self.emptied.add(id(original))
@@ -264,7 +272,7 @@ class _Rewrite(cst.CSTTransformer):
                 out += _with_leading(self.fit, leading)
                 carried = []
             elif id(orig) in self.remove:
-                carried += _comment_lines(orig.leading_lines) + self.stashed.get(id(orig), [])
+                carried += _carried_comments(orig, self.ctx.plan) + self.stashed.get(id(orig), [])
             else:
                 if carried:
                     new = new.with_changes(leading_lines=_blank_then(carried, new.leading_lines))
@@ -320,7 +328,16 @@ def _with_leading(stmts: list, leading) -> list:
     return [stmts[0].with_changes(leading_lines=list(leading))] + list(stmts[1:])
 
 
-def _keep_comments(original, updated, removed: set, replaced, n_fit: int, stashed=None):
+def _carried_comments(orig, plan) -> list:
+    """The comment lines above a removed statement, less those that went with the optimizer
+    into configure_optimizers."""
+    lines = _comment_lines(orig.leading_lines)
+    if plan is not None and orig is plan.built_optimizer_stmt:
+        lines = [ln for ln in lines if ln.comment.value not in plan.built_optimizer_comments]
+    return lines
+
+
+def _keep_comments(original, updated, removed: set, replaced, n_fit: int, stashed=None, plan=None):
     """A block's statements after removals: the comment lines above a removed statement
     move to the next statement, or to the block's footer when none follows."""
     stashed = stashed or {}
@@ -331,7 +348,7 @@ def _keep_comments(original, updated, removed: set, replaced, n_fit: int, stashe
     k = dropped = 0
     for orig in original:
         if id(orig) in removed and orig is not replaced:
-            carried += _comment_lines(orig.leading_lines) + stashed.get(id(orig), [])
+            carried += _carried_comments(orig, plan) + stashed.get(id(orig), [])
             dropped += 1
             continue
         take = n_fit if orig is replaced else 1

@@ -32,6 +32,7 @@ from torch_scaffold.convert.rules import (
     loop_control,
     loss,
     moved,
+    optimizer_build,
     refusals,
     resume,
     roles,
@@ -66,7 +67,10 @@ PASSES: tuple[Pass, ...] = (
     loss,  # appends `return loss`: the last statement of training_step
     # names: shared locals become attributes once every hook body is final
     state,
-    trainer_flags,  # reads the roles, the resume names and state's renaming
+    # the optimizer's construction moves into configure_optimizers where that is faithful:
+    # needs state's renaming (nothing but the removed calls may still use it)
+    optimizer_build,
+    trainer_flags,  # reads the roles, the resume names, state's renaming, optimizer_build
     amp,  # last: a GradScaler goes only once nothing, moved or renamed, uses it
 )
 

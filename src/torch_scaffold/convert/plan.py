@@ -93,6 +93,11 @@ class Plan:
     resume_names: set[str] = field(default_factory=set)  # names the resume block assigned
     used_scaler: bool = False  # a GradScaler scaled the loss: precision="16-mixed"
     accum_factor: str | None = None  # `if (i + 1) % N == 0: step` -> N
+    # --- the optimizer built in configure_optimizers (rules/optimizer_build.py)
+    built_optimizer: str | None = None  # `torch.optim.SGD(self.model.parameters(), ...)`
+    built_optimizer_stmt: cst.CSTNode | None = None  # the script's assignment, now removed
+    built_optimizer_comments: list[str] = field(default_factory=list)  # its comments go along
+    optimizer_kept: str | None = None  # why it stays where the script built it
 
 
 @dataclass(slots=True)

@@ -33,7 +33,8 @@ def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStateme
             MOVED,
             f"optimizer at line {where} + {cls} ({shown}.step() per "
             f"{'batch' if interval == 'step' else 'epoch'}) -> returned by configure_optimizers "
-            f"(interval={interval!r}{extra})",
+            f"(interval={interval!r}{extra}), both built where they were: the scheduler is built"
+            " on the optimizer object",
             st,
         )
     ctx.count_removed("scheduler.step()")

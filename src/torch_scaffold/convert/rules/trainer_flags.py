@@ -55,12 +55,23 @@ def run(ctx) -> None:
     if not plan.schedulers:
         for opt in ctx.plan.roles.optimizers:
             last = opt.rsplit(".", 1)[-1]
+            what = (
+                f"optimizer `{opt.replace('__host__', 'self')}` "
+                f"({ctx.ix.optim_targets.get(last, 'optimizer')}, line {ctx.ix.construct_lines.get(last)})"
+            )
+            if plan.built_optimizer is not None:
+                ctx.note(
+                    MOVED,
+                    f"{what} -> built in configure_optimizers",
+                    plan.built_optimizer_stmt,
+                    end=True,  # all its lines are converted code now
+                )
+                continue
+            why = f": {plan.optimizer_kept}" if plan.optimizer_kept else ""
             ctx.note(
                 MOVED,
-                f"optimizer `{opt.replace('__host__', 'self')}` "
-                f"({ctx.ix.optim_targets.get(last, 'optimizer')}, line {ctx.ix.construct_lines.get(last)}) "
-                "-> returned by configure_optimizers, built where it was (its arguments and"
-                " param groups as written)",
+                f"{what} -> returned by configure_optimizers, built where it was (its arguments"
+                f" and param groups as written){why}",
                 None,
             )
     data = plan.train_data
