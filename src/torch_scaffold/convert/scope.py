@@ -59,7 +59,7 @@ class _Scopes:
         elif isinstance(node, cst.FunctionDef):
             self._skip.add(id(node.name))
             # a nested def shares the names it declares nonlocal with the scope around it
-            self._bound.append((_params(node.params) | _locals_of(node)) - _nonlocals(node))
+            self._bound.append((param_names(node.params) | _locals_of(node)) - _nonlocals(node))
         elif isinstance(node, cst.Lambda):
             self._bound.append({p.name.value for p in node.params.params})
         elif isinstance(node, _SCOPED):
@@ -79,7 +79,8 @@ class _Scopes:
         return id(node) not in self._skip and not any(node.value in b for b in self._bound)
 
 
-def _params(params: cst.Parameters) -> set[str]:
+def param_names(params: cst.Parameters) -> set[str]:
+    """Every name a function's parameters bind, `*args` and `**kw` included."""
     names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
     for star in (params.star_arg, params.star_kwarg):
         if isinstance(star, cst.Param):
@@ -403,11 +404,7 @@ def bound_before(scope: cst.CSTNode, target: cst.CSTNode, parent_of) -> set[str]
     path.reverse()
     out: set[str] = set()
     if isinstance(scope, cst.FunctionDef):
-        p = scope.params
-        out |= {x.name.value for x in [*p.params, *p.kwonly_params, *p.posonly_params]}
-        for star in (p.star_arg, p.star_kwarg):
-            if isinstance(star, cst.Param):
-                out.add(star.name.value)
+        out |= param_names(scope.params)
     for node, child in itertools.pairwise(path):
         stmts = (
             list(node.body)

@@ -14,7 +14,7 @@ import libcst as cst
 
 from torch_scaffold.convert.nodes import body_of, contains, mentions, visit, walk
 from torch_scaffold.convert.plan import BATCH_END, HOST, TRAIN_STEP
-from torch_scaffold.convert.scope import rename, statement_usage
+from torch_scaffold.convert.scope import param_names, rename, statement_usage
 
 # attributes a LightningModule already has: a user name that collides gets a suffix
 RESERVED = {
@@ -200,9 +200,7 @@ def driver_locals(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
                 continue  # functions, classes and imports stay global
             names |= {n for n in statement_usage([s]).binds if not n.isupper()}
         return names
-    params = driver.params
-    names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
-    return names | statement_usage(stmts).binds
+    return param_names(driver.params) | statement_usage(stmts).binds
 
 
 def after_reads(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:

@@ -22,11 +22,13 @@ Otherwise plan.optimizer_kept says why, in a few words, for the report.
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from torch_scaffold.convert.nodes import body_of, code, contains, dotted, walk
 from torch_scaffold.convert.plan import HOST
-from torch_scaffold.convert.scope import _Scopes, rename, statement_usage
+from torch_scaffold.convert.scope import _Scopes, param_names, rename, statement_usage
 
 _PARAM_METHODS = ("parameters", "named_parameters")
 # builtins an argument may call (pure, when the script does not rebind them)
@@ -72,8 +74,10 @@ def run(ctx) -> None:
 def _check(ctx):
     plan, loop, parsed = ctx.plan, ctx.loop, ctx.parsed
     roles = plan.roles
-    if plan.manual or len(roles.optimizers) != 1:
+    if len(roles.optimizers) != 1:
         raise _NotFaithful(f"{len(roles.optimizers)} optimizers (manual optimization)")
+    if plan.manual:
+        raise _NotFaithful("it is stepped by hand (manual optimization)")
     if loop.kind == "closure" or loop.closure_fn is not None:
         raise _NotFaithful("it steps with a closure")
     name = roles.optimizers[0]
@@ -119,16 +123,7 @@ def _bound_in(driver) -> set[str]:
     """Names a function driver binds (its parameters and locals); nothing for the module."""
     if isinstance(driver, cst.Module):
         return set()
-    params = driver.params
-    names = {p.name.value for p in [*params.params, *params.kwonly_params, *params.posonly_params]}
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            names.add(star.name.value)
-    return names | statement_usage(body_of(driver)).binds
-
-
-def _line_of(ctx, node) -> int | None:
-    return ctx.lineof(node)
+    return param_names(driver.params) | statement_usage(body_of(driver)).binds
 
 
 def _only_stepped(ctx, name: str, target: cst.Name) -> None:
@@ -143,7 +138,7 @@ def _only_stepped(ctx, name: str, target: cst.Name) -> None:
         if node is target or node.value != name or _not_a_variable(parsed, node):
             continue
         if not any(contains(m, node) for m in moved):
-            raise _NotFaithful(f"it is also used at line {_line_of(ctx, node)}")
+            raise _NotFaithful(f"it is also used at line {ctx.lineof(node)}")
         inside.append(node)
     # what the passes left of it in the hooks and around the Trainer call
     plan = ctx.plan
@@ -171,10 +166,10 @@ def _only_stepped(ctx, name: str, target: cst.Name) -> None:
                         if n.value == param and not _not_a_variable(parsed, n)
                     ]
         calls = [i.call for i in (ctx.loop.step_inline, ctx.loop.epoch_inline) if i is not None]
-        inside.sort(key=lambda n: _line_of(ctx, n) or 0)
+        inside.sort(key=lambda n: ctx.lineof(n) or 0)
         line = next(
             (
-                _line_of(ctx, n)
+                ctx.lineof(n)
                 for n in inside
                 if not _removed_call(parsed, n)
                 and not isinstance(parsed.parent(n), cst.Param)
@@ -183,13 +178,11 @@ def _only_stepped(ctx, name: str, target: cst.Name) -> None:
             None,
         )
         if line is None:
-            line = _line_of(ctx, inside[0]) if inside else None
+            line = ctx.lineof(inside[0]) if inside else None
         raise _NotFaithful(f"it is also used at line {line}")
 
 
 def _words(text: str) -> set[str]:
-    import re
-
     return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
 
 
@@ -260,8 +253,7 @@ def _arguments(ctx, call: cst.Call, driver, where: str, top, at: int, loop_at: i
         problem.append(f"its arguments call `{code(func)}`")
 
     for arg in call.args:
-        visit_node = arg.value
-        visit_node.visit(Visitor())
+        arg.value.visit(Visitor())
         if arg.star:
             problem.append("its arguments are unpacked")
     if problem:
@@ -297,7 +289,7 @@ def _arguments(ctx, call: cst.Call, driver, where: str, top, at: int, loop_at: i
         for s in top[at + 1 : loop_at]:
             if any(isinstance(x, cst.Name) and x.value == name for x in walk(s)):
                 raise _NotFaithful(
-                    f"its arguments use `{name}`, which line {_line_of(ctx, s)} touches again"
+                    f"its arguments use `{name}`, which line {ctx.lineof(s)} touches again"
                 )
     # the parameters it gets must be the very ones the loop trains
     watched = set(model_names) | set(reads)
@@ -307,21 +299,21 @@ def _arguments(ctx, call: cst.Call, driver, where: str, top, at: int, loop_at: i
         for s in top[at + 1 : loop_at]:
             if any(isinstance(x, cst.Name) and x.value in model_names for x in walk(s)):
                 raise _NotFaithful(
-                    f"its arguments filter the parameters and line {_line_of(ctx, s)} touches"
+                    f"its arguments filter the parameters and line {ctx.lineof(s)} touches"
                     " the model before the loop"
                 )
     for s in top[at + 1 : loop_at]:
         rebound = watched & statement_usage([s]).binds
         if rebound:
             what = "the model" if rebound & model_names else f"`{min(rebound)}`"
-            raise _NotFaithful(f"{what} is rebound at line {_line_of(ctx, s)}, after it")
+            raise _NotFaithful(f"{what} is rebound at line {ctx.lineof(s)}, after it")
     # the statement that holds the loop (`if __name__ == "__main__":`, `with ...:`), the loop
     # included: nothing in it may rebind them either
     inner = watched & statement_usage([top[loop_at]]).binds
     if inner:
         what = "the model" if inner & model_names else f"`{min(inner)}`"
         raise _NotFaithful(
-            f"{what} is rebound in the block of the loop (line {_line_of(ctx, top[loop_at])})"
+            f"{what} is rebound in the block of the loop (line {ctx.lineof(top[loop_at])})"
         )
     return model, attr
 
