@@ -6,9 +6,9 @@ Started by torchrun (plain style) or re-started by Lightning's own launcher (Lig
 style), once per rank. It records the DistributedDataParallel wrapper the project builds,
 runs the project's unchanged `train.main`, then writes OUT_DIR/rank<N>.pt with the wrapped
 module's final state_dict, so the test can compare the ranks' weights, and
-OUT_DIR/rank<N>.threads with the native threads (not Python's) that `train.main` left
-running: a process group still alive keeps its communication threads, which abort the
-process if they outlive the interpreter. Nothing in the generated project knows about
+OUT_DIR/rank<N>.threads with the names of the native threads (not Python's) that
+`train.main` left running: a process group still alive keeps its communication threads,
+which abort the process if they outlive the interpreter. Nothing in the generated project knows about
 this file.
 """
 
@@ -18,13 +18,34 @@ import importlib
 import os
 import sys
 import threading
+import time
 from pathlib import Path
+
+# A thread that has been joined can still be listed in /proc for a moment while the
+# kernel finishes its exit; a busy machine stretches that moment. A thread of a live
+# process group, the bug this measures, stays for good.
+SETTLE_SECONDS = 10.0
 
 
 def native_threads() -> set[int]:
     """Thread ids of this process that Python's threading module did not start (Linux)."""
     python_threads = {thread.native_id for thread in threading.enumerate()}
     return {int(tid) for tid in os.listdir("/proc/self/task")} - python_threads
+
+
+def thread_name(tid: int) -> str:
+    try:
+        return Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+    except OSError:  # it ended meanwhile
+        return "?"
+
+
+def threads_still_running(before: set[int]) -> list[str]:
+    """Names of the native threads started since `before` that do not end within a while."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while (left := native_threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return sorted(thread_name(tid) for tid in left)
 
 
 def main() -> None:
@@ -48,13 +69,13 @@ def main() -> None:
     train = importlib.import_module(f"{package}.train")
     threads_before = native_threads()
     train.main(sys.argv[5:])
-    threads_left = native_threads() - threads_before
+    threads_left = threads_still_running(threads_before)
     assert len(wrapped) == 1, f"expected one DDP model per process, got {len(wrapped)}"
     rank, module = wrapped[0]
     state = {name: value.detach().cpu() for name, value in module.state_dict().items()}
     Path(out).mkdir(parents=True, exist_ok=True)
     torch.save(state, Path(out) / f"rank{rank}.pt")
-    (Path(out) / f"rank{rank}.threads").write_text(f"{len(threads_left)}\n")
+    (Path(out) / f"rank{rank}.threads").write_text(" ".join(threads_left) + "\n")
 
 
 if __name__ == "__main__":
