@@ -11,7 +11,11 @@ from torch_scaffold.convert.result import KEPT, MOVED, TODO
 
 def resume_block(parsed, ix, driver, stop_at):
     """`(if statement, torch.load call)` of the resume block before `stop_at`, or None:
-    an `if <opt>:` that loads a checkpoint and restores an optimizer's state."""
+    an `if <opt>:` that loads a checkpoint and restores the model's and an optimizer's state.
+
+    A block that restores the optimizer alone is no resume (the model starts fresh, and the
+    file is no full checkpoint): it stays where it is, and the optimizer it fills is the
+    one configure_optimizers returns."""
     for st in body_of(driver):
         if st is stop_at:
             break
@@ -24,16 +28,27 @@ def resume_block(parsed, ix, driver, stop_at):
             and (parsed.qname(n.func) == "torch.load" or dotted(n.func) == "torch.load")
             and n.args
         ]
-        restores_opt = any(
-            isinstance(n, cst.Call)
+        restored = [
+            dotted(method_call(n)[0]) or ""
+            for n in walk(st)
+            if isinstance(n, cst.Call)
             and method_call(n)
             and method_call(n)[1] == "load_state_dict"
-            and (dotted(method_call(n)[0]) or "").rsplit(".", 1)[-1] in ix.optim_targets
-            for n in walk(st)
-        )
-        if loads and restores_opt:
+        ]
+        restores_opt = any(t.rsplit(".", 1)[-1] in ix.optim_targets for t in restored)
+        if loads and restores_opt and any(_is_model(t, ix) for t in restored):
             return st, loads[0]
     return None
+
+
+def _is_model(target: str, ix) -> bool:
+    """Whether `target.load_state_dict(...)` restores a model the optimizers train."""
+    last = target.rsplit(".", 1)[-1]
+    if last in ix.optim_targets or last in ix.sched_targets:
+        return False
+    if not ix.optimized_models:  # `Adam(params)`: any other module counts
+        return bool(target)
+    return any(target == m or target.startswith(m + ".") for m in ix.optimized_models)
 
 
 def run(ctx) -> None:
