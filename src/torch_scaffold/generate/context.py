@@ -317,6 +317,17 @@ def _type_text(path: str, optional: bool | None) -> str:
     return f"{text} | None" if (info.optional if optional is None else optional) else text
 
 
+# Schedules whose length is max_epochs: they decay over the whole cap.
+SCHEDULES_OVER_MAX_EPOCHS = ("cosine", "onecycle", "warmup_cosine")
+
+
+def _max_epochs_comment(scheduler: str, early_stopping: bool) -> str:
+    if scheduler in SCHEDULES_OVER_MAX_EPOCHS:
+        spans = f"{scheduler} spans them all"
+        return f"{spans}; early stopping may stop sooner" if early_stopping else spans
+    return "a cap: early stopping usually ends the run sooner" if early_stopping else ""
+
+
 def _field(
     path: str,
     value: Any,
@@ -593,7 +604,7 @@ def config_tree(spec: Spec, ctx: dict[str, Any]) -> dict[str, Any]:
         _field(
             "trainer.max_epochs",
             s.trainer.max_epochs,
-            "a cap: early stopping usually ends the run sooner" if p["early_stopping"] else "",
+            _max_epochs_comment(p["scheduler"], p["early_stopping"]),
         ),
         _field("trainer.precision", s.trainer.precision, '"32", "16-mixed" or "bf16-mixed"'),
         _field("trainer.accelerator", s.trainer.accelerator, "auto, cpu, cuda or mps"),
