@@ -53,6 +53,11 @@ CASES = [
     "optimizer/named_parameters_groups",
     "optimizer/attribute_chain_in_main",
     "optimizer/used_elsewhere_load_state_dict",
+    "optimizer/args_local_to_main",
+    "optimizer/scheduler_reads_args_in_main",
+    "optimizer/warmup_function_at_module_level",
+    "optimizer/args_changed_before_loop",
+    "optimizer/scheduler_read_for_printing",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]

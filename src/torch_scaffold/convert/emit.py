@@ -74,11 +74,16 @@ def class_name(ctx) -> str:
 
 def build_class(ctx) -> cst.ClassDef:
     plan = ctx.plan
-    if plan.built_optimizer is not None:  # rules/optimizer_build.py: built in the hook
+    # rules/optimizer_build.py: built in configure_optimizers, the scheduler as a local there
+    if plan.built_scheduler is not None:
+        opts = [plan.built_optimizer_name]
+        scheds = [(s, s.expr) for s in plan.schedulers]
+    elif plan.built_optimizer is not None:
         opts = [plan.built_optimizer]
+        scheds = []
     else:
         opts = [_role_attr(ctx, r) for r in ctx.plan.roles.optimizers]
-    scheds = [(s, _role_attr(ctx, s.expr)) for s in plan.schedulers]
+        scheds = [(s, _role_attr(ctx, s.expr)) for s in plan.schedulers]
     model_attr = None
     for m in ctx.plan.roles.models:
         node = ctx.plan.name_map.get(m) if "." not in m else None
@@ -118,17 +123,33 @@ def build_class(ctx) -> cst.ClassDef:
         if not stmts and hook != TRAIN_STEP:
             continue
         methods.append(_method(_SIGNATURES[hook].format(**fmt), stmts or []))
-    configure = _configure(ctx, opts, scheds)
-    if plan.built_optimizer is not None and plan.built_optimizer_comments:
-        lines = [cst.EmptyLine(comment=cst.Comment(c)) for c in plan.built_optimizer_comments]
-        configure[0] = configure[0].with_changes(leading_lines=lines)
-    methods.append(_method("def configure_optimizers(self):", configure))
+    methods.append(_method("def configure_optimizers(self):", _configure_body(ctx, opts, scheds)))
     cls = cst.parse_statement(f"class {class_name(ctx)}({PL}.LightningModule):\n    pass\n")
     doc = stmt('"""LightningModule made by `scaffold convert` from the training loop below."""')
     return cls.with_changes(
         body=cst.IndentedBlock(body=[doc] + methods),
         leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
     )
+
+
+def _configure_body(ctx, opts: list[str], scheds) -> list:
+    """configure_optimizers' statements: what rules/optimizer_build.py moved there comes
+    first, each statement under the comments it had in the script."""
+    plan = ctx.plan
+    body = _configure(ctx, opts, scheds)
+    if plan.built_scheduler is not None:
+        built = [
+            (stmt(f"{opts[0]} = {plan.built_optimizer}"), plan.built_optimizer_comments),
+            (stmt(f"{scheds[0][1]} = {plan.built_scheduler}"), plan.built_scheduler_comments),
+        ]
+    elif plan.built_optimizer is not None:
+        built = [(body.pop(0), plan.built_optimizer_comments)]
+    else:
+        return body
+    return [
+        one.with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(c)) for c in comments])
+        for one, comments in built
+    ] + body
 
 
 def _configure(ctx, opts: list[str], scheds) -> list:
@@ -334,6 +355,8 @@ def _carried_comments(orig, plan) -> list:
     lines = _comment_lines(orig.leading_lines)
     if plan is not None and orig is plan.built_optimizer_stmt:
         lines = [ln for ln in lines if ln.comment.value not in plan.built_optimizer_comments]
+    if plan is not None and orig is plan.built_scheduler_stmt:
+        lines = [ln for ln in lines if ln.comment.value not in plan.built_scheduler_comments]
     return lines
 
 

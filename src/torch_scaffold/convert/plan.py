@@ -36,7 +36,8 @@ class Scheduler:
     expr: str  # expression in the moved code, e.g. "scheduler"
     interval: str  # "epoch" | "step"
     monitor: str | None = None
-    line: int | None = None
+    line: int | None = None  # its step() call's
+    cls: str = "scheduler"  # its torch.optim.lr_scheduler class, for the report
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,12 @@ class Plan:
     built_optimizer: str | None = None  # `torch.optim.SGD(self.model.parameters(), ...)`
     built_optimizer_stmt: cst.CSTNode | None = None  # the script's assignment, now removed
     built_optimizer_comments: list[str] = field(default_factory=list)  # its comments go along
+    # the scheduler built on it goes along: both are then locals of configure_optimizers
+    built_optimizer_name: str | None = None  # the local the scheduler is built on
+    built_scheduler: str | None = None  # `torch.optim.lr_scheduler.StepLR(opt, ...)`
+    built_scheduler_stmt: cst.CSTNode | None = None
+    built_scheduler_comments: list[str] = field(default_factory=list)
+    built_accessors: list[str] = field(default_factory=list)  # what the hooks read them with
     optimizer_kept: str | None = None  # why it stays where the script built it
 
 

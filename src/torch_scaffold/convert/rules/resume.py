@@ -31,9 +31,7 @@ def resume_block(parsed, ix, driver, stop_at):
         restored = [
             dotted(method_call(n)[0]) or ""
             for n in walk(st)
-            if isinstance(n, cst.Call)
-            and method_call(n)
-            and method_call(n)[1] == "load_state_dict"
+            if isinstance(n, cst.Call) and method_call(n) and method_call(n)[1] == "load_state_dict"
         ]
         restores_opt = any(t.rsplit(".", 1)[-1] in ix.optim_targets for t in restored)
         if loads and restores_opt and any(_is_model(t, ix) for t in restored):

@@ -1,4 +1,6 @@
-"""scheduler.step() sites -> lr_scheduler config (interval, monitor) in configure_optimizers."""
+"""scheduler.step() sites -> lr_scheduler config (interval, monitor) in configure_optimizers.
+
+trainer_flags.py reports where the scheduler went (optimizer_build.py decides)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import libcst as cst
 
 from torch_scaffold.convert.nodes import code, dotted, method_call, stmt
 from torch_scaffold.convert.plan import Scheduler
-from torch_scaffold.convert.result import MOVED
 
 
 def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStatement | None:
@@ -18,25 +19,9 @@ def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStateme
         replacement = stmt(f'self.log("{monitor}", {code(arg)})')
     existing = next((s for s in ctx.plan.schedulers if s.expr == expr), None)
     if existing is None:
-        ctx.plan.schedulers.append(Scheduler(expr, interval, monitor, ctx.lineof(st)))
-        shown = expr.replace("__host__", "self")
         last = expr.rsplit(".", 1)[-1]
         cls = ctx.ix.sched_targets.get(last, "").rsplit(".", 1)[-1] or "scheduler"
-        opt = (
-            ctx.plan.roles.optimizers[0].rsplit(".", 1)[-1]
-            if ctx.plan.roles.optimizers
-            else "optimizer"
-        )
-        where = ctx.ix.construct_lines.get(opt)
-        extra = f", monitor={monitor!r} + matching self.log" if monitor else ""
-        ctx.note(
-            MOVED,
-            f"optimizer at line {where} + {cls} ({shown}.step() per "
-            f"{'batch' if interval == 'step' else 'epoch'}) -> returned by configure_optimizers "
-            f"(interval={interval!r}{extra}), both built where they were: the scheduler is built"
-            " on the optimizer object",
-            st,
-        )
+        ctx.plan.schedulers.append(Scheduler(expr, interval, monitor, ctx.lineof(st), cls))
     ctx.count_removed("scheduler.step()")
     return replacement
 

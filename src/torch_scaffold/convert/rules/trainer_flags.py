@@ -9,6 +9,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torch_scaffold.convert.nodes import code, dotted, method_call, walk
+from torch_scaffold.convert.plan import HOST
 from torch_scaffold.convert.result import MOVED
 
 STEP_STREAM = '''class _StepStream:
@@ -52,28 +53,7 @@ def run(ctx) -> None:
             f"{what} (lines {parsed.line(loop)}-{parsed.end_line(loop)}) -> training_step",
             None,
         )
-    if not plan.schedulers:
-        for opt in ctx.plan.roles.optimizers:
-            last = opt.rsplit(".", 1)[-1]
-            what = (
-                f"optimizer `{opt.replace('__host__', 'self')}` "
-                f"({ctx.ix.optim_targets.get(last, 'optimizer')}, line {ctx.ix.construct_lines.get(last)})"
-            )
-            if plan.built_optimizer is not None:
-                ctx.note(
-                    MOVED,
-                    f"{what} -> built in configure_optimizers",
-                    plan.built_optimizer_stmt,
-                    end=True,  # all its lines are converted code now
-                )
-                continue
-            why = f": {plan.optimizer_kept}" if plan.optimizer_kept else ""
-            ctx.note(
-                MOVED,
-                f"{what} -> returned by configure_optimizers, built where it was (its arguments"
-                f" and param groups as written){why}",
-                None,
-            )
+    _report_optimizers(ctx)
     data = plan.train_data
     if isinstance(data, cst.Call) and dotted(data.func) == "zip" and data.args:
         # zip() is exhausted after one epoch; Lightning's CombinedLoader restarts every epoch
@@ -109,6 +89,50 @@ def run(ctx) -> None:
             break
     _model_back_on_device(ctx)
     _evaluation_report(ctx)
+
+
+def _report_optimizers(ctx) -> None:
+    """Where the optimizers (and their schedulers) went: optimizer_build.py built them in
+    configure_optimizers, or they stay where the script built them, and why."""
+    plan, parsed = ctx.plan, ctx.parsed
+    built = plan.built_optimizer is not None
+    for i, opt in enumerate(plan.roles.optimizers):
+        last = opt.rsplit(".", 1)[-1]
+        what = (
+            f"optimizer `{opt.replace(HOST, 'self')}` "
+            f"({ctx.ix.optim_targets.get(last, 'optimizer')}, line {ctx.ix.construct_lines.get(last)})"
+        )
+        schedulers = plan.schedulers if i == 0 else []
+        for s in schedulers:
+            what += f" and its {s.cls} `{s.expr.replace(HOST, 'self')}`"
+            if built:  # the span of its statement: those lines are converted code now
+                stmt_line = plan.built_scheduler_stmt
+                what += f" (lines {parsed.line(stmt_line)}-{parsed.end_line(stmt_line)})"
+            config = f"interval={s.interval!r}"
+            if s.monitor:
+                config += f", monitor={s.monitor!r} + matching self.log"
+            what += f", stepped per {_PER[s.interval]} ({config})"
+        if built:
+            where = f"{'both built' if schedulers else 'built'} in configure_optimizers"
+            if plan.built_accessors:
+                where += f"; the hooks read {' and '.join(plan.built_accessors)}"
+            ctx.note(
+                MOVED,
+                f"{what} -> {where}",
+                plan.built_optimizer_stmt,
+                end=True,  # all its lines are converted code now
+            )
+            continue
+        why = f": {plan.optimizer_kept}" if plan.optimizer_kept else ""
+        kept = (
+            "both built where they were"
+            if schedulers
+            else "built where it was (its arguments and param groups as written)"
+        )
+        ctx.note(MOVED, f"{what} -> returned by configure_optimizers, {kept}{why}", None)
+
+
+_PER = {"step": "batch", "epoch": "epoch"}
 
 
 def _epochs_after_resume(ctx, max_epochs) -> None:
