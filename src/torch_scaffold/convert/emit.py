@@ -41,6 +41,13 @@ class _StepStream(torch.utils.data.IterableDataset):
 def _method(header: str, stmts: list, doc: str | None = None) -> cst.FunctionDef:
     fn = cst.parse_statement(header + "\n    pass\n")
     body = list(stmts)
+    if body and hasattr(body[0], "leading_lines"):
+        # a blank line that separated it from the code before it in the script; a method's
+        # body starts right below its `def` (its comments stay)
+        leading = list(body[0].leading_lines)
+        while leading and leading[0].comment is None:
+            leading.pop(0)
+        body[0] = body[0].with_changes(leading_lines=leading)
     if doc:
         body = [stmt(f'"""{doc}"""')] + body
     return fn.with_changes(
