@@ -439,8 +439,12 @@ def _arguments(ctx, one: _Built, driver, where: str, top, loop_at: int, built, o
                 _check_local(ctx, name, driver, top, at, between)
                 held.add(name)
                 continue
-            if module_binds.get(name, 0) == 1 and _defined_at_module_level(ctx, name):
-                continue  # an import or a function: the class reads the very same one
+            if module_binds.get(name, 0) == 1 and _bound_before_the_driver(ctx, name):
+                if any(_may_change(s, name) for s in between):
+                    raise _NotFaithful(
+                        f"its arguments use `{name}`, which {where} may change before the loop"
+                    )
+                continue  # the class reads the very same object when fit starts
             raise _NotFaithful(f"its arguments use `{name}`, a global read from {where}")
         if module_binds.get(name, 0) != 1:
             raise _NotFaithful(f"its arguments use `{name}`, bound more than once")
@@ -519,15 +523,20 @@ def _root(expr) -> str | None:
     return expr.value if isinstance(expr, cst.Name) else None
 
 
-def _defined_at_module_level(ctx, name: str) -> bool:
-    """Bound at module level by an import, a def or a class (not by code that runs later)."""
+def _bound_before_the_driver(ctx, name: str) -> bool:
+    """Bound at module level by an import, a def or a class, or by a statement above the
+    loop's function: bound by the time the function can run."""
+    anchor = ctx.facts.anchor
+    before = True
     for st in ctx.parsed.module.body:
+        if st is anchor:
+            before = False
         if isinstance(st, (cst.FunctionDef, cst.ClassDef)) and st.name.value == name:
             return True
         imports = isinstance(st, cst.SimpleStatementLine) and any(
             isinstance(small, (cst.Import, cst.ImportFrom)) for small in st.body
         )
-        if imports and name in statement_usage([st]).binds:
+        if (imports or before) and name in statement_usage([st]).binds:
             return True
     return False
 
