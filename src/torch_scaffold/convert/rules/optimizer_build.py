@@ -14,11 +14,12 @@ its first step: building them there trains the same, when (all of, checked conse
   but the scheduler uses the optimizer;
 - their arguments read only the model that becomes `self.<model>` (through .parameters() /
   .named_parameters(), attribute chains, comprehensions over them), literals, a few
-  builtins, module-level names bound once (imports, functions; other module-level names only
-  when the loop runs at module level, bound before and not touched again before the loop),
-  and names local to the loop's function that are bound once before them and that nothing
-  between them and the loop may change (`args`): the LightningModule holds those, as
-  `self.<name>`, and reads them when fit starts;
+  builtins, module-level names bound once (for a loop at module level: before them, and not
+  touched again before the loop; for a loop in a function: imports, functions, or names bound
+  above the function, that nothing before the loop may change), and names local to the loop's
+  function that are bound once before them and that nothing between them and the loop may
+  change (`args`): the LightningModule holds those, as `self.<name>`, and reads them when
+  fit starts;
 - neither the model nor those names are rebound between them and the loop (the parameters
   it gets must be the very ones the loop trained).
 
