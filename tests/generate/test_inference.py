@@ -364,3 +364,74 @@ def test_a_model_torch_export_cannot_trace_is_one_clear_error(tmp_path, torch_on
             assert "\n" not in message and "data-dependent" in message
             assert "traceable" in caught.value.hint
             assert not (tmp_path / name).exists()
+
+
+@pytest.mark.slow
+def test_lightning_fsdp_checkpoint_folder_predicts_and_exports(tmp_path, torch_one_thread):
+    """Lightning's FSDP saves a checkpoint as a folder: torch.distributed.checkpoint shards
+    under "model" (LitModel's names) and meta.pt beside them. predict and export read it in one
+    process. No GPU here to train with FSDP, so the folder is written as FSDPStrategy's
+    save_checkpoint writes it, from the single-file checkpoint of the same run (trained with
+    --strategy auto): both give the same predictions."""
+    import torch
+    import torch.distributed.checkpoint as dcp
+
+    spec = spec_with(**{"trainer.strategy": "fsdp"})
+    with trained(spec, "lightning", tmp_path, [*QUICK, "--strategy", "auto"]) as project:
+        checkpoint_error = project.modules["checkpoint"].CheckpointError
+        single = torch.load(project.checkpoint, map_location="cpu", weights_only=True)
+        folder = tmp_path / "sharded.ckpt"
+        with pytest.warns(UserWarning, match="torch.distributed is disabled"):
+            dcp.save({"model": single.pop("state_dict")}, checkpoint_id=folder, no_dist=True)
+        single.pop("optimizer_states")
+        torch.save(single, folder / "meta.pt")
+
+        rows = project.predict(None, tmp_path / "file.csv")
+        file_checkpoint, project.checkpoint = project.checkpoint, str(folder)
+        assert project.predict(None, tmp_path / "folder.csv") == rows
+        assert read_csv(tmp_path / "folder.csv") == read_csv(tmp_path / "file.csv")
+        exported = project.export("onnx", tmp_path / "model.onnx")
+        assert exported.is_file()
+
+        (tmp_path / "empty.ckpt").mkdir()
+        other = tmp_path / "other.ckpt"
+        with pytest.warns(UserWarning, match="torch.distributed is disabled"):
+            dcp.save({"model": {"model.net.0.weight": torch.zeros(3, 3)}}, checkpoint_id=other)
+        for bad, words in [(tmp_path / "empty.ckpt", "no .metadata"), (other, "does not fit")]:
+            with pytest.raises(checkpoint_error, match=words) as caught:
+                project.modules["predict"].predict(
+                    project.config, str(bad), None, str(tmp_path / "bad.csv")
+                )
+            assert "\n" not in str(caught.value) and str(bad) in str(caught.value)
+            assert not (tmp_path / "bad.csv").exists()
+        assert file_checkpoint != project.checkpoint
+
+
+@pytest.mark.slow
+def test_plain_fsdp_checkpoint_of_another_model_is_one_clear_error(tmp_path, torch_one_thread):
+    """DCP raises a CheckpointException, a BaseException: it used to escape as a traceback.
+    Shards of another model beside this run's own loop.pt: one line naming the folder and
+    the first missing weight, and nothing written."""
+    import shutil
+
+    import torch
+    import torch.distributed.checkpoint as dcp
+
+    spec = spec_with(**{"trainer.strategy": "fsdp"})
+    with trained(spec, "pytorch", tmp_path, QUICK) as project:
+        folder = Path(project.checkpoint)
+        assert (folder / ".metadata").is_file() and (folder / "loop.pt").is_file()
+        assert project.predict(None, tmp_path / "ok.csv") == 25
+        other = tmp_path / "other.ckpt"
+        other.mkdir()
+        shutil.copy(folder / "loop.pt", other / "loop.pt")
+        with pytest.warns(UserWarning, match="torch.distributed is disabled"):
+            dcp.save({"model": {"net.0.weight": torch.zeros(3, 3)}}, checkpoint_id=other)
+        checkpoint_error = project.modules["checkpoint"].CheckpointError
+        with pytest.raises(checkpoint_error, match="does not fit this model") as caught:
+            project.modules["predict"].predict(
+                project.config, str(other), None, str(tmp_path / "bad.csv")
+            )
+        message = str(caught.value)
+        assert "\n" not in message and str(other) in message and "Missing key" in message, message
+        assert not (tmp_path / "bad.csv").exists()
