@@ -33,3 +33,37 @@ def test_rename_skips_attributes_keywords_and_shadowing_scopes():
     mod = cst.parse_module("y = model(x, model=1) + obj.model + [model for model in ms]\n")
     out = rename(mod, {"model": cst.parse_expression("self.model")}).code
     assert out == "y = self.model(x, model=1) + obj.model + [model for model in ms]\n"
+
+
+def _bodies(module: cst.Module):
+    """The module's statements, and every function's and block's statements in it."""
+    yield list(module.body)
+    for node in _walk(module):
+        body = getattr(node, "body", None)
+        if isinstance(body, cst.IndentedBlock):
+            yield list(body.body)
+
+
+def _walk(node):
+    for child in node.children:
+        yield child
+        yield from _walk(child)
+
+
+def test_bound_names_are_statement_usage_binds_on_every_fixture_body():
+    """bound_names is the cheap form of statement_usage(...).binds: the same names on every
+    statement list of every fixture script (and the examples)."""
+    from torch_scaffold.convert.scope import bound_names
+
+    from .conftest import FIXTURES, REPO
+
+    paths = sorted(FIXTURES.glob("*/*.in.py")) + sorted(
+        (REPO / "examples" / "scripts").glob("*.py")
+    )
+    compared = 0
+    for path in paths:
+        for stmts in _bodies(cst.parse_module(path.read_text())):
+            for one in ([s] for s in stmts):
+                assert bound_names(one) == statement_usage(one).binds, (path, cst.Module(one).code)
+                compared += 1
+    assert compared > 1500, compared

@@ -202,6 +202,41 @@ def _stmt_usage(st: cst.CSTNode, u: Usage) -> None:
     _note_reads(expr_reads(st), u)
 
 
+def bound_names(stmts: list[cst.CSTNode]) -> set[str]:
+    """statement_usage(stmts).binds, without the reads: a def counts by its name alone, so
+    this costs little on a big module or loop body."""
+    out: set[str] = set()
+    for st in stmts:
+        _binds(st, out)
+    return out
+
+
+def _binds(st: cst.CSTNode, out: set[str]) -> None:
+    if isinstance(st, cst.SimpleStatementLine):
+        for small in st.body:
+            u = Usage()
+            if isinstance(small, (cst.Import, cst.ImportFrom)):
+                _small_usage(small, u)  # no reads in an import: cheap
+            elif isinstance(small, cst.Assign):
+                for t in small.targets:
+                    u.binds.update(_target_names(t.target))
+            elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+                u.binds.update(_target_names(small.target))
+            out |= u.binds
+    elif isinstance(st, (cst.FunctionDef, cst.ClassDef)):
+        out.add(st.name.value)
+    else:
+        if isinstance(st, cst.For):
+            out.update(_target_names(st.target))
+        elif isinstance(st, cst.With):
+            for item in st.items:
+                if item.asname is not None:
+                    out.update(_target_names(item.asname.name))
+        if isinstance(st, (cst.For, cst.With, cst.If, cst.While, cst.Try)):
+            for child in _children_stmts(st):
+                _binds(child, out)
+
+
 def body_of_block(block) -> list[cst.CSTNode]:
     return (
         list(block.body) if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)) else []

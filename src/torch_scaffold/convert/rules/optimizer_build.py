@@ -35,7 +35,7 @@ import libcst as cst
 
 from torch_scaffold.convert.nodes import body_of, code, contains, dotted, walk
 from torch_scaffold.convert.plan import HOST
-from torch_scaffold.convert.scope import _Scopes, param_names, rename, statement_usage
+from torch_scaffold.convert.scope import _Scopes, bound_names, param_names, rename
 from torch_scaffold.convert.state import attr_name
 
 _PARAM_METHODS = ("parameters", "named_parameters")
@@ -225,7 +225,7 @@ def _bound_in(driver) -> set[str]:
     """Names a function driver binds (its parameters and locals); nothing for the module."""
     if isinstance(driver, cst.Module):
         return set()
-    return param_names(driver.params) | statement_usage(body_of(driver)).binds
+    return param_names(driver.params) | bound_names(body_of(driver))
 
 
 def _only_stepped(ctx, name: str, line, allowed=None, what: str = "it") -> str | None:
@@ -449,7 +449,7 @@ def _arguments(ctx, one: _Built, driver, where: str, top, loop_at: int, built, o
             raise _NotFaithful(f"its arguments use `{name}`, a global read from {where}")
         if module_binds.get(name, 0) != 1:
             raise _NotFaithful(f"its arguments use `{name}`, bound more than once")
-        bound_at = [i for i, s in enumerate(top) if name in statement_usage([s]).binds]
+        bound_at = [i for i, s in enumerate(top) if name in bound_names([s])]
         if not bound_at or bound_at[0] >= at:
             raise _NotFaithful(f"its arguments use `{name}`, not bound before it")
         for s in between:
@@ -469,13 +469,13 @@ def _arguments(ctx, one: _Built, driver, where: str, top, loop_at: int, built, o
                     " the model before the loop"
                 )
     for s in between:
-        rebound = watched & statement_usage([s]).binds
+        rebound = watched & bound_names([s])
         if rebound:
             what = "the model" if rebound & model_names else f"`{min(rebound)}`"
             raise _NotFaithful(f"{what} is rebound at line {ctx.lineof(s)}, after it")
     # the statement that holds the loop (`if __name__ == "__main__":`, `with ...:`), the loop
     # included: nothing in it may rebind them either
-    inner = watched & statement_usage([top[loop_at]]).binds
+    inner = watched & bound_names([top[loop_at]])
     if inner:
         what = "the model" if inner & model_names else f"`{min(inner)}`"
         raise _NotFaithful(
@@ -487,7 +487,7 @@ def _arguments(ctx, one: _Built, driver, where: str, top, loop_at: int, built, o
 def _check_local(ctx, name: str, driver, top, at: int, between) -> None:
     """A local of the loop's function that the LightningModule can hold and read at fit: bound
     once (a parameter, or one statement before `at`), and nothing between may change it."""
-    binding = [i for i, s in enumerate(top) if name in statement_usage([s]).binds]
+    binding = [i for i, s in enumerate(top) if name in bound_names([s])]
     is_param = name in param_names(driver.params)
     if len(binding) + is_param != 1 or (binding and binding[0] >= at):
         raise _NotFaithful(f"its arguments use `{name}`, bound more than once in the function")
@@ -499,7 +499,7 @@ def _check_local(ctx, name: str, driver, top, at: int, between) -> None:
 def _may_change(st, name: str) -> bool:
     """Whether `st` may rebind or mutate `name`: assigns to it or through it (`args.lr = ..`),
     passes it whole to a call, or calls a method on it (conservative)."""
-    if name in statement_usage([st]).binds:
+    if name in bound_names([st]):
         return True
     for node in walk(st):
         targets = []
@@ -537,7 +537,7 @@ def _bound_before_the_driver(ctx, name: str) -> bool:
         imports = isinstance(st, cst.SimpleStatementLine) and any(
             isinstance(small, (cst.Import, cst.ImportFrom)) for small in st.body
         )
-        if (imports or before) and name in statement_usage([st]).binds:
+        if (imports or before) and name in bound_names([st]):
             return True
     return False
 
@@ -547,7 +547,7 @@ def _module_binds(ctx) -> dict[str, int]:
     `global` declaration counts as one more: the function may rebind it)."""
     counts: dict[str, int] = {}
     for s in ctx.parsed.module.body:
-        for n in statement_usage([s]).binds:
+        for n in bound_names([s]):
             counts[n] = counts.get(n, 0) + 1
     for g in ctx.parsed.of_type(cst.Global):
         for item in g.names:
