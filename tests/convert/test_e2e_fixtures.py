@@ -58,6 +58,8 @@ CASES = [
     "optimizer/warmup_function_at_module_level",
     "optimizer/args_changed_before_loop",
     "optimizer/scheduler_read_for_printing",
+    "loops/next_across_epochs",
+    "loops/while_steps",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]
