@@ -60,6 +60,8 @@ CASES = [
     "optimizer/scheduler_read_for_printing",
     "optimizer/learning_rate_read_in_loop",
     "optimizer/module_constants_read_in_main",
+    "loops/next_across_epochs",
+    "loops/while_steps",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]

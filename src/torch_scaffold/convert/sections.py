@@ -35,6 +35,7 @@ class RawSections:
     closure_tail: list[cst.BaseStatement] = field(default_factory=list)
     stripped_withs: list[cst.With] = field(default_factory=list)
     counter: str | None = None  # `while step < N` counter
+    fetched: bool = False  # train_data is the iterator the loop calls next() on
 
 
 def _split(stmts: list, node: cst.CSTNode):
@@ -378,5 +379,6 @@ def _find_fetch(raw: RawSections) -> None:
             ):
                 raw.train_data = value.args[0].value
                 raw.batch_target = st.body[0].targets[0].target
+                raw.fetched = True
                 raw.loop_body = raw.loop_body[:i] + raw.loop_body[i + 1 :]
                 return

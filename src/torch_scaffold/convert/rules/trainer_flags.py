@@ -23,6 +23,24 @@ STEP_STREAM = '''class _StepStream:
             yield 0
 '''
 
+ONE_BATCH_PER_STEP = '''class _OneBatchPerStep:
+    """The iterator the loop called next() on, fetched by Lightning as each step starts.
+
+    Without a length Lightning fetches one batch ahead, so a fetch that draws random
+    numbers (a shuffled DataLoader starting its next pass, a random transform) would draw
+    them before the previous step's dropout. The length is no epoch: max_steps ends training.
+    """
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return 2**62
+'''
+
 
 def run(ctx) -> None:
     plan, raw, parsed = ctx.plan, ctx.raw, ctx.parsed
@@ -64,6 +82,17 @@ def run(ctx) -> None:
             f'pl.utilities.CombinedLoader([{loaders}], mode="min_size")'
         )
         ctx.note(MOVED, f'zip({loaders}) -> CombinedLoader(mode="min_size")')
+    elif data is not None and raw.fetched:
+        # `x, y = next(it)` fetched each batch as its step began; Lightning prefetches from
+        # an iterable without a length: one batch ahead, so what the fetch draws (a new
+        # pass's shuffle) would come before the previous step's dropout
+        plan.helpers.append(ONE_BATCH_PER_STEP)
+        plan.fit_kwargs["train_dataloaders"] = f"_OneBatchPerStep({ctx.driver_expr(data)})"
+        ctx.note(
+            MOVED,
+            f"next({ctx.driver_expr(data)}) -> Lightning fetches from it, one batch as each "
+            "step starts (_OneBatchPerStep: with a length, no batch fetched ahead)",
+        )
     elif data is not None:
         plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(data)
     else:
