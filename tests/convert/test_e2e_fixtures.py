@@ -60,6 +60,7 @@ CASES = [
     "optimizer/scheduler_read_for_printing",
     "optimizer/learning_rate_read_in_loop",
     "optimizer/module_constants_read_in_main",
+    "optimizer/helper_parameter_of_the_same_name",
     "loops/next_across_epochs",
     "loops/while_steps",
 ]

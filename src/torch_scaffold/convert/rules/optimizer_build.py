@@ -234,7 +234,10 @@ def _only_stepped(ctx, name: str, line, allowed=None, what: str = "it") -> str |
     hooks make through the attribute that holds it. Returns that attribute, or None."""
     parsed = ctx.parsed
     target = line.body[0].targets[0].target
-    moved = [ctx.raw.replaced, *ctx.raw.inlined] + ([allowed] if allowed is not None else [])
+    # the loop, the functions inlined into it, and the resume block (Lightning restores the
+    # state it loaded into whatever configure_optimizers returns)
+    moved = [ctx.raw.replaced, *ctx.raw.inlined, *ctx.plan.removed_functions]
+    moved += [allowed] if allowed is not None else []
     for inline in (ctx.loop.step_inline, ctx.loop.epoch_inline):
         if inline is not None:
             moved.append(inline.fn)
@@ -242,6 +245,8 @@ def _only_stepped(ctx, name: str, line, allowed=None, what: str = "it") -> str |
     for node in parsed.of_type(cst.Name):
         if node is target or node.value != name or _not_a_variable(parsed, node):
             continue
+        if _another_functions_own(parsed, node, ctx.loop.driver):
+            continue  # `def save(optimizer): ...`: a parameter of the same name, not it
         if not any(contains(m, node) for m in moved):
             raise _NotFaithful(f"{what} is also used at line {ctx.lineof(node)}")
         inside.append(node)
@@ -332,6 +337,33 @@ class _Accessor(cst.CSTTransformer):
 
     def leave_Attribute(self, original, updated):
         return self.accessor if _self_attr(original, self.attr) else updated
+
+
+def _another_functions_own(parsed, node: cst.Name, driver) -> bool:
+    """Whether `node` is a local of a function other than the driver (and those around it):
+    a parameter or a variable of the same name there is another variable."""
+    scope = parsed.parent(node)
+    while scope is not None and scope is not driver:
+        if isinstance(scope, cst.FunctionDef):
+            own = param_names(scope.params) | bound_names(body_of(scope))
+            if node.value in own - _declared_outer(scope):
+                return True
+        elif isinstance(scope, cst.Lambda) and node.value in param_names(scope.params):
+            return True
+        scope = parsed.parent(scope)
+    return False
+
+
+def _declared_outer(fn: cst.FunctionDef) -> set[str]:
+    """The names a function's `global` / `nonlocal` statements hand to an outer scope."""
+    return {
+        item.name.value
+        for st in body_of(fn)
+        if isinstance(st, cst.SimpleStatementLine)
+        for small in st.body
+        if isinstance(small, (cst.Global, cst.Nonlocal))
+        for item in small.names
+    }
 
 
 def _words(text: str) -> set[str]:
