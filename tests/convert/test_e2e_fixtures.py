@@ -61,6 +61,8 @@ CASES = [
     "optimizer/learning_rate_read_in_loop",
     "optimizer/module_constants_read_in_main",
     "optimizer/helper_parameter_of_the_same_name",
+    "optimizer/schedule_from_a_pure_factory",
+    "optimizer/learning_rate_drawn_at_random",
     "loops/next_across_epochs",
     "loops/while_steps",
 ]

@@ -16,7 +16,8 @@ its first step: building them there trains the same, when (all of, checked conse
   .named_parameters(), attribute chains, comprehensions over them), literals, a few
   builtins, module-level names bound once (for a loop at module level: before them, and not
   touched again before the loop; for a loop in a function: imports, functions, or names bound
-  above the function, that nothing before the loop may change), and names local to the loop's
+  above the function, that nothing before the loop may change), calls of module-level
+  functions that only compute (_pure_function), and names local to the loop's
   function that are bound once before them and that nothing between them and the loop may
   change (`args`): the LightningModule holds those, as `self.<name>`, and reads them when
   fit starts;
@@ -435,6 +436,8 @@ def _arguments(ctx, one: _Built, driver, where: str, top, loop_at: int, built, o
             return
         if isinstance(func, cst.Name) and func.value in _BUILTINS:
             return
+        if isinstance(func, cst.Name) and _pure_function(ctx, func.value):
+            return  # `lr_lambda=warmup_then_decay(args.warmup, args.steps)`
         if d is not None and d.split(".")[0] in comp_vars and "." in d:
             return  # `p.dim()`, `n.endswith("bias")` on a comprehension's own variable
         problem.append(f"its arguments call `{code(func)}`")
@@ -572,6 +575,48 @@ def _bound_before_the_driver(ctx, name: str) -> bool:
         if (imports or before) and name in bound_names([st]):
             return True
     return False
+
+
+# what a pure function may call: arithmetic on numbers, nothing that draws random numbers,
+# reads the clock, prints or touches state
+_PURE_CALLS = {"min", "max", "abs", "float", "int", "round", "len", "range", "sum", "pow"}
+
+
+def _pure_function(ctx, name: str) -> bool:
+    """Whether `name` is a function defined once at module level whose call does nothing but
+    compute a value (it may define and return a function that does the same): calling it
+    when fit starts instead of before the loop gives the same result and draws nothing."""
+    defs = [
+        st
+        for st in ctx.parsed.module.body
+        if isinstance(st, cst.FunctionDef) and st.name.value == name
+    ]
+    if len(defs) != 1 or _module_binds(ctx).get(name) != 1 or defs[0].decorators:
+        return False
+    math = {alias for alias, target in ctx.parsed.aliases.items() if target == "math"}
+    for node in walk(defs[0].body):
+        if isinstance(node, (cst.Global, cst.Nonlocal, cst.Import, cst.ImportFrom, cst.Del)):
+            return False
+        if isinstance(node, (cst.Yield, cst.Await, cst.With, cst.Raise, cst.Try)):
+            return False
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = node.targets if isinstance(node, cst.Assign) else [node]
+            if not all(isinstance(t.target, cst.Name) for t in targets):
+                return False  # writes through an attribute or an index
+        if isinstance(node, cst.Call):
+            func = node.func
+            called = dotted(func) or ""
+            local = isinstance(func, cst.Name) and any(
+                isinstance(n, cst.FunctionDef) and n.name.value == func.value
+                for n in walk(defs[0].body)
+            )
+            if not (
+                local
+                or (isinstance(func, cst.Name) and func.value in _PURE_CALLS)
+                or (called.count(".") == 1 and called.split(".")[0] in math)
+            ):
+                return False
+    return True
 
 
 def _module_binds(ctx) -> dict[str, int]:
