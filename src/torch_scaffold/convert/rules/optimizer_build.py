@@ -36,7 +36,13 @@ import libcst as cst
 
 from torch_scaffold.convert.nodes import body_of, code, contains, dotted, walk
 from torch_scaffold.convert.plan import HOST
-from torch_scaffold.convert.scope import _Scopes, bound_names, param_names, rename
+from torch_scaffold.convert.scope import (
+    _Scopes,
+    bound_names,
+    expr_reads,
+    param_names,
+    rename,
+)
 from torch_scaffold.convert.state import attr_name
 
 _PARAM_METHODS = ("parameters", "named_parameters")
@@ -594,6 +600,9 @@ def _pure_function(ctx, name: str) -> bool:
     if len(defs) != 1 or _module_binds(ctx).get(name) != 1 or defs[0].decorators:
         return False
     math = {alias for alias, target in ctx.parsed.aliases.items() if target == "math"}
+    # it reads nothing from outside but its arguments (a global could change meanwhile)
+    if set(expr_reads(defs[0])) - _PURE_CALLS - math - {"True", "False", "None"}:
+        return False
     for node in walk(defs[0].body):
         if isinstance(node, (cst.Global, cst.Nonlocal, cst.Import, cst.ImportFrom, cst.Del)):
             return False
