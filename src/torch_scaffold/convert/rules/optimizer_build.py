@@ -17,7 +17,7 @@ its first step: building them there trains the same, when (all of, checked conse
   builtins, module-level names bound once (for a loop at module level: before them, and not
   touched again before the loop; for a loop in a function: imports, functions, or names bound
   above the function, that nothing before the loop may change), calls of module-level
-  functions that only compute (_pure_function), and names local to the loop's
+  functions that only compute (optimizer_args.py), and names local to the loop's
   function that are bound once before them and that nothing between them and the loop may
   change (`args`): the LightningModule holds those, as `self.<name>`, and reads them when
   fit starts;
@@ -36,39 +36,18 @@ import libcst as cst
 
 from torch_scaffold.convert.nodes import body_of, code, contains, dotted, walk
 from torch_scaffold.convert.plan import HOST
-from torch_scaffold.convert.scope import (
-    _Scopes,
-    bound_names,
-    expr_reads,
-    param_names,
-    rename,
-)
+from torch_scaffold.convert.rules.optimizer_args import NotFaithful, arguments, bound_in
+from torch_scaffold.convert.scope import bound_names, param_names, rename
 from torch_scaffold.convert.state import attr_name
 
-_PARAM_METHODS = ("parameters", "named_parameters")
-# builtins an argument may call (pure, when the script does not rebind them)
-_BUILTINS = {"list", "tuple", "dict", "set", "float", "int", "len", "any", "all", "sorted"}
-_LITERALS = (
-    cst.Integer,
-    cst.Float,
-    cst.Imaginary,
-    cst.SimpleString,
-    cst.ConcatenatedString,
-)
-
-
 _MARKERS = ("# %% [scaffold convert", "# scaffold convert:")  # notebook.py's marker lines
-
-
-class _NotFaithful(Exception):
-    pass
 
 
 def run(ctx) -> None:
     plan = ctx.plan
     try:
         optimizer, scheduler, mapping, held, accessors = _check(ctx)
-    except _NotFaithful as why:
+    except NotFaithful as why:
         plan.optimizer_kept = str(why)
         return
     for attr, accessor in accessors.items():  # built in the hook: no longer held
@@ -131,26 +110,26 @@ def _check(ctx):
     plan, loop, parsed = ctx.plan, ctx.loop, ctx.parsed
     roles = plan.roles
     if len(roles.optimizers) != 1:
-        raise _NotFaithful(f"{len(roles.optimizers)} optimizers (manual optimization)")
+        raise NotFaithful(f"{len(roles.optimizers)} optimizers (manual optimization)")
     if plan.manual:
-        raise _NotFaithful("it is stepped by hand (manual optimization)")
+        raise NotFaithful("it is stepped by hand (manual optimization)")
     if loop.kind == "closure" or loop.closure_fn is not None:
-        raise _NotFaithful("it steps with a closure")
+        raise NotFaithful("it steps with a closure")
     name = roles.optimizers[0]
     if "." in name:
-        raise _NotFaithful(f"it is an attribute (`{name.replace(HOST, 'self')}`)")
+        raise NotFaithful(f"it is an attribute (`{name.replace(HOST, 'self')}`)")
     driver, replaced = loop.driver, ctx.raw.replaced
     where = "module level" if isinstance(driver, cst.Module) else f"{driver.name.value}()"
     top = body_of(driver)
     loop_at = next((i for i, s in enumerate(top) if s is replaced or contains(s, replaced)), None)
     if loop_at is None:
-        raise _NotFaithful("the loop is not at the top level of its scope")
+        raise NotFaithful("the loop is not at the top level of its scope")
     optimizer = _assignment(ctx, top[:loop_at], name, where, "it")
     qname = parsed.qname(optimizer.call.func)
     if not qname or not qname.startswith("torch.optim.") or "lr_scheduler" in qname:
-        raise _NotFaithful("it is not built by a torch.optim class call")
+        raise NotFaithful("it is not built by a torch.optim class call")
     if qname.rsplit(".", 1)[-1] == "LBFGS":
-        raise _NotFaithful("LBFGS steps with a closure")
+        raise NotFaithful("LBFGS steps with a closure")
     scheduler = _scheduler(ctx, top, optimizer, loop_at, where)
     built = [optimizer] + ([scheduler] if scheduler else [])
     accessors = {}  # attribute the hooks read it through -> what reads it once it is built
@@ -163,12 +142,12 @@ def _check(ctx):
     held: set[str] = set()
     for one in built:
         head = (dotted(one.call.func) or "").split(".")[0]
-        if head not in parsed.aliases or head in _bound_in(driver):
-            raise _NotFaithful(f"`{head}` is not a module-level import")
+        if head not in parsed.aliases or head in bound_in(driver):
+            raise NotFaithful(f"`{head}` is not a module-level import")
         own = {optimizer.name} if one is scheduler else set()
-        found, needs = _arguments(ctx, one, driver, where, top, loop_at, built, own)
+        found, needs = arguments(ctx, one, driver, where, top, loop_at, built, own)
         if one is scheduler and found:
-            raise _NotFaithful("the scheduler's arguments use the model")
+            raise NotFaithful("the scheduler's arguments use the model")
         mapping.update(found)
         held |= needs
     return optimizer, scheduler, mapping, held, accessors
@@ -187,13 +166,11 @@ def _assignment(ctx, stmts, name: str, where: str, what: str) -> _Built:
         and s.body[0].targets[0].target.value == name
     ]
     if len(found) != 1:
-        raise _NotFaithful(
-            f"{what} is not bound by one plain assignment before the loop at {where}"
-        )
+        raise NotFaithful(f"{what} is not bound by one plain assignment before the loop at {where}")
     at, line = found[0]
     call = line.body[0].value
     if not isinstance(call, cst.Call):
-        raise _NotFaithful(f"{what} is not built by a torch.optim class call")
+        raise NotFaithful(f"{what} is not built by a torch.optim class call")
     return _Built(line, name, call, at)
 
 
@@ -203,16 +180,16 @@ def _scheduler(ctx, top, optimizer: _Built, loop_at: int, where: str) -> _Built 
     if not plan.schedulers and not ix.sched_targets:
         return None
     if len(plan.schedulers) != 1 or len(ix.sched_targets) != 1:
-        raise _NotFaithful("a scheduler is built on it")
+        raise NotFaithful("a scheduler is built on it")
     name = plan.schedulers[0].expr
     if "." in name:
-        raise _NotFaithful(f"its scheduler is an attribute (`{name.replace(HOST, 'self')}`)")
+        raise NotFaithful(f"its scheduler is an attribute (`{name.replace(HOST, 'self')}`)")
     scheduler = _assignment(ctx, top[:loop_at], name, where, "its scheduler")
     qname = ctx.parsed.qname(scheduler.call.func) or ""
     if not qname.startswith("torch.optim.lr_scheduler."):
-        raise _NotFaithful("its scheduler is not built by a torch.optim.lr_scheduler class call")
+        raise NotFaithful("its scheduler is not built by a torch.optim.lr_scheduler class call")
     if scheduler.at < optimizer.at:
-        raise _NotFaithful("its scheduler is bound before it")
+        raise NotFaithful("its scheduler is bound before it")
     first = scheduler.call.args[0] if scheduler.call.args else None
     positional_or_named = first is not None and (
         first.keyword is None or first.keyword.value == "optimizer"
@@ -223,16 +200,9 @@ def _scheduler(ctx, top, optimizer: _Built, loop_at: int, where: str) -> _Built 
         and first.value.value == optimizer.name
     )
     if not on_it:
-        raise _NotFaithful("its scheduler is not built on it by name")
+        raise NotFaithful("its scheduler is not built on it by name")
     held = _only_stepped(ctx, name, scheduler.line, what="its scheduler")
     return replace(scheduler, held=held)
-
-
-def _bound_in(driver) -> set[str]:
-    """Names a function driver binds (its parameters and locals); nothing for the module."""
-    if isinstance(driver, cst.Module):
-        return set()
-    return param_names(driver.params) | bound_names(body_of(driver))
 
 
 def _only_stepped(ctx, name: str, line, allowed=None, what: str = "it") -> str | None:
@@ -255,7 +225,7 @@ def _only_stepped(ctx, name: str, line, allowed=None, what: str = "it") -> str |
         if _another_functions_own(parsed, node, ctx.loop.driver):
             continue  # `def save(optimizer): ...`: a parameter of the same name, not it
         if not any(contains(m, node) for m in moved):
-            raise _NotFaithful(f"{what} is also used at line {ctx.lineof(node)}")
+            raise NotFaithful(f"{what} is also used at line {ctx.lineof(node)}")
         inside.append(node)
     # what the passes left of it in the hooks and around the Trainer call
     plan = ctx.plan
@@ -299,7 +269,7 @@ def _only_stepped(ctx, name: str, line, allowed=None, what: str = "it") -> str |
         )
         if line is None:
             line = ctx.lineof(inside[0]) if inside else None
-        raise _NotFaithful(f"{what} is also used at line {line}")
+        raise NotFaithful(f"{what} is also used at line {line}")
     return None
 
 
@@ -395,247 +365,3 @@ def _removed_call(parsed, node: cst.Name) -> bool:
         call = parsed.parent(parent)
         return isinstance(call, cst.Call) and (dotted(call.func) or "").endswith(".step")
     return False
-
-
-def _arguments(ctx, one: _Built, driver, where: str, top, loop_at: int, built, own: set[str]):
-    """({model: self.<attr>}, {driver-local names to hold}) when `one`'s arguments read only
-    what is allowed. `own`: names bound by what moves along (the optimizer, for its
-    scheduler); `built`: the statements that move (not a change between them and the loop)."""
-    parsed, plan = ctx.parsed, ctx.plan
-    call, at = one.call, one.at
-    module_driver = isinstance(driver, cst.Module)
-    scopes = _Scopes()
-    reads: dict[str, cst.Name] = {}
-    model_names: set[str] = set()
-    problem: list[str] = []
-
-    class Visitor(cst.CSTVisitor):
-        def on_visit(self, node):
-            scopes.enter(node)
-            if isinstance(node, (cst.Lambda, cst.NamedExpr, cst.Await, cst.Yield)):
-                problem.append(f"its arguments hold `{code(node)[:30]}`")
-                return False
-            if isinstance(node, cst.Call):
-                _call_ok(node)
-            if isinstance(node, cst.Name) and scopes.free(node):
-                reads.setdefault(node.value, node)
-            return True
-
-        def on_leave(self, node):
-            scopes.leave(node)
-
-    comp_vars: set[str] = set()
-    for node in walk(call):
-        if isinstance(node, cst.CompFor):
-            comp_vars |= {n.value for n in walk(node.target) if isinstance(n, cst.Name)}
-
-    def _call_ok(node: cst.Call) -> None:
-        func = node.func
-        d = dotted(func)
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in _PARAM_METHODS
-            and d is not None
-            and not node.args
-        ):
-            model_names.add(d.split(".")[0])
-            return
-        if isinstance(func, cst.Name) and func.value in _BUILTINS:
-            return
-        if isinstance(func, cst.Name) and _pure_function(ctx, func.value):
-            return  # `lr_lambda=warmup_then_decay(args.warmup, args.steps)`
-        if d is not None and d.split(".")[0] in comp_vars and "." in d:
-            return  # `p.dim()`, `n.endswith("bias")` on a comprehension's own variable
-        problem.append(f"its arguments call `{code(func)}`")
-
-    for arg in call.args:
-        arg.value.visit(Visitor())
-        if arg.star:
-            problem.append("its arguments are unpacked")
-    if problem:
-        raise _NotFaithful(problem[0])
-    for n in walk(call):
-        if isinstance(n, cst.Name) and n.value in model_names and n.value in reads:
-            parent = parsed.parent(n)
-            if not (isinstance(parent, cst.Attribute) and parent.value is n):
-                raise _NotFaithful(f"its arguments use `{n.value}` itself, not its parameters")
-    moving = {id(b.line) for b in built}
-    between = [s for s in top[at + 1 : loop_at] if id(s) not in moving]
-    module_binds = _module_binds(ctx)
-    mapping: dict[str, cst.BaseExpression] = {}
-    held: set[str] = set()
-    for name in sorted(set(reads) - own):
-        node = reads[name]
-        if name in model_names:
-            mapped = plan.name_map.get(name)
-            target = code(mapped) if mapped is not None else ""
-            a = target[len("self.") :] if target.startswith("self.") else None
-            if a is None or plan.ctor.get(a) != name or mapping:
-                raise _NotFaithful(f"`{name}` is not the model the LightningModule holds")
-            mapping[name] = mapped
-            continue
-        if name in ("True", "False", "None") or (name in _BUILTINS and not module_binds.get(name)):
-            continue
-        if not module_driver:
-            if name in _bound_in(driver):
-                _check_local(ctx, name, driver, top, at, between)
-                held.add(name)
-                continue
-            if module_binds.get(name, 0) == 1 and _bound_before_the_driver(ctx, name):
-                if any(_may_change(s, name) for s in between):
-                    raise _NotFaithful(
-                        f"its arguments use `{name}`, which {where} may change before the loop"
-                    )
-                continue  # the class reads the very same object when fit starts
-            raise _NotFaithful(f"its arguments use `{name}`, a global read from {where}")
-        if module_binds.get(name, 0) != 1:
-            raise _NotFaithful(f"its arguments use `{name}`, bound more than once")
-        bound_at = [i for i, s in enumerate(top) if name in bound_names([s])]
-        if not bound_at or bound_at[0] >= at:
-            raise _NotFaithful(f"its arguments use `{name}`, not bound before it")
-        for s in between:
-            if any(isinstance(x, cst.Name) and x.value == name for x in walk(s)):
-                raise _NotFaithful(
-                    f"its arguments use `{name}`, which line {ctx.lineof(s)} touches again"
-                )
-    # the parameters it gets must be the very ones the loop trains
-    watched = (set(model_names) | set(reads)) - own
-    if any(isinstance(n, cst.CompIf) for n in walk(call)):
-        # a filter (`if p.requires_grad`) reads the parameters' state when it runs: nothing
-        # between may touch the model (freezing a layer would change what it picks)
-        for s in between:
-            if any(isinstance(x, cst.Name) and x.value in model_names for x in walk(s)):
-                raise _NotFaithful(
-                    f"its arguments filter the parameters and line {ctx.lineof(s)} touches"
-                    " the model before the loop"
-                )
-    for s in between:
-        rebound = watched & bound_names([s])
-        if rebound:
-            what = "the model" if rebound & model_names else f"`{min(rebound)}`"
-            raise _NotFaithful(f"{what} is rebound at line {ctx.lineof(s)}, after it")
-    # the statement that holds the loop (`if __name__ == "__main__":`, `with ...:`), the loop
-    # included: nothing in it may rebind them either
-    inner = watched & bound_names([top[loop_at]])
-    if inner:
-        what = "the model" if inner & model_names else f"`{min(inner)}`"
-        raise _NotFaithful(
-            f"{what} is rebound in the block of the loop (line {ctx.lineof(top[loop_at])})"
-        )
-    return mapping, held
-
-
-def _check_local(ctx, name: str, driver, top, at: int, between) -> None:
-    """A local of the loop's function that the LightningModule can hold and read at fit: bound
-    once (a parameter, or one statement before `at`), and nothing between may change it."""
-    binding = [i for i, s in enumerate(top) if name in bound_names([s])]
-    is_param = name in param_names(driver.params)
-    if len(binding) + is_param != 1 or (binding and binding[0] >= at):
-        raise _NotFaithful(f"its arguments use `{name}`, bound more than once in the function")
-    for s in between:
-        if _may_change(s, name):
-            raise _NotFaithful(f"its arguments use `{name}`, which line {ctx.lineof(s)} may change")
-
-
-def _may_change(st, name: str) -> bool:
-    """Whether `st` may rebind or mutate `name`: assigns to it or through it (`args.lr = ..`),
-    passes it whole to a call, or calls a method on it (conservative)."""
-    if name in bound_names([st]):
-        return True
-    for node in walk(st):
-        targets = []
-        if isinstance(node, cst.Assign):
-            targets = [t.target for t in node.targets]
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.Del)):
-            targets = [node.target]
-        if any(_root(t) == name for t in targets):
-            return True
-        if isinstance(node, cst.Call):
-            if isinstance(node.func, cst.Attribute) and _root(node.func.value) == name:
-                return True
-            if any(isinstance(a.value, cst.Name) and a.value.value == name for a in node.args):
-                return True
-    return False
-
-
-def _root(expr) -> str | None:
-    """`a` of `a.b[c].d`; None for anything else."""
-    while isinstance(expr, (cst.Attribute, cst.Subscript)):
-        expr = expr.value
-    return expr.value if isinstance(expr, cst.Name) else None
-
-
-def _bound_before_the_driver(ctx, name: str) -> bool:
-    """Bound at module level by an import, a def or a class, or by a statement above the
-    loop's function: bound by the time the function can run."""
-    anchor = ctx.facts.anchor
-    before = True
-    for st in ctx.parsed.module.body:
-        if st is anchor:
-            before = False
-        if isinstance(st, (cst.FunctionDef, cst.ClassDef)) and st.name.value == name:
-            return True
-        imports = isinstance(st, cst.SimpleStatementLine) and any(
-            isinstance(small, (cst.Import, cst.ImportFrom)) for small in st.body
-        )
-        if (imports or before) and name in bound_names([st]):
-            return True
-    return False
-
-
-# what a pure function may call: arithmetic on numbers, nothing that draws random numbers,
-# reads the clock, prints or touches state
-_PURE_CALLS = {"min", "max", "abs", "float", "int", "round", "len", "range", "sum", "pow"}
-
-
-def _pure_function(ctx, name: str) -> bool:
-    """Whether `name` is a function defined once at module level whose call does nothing but
-    compute a value (it may define and return a function that does the same): calling it
-    when fit starts instead of before the loop gives the same result and draws nothing."""
-    defs = [
-        st
-        for st in ctx.parsed.module.body
-        if isinstance(st, cst.FunctionDef) and st.name.value == name
-    ]
-    if len(defs) != 1 or _module_binds(ctx).get(name) != 1 or defs[0].decorators:
-        return False
-    math = {alias for alias, target in ctx.parsed.aliases.items() if target == "math"}
-    # it reads nothing from outside but its arguments (a global could change meanwhile)
-    if set(expr_reads(defs[0])) - _PURE_CALLS - math - {"True", "False", "None"}:
-        return False
-    for node in walk(defs[0].body):
-        if isinstance(node, (cst.Global, cst.Nonlocal, cst.Import, cst.ImportFrom, cst.Del)):
-            return False
-        if isinstance(node, (cst.Yield, cst.Await, cst.With, cst.Raise, cst.Try)):
-            return False
-        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-            targets = node.targets if isinstance(node, cst.Assign) else [node]
-            if not all(isinstance(t.target, cst.Name) for t in targets):
-                return False  # writes through an attribute or an index
-        if isinstance(node, cst.Call):
-            func = node.func
-            called = dotted(func) or ""
-            local = isinstance(func, cst.Name) and any(
-                isinstance(n, cst.FunctionDef) and n.name.value == func.value
-                for n in walk(defs[0].body)
-            )
-            if not (
-                local
-                or (isinstance(func, cst.Name) and func.value in _PURE_CALLS)
-                or (called.count(".") == 1 and called.split(".")[0] in math)
-            ):
-                return False
-    return True
-
-
-def _module_binds(ctx) -> dict[str, int]:
-    """How many statements anywhere in the module bind each name at module level (a
-    `global` declaration counts as one more: the function may rebind it)."""
-    counts: dict[str, int] = {}
-    for s in ctx.parsed.module.body:
-        for n in bound_names([s]):
-            counts[n] = counts.get(n, 0) + 1
-    for g in ctx.parsed.of_type(cst.Global):
-        for item in g.names:
-            counts[item.name.value] = counts.get(item.name.value, 0) + 1
-    return counts
