@@ -177,12 +177,7 @@ def _may_change(st, name: str) -> bool:
     if name in bound_names([st]):
         return True
     for node in walk(st):
-        targets = []
-        if isinstance(node, cst.Assign):
-            targets = [t.target for t in node.targets]
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.Del)):
-            targets = [node.target]
-        if any(_root(t) == name for t in targets):
+        if any(_root(t) == name for t in assignment_targets(node)):
             return True
         if isinstance(node, cst.Call):
             if isinstance(node.func, cst.Attribute) and _root(node.func.value) == name:
@@ -190,6 +185,15 @@ def _may_change(st, name: str) -> bool:
             if any(isinstance(a.value, cst.Name) and a.value.value == name for a in node.args):
                 return True
     return False
+
+
+def assignment_targets(node) -> list[cst.BaseExpression]:
+    """What an assignment, augmented or annotated assignment, or `del` writes; [] otherwise."""
+    if isinstance(node, cst.Assign):
+        return [t.target for t in node.targets]
+    if isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.Del)):
+        return [node.target]
+    return []
 
 
 def _root(expr) -> str | None:

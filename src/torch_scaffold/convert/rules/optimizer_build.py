@@ -36,7 +36,12 @@ import libcst as cst
 
 from torch_scaffold.convert.nodes import body_of, code, contains, dotted, walk
 from torch_scaffold.convert.plan import HOST
-from torch_scaffold.convert.rules.optimizer_args import NotFaithful, arguments, bound_in
+from torch_scaffold.convert.rules.optimizer_args import (
+    NotFaithful,
+    arguments,
+    assignment_targets,
+    bound_in,
+)
 from torch_scaffold.convert.scope import bound_names, param_names, rename
 from torch_scaffold.convert.state import attr_name
 
@@ -296,12 +301,7 @@ def _rebound_in_hooks(plan, attr: str) -> bool:
     for stmts in plan.sections.values():
         for st in stmts:
             for node in walk(st):
-                targets = []
-                if isinstance(node, cst.Assign):
-                    targets = [t.target for t in node.targets]
-                elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.Del)):
-                    targets = [node.target]
-                if any(_self_attr(t, attr) for t in targets):
+                if any(_self_attr(t, attr) for t in assignment_targets(node)):
                     return True
     return False
 
