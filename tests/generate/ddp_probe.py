@@ -3,13 +3,13 @@
     python ddp_probe.py PROJECT_DIR PACKAGE OUT_DIR -- TRAIN FLAGS...
 
 Started by torchrun (plain style) or re-started by Lightning's own launcher (Lightning
-style), once per rank. It records the DistributedDataParallel wrapper the project builds,
-runs the project's unchanged `train.main`, then writes OUT_DIR/rank<N>.pt with the wrapped
-module's final state_dict, so the test can compare the ranks' weights, and
-OUT_DIR/rank<N>.threads with the names of the native threads (not Python's) that
-`train.main` left running: a process group still alive keeps its communication threads,
-which abort the process if they outlive the interpreter. Nothing in the generated project knows about
-this file.
+style), once per rank. It records the DistributedDataParallel wrapper the project builds (an
+FSDP run has none: only its threads are checked), runs the project's unchanged
+`train.main`, then writes OUT_DIR/rank<N>.pt with the wrapped module's final state_dict, so
+the test can compare the ranks' weights, and OUT_DIR/rank<N>.threads with the names of the
+native threads (not Python's) that `train.main` left running: a process group still alive
+keeps its communication threads, which abort the process if they outlive the interpreter.
+Nothing in the generated project knows about this file.
 """
 
 from __future__ import annotations
@@ -70,11 +70,13 @@ def main() -> None:
     threads_before = native_threads()
     train.main(sys.argv[5:])
     threads_left = threads_still_running(threads_before)
-    assert len(wrapped) == 1, f"expected one DDP model per process, got {len(wrapped)}"
-    rank, module = wrapped[0]
-    state = {name: value.detach().cpu() for name, value in module.state_dict().items()}
     Path(out).mkdir(parents=True, exist_ok=True)
-    torch.save(state, Path(out) / f"rank{rank}.pt")
+    rank = int(os.environ.get("RANK", "0"))  # Lightning's launcher sets none in rank 0
+    if wrapped:  # DDP; an FSDP model shards itself, and only its threads are checked
+        assert len(wrapped) == 1, f"expected one DDP model per process, got {len(wrapped)}"
+        rank, module = wrapped[0]
+        state = {name: value.detach().cpu() for name, value in module.state_dict().items()}
+        torch.save(state, Path(out) / f"rank{rank}.pt")
     (Path(out) / f"rank{rank}.threads").write_text(" ".join(threads_left) + "\n")
 
 

@@ -18,6 +18,8 @@ from .test_distributed import (
     BATCH,
     PACKAGE,
     PARITY_CHANGES,
+    PROBE,
+    _assert_no_threads_left,
     _epoch_losses,
     _flags,
     _max_difference,
@@ -57,8 +59,19 @@ def fsdp(tmp_path_factory):
     """The project, trained 3 epochs by 2 processes with batch B."""
     root = tmp_path_factory.mktemp("fsdp")
     project = write_files(render_project(SPEC, "pytorch"), root / "project")
-    _run([*_torchrun(2), "-m", f"{PACKAGE}.train", *_flags(root / "fsdp", BATCH)], project)
+    probe = [str(PROBE), str(project), PACKAGE, str(root / "weights"), "--"]
+    _run([*_torchrun(2), *probe, *_flags(root / "fsdp", BATCH)], project)
     return project, root
+
+
+@pytest.mark.slow
+def test_fsdp_leaves_no_communication_thread_running(fsdp):
+    """Regression: DTensor's sharding and redistribution caches held the device mesh, so the
+    process group outlived destroy_process_group, and its gloo threads ended at interpreter
+    exit, which now and then aborted a rank ("terminate called without an active
+    exception"). No thread of it may be left when train.main returns."""
+    _, root = fsdp
+    _assert_no_threads_left(root / "weights")
 
 
 @pytest.mark.slow

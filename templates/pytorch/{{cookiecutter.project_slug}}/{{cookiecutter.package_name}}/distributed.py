@@ -19,6 +19,10 @@ one process, everything here is a no-op and the run is an ordinary single proces
 
 from __future__ import annotations
 
+{% if p.fsdp %}
+import gc
+import importlib
+{% endif %}
 import os
 {% if p.fsdp %}
 from collections.abc import Callable, Iterator
@@ -112,7 +116,50 @@ def shutdown(world: World) -> None:
     """
     if world.distributed and dist.is_initialized():
         dist.barrier()
+{% if p.fsdp %}
+        _release_dtensor_caches()
+{% endif %}
         dist.destroy_process_group()
+{% if p.fsdp %}
+
+
+# DTensor (FSDP2's parameters) caches sharding and redistribution plans that hold the device
+# mesh, and so the process group: kept, the group would outlive destroy_process_group and its
+# gloo threads would end at interpreter exit, where they can abort the process ("terminate
+# called without an active exception"). torch 2.13's caches; one another version lacks is
+# skipped.
+_DTENSOR_CACHES = (
+    "torch.distributed.tensor.debug._clear_sharding_prop_cache",
+    "torch.distributed.tensor._redistribute.clear_redistribute_planner_cache",
+    "torch.distributed.tensor._redistribute._gen_transform_infos.cache_clear",
+    "torch.distributed.tensor._collective_utils.MeshTopoInfo.build_from_mesh.cache_clear",
+    "torch.distributed.tensor._api.DTensor._op_dispatcher.sharding_propagator"
+    "._propagate_tensor_meta_cached.cache_clear",
+)
+
+
+def _release_dtensor_caches() -> None:
+    gc.collect()  # the model's own reference cycles hold DTensors too
+    for path in _DTENSOR_CACHES:
+        clear = _resolve(path)
+        if callable(clear):
+            clear()
+    gc.collect()  # what they held, in reference cycles of its own
+
+
+def _resolve(path: str) -> object | None:
+    """The object at a dotted path (a module, then attributes), or None if there is none."""
+    parts = path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:]:
+            found = getattr(found, name, None)
+        return found
+    return None
+{% endif %}
 
 
 def all_reduce_sum(tensor: torch.Tensor, world: World) -> torch.Tensor:
