@@ -36,7 +36,6 @@ class Scheduler:
     expr: str  # expression in the moved code, e.g. "scheduler"
     interval: str  # "epoch" | "step"
     monitor: str | None = None
-    line: int | None = None  # its step() call's
     cls: str = "scheduler"  # its torch.optim.lr_scheduler class, for the report
 
 

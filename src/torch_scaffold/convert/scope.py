@@ -59,7 +59,7 @@ class _Scopes:
         elif isinstance(node, cst.FunctionDef):
             self._skip.add(id(node.name))
             # a nested def shares the names it declares nonlocal with the scope around it
-            self._bound.append((param_names(node.params) | _locals_of(node)) - _nonlocals(node))
+            self._bound.append(function_locals(node))
         elif isinstance(node, cst.Lambda):
             self._bound.append({p.name.value for p in node.params.params})
         elif isinstance(node, _SCOPED):
@@ -105,11 +105,10 @@ class _Reads(cst.CSTVisitor):
         self._scopes.leave(original_node)
 
 
-def _locals_of(fn: cst.FunctionDef) -> set[str]:
-    names: set[str] = set()
-    for st in fn.body.body if isinstance(fn.body, cst.IndentedBlock) else []:
-        names |= statement_usage([st]).binds
-    return names
+def function_locals(fn: cst.FunctionDef) -> set[str]:
+    """A function's own variables: its parameters and what its body binds, less the names it
+    declares global or nonlocal (those belong to a scope around it)."""
+    return (param_names(fn.params) | bound_names(body_of_block(fn.body))) - _nonlocals(fn)
 
 
 def expr_reads(node: cst.CSTNode) -> list[str]:

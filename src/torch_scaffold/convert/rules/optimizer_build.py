@@ -42,7 +42,7 @@ from torch_scaffold.convert.rules.optimizer_args import (
     assignment_targets,
     bound_in,
 )
-from torch_scaffold.convert.scope import bound_names, param_names, rename
+from torch_scaffold.convert.scope import function_locals, param_names, rename
 from torch_scaffold.convert.state import attr_name
 
 _MARKERS = ("# %% [scaffold convert", "# scaffold convert:")  # notebook.py's marker lines
@@ -321,26 +321,15 @@ def _another_functions_own(parsed, node: cst.Name, driver) -> bool:
     a parameter or a variable of the same name there is another variable."""
     scope = parsed.parent(node)
     while scope is not None and scope is not driver:
-        if isinstance(scope, cst.FunctionDef):
-            own = param_names(scope.params) | bound_names(body_of(scope))
-            if node.value in own - _declared_outer(scope):
-                return True
-        elif isinstance(scope, cst.Lambda) and node.value in param_names(scope.params):
+        if (
+            isinstance(scope, cst.FunctionDef)
+            and node.value in function_locals(scope)
+            or isinstance(scope, cst.Lambda)
+            and node.value in param_names(scope.params)
+        ):
             return True
         scope = parsed.parent(scope)
     return False
-
-
-def _declared_outer(fn: cst.FunctionDef) -> set[str]:
-    """The names a function's `global` / `nonlocal` statements hand to an outer scope."""
-    return {
-        item.name.value
-        for st in body_of(fn)
-        if isinstance(st, cst.SimpleStatementLine)
-        for small in st.body
-        if isinstance(small, (cst.Global, cst.Nonlocal))
-        for item in small.names
-    }
 
 
 def _words(text: str) -> set[str]:

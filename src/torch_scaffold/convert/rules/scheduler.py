@@ -10,7 +10,7 @@ from torch_scaffold.convert.nodes import code, dotted, method_call, stmt
 from torch_scaffold.convert.plan import Scheduler
 
 
-def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStatement | None:
+def record(ctx, expr: str, interval: str, call: cst.Call) -> cst.BaseStatement | None:
     """Note a scheduler.step() call; returns the statement that replaces it (or None)."""
     monitor, replacement = None, None
     if call.args:
@@ -21,7 +21,7 @@ def record(ctx, expr: str, interval: str, call: cst.Call, st) -> cst.BaseStateme
     if existing is None:
         last = expr.rsplit(".", 1)[-1]
         cls = ctx.ix.sched_targets.get(last, "").rsplit(".", 1)[-1] or "scheduler"
-        ctx.plan.schedulers.append(Scheduler(expr, interval, monitor, ctx.lineof(st), cls))
+        ctx.plan.schedulers.append(Scheduler(expr, interval, monitor, cls))
     ctx.count_removed("scheduler.step()")
     return replacement
 
@@ -35,7 +35,7 @@ class _EpochSteps(cst.CSTTransformer):
             call = updated.body[0].value
             mc = method_call(call) if isinstance(call, cst.Call) else None
             if mc and mc[1] == "step" and self.roles.is_sched(dotted(mc[0])):
-                rep = record(self.ctx, dotted(mc[0]), "epoch", call, original)
+                rep = record(self.ctx, dotted(mc[0]), "epoch", call)
                 return rep if rep is not None else cst.RemovalSentinel.REMOVE
         return updated
 

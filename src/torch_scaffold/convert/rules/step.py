@@ -197,7 +197,7 @@ def drop_optimizer_stmt(ctx, st, roles) -> bool:
     if meth == "step" and roles.is_sched(d):
         from torch_scaffold.convert.rules import scheduler
 
-        scheduler.record(ctx, d, "step", call, st)
+        scheduler.record(ctx, d, "step", call)
         return True
     return False
 
