@@ -149,7 +149,7 @@ def test_writes_through_the_mirror_stay_in_scratch(project):
 def test_writes_into_the_project_by_absolute_path_are_blocked(project):
     user, mirror, _ = project
     guard = runner._Guard(str(mirror), [str(user)])
-    with pytest.raises(PermissionError, match="is blocked"):
+    with pytest.raises(PermissionError, match="is blocked: the script writes into your project"):
         guard("open", (str(user / "ckpt.pt"), "wb", 0))
     with pytest.raises(PermissionError):
         guard("os.mkdir", (str(user / "runs"), 0o777, -1))
@@ -192,13 +192,93 @@ def test_the_audit_hook_redirects_writes_of_a_real_process(project, tmp_path):
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "escape.txt (in your project) is blocked" in done.stdout
+    assert f"changing {user / 'escape.txt'} is blocked: the script writes into" in done.stdout
     assert (mirror_user / "ckpt.pt").read_text() == "new"
     assert (mirror_user / "data" / "train.csv").read_text() == "1,2\n3,4\n"
     assert (mirror_user / "runs" / "1").is_dir()
     assert listing(user) == ["ckpt.pt", "data"] and listing(user / "data") == ["train.csv"]
     assert (user / "ckpt.pt").read_text() == "old"
     assert (user / "data" / "train.csv").read_text() == "1,2\n"
+
+
+SANDBOX = """\
+import os, sys
+from torch_scaffold.convert import _verify_runner as runner
+mirror, user, work = sys.argv[1:]
+guard = runner._Guard(mirror, [user])
+sys.addaudithook(guard)
+os.chdir(work)
+# metadata through a mirrored ../data link, and on a file in the current folder
+os.chmod("../data/train.csv", 0)
+os.utime("../data/train.csv", (0, 0))
+os.chmod("../data", 0o700)
+os.setxattr("notes.txt", "user.verify", b"1")
+mtime = os.stat("../data/train.csv").st_mtime
+# the atomic save: a temporary file renamed over the old checkpoint, an old one removed
+with open("ckpt.pt.tmp", "w") as f:
+    f.write("new")
+os.replace("ckpt.pt.tmp", "ckpt.pt")
+os.remove("old.pt")
+os.rename("notes.txt", "notes.bak")
+os.link("../data/train.csv", "hard.csv")  # then written: must not reach the user's file
+with open("hard.csv", "a") as f:
+    f.write("3,4\\n")
+with open("../data/val.csv") as f:  # read only: fchmod must not reach the user's file
+    try:
+        os.fchmod(f.fileno(), 0)
+    except PermissionError as err:
+        print(err)
+print(sorted(os.listdir(".")), open("ckpt.pt").read(), mtime)
+"""
+
+
+def test_metadata_changes_and_atomic_saves_stay_in_the_scratch_folder(tmp_path):
+    """chmod/utime through ../data and setxattr in the current folder change private copies;
+    a temporary file renamed over a checkpoint, a removed or renamed file, are allowed."""
+    user = tmp_path / "user"
+    (user / "data").mkdir(parents=True)
+    (user / "data" / "train.csv").write_text("1,2\n")
+    (user / "data" / "val.csv").write_text("5,6\n")
+    work = user / "work"
+    work.mkdir()
+    for name, text in (("ckpt.pt", "old"), ("old.pt", "older"), ("notes.txt", "n")):
+        (work / name).write_text(text)
+    before = {p: (p.stat().st_mode, p.stat().st_mtime) for p in user.rglob("*")}
+    mirror = tmp_path / "scratch" / "fs"
+    mirror.mkdir(parents=True)
+    runner.populate(str(mirror), os.sep)
+    mirror_work = mirror.joinpath(*work.parts[1:])
+    runner.materialize(str(mirror_work), str(mirror), "dir")
+    done = subprocess.run(
+        [sys.executable, "-c", SANDBOX, str(mirror), str(work), str(mirror_work)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")),
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        f"scaffold convert --verify: changing {user / 'data' / 'val.csv'} is blocked: "
+        "the script changes a file it opened only for reading"
+    )
+    assert lines[1] == "['ckpt.pt', 'hard.csv', 'notes.bak'] new 0.0"
+    after = {p: (p.stat().st_mode, p.stat().st_mtime) for p in user.rglob("*")}
+    assert after == before
+    assert os.getxattr(mirror_work / "notes.bak", "user.verify") == b"1"
+    assert os.listxattr(work / "notes.txt") == []
+    assert listing(work) == ["ckpt.pt", "notes.txt", "old.pt"]
+    assert (work / "ckpt.pt").read_text() == "old"
+    assert (user / "data" / "train.csv").read_text() == "1,2\n"
+
+
+def test_a_block_says_why(project):
+    user, mirror, _ = project
+    guard = runner._Guard(str(mirror), [str(user)])
+    with pytest.raises(PermissionError, match="the script writes into your project by absolute"):
+        guard("os.chmod", (str(user / "ckpt.pt"), 0, None))
+    assert guard.reasons == ["writes into your project by absolute path"]
 
 
 # --- options -------------------------------------------------------------------------------
@@ -423,3 +503,19 @@ def test_two_scripts_are_a_usage_error(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: unexpected argument '{tmp_path / 'b.py'}': scaffold")
     assert listing(tmp_path) == ["a.py", "b.py"]
+
+
+def test_the_hint_names_the_blocked_change_and_why():
+    original = Run(
+        [],
+        "error",
+        "PermissionError: blocked",
+        blocked=["/proj/ckpt.pt"],
+        blocked_why=["changes a file it opened only for reading"],
+    )
+    verdict = compare(original, Run(ended="skipped"), 3, 60)
+    assert verdict.status == UNVERIFIED
+    assert verdict.hint.startswith(
+        "--verify blocked a change to /proj/ckpt.pt (the script changes a file it opened only "
+        "for reading)"
+    )

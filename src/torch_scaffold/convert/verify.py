@@ -50,6 +50,7 @@ class Run:
     ended: str = "error"  # steps | end | exit | error | timeout
     error: str | None = None
     blocked: list[str] = field(default_factory=list)
+    blocked_why: list[str] = field(default_factory=list)  # one reason per blocked path
     seconds: float = 0.0
 
 
@@ -203,9 +204,10 @@ def _run_hint(run: Run) -> str:
     if run.error and "No module named 'torch'" in run.error:
         return "pass --python with the interpreter that runs your script (it needs torch)"
     if run.blocked:
+        why = run.blocked_why[0] if run.blocked_why else "changes a file of yours"
         return (
-            "the script writes into your project by absolute path, which --verify blocks; "
-            "write relative to the working folder, or verify a copy in a scratch folder"
+            f"--verify blocked a change to {run.blocked[0]} (the script {why}); write "
+            "relative to the working folder, or verify a copy of the project"
         )
     return (
         "--verify runs `python SCRIPT ARGS` from the current folder; pass the script's "
@@ -291,6 +293,7 @@ def _run(
             ended=data["ended"],
             error=data.get("error"),
             blocked=list(data.get("blocked") or ()),
+            blocked_why=list(data.get("blocked_why") or ()),
         )
     else:
         run = Run(losses=[], ended="error", error=_last_line(log_path))
