@@ -519,3 +519,61 @@ def test_the_hint_names_the_blocked_change_and_why():
         "--verify blocked a change to /proj/ckpt.pt (the script changes a file it opened only "
         "for reading)"
     )
+
+
+# A stand-in interpreter: it notes its pid and its child's, then waits for ever, as a script
+# stuck in training (with a DataLoader worker) would.
+HANGING_PYTHON = """\
+#!/bin/sh
+sleep 1000 &
+echo "$$ $!" > "{pids}.tmp"
+mv "{pids}.tmp" "{pids}"
+wait
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize(("signum", "code", "name"), [(15, 143, "SIGTERM"), (2, 130, "SIGINT")])
+def test_a_signal_stops_the_runs_and_removes_their_folders(tmp_path, signum, code, name):
+    pids = tmp_path / "pids"
+    python = tmp_path / "python"
+    python.write_text(HANGING_PYTHON.format(pids=pids))
+    python.chmod(0o755)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "train.py").write_text(SCRIPT)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp), PYTHONPATH=str(REPO / "src"))
+    scaffold = subprocess.Popen(
+        [sys.executable, "-m", "torch_scaffold", "convert", "train.py", "--verify"]
+        + ["--python", str(python)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner_pid, child_pid = map(int, pids.read_text().split())
+    assert listing(temp)[0].startswith("scaffold-verify-")
+    scaffold.send_signal(signum)
+    _, stderr = scaffold.communicate(timeout=60)
+    assert scaffold.returncode == code
+    assert stderr == (
+        f"error: train.py: --verify: stopped by {name}; the runs were ended and their scratch "
+        "folders removed; train_lightning.py is kept\n"
+    )
+    assert not _alive(runner_pid) and not _alive(child_pid)
+    assert listing(temp) == []
+    assert listing(project) == ["train.py", "train_lightning.py"]

@@ -17,6 +17,8 @@ torch_scaffold.convert.convert_source (source text -> Conversion). Exit codes:
        script). Nothing was written; the message says where it failed, to report it.
     6  --verify could not compare: the original script failed or ended without a loss, or a
        run timed out (--timeout). The output stays written.
+    130, 143  --verify stopped by SIGINT (Ctrl-C) or SIGTERM: the runs' process groups are
+       killed and their scratch folders removed. The output stays written.
 
 A notebook (.ipynb) converts to a notebook (<stem>_lightning.ipynb): see convert/notebook.py.
 """
@@ -241,7 +243,7 @@ def _verify(
     encoding,
 ) -> None:
     """Train both versions for `steps` losses; say how far they agree, or raise exit 4 / 6."""
-    from torch_scaffold.convert.verify import MISMATCH, OK, verify
+    from torch_scaffold.convert.verify import MISMATCH, OK, Interrupted, verify
 
     if notebook:  # both run as the Python of their code cells, IPython lines left out
         run_name = f"{script.stem}_lightning.py"
@@ -250,23 +252,32 @@ def _verify(
         run_name = target.name if target is not None else f"{script.stem}_lightning.py"
         original_name = script.name
     say(f"verify: running the original and the converted script for {steps} losses each ...")
-    verdict = verify(
-        source,
-        code,
-        script.with_name(original_name),
-        run_name,
-        steps=steps,
-        timeout=timeout,
-        python=python,
-        args=tuple(script_args),
-        protect=tuple(p.parent for p in (target,) if p is not None),
-        encoding=encoding,
-    )
+    kept = f"; {target} is kept" if target is not None else ""
+    try:
+        verdict = verify(
+            source,
+            code,
+            script.with_name(original_name),
+            run_name,
+            steps=steps,
+            timeout=timeout,
+            python=python,
+            args=tuple(script_args),
+            protect=tuple(p.parent for p in (target,) if p is not None),
+            encoding=encoding,
+        )
+    except Interrupted as stop:
+        raise VerifyStopped(
+            f"--verify: stopped by {stop.signal_name}; the runs were ended and their scratch "
+            f"folders removed{kept}",
+            where=name,
+            exit_code=stop.exit_code,
+        ) from None
     if verdict.status == OK:
         timing = f"{verdict.original.seconds:.1f} s and {verdict.converted.seconds:.1f} s"
         say(f"verify: {verdict.message} (original and converted, seed 0; {timing})")
         return
-    kept = f"; {target} is kept for review" if target is not None else ""
+    kept = f"{kept} for review" if kept else ""
     error = VerifyMismatch if verdict.status == MISMATCH else VerifyIncomplete
     raise error(f"--verify: {verdict.message}{kept}", where=name, hint=verdict.hint)
 
@@ -544,6 +555,14 @@ def _convert(source: str, name: str, partial: bool, style=None):
         raise
     except Exception as exc:  # noqa: BLE001 -- a converter bug is never a traceback
         raise _internal_error(name, f"{type(exc).__name__}: {exc}") from None
+
+
+class VerifyStopped(ScaffoldError):
+    """SIGTERM or SIGINT during --verify: one line, exit 128 + the signal's number."""
+
+    def __init__(self, message: str, *, where: str, exit_code: int):
+        super().__init__(message, where=where)
+        self.exit_code = exit_code
 
 
 class ConverterBug(ScaffoldError):

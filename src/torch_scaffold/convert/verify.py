@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,40 @@ class Verdict:
     converted: Run | None = None
 
 
+class Interrupted(Exception):
+    """SIGTERM or SIGINT reached scaffold during --verify; the runs are stopped, their folders
+    removed. exit_code: 128 + the signal's number (143, 130), as a shell reports it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+
+
+@contextmanager
+def _stopped_by_signals():
+    """Turn SIGTERM and SIGINT into Interrupted in the main thread (waiting for a run), so that
+    the `finally:` blocks kill the run's process group and delete its scratch folder; by
+    default SIGTERM ends scaffold at once and leaves both behind."""
+    names = [signal.SIGTERM, signal.SIGINT]
+
+    def stop(signum, frame):
+        for number in names:  # cleaning up: a second signal must not interrupt that
+            signal.signal(number, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    try:
+        previous = {number: signal.signal(number, stop) for number in names}
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def verify(
     original_code: str,
     converted_code: str,
@@ -81,7 +116,6 @@ def verify(
     cwd = Path.cwd().resolve()
     script = script.resolve() if script.exists() else script.absolute()
     folders = {cwd, script.parent, *(Path(p).resolve() for p in protect)}
-    scratch = Path(tempfile.mkdtemp(prefix="scaffold-verify-"))
 
     def run(label: str, code: str, name: str) -> Run:
         return _run(
@@ -97,13 +131,15 @@ def verify(
             encoding,
         )
 
-    try:
-        original = run("original", original_code, script.name)
-        converted = Run(ended="skipped")
-        if compare(original, converted, steps, timeout).status != UNVERIFIED:
-            converted = run("converted", converted_code, converted_name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with _stopped_by_signals():
+        scratch = Path(tempfile.mkdtemp(prefix="scaffold-verify-"))
+        try:
+            original = run("original", original_code, script.name)
+            converted = Run(ended="skipped")
+            if compare(original, converted, steps, timeout).status != UNVERIFIED:
+                converted = run("converted", converted_code, converted_name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     verdict = compare(original, converted, steps, timeout)
     verdict.original, verdict.converted = original, converted
     return verdict
