@@ -568,7 +568,12 @@ def test_a_signal_stops_the_runs_and_removes_their_folders(tmp_path, signum, cod
     runner_pid, child_pid = map(int, pids.read_text().split())
     assert listing(temp)[0].startswith("scaffold-verify-")
     scaffold.send_signal(signum)
-    _, stderr = scaffold.communicate(timeout=60)
+    try:
+        _, stderr = scaffold.communicate(timeout=60)
+    finally:  # whatever the outcome, leave no stand-in running
+        for pid in (runner_pid, child_pid):
+            if _alive(pid):
+                os.kill(pid, 9)
     assert scaffold.returncode == code
     assert stderr == (
         f"error: train.py: --verify: stopped by {name}; the runs were ended and their scratch "

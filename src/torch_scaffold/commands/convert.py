@@ -404,7 +404,7 @@ def _check_json(source: str, name: str) -> None:
 
     try:
         data = json.loads(source)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep: _check_python3 says so, for any input
         return  # Python that starts with a brace or a bracket
     if isinstance(data, dict) and "cells" in data:
         raise ScriptError(

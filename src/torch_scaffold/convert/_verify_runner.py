@@ -211,7 +211,9 @@ class _Guard:
     def _block(self, real: str, why: str) -> None:
         self.blocked.append(real)
         self.reasons.append(why)
-        raise PermissionError(f"scaffold convert --verify: changing {real} is blocked: the script {why}")
+        raise PermissionError(
+            f"scaffold convert --verify: changing {real} is blocked: the script {why}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
