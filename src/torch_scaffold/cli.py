@@ -300,10 +300,10 @@ def spec_schema() -> None:
 )
 @click.option(
     "--steps",
-    type=int,
-    default=20,
+    default="20",
     show_default=True,
-    help="--verify: how many back-propagated losses to compare.",
+    metavar="N|all",
+    help="--verify: how many back-propagated losses to compare; `all`: whole runs.",
 )
 @click.option(
     "--timeout",
@@ -329,7 +329,7 @@ def convert(
     force: bool,
     script_args: tuple[str, ...],
     verify: bool,
-    steps: int,
+    steps: str,
     timeout: float,
     python: str | None,
 ) -> None:

@@ -40,6 +40,43 @@ def test_identical_losses():
     a = Run([0.5, 0.25, 0.125], "steps")
     verdict = compare(a, Run([0.5, 0.25, 0.125], "steps"), 3, 60)
     assert (verdict.status, verdict.message) == (OK, "first 3 losses identical")
+    assert verdict.weights == "weights not compared: not recorded"
+
+
+def test_weights_that_agree_are_said_with_their_count():
+    a = Run([0.5, 0.25], "steps", weights={"count": 4})
+    b = Run([0.5, 0.25], "steps", weights={"count": 4, "exact": True})
+    verdict = compare(a, b, 2, 60)
+    assert (verdict.status, verdict.weights) == (OK, "weights at loss 2 identical (4 tensors)")
+    b.weights["exact"] = False
+    assert compare(a, b, 2, 60).weights.startswith("weights at loss 2 agree within 1e-05")
+
+
+def test_a_differing_tensor_is_a_mismatch_naming_it():
+    a = Run([0.5, 0.25], "end", weights={"count": 4})
+    b = Run(
+        [0.5, 0.25],
+        "end",
+        weights={"count": 4, "tensor": "2.weight", "why": "largest difference 0.5"},
+    )
+    verdict = compare(a, b, None, 60)
+    assert verdict.status == MISMATCH
+    assert verdict.message == (
+        "final weights differ: first differing tensor 2.weight (largest difference 0.5); "
+        "all 2 losses agree"
+    )
+    assert verdict.hint.startswith("the conversion changed how the script updates the model")
+
+
+def test_whole_runs_compare_every_loss():
+    a = Run([0.5, 0.25, 0.1], "end", weights={"none": "the script made no torch.optim optimizer"})
+    verdict = compare(a, Run([0.5, 0.25, 0.1], "end"), None, 60)
+    assert (verdict.status, verdict.message) == (OK, "all 3 losses identical (whole runs)")
+    assert verdict.weights == "weights not compared: the script made no torch.optim optimizer"
+    verdict = compare(a, Run([0.5, 0.25], "end"), None, 60)
+    assert verdict.status == MISMATCH
+    timed_out = compare(Run([0.5], "timeout"), Run(ended="skipped"), None, 60)
+    assert timed_out.message.startswith("the original script did not reach the end of its run")
 
 
 def test_losses_within_tolerance_are_not_called_identical():

@@ -93,7 +93,7 @@ def run_convert(
     partial: bool = False,
     force: bool = False,
     verify: bool = False,
-    steps: int = 20,
+    steps: int | str = 20,
     timeout: float = 600.0,
     python: str | None = None,
     script_args: tuple[str, ...] = (),
@@ -101,7 +101,7 @@ def run_convert(
     """Convert SCRIPT; return the exit code. User errors are raised as ScaffoldError."""
     _check_options(output, show_diff, check_only, to_stdout)
     from_stdin = script == STDIN
-    _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout)
+    steps = _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout)
     name = STDIN_NAME if from_stdin else script
     is_notebook = not from_stdin and script.lower().endswith(".ipynb")
     # stdin has no "beside the input": like other filters, print to stdout unless -o says where.
@@ -242,7 +242,8 @@ def _verify(
     say,
     encoding,
 ) -> None:
-    """Train both versions for `steps` losses; say how far they agree, or raise exit 4 / 6."""
+    """Train both versions for `steps` losses (None: whole runs); say how far they and the
+    weights agree, or raise exit 4 / 6."""
     from torch_scaffold.convert.verify import MISMATCH, OK, Interrupted, verify
 
     if notebook:  # both run as the Python of their code cells, IPython lines left out
@@ -251,7 +252,8 @@ def _verify(
     else:
         run_name = target.name if target is not None else f"{script.stem}_lightning.py"
         original_name = script.name
-    say(f"verify: running the original and the converted script for {steps} losses each ...")
+    how_long = "to the end of its run" if steps is None else f"for {steps} losses"
+    say(f"verify: running the original and the converted script, each {how_long} ...")
     kept = f"; {target} is kept" if target is not None else ""
     try:
         verdict = verify(
@@ -276,6 +278,7 @@ def _verify(
     if verdict.status == OK:
         timing = f"{verdict.original.seconds:.1f} s and {verdict.converted.seconds:.1f} s"
         say(f"verify: {verdict.message} (original and converted, seed 0; {timing})")
+        say(f"verify: {verdict.weights}")
         return
     kept = f"{kept} for review" if kept else ""
     error = VerifyMismatch if verdict.status == MISMATCH else VerifyIncomplete
@@ -368,7 +371,8 @@ def _read_stdin() -> bytes:
     return read_limited(buffer, STDIN_NAME)
 
 
-def _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout) -> None:
+def _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout):
+    """The number of losses to compare (None: `--steps all`, whole runs); usage errors: exit 2."""
     if not verify:
         if script_args:
             raise ScaffoldError(
@@ -376,7 +380,7 @@ def _check_verify_options(verify, check_only, from_stdin, script_args, steps, ti
                 hint="convert one script per run (--check takes several); arguments after -- are"
                 " for --verify's runs (scaffold convert SCRIPT --verify -- ARGS)",
             )
-        return
+        return None
     if check_only:
         raise ScaffoldError(
             "--verify and --check cannot be combined", hint="--verify needs the converted script"
@@ -386,12 +390,23 @@ def _check_verify_options(verify, check_only, from_stdin, script_args, steps, ti
             "--verify needs a script file, not stdin",
             hint="the runs read the script's data relative to its folder; pass the file",
         )
-    if steps < 1:
-        raise ScaffoldError(f"--steps must be at least 1, not {steps}", hint="e.g. --steps 20")
+    if str(steps).strip().lower() == "all":
+        steps = None
+    else:
+        try:
+            steps = int(steps)
+        except ValueError:
+            raise ScaffoldError(
+                f"--steps must be a number of losses or 'all', not {steps!r}",
+                hint="e.g. --steps 20, or --steps all to compare whole runs",
+            ) from None
+        if steps < 1:
+            raise ScaffoldError(f"--steps must be at least 1, not {steps}", hint="e.g. --steps 20")
     if not timeout > 0:
         raise ScaffoldError(
             f"--timeout must be positive, not {timeout:g}", hint="e.g. --timeout 600"
         )
+    return steps
 
 
 def _check_json(source: str, name: str) -> None:

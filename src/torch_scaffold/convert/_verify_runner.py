@@ -1,7 +1,7 @@
 """Run one training script for its first N back-propagated losses (`scaffold convert --verify`).
 
-    python _verify_runner.py --steps N --seed S --out TRACE.json --mirror DIR
-        [--protect DIR ...] -- SCRIPT [ARGS...]
+    python _verify_runner.py --steps N|all --seed S --out TRACE.json --mirror DIR
+        [--protect DIR ...] [--weights-out FILE | --weights-in FILE] -- SCRIPT [ARGS...]
 
 This file is executed by path with the interpreter that runs the user's script (it needs torch,
 scaffold does not): standard library only at import time, torch imported in main(). It is also
@@ -14,7 +14,10 @@ What it does:
 - wraps torch.Tensor.backward and torch.autograd.backward: every one-element tensor that is
   back-propagated is recorded, in order (a plain loop and a Lightning Trainer both end there);
 - after N losses it writes the trace and leaves with os._exit(0) at once: no `finally:`, no
-  Lightning teardown, no checkpoint-on-exit runs after step N;
+  Lightning teardown, no checkpoint-on-exit runs after step N (`--steps all`: the whole run);
+- where the run reached its N-th loss or its end, the model's weights at that moment (see
+  _verify_weights.py) are saved (--weights-out, the original's run) or compared with those
+  (--weights-in, the converted one's), and the outcome goes into the trace;
 - the script's folder and the current folder are a mirror under --mirror (real folders whose
   entries are symlinks to the user's files). Reading goes through to the user's files; before
   anything is written, renamed or removed through the mirror, the folders on its path become
@@ -26,6 +29,7 @@ What it does:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import runpy
@@ -218,11 +222,13 @@ class _Guard:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="_verify_runner")
-    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--steps", required=True, help="N, or all: the whole run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
     parser.add_argument("--mirror", required=True)
     parser.add_argument("--protect", action="append", default=[])
+    parser.add_argument("--weights-out", help="save the model's weights here")
+    parser.add_argument("--weights-in", help="compare the model's weights with these")
     parser.add_argument("script")
     parser.add_argument("script_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -233,13 +239,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.script_args[:1] == ["--"]:
         args.script_args = args.script_args[1:]
 
+    limit = None if args.steps == "all" else int(args.steps)
     guard = _Guard(os.path.abspath(args.mirror), args.protect)
     sys.dont_write_bytecode = True
     trace: list[float] = []
     out = os.path.abspath(args.out)
 
     def finish(ended: str, error: str | None = None) -> None:
-        guard.local.busy = True  # our own trace file is not the script's write
+        guard.local.busy = True  # our own files are not the script's writes
+        compared = None
+        if ended in ("steps", "end"):
+            try:
+                if args.weights_in:
+                    compared = weights.compare(args.weights_in)
+                elif args.weights_out:
+                    compared = weights.save(args.weights_out, plain_save)
+            except Exception as exc:  # noqa: BLE001 -- said in the verdict, never a crash
+                compared = {"none": f"the weights could not be compared: {_describe(exc)}"}
         with open(out + ".tmp", "w") as handle:
             json.dump(
                 {
@@ -248,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
                     "error": error,
                     "blocked": guard.blocked,
                     "blocked_why": guard.reasons,
+                    "weights": compared,
                 },
                 handle,
             )
@@ -266,12 +283,16 @@ def main(argv: list[str] | None = None) -> None:
         numpy.random.seed(args.seed)
     except ImportError:
         pass
+    weights = _sibling("_verify_weights").Weights(torch)
+    weights.install()
+    plain_save = torch.serialization.save
 
     def record(tensor) -> None:
         if isinstance(tensor, torch.Tensor) and tensor.numel() == 1:
             value = float(tensor.detach().float().cpu())
             trace.append(value)
-            if len(trace) >= args.steps:
+            weights.look_up()  # while the script still holds its model
+            if limit is not None and len(trace) >= limit:
                 finish("steps")
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -326,6 +347,15 @@ def main(argv: list[str] | None = None) -> None:
         finish("error", _describe(exc))
         raise
     finish("end")
+
+
+def _sibling(name: str):
+    """A module beside this file, loaded by path: this folder is not on sys.path (above)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_scaffold{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _describe(exc: BaseException) -> str:

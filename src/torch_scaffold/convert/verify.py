@@ -3,7 +3,9 @@
 Both scripts run in a subprocess (scaffold itself never imports torch) under _verify_runner.py,
 with the interpreter given by --python (default: the one running scaffold), the same seed and
 the same environment, so on the same device. Each run records the first N back-propagated
-losses and stops there (os._exit right after the N-th loss is recorded).
+losses and stops there (os._exit right after the N-th loss is recorded); with `--steps all` it
+runs to its end. Then the model's weights at that moment are compared as well
+(_verify_weights.py): the original's run saves them, the converted one's compares.
 
 Where they run: each run gets its own scratch folder (tempfile), holding a mirror of the file
 system on the way to the current folder and to the script's folder: real folders whose entries
@@ -35,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch_scaffold.convert import _verify_runner as runner
+from torch_scaffold.convert._verify_weights import ATOL, RTOL
 
 RUNNER = Path(runner.__file__)
 SEED = 0
-# |original - converted| <= ATOL + RTOL * |original|: the tolerance of the shared loss check.
-# Losses that are equal bit for bit are reported as identical; within the tolerance, as agreeing.
-ATOL, RTOL = 1e-5, 1e-4
+# Losses and weights agree when |original - converted| <= ATOL + RTOL * |original| (the shared
+# loss check's tolerance); those equal bit for bit are reported as identical.
 
 OK, MISMATCH, UNVERIFIED = "ok", "mismatch", "unverified"
 
@@ -52,6 +54,9 @@ class Run:
     error: str | None = None
     blocked: list[str] = field(default_factory=list)
     blocked_why: list[str] = field(default_factory=list)  # one reason per blocked path
+    # the original's: {"count": n} (saved) or {"none": why}; the converted one's: {"count": n,
+    # "exact": bool}, {"count": n, "tensor": name, "why": ...}, {"differs": ...} or {"none": why}
+    weights: dict | None = None
     seconds: float = 0.0
 
 
@@ -60,6 +65,7 @@ class Verdict:
     status: str  # OK, MISMATCH or UNVERIFIED
     message: str
     hint: str | None = None
+    weights: str | None = None  # with OK: how the weights compared, or why they were not
     original: Run | None = None
     converted: Run | None = None
 
@@ -104,20 +110,21 @@ def verify(
     script: Path,
     converted_name: str,
     *,
-    steps: int = 20,
+    steps: int | None = 20,
     timeout: float = 600.0,
     python: str | None = None,
     args: tuple[str, ...] = (),
     protect: tuple[Path, ...] = (),
     encoding: str = "utf-8",
 ) -> Verdict:
-    """Run both versions (one after the other) and compare their first `steps` losses."""
+    """Run both versions (one after the other) and compare their first `steps` losses (None:
+    whole runs), then the weights."""
     python = python or sys.executable
     cwd = Path.cwd().resolve()
     script = script.resolve() if script.exists() else script.absolute()
     folders = {cwd, script.parent, *(Path(p).resolve() for p in protect)}
 
-    def run(label: str, code: str, name: str) -> Run:
+    def run(label: str, code: str, name: str, weights: list[str]) -> Run:
         return _run(
             scratch / label,
             code,
@@ -129,15 +136,18 @@ def verify(
             args,
             folders,
             encoding,
+            weights,
         )
 
     with _stopped_by_signals():
         scratch = Path(tempfile.mkdtemp(prefix="scaffold-verify-"))
         try:
-            original = run("original", original_code, script.name)
+            saved = scratch / "weights.pt"
+            original = run("original", original_code, script.name, [f"--weights-out={saved}"])
             converted = Run(ended="skipped")
             if compare(original, converted, steps, timeout).status != UNVERIFIED:
-                converted = run("converted", converted_code, converted_name)
+                theirs = [f"--weights-in={saved}"] if "count" in (original.weights or {}) else []
+                converted = run("converted", converted_code, converted_name, theirs)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     verdict = compare(original, converted, steps, timeout)
@@ -145,13 +155,16 @@ def verify(
     return verdict
 
 
-def compare(original: Run, converted: Run, steps: int, timeout: float) -> Verdict:
+def compare(original: Run, converted: Run, steps: int | None, timeout: float) -> Verdict:
     """The verdict on two runs: the first step that differs, or how far they agree."""
     n = len(original.losses)
+    goal = "the end of its run" if steps is None else f"{steps} losses"
+    if steps is None:
+        steps = math.inf  # whole runs: every comparison below is "before the end"
     if original.ended == "timeout" and n < steps:
         return Verdict(
             UNVERIFIED,
-            f"the original script did not reach {steps} losses within {_seconds(timeout)} "
+            f"the original script did not reach {goal} within {_seconds(timeout)} "
             f"(stopped after {n}); nothing compared",
             hint="raise --timeout, or lower --steps",
         )
@@ -184,7 +197,7 @@ def compare(original: Run, converted: Run, steps: int, timeout: float) -> Verdic
         if converted.ended == "timeout":
             return Verdict(
                 UNVERIFIED,
-                f"the converted script did not reach {steps} losses within {_seconds(timeout)} "
+                f"the converted script did not reach {goal} within {_seconds(timeout)} "
                 f"(the first {_count(k)} agree with the original's)",
                 hint="raise --timeout, or lower --steps",
             )
@@ -211,13 +224,34 @@ def compare(original: Run, converted: Run, steps: int, timeout: float) -> Verdic
             hint="run the converted script to see the failure, and report it if the converter "
             "is at fault",
         )
+    when = "final weights" if n < steps else f"weights at loss {n}"
+    weights = converted.weights or {}
+    if "tensor" in weights or "differs" in weights:
+        what = weights.get("differs") or f"first differing tensor {weights['tensor']}"
+        detail = f" ({weights['why']})" if "why" in weights else ""
+        return Verdict(
+            MISMATCH,
+            f"{when} differ: {what}{detail}; all {_count(n)} agree",
+            hint="the conversion changed how the script updates the model; compare the two "
+            "scripts (scaffold convert --diff) and report it if the converter is at fault",
+        )
     exact = original.losses == converted.losses
     agree = "identical" if exact else f"agree within {ATOL:g} + {RTOL:g} x |loss|"
-    if n < steps:
-        return Verdict(OK, f"all {n} losses {agree} (both scripts ended before {steps} steps)")
-    worst = max(abs(a - b) for a, b in zip(original.losses, converted.losses))
-    extra = "" if exact else f" (largest difference {worst:.3g})"
-    return Verdict(OK, f"first {n} losses {agree}{extra}")
+    if "count" in weights:
+        same = "identical" if weights.get("exact") else f"agree within {ATOL:g} + {RTOL:g} x |w|"
+        weighed = f"{when} {same} ({weights['count']} tensors)"
+    else:
+        why = (original.weights or {}).get("none") or weights.get("none") or "not recorded"
+        weighed = f"weights not compared: {why}"
+    if steps == math.inf:
+        message = f"all {n} losses {agree} (whole runs)"
+    elif n < steps:
+        message = f"all {n} losses {agree} (both scripts ended before {steps} steps)"
+    else:
+        worst = max(abs(a - b) for a, b in zip(original.losses, converted.losses))
+        extra = "" if exact else f" (largest difference {worst:.3g})"
+        message = f"first {n} losses {agree}{extra}"
+    return Verdict(OK, message, weights=weighed)
 
 
 def _close(a: float, b: float) -> bool:
@@ -262,6 +296,7 @@ def _run(
     args: tuple[str, ...],
     protect: set[Path],
     encoding: str = "utf-8",
+    weights: list[str] = (),
 ) -> Run:
     """One run in its own scratch folder `root`: build the mirror, start, wait, read the trace."""
     root.mkdir()
@@ -280,7 +315,7 @@ def _run(
         python,
         str(RUNNER),
         "--steps",
-        str(steps),
+        "all" if steps is None else str(steps),
         "--seed",
         str(SEED),
         "--out",
@@ -288,6 +323,7 @@ def _run(
         "--mirror",
         str(mirror),
         *(f"--protect={folder}" for folder in sorted(protect)),
+        *weights,
         str(mirror_script),
         "--",
         *args,
@@ -330,6 +366,7 @@ def _run(
             error=data.get("error"),
             blocked=list(data.get("blocked") or ()),
             blocked_why=list(data.get("blocked_why") or ()),
+            weights=data.get("weights"),
         )
     else:
         run = Run(losses=[], ended="error", error=_last_line(log_path))
