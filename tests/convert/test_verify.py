@@ -497,6 +497,30 @@ def test_verify_a_conversion_that_trains_differently_is_exit_4(user_project, mon
 
 
 @pytest.mark.slow
+def test_verify_whole_runs_compares_every_loss_and_the_final_weights(user_project, monkeypatch):
+    result = invoke("train.py", "--verify", "--steps", "all", "--", "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert "verify: all 12 losses identical (whole runs) (original and converted" in result.output
+    assert "verify: final weights identical (4 tensors)" in result.output
+    real = convert_pkg.convert_source
+
+    def patched(source, filename="<stdin>", **kwargs):
+        conversion = real(source, filename, **kwargs)
+        # after its last loss, the converted script changes the model: only the weights show it
+        conversion.code += "\nwith torch.no_grad():\n    model[2].bias.add_(1.0)\n"
+        return conversion
+
+    monkeypatch.setattr(convert_pkg, "convert_source", patched)
+    result = invoke("train.py", "--force", "--verify", "--steps", "all", "--", "--epochs", "2")
+    assert result.exit_code == 4, result.output
+    assert result.stderr.splitlines()[0] == (
+        "error: train.py: --verify: final weights differ: first differing tensor 2.bias "
+        "(largest difference 1); all 12 losses agree; train_lightning.py is kept for review"
+    )
+    assert_untouched(user_project, "train_lightning.py")
+
+
+@pytest.mark.slow
 def test_verify_timeout_is_one_error_line_and_exit_6(user_project):
     (user_project / "train.py").write_text("import time\n\ntime.sleep(120)\n" + TRAIN)
     started = time.monotonic()

@@ -29,6 +29,7 @@ import ast
 import difflib
 import os
 import re
+import shlex
 import stat
 import sys
 from pathlib import Path
@@ -101,6 +102,9 @@ def run_convert(
     """Convert SCRIPT; return the exit code. User errors are raised as ScaffoldError."""
     _check_options(output, show_diff, check_only, to_stdout)
     from_stdin = script == STDIN
+    again = None  # the report's last line: the command that verifies this conversion
+    if not from_stdin:
+        again = verify_command(script, output, to_stdout, script_args, steps, timeout, python)
     steps = _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout)
     name = STDIN_NAME if from_stdin else script
     is_notebook = not from_stdin and script.lower().endswith(".ipynb")
@@ -180,6 +184,7 @@ def run_convert(
     if check_only:
         _raise_if_refused(conversion, name, outcome="nothing written (--check)")
         say(f"would write {target_name}; run without --check to convert")
+        say(f"verify with: {again}")
         return EXIT_CHECK_FAILED
     if show_diff:
         before, after = source, conversion.code
@@ -209,6 +214,8 @@ def run_convert(
             f"warning: {todos} part(s) kept with {TODO_MARKER} markers; review them", err=True
         )
     _raise_if_refused(conversion, name, outcome=outcome, partial_result=True)
+    if again is not None:
+        say(f"verify with: {again}")
     if verify:
         _verify(
             source,
@@ -283,6 +290,27 @@ def _verify(
     kept = f"{kept} for review" if kept else ""
     error = VerifyMismatch if verdict.status == MISMATCH else VerifyIncomplete
     raise error(f"--verify: {verdict.message}{kept}", where=name, hint=verdict.hint)
+
+
+def verify_command(script, output, to_stdout, script_args, steps, timeout, python) -> str:
+    """The shell command that converts SCRIPT as this run does (its -o, --stdout) and then
+    verifies the result: what the report ends with. --steps, --timeout, --python and the
+    script's arguments only as they were given."""
+    words = ["scaffold", "convert", script]
+    if output is not None:
+        words += ["-o", output]
+    if to_stdout:
+        words.append("--stdout")
+    words.append("--verify")
+    if str(steps) != "20":
+        words += ["--steps", str(steps)]
+    if timeout != 600:
+        words += ["--timeout", f"{timeout:g}"]
+    if python:
+        words += ["--python", python]
+    if script_args:
+        words += ["--", *script_args]
+    return shlex.join(words)
 
 
 def _notebook_json(notebook, code: str, name: str) -> str:
