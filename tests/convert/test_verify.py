@@ -364,9 +364,11 @@ def test_help_documents_verify_and_its_exit_codes():
         "--steps",
         "--timeout",
         "--python",
-        "4  --verify: a loss differs",
+        "4  --verify: a loss or a weight tensor differs",
         "5  an internal converter error",
         "6  --verify could not compare",
+        "130, 143  --verify stopped by Ctrl-C or SIGTERM",
+        "--steps N|all",
     ):
         assert text in result.output
 
@@ -398,7 +400,8 @@ def test_verify_with_an_interpreter_without_torch_says_so(tmp_path, monkeypatch)
 # --- real runs (torch and Lightning in subprocesses) ---------------------------------------
 
 # Reads the user's data relative to the working folder and to __file__, writes a log at start,
-# a checkpoint every epoch (over an existing one) and a file by its __file__-relative path, and
+# a checkpoint every epoch (a temporary file renamed over an existing one) and a file by its
+# __file__-relative path, and
 # would train for a million epochs: --verify must stop it after --steps losses.
 TRAIN = """\
 import argparse
@@ -441,7 +444,8 @@ for epoch in range(args.epochs):
         loss = loss_fn(model(xb), yb)
         loss.backward()
         optimizer.step()
-    torch.save(model.state_dict(), "ckpt.pt")
+    torch.save(model.state_dict(), "ckpt.pt.tmp")  # the atomic save: over the old one
+    os.replace("ckpt.pt.tmp", "ckpt.pt")
 """
 
 
@@ -640,6 +644,9 @@ def test_a_signal_stops_the_runs_and_removes_their_folders(tmp_path, signum, cod
         f"error: train.py: --verify: stopped by {name}; the runs were ended and their scratch "
         "folders removed; train_lightning.py is kept\n"
     )
+    deadline = time.monotonic() + 10  # SIGKILL is delivered, but not at once under load
+    while (_alive(runner_pid) or _alive(child_pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _alive(runner_pid) and not _alive(child_pid)
     assert listing(temp) == []
     assert listing(project) == ["train.py", "train_lightning.py"]
