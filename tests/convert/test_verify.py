@@ -8,6 +8,7 @@ an original that fails, and a notebook.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -650,3 +651,70 @@ def test_a_signal_stops_the_runs_and_removes_their_folders(tmp_path, signum, cod
     assert not _alive(runner_pid) and not _alive(child_pid)
     assert listing(temp) == []
     assert listing(project) == ["train.py", "train_lightning.py"]
+
+
+WEIGHTS = """\
+import json, sys
+import torch
+from torch import nn
+from torch_scaffold.convert._verify_weights import Weights
+
+mode, path = sys.argv[1:]
+weights = Weights(torch)
+weights.install()
+
+
+class LightningModule(nn.Module):  # stands in for Lightning's: a wrapper is never the model
+    pass
+
+
+class Lit(LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+
+def train():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    owner = model if mode == "original" else Lit(model)
+    for _ in range(2):  # made again each round, over the same parameters
+        optimizer = torch.optim.SGD(owner.parameters(), lr=0.1)
+        optimizer.zero_grad()
+        model(torch.randn(4, 2)).pow(2).mean().backward()
+        weights.look_up()  # what the runner does at each loss
+        optimizer.step()
+    if mode == "bumped":
+        with torch.no_grad():
+            model[1].bias.add_(0.5)
+
+
+train()  # its locals are gone when the weights are taken, as after a script's main()
+result = weights.save(path, torch.save) if mode == "original" else weights.compare(path)
+print(json.dumps(result))
+print(json.dumps([name for name, _ in weights.named()]))
+"""
+
+
+@pytest.mark.slow
+def test_the_weights_are_the_model_a_lightning_wrapper_holds(tmp_path):
+    saved = tmp_path / "weights.pt"
+
+    def run(mode):
+        done = subprocess.run(
+            [sys.executable, "-c", WEIGHTS, mode, str(saved)],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1"),
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+    names = ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"]
+    names.append("1.num_batches_tracked")
+    assert run("original") == [{"count": 7}, names]
+    assert run("converted") == [{"count": 7, "exact": True}, names]
+    result, _ = run("bumped")
+    assert result == {"count": 7, "tensor": "1.bias", "why": "largest difference 0.5"}

@@ -45,12 +45,19 @@ class Weights:
         """Find the module of each optimizer made since the last call (cheap when none was)."""
         if not self.new:
             return
-        nn = self.torch.nn
-        modules = [m for m in gc.get_objects() if isinstance(m, nn.Module) and not _is_lightning(m)]
+        known = {tuple(map(id, params)) for params, _ in self.found}
+        fresh = []  # an optimizer made again over the same parameters needs no lookup
         for opt in self.new:
             params = [p for group in opt.param_groups for p in group["params"]]
-            self.found.append((params, _owner(params, modules) if params else None))
+            if params and tuple(map(id, params)) not in known:
+                known.add(tuple(map(id, params)))
+                fresh.append(params)
         self.new.clear()
+        if not fresh:
+            return
+        nn = self.torch.nn
+        modules = [m for m in gc.get_objects() if isinstance(m, nn.Module) and not _is_lightning(m)]
+        self.found += [(params, _owner(params, modules)) for params in fresh]
 
     def named(self) -> list[tuple[str, object]]:
         """The compared tensors, in order, each with the name the message gives it."""
@@ -62,7 +69,7 @@ class Weights:
                 if id(owner) not in seen:
                     seen.add(id(owner))
                     groups.append((type(owner).__name__, list(owner.state_dict().items())))
-            elif params:
+            else:
                 groups.append(("optimizer", [(f"param {i}", p) for i, p in enumerate(params)]))
         several = len(groups) > 1
         return [
