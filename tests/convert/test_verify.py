@@ -53,6 +53,16 @@ def test_weights_that_agree_are_said_with_their_count():
     assert compare(a, b, 2, 60).weights.startswith("weights at loss 2 agree within 1e-05")
 
 
+def test_weights_taken_at_different_points_are_not_compared():
+    a = Run([0.5, 0.25], "steps", weights={"count": 4})
+    b = Run([0.5, 0.25], "end", weights={"count": 4, "tensor": "w", "why": "largest difference 1"})
+    verdict = compare(a, b, 2, 60)
+    assert verdict.status == OK
+    assert verdict.weights == (
+        "weights not compared: the original was stopped at loss 2, the converted script ended"
+    )
+
+
 def test_a_differing_tensor_is_a_mismatch_naming_it():
     a = Run([0.5, 0.25], "end", weights={"count": 4})
     b = Run(

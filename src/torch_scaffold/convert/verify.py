@@ -226,6 +226,8 @@ def compare(original: Run, converted: Run, steps: int | None, timeout: float) ->
         )
     when = "final weights" if n < steps else f"weights at loss {n}"
     weights = converted.weights or {}
+    if original.ended != converted.ended:  # one was stopped at loss N, the other ended there
+        weights = {"none": f"the original was stopped at loss {n}, the converted script ended"}
     if "tensor" in weights or "differs" in weights:
         what = weights.get("differs") or f"first differing tensor {weights['tensor']}"
         detail = f" ({weights['why']})" if "why" in weights else ""
