@@ -93,8 +93,8 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder + os.sep)
 
 
-# Audit events that change a file's metadata, not its content: the change must land on a
-# private copy too (chmod through ../data would otherwise reach the user's file).
+# Audit events that change a file in place (its metadata, or its length) without opening it:
+# the change must land on a private copy too (chmod through ../data reached the user's file).
 _META_EVENTS = (
     "os.chmod",
     "os.chown",
