@@ -728,3 +728,16 @@ def test_the_weights_are_the_model_a_lightning_wrapper_holds(tmp_path):
     assert run("converted") == [{"count": 7, "exact": True}, names]
     result, _ = run("bumped")
     assert result == {"count": 7, "tensor": "1.bias", "why": "largest difference 0.5"}
+
+
+def test_a_converted_run_that_was_blocked_names_the_change():
+    converted = Run(
+        [0.5],
+        "error",
+        "PermissionError: blocked",
+        blocked=["/proj/out.log"],
+        blocked_why=["writes into your project by absolute path"],
+    )
+    verdict = compare(Run([0.5, 0.4], "steps"), converted, 2, 60)
+    assert verdict.status == MISMATCH
+    assert verdict.hint.startswith("--verify blocked a change to /proj/out.log (the script ")

@@ -206,8 +206,12 @@ def compare(original: Run, converted: Run, steps: int | None, timeout: float) ->
             MISMATCH,
             f"the converted script {how} after {_count(k)}; the original went on to "
             f"{_count(n)} (the first {k} agree)",
-            hint="run the converted script to see the failure, and report it if the converter "
-            "is at fault",
+            hint=(
+                _run_hint(converted)
+                if converted.blocked
+                else "run the converted script to see the failure, and report it if the "
+                "converter is at fault"
+            ),
         )
     if k > n:
         return Verdict(
