@@ -441,6 +441,12 @@ with open("run.log", "w") as log:
     log.write("started\\n")
 with open(os.path.join(here, "side.txt"), "w") as side:
     side.write("written next to the script\\n")
+# metadata: through ../ (the mirrored parent folder) and in the current folder
+project = os.path.basename(os.getcwd())
+os.chmod(os.path.join("..", project, "data.csv"), 0o400)
+os.utime(os.path.join("..", project, "scale.txt"), (0, 0))
+if hasattr(os, "setxattr"):
+    os.setxattr("ckpt.pt", "user.verify", b"1")
 
 torch.manual_seed(3)
 data = torch.tensor(rows) * scale
@@ -470,6 +476,9 @@ def user_project(tmp_path, monkeypatch):
     )
     (folder / "scale.txt").write_text("0.5")
     (folder / "ckpt.pt").write_text("old")
+    for path in folder.iterdir():
+        path.chmod(0o644)
+        os.utime(path, (1e9, 1e9))
     monkeypatch.chdir(folder)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     return folder
@@ -478,6 +487,10 @@ def user_project(tmp_path, monkeypatch):
 def assert_untouched(folder, *extra):
     assert listing(folder) == sorted(["ckpt.pt", "data.csv", "scale.txt", "train.py", *extra])
     assert (folder / "ckpt.pt").read_text() == "old"
+    for name in ("ckpt.pt", "data.csv", "scale.txt", "train.py"):  # modes, times, xattrs too
+        info = (folder / name).stat()
+        assert (info.st_mode & 0o777, info.st_mtime) == (0o644, 1e9), name
+        assert not hasattr(os, "listxattr") or os.listxattr(folder / name) == [], name
 
 
 @pytest.mark.slow
