@@ -59,7 +59,7 @@ def test_weights_taken_at_different_points_are_not_compared():
     verdict = compare(a, b, 2, 60)
     assert verdict.status == OK
     assert verdict.weights == (
-        "weights not compared: the original was stopped at loss 2, the converted script ended"
+        "weights not compared: the original was stopped at loss 2, the converted ended"
     )
 
 
@@ -349,6 +349,10 @@ for epoch in range(3):
     [
         (("--verify", "--check"), "--verify and --check cannot be combined"),
         (("--verify", "--steps", "0"), "--steps must be at least 1, not 0"),
+        (
+            ("--verify", "--steps", "most"),
+            "--steps must be a number of losses or 'all', not 'most'",
+        ),
         (("--verify", "--timeout", "0"), "--timeout must be positive, not 0"),
         (("--", "--lr", "1"), "unexpected argument '--lr': scaffold convert takes one script"),
     ],
@@ -551,6 +555,7 @@ def test_verify_whole_runs_compares_every_loss_and_the_final_weights(user_projec
 @pytest.mark.slow
 def test_verify_timeout_is_one_error_line_and_exit_6(user_project):
     (user_project / "train.py").write_text("import time\n\ntime.sleep(120)\n" + TRAIN)
+    os.utime(user_project / "train.py", (1e9, 1e9))  # as the fixture left it
     started = time.monotonic()
     result = invoke("train.py", "--verify", "--timeout", "3", "--", "--epochs", "2")
     assert time.monotonic() - started < 60

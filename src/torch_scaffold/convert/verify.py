@@ -229,26 +229,11 @@ def compare(original: Run, converted: Run, steps: int | None, timeout: float) ->
             "is at fault",
         )
     when = "final weights" if n < steps else f"weights at loss {n}"
-    weights = converted.weights or {}
-    if original.ended != converted.ended:  # one was stopped at loss N, the other ended there
-        weights = {"none": f"the original was stopped at loss {n}, the converted script ended"}
-    if "tensor" in weights or "differs" in weights:
-        what = weights.get("differs") or f"first differing tensor {weights['tensor']}"
-        detail = f" ({weights['why']})" if "why" in weights else ""
-        return Verdict(
-            MISMATCH,
-            f"{when} differ: {what}{detail}; all {_count(n)} agree",
-            hint="the conversion changed how the script updates the model; compare the two "
-            "scripts (scaffold convert --diff) and report it if the converter is at fault",
-        )
+    weighed = _weights(original, converted, when, n)
+    if isinstance(weighed, Verdict):
+        return weighed
     exact = original.losses == converted.losses
     agree = "identical" if exact else f"agree within {ATOL:g} + {RTOL:g} x |loss|"
-    if "count" in weights:
-        same = "identical" if weights.get("exact") else f"agree within {ATOL:g} + {RTOL:g} x |w|"
-        weighed = f"{when} {same} ({weights['count']} tensors)"
-    else:
-        why = (original.weights or {}).get("none") or weights.get("none") or "not recorded"
-        weighed = f"weights not compared: {why}"
     if steps == math.inf:
         message = f"all {n} losses {agree} (whole runs)"
     elif n < steps:
@@ -258,6 +243,27 @@ def compare(original: Run, converted: Run, steps: int | None, timeout: float) ->
         extra = "" if exact else f" (largest difference {worst:.3g})"
         message = f"first {n} losses {agree}{extra}"
     return Verdict(OK, message, weights=weighed)
+
+
+def _weights(original: Run, converted: Run, when: str, n: int) -> str | Verdict:
+    """Once the losses agree: the weights' line, or the mismatch of a tensor that differs."""
+    weights = converted.weights or {}
+    if original.ended != converted.ended:  # one was stopped at loss N, the other ended there
+        return f"weights not compared: the original was stopped at loss {n}, the converted ended"
+    if "tensor" in weights or "differs" in weights:
+        what = weights.get("differs") or f"first differing tensor {weights['tensor']}"
+        detail = f" ({weights['why']})" if "why" in weights else ""
+        return Verdict(
+            MISMATCH,
+            f"{when} differ: {what}{detail}; all {_count(n)} agree",
+            hint="the conversion changed how the script updates the model; compare the two "
+            "scripts (scaffold convert --diff) and report it if the converter is at fault",
+        )
+    if "count" in weights:
+        same = "identical" if weights.get("exact") else f"agree within {ATOL:g} + {RTOL:g} x |w|"
+        return f"{when} {same} ({weights['count']} tensors)"
+    why = (original.weights or {}).get("none") or weights.get("none") or "not recorded"
+    return f"weights not compared: {why}"
 
 
 def _close(a: float, b: float) -> bool:
