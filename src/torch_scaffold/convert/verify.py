@@ -12,10 +12,12 @@ system on the way to the current folder and to the script's folder: real folders
 are symlinks to the user's files. The run's working folder is the mirror of the current folder,
 and the script sits in the mirror of its own folder, so `data/train.csv`, `../data` and paths
 relative to `__file__` read the user's own data. Whatever a run writes (checkpoints, logs,
-lightning_logs/, downloads) lands in its scratch folder, which is deleted afterwards: before a
-write through the mirror, the folders on its path are made real (copy on write). A write by
+lightning_logs/, downloads, chmod/utime/setxattr) lands in its scratch folder, which is
+deleted afterwards: before a change through the mirror, the folders on its path are made real
+and a file whose content or metadata changes becomes a copy (copy on write). A change by
 absolute path into the current folder, the script's folder or the output's folder is refused
-(PermissionError in the script), so the runs write nothing beside the output file.
+(PermissionError in the script), so the runs change nothing beside the output file. SIGTERM or
+SIGINT to scaffold kills the run's process group and deletes the scratch folder (Interrupted).
 
 The converted code runs under the output's file name, in the mirror of the ORIGINAL's folder,
 so both see the same files, sibling modules and working folder.
