@@ -84,8 +84,9 @@ def main() -> None:
 
     \b
     Exit codes: 0 done; 1 --check found work to do, or update left conflicts; 2 bad input or
-    usage; 3 conversion refused; 4 convert --verify found a loss that differs; 5 an internal
-    converter error; 6 convert --verify could not compare (the original failed, or a timeout).
+    usage; 3 conversion refused; 4 convert --verify found a loss or weight that differs; 5 an
+    internal converter error; 6 convert --verify could not compare (the original failed, or a
+    timeout); 130/143 interrupted (Ctrl-C / SIGTERM).
     """
 
 
@@ -296,14 +297,15 @@ def spec_schema() -> None:
     "--verify",
     is_flag=True,
     help="Then train the original and the converted script for --steps losses each (same seed, "
-    "same device, in a scratch folder) and compare: exit 4 when a loss differs.",
+    "same device, in a scratch folder) and compare the losses and the model's weights: exit 4 "
+    "when one differs.",
 )
 @click.option(
     "--steps",
-    type=int,
-    default=20,
+    default="20",
     show_default=True,
-    help="--verify: how many back-propagated losses to compare.",
+    metavar="N|all",
+    help="--verify: how many back-propagated losses to compare; `all`: whole runs.",
 )
 @click.option(
     "--timeout",
@@ -329,7 +331,7 @@ def convert(
     force: bool,
     script_args: tuple[str, ...],
     verify: bool,
-    steps: int,
+    steps: str,
     timeout: float,
     python: str | None,
 ) -> None:
@@ -341,8 +343,9 @@ def convert(
     the code goes to stdout).
 
     With --verify it then runs `python SCRIPT ARGS` and the converted script from the current
-    folder, each for --steps losses, and reports "first N losses identical" or the first loss
-    that differs. The runs work in a scratch folder that mirrors your files: they read your
+    folder, each for --steps losses (`--steps all`: to the end), and reports "first N losses
+    identical" and how the model's weights compare there, or the first loss or weight tensor
+    that differs. The report ends with this --verify command. The runs work in a scratch folder that mirrors your files: they read your
     data, and what they write is deleted with it. Arguments after -- go to both runs.
 
     \b
@@ -355,11 +358,12 @@ def convert(
       3  refused: reasons printed with line numbers, nothing written. With --partial the file
          is written with # TODO(scaffold) markers and the exit code is still 3, so CI never
          takes an incomplete conversion for a finished one.
-      4  --verify: a loss differs (or the converted script fails where the original runs);
-         the output stays written, for review
+      4  --verify: a loss or a weight tensor differs (or the converted script fails where
+         the original runs); the output stays written, for review
       5  an internal converter error: nothing written; please report it with the script.
       6  --verify could not compare: the original failed or ended without a loss, or a run
          took longer than --timeout
+      130, 143  --verify stopped by Ctrl-C or SIGTERM: runs ended, scratch folders removed
     """
     from torch_scaffold.commands.convert import run_convert
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import torch_scaffold.convert as convert_pkg
 from torch_scaffold.cli import main
 from torch_scaffold.commands import _io
-from torch_scaffold.commands.convert import format_report
+from torch_scaffold.commands.convert import format_report, verify_command
 from torch_scaffold.convert.result import Conversion, ReportEntry
 
 from .conftest import EXAMPLES
@@ -125,6 +125,37 @@ def test_report_lists_every_entry_with_file_and_line(fake_core, script):
     assert report[2] == f"  {script}:6: removed: loss.backward()"
     assert report[3] == "  kept: model class"
     assert "summary: 1 moved, 1 removed, 1 kept" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "command"),
+    [
+        ((), "scaffold convert train.py --verify"),
+        (("-o", "my out.py"), "scaffold convert train.py -o 'my out.py' --verify"),
+        (("--stdout",), "scaffold convert train.py --stdout --verify"),
+        (("--check",), "scaffold convert train.py --verify"),
+    ],
+)
+def test_the_report_ends_with_the_command_that_verifies_it(
+    fake_core, script, monkeypatch, options, command
+):
+    monkeypatch.chdir(script.parent)
+    result = invoke("train.py", *options)
+    report = result.stderr if "--stdout" in options else result.stdout
+    assert report.splitlines()[-1] == f"verify with: {command}"
+    script.write_text(SCRIPT + "# REFUSE\n")  # a refusal is no conversion to verify
+    for partial in ((), ("--partial",)):
+        refused = invoke("train.py", "--force", *options, *partial)
+        assert refused.exit_code == 3 and "verify with:" not in refused.output
+
+
+def test_the_verify_command_keeps_the_options_given():
+    assert verify_command("t.py", None, False, ("--lr", "0.1 x"), "all", 60, "/py") == (
+        "scaffold convert t.py --verify --steps all --timeout 60 --python /py -- --lr '0.1 x'"
+    )
+    assert verify_command("t.py", None, False, (), 20, 600, None) == (
+        "scaffold convert t.py --verify"
+    )
 
 
 def test_explicit_output_path(fake_core, script, tmp_path):

@@ -171,6 +171,45 @@ def test_json_that_is_not_a_notebook_is_exit_2(tmp_path, name, content, message)
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "deep.ipynb",
+            '{"cells": [], "nbformat": 4, "metadata": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001,
+            "not a valid notebook: its JSON is nested more than 100 levels deep",
+        ),
+        (  # deep enough to break copying it, not json.loads
+            "deep.ipynb",
+            '{"cells": [], "nbformat": 4, "metadata": ' + '{"a": ' * 400 + "1" + "}" * 401,
+            "not a valid notebook: its JSON is nested more than 100 levels deep",
+        ),
+        ("deep.py", "[" * 100_000, "syntax error: too many nested parentheses"),
+    ],
+)
+def test_deeply_nested_json_is_one_error_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    result = invoke(path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {path}") and f": {message}\nhint: " in result.stderr
+    assert len(result.stderr.splitlines()) == 2
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_nbformat_as_a_string_says_it_must_be_the_integer_4(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    path.write_text(
+        '{\n "cells": [],\n "metadata": {},\n "nbformat": "4",\n "nbformat_minor": 5\n}\n'
+    )
+    result = invoke(path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: {path}:4: nbformat: must be the integer 4, not the string '4'\n"
+        'hint: write "nbformat": 4 without quotes, or open and save the notebook in Jupyter\n'
+    )
+
+
 def test_syntax_error_names_the_cell(tmp_path):
     data = json.loads((NOTEBOOKS / "plane.ipynb").read_text())
     data["cells"][3]["source"] = ["x = 1\n", "def broken(:\n"]

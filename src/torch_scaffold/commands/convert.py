@@ -17,6 +17,8 @@ torch_scaffold.convert.convert_source (source text -> Conversion). Exit codes:
        script). Nothing was written; the message says where it failed, to report it.
     6  --verify could not compare: the original script failed or ended without a loss, or a
        run timed out (--timeout). The output stays written.
+    130, 143  --verify stopped by SIGINT (Ctrl-C) or SIGTERM: the runs' process groups are
+       killed and their scratch folders removed. The output stays written.
 
 A notebook (.ipynb) converts to a notebook (<stem>_lightning.ipynb): see convert/notebook.py.
 """
@@ -27,6 +29,7 @@ import ast
 import difflib
 import os
 import re
+import shlex
 import stat
 import sys
 from pathlib import Path
@@ -91,7 +94,7 @@ def run_convert(
     partial: bool = False,
     force: bool = False,
     verify: bool = False,
-    steps: int = 20,
+    steps: int | str = 20,
     timeout: float = 600.0,
     python: str | None = None,
     script_args: tuple[str, ...] = (),
@@ -99,7 +102,10 @@ def run_convert(
     """Convert SCRIPT; return the exit code. User errors are raised as ScaffoldError."""
     _check_options(output, show_diff, check_only, to_stdout)
     from_stdin = script == STDIN
-    _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout)
+    again = None  # the report's last line: the command that verifies this conversion
+    if not from_stdin:
+        again = verify_command(script, output, to_stdout, script_args, steps, timeout, python)
+    steps = _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout)
     name = STDIN_NAME if from_stdin else script
     is_notebook = not from_stdin and script.lower().endswith(".ipynb")
     # stdin has no "beside the input": like other filters, print to stdout unless -o says where.
@@ -178,6 +184,7 @@ def run_convert(
     if check_only:
         _raise_if_refused(conversion, name, outcome="nothing written (--check)")
         say(f"would write {target_name}; run without --check to convert")
+        say(f"verify with: {again}")
         return EXIT_CHECK_FAILED
     if show_diff:
         before, after = source, conversion.code
@@ -207,6 +214,8 @@ def run_convert(
             f"warning: {todos} part(s) kept with {TODO_MARKER} markers; review them", err=True
         )
     _raise_if_refused(conversion, name, outcome=outcome, partial_result=True)
+    if again is not None:
+        say(f"verify with: {again}")
     if verify:
         _verify(
             source,
@@ -240,8 +249,9 @@ def _verify(
     say,
     encoding,
 ) -> None:
-    """Train both versions for `steps` losses; say how far they agree, or raise exit 4 / 6."""
-    from torch_scaffold.convert.verify import MISMATCH, OK, verify
+    """Train both versions for `steps` losses (None: whole runs); say how far they and the
+    weights agree, or raise exit 4 / 6."""
+    from torch_scaffold.convert.verify import MISMATCH, OK, Interrupted, verify
 
     if notebook:  # both run as the Python of their code cells, IPython lines left out
         run_name = f"{script.stem}_lightning.py"
@@ -249,26 +259,58 @@ def _verify(
     else:
         run_name = target.name if target is not None else f"{script.stem}_lightning.py"
         original_name = script.name
-    say(f"verify: running the original and the converted script for {steps} losses each ...")
-    verdict = verify(
-        source,
-        code,
-        script.with_name(original_name),
-        run_name,
-        steps=steps,
-        timeout=timeout,
-        python=python,
-        args=tuple(script_args),
-        protect=tuple(p.parent for p in (target,) if p is not None),
-        encoding=encoding,
-    )
+    how_long = "to the end of its run" if steps is None else f"for {steps} losses"
+    say(f"verify: running the original and the converted script, each {how_long} ...")
+    kept = f"; {target} is kept" if target is not None else ""
+    try:
+        verdict = verify(
+            source,
+            code,
+            script.with_name(original_name),
+            run_name,
+            steps=steps,
+            timeout=timeout,
+            python=python,
+            args=tuple(script_args),
+            protect=tuple(p.parent for p in (target,) if p is not None),
+            encoding=encoding,
+        )
+    except Interrupted as stop:
+        raise VerifyStopped(
+            f"--verify: stopped by {stop.signal_name}; the runs were ended and their scratch "
+            f"folders removed{kept}",
+            where=name,
+            exit_code=stop.exit_code,
+        ) from None
     if verdict.status == OK:
         timing = f"{verdict.original.seconds:.1f} s and {verdict.converted.seconds:.1f} s"
         say(f"verify: {verdict.message} (original and converted, seed 0; {timing})")
+        say(f"verify: {verdict.weights}")
         return
-    kept = f"; {target} is kept for review" if target is not None else ""
+    kept = f"{kept} for review" if kept else ""
     error = VerifyMismatch if verdict.status == MISMATCH else VerifyIncomplete
     raise error(f"--verify: {verdict.message}{kept}", where=name, hint=verdict.hint)
+
+
+def verify_command(script, output, to_stdout, script_args, steps, timeout, python) -> str:
+    """The shell command that converts SCRIPT as this run does (its -o, --stdout) and then
+    verifies the result: what the report ends with. --steps, --timeout, --python and the
+    script's arguments only as they were given."""
+    words = ["scaffold", "convert", script]
+    if output is not None:
+        words += ["-o", output]
+    if to_stdout:
+        words.append("--stdout")
+    words.append("--verify")
+    if str(steps) != "20":
+        words += ["--steps", str(steps)]
+    if timeout != 600:
+        words += ["--timeout", f"{timeout:g}"]
+    if python:
+        words += ["--python", python]
+    if script_args:
+        words += ["--", *script_args]
+    return shlex.join(words)
 
 
 def _notebook_json(notebook, code: str, name: str) -> str:
@@ -357,7 +399,8 @@ def _read_stdin() -> bytes:
     return read_limited(buffer, STDIN_NAME)
 
 
-def _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout) -> None:
+def _check_verify_options(verify, check_only, from_stdin, script_args, steps, timeout):
+    """The number of losses to compare (None: `--steps all`, whole runs); usage errors: exit 2."""
     if not verify:
         if script_args:
             raise ScaffoldError(
@@ -365,7 +408,7 @@ def _check_verify_options(verify, check_only, from_stdin, script_args, steps, ti
                 hint="convert one script per run (--check takes several); arguments after -- are"
                 " for --verify's runs (scaffold convert SCRIPT --verify -- ARGS)",
             )
-        return
+        return None
     if check_only:
         raise ScaffoldError(
             "--verify and --check cannot be combined", hint="--verify needs the converted script"
@@ -375,12 +418,23 @@ def _check_verify_options(verify, check_only, from_stdin, script_args, steps, ti
             "--verify needs a script file, not stdin",
             hint="the runs read the script's data relative to its folder; pass the file",
         )
-    if steps < 1:
-        raise ScaffoldError(f"--steps must be at least 1, not {steps}", hint="e.g. --steps 20")
+    if str(steps).strip().lower() == "all":
+        steps = None
+    else:
+        try:
+            steps = int(steps)
+        except ValueError:
+            raise ScaffoldError(
+                f"--steps must be a number of losses or 'all', not {steps!r}",
+                hint="e.g. --steps 20, or --steps all to compare whole runs",
+            ) from None
+        if steps < 1:
+            raise ScaffoldError(f"--steps must be at least 1, not {steps}", hint="e.g. --steps 20")
     if not timeout > 0:
         raise ScaffoldError(
             f"--timeout must be positive, not {timeout:g}", hint="e.g. --timeout 600"
         )
+    return steps
 
 
 def _check_json(source: str, name: str) -> None:
@@ -393,7 +447,7 @@ def _check_json(source: str, name: str) -> None:
 
     try:
         data = json.loads(source)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep: _check_python3 says so, for any input
         return  # Python that starts with a brace or a bracket
     if isinstance(data, dict) and "cells" in data:
         raise ScriptError(
@@ -544,6 +598,14 @@ def _convert(source: str, name: str, partial: bool, style=None):
         raise
     except Exception as exc:  # noqa: BLE001 -- a converter bug is never a traceback
         raise _internal_error(name, f"{type(exc).__name__}: {exc}") from None
+
+
+class VerifyStopped(ScaffoldError):
+    """SIGTERM or SIGINT during --verify: one line, exit 128 + the signal's number."""
+
+    def __init__(self, message: str, *, where: str, exit_code: int):
+        super().__init__(message, where=where)
+        self.exit_code = exit_code
 
 
 class ConverterBug(ScaffoldError):

@@ -36,6 +36,10 @@ _MAGIC_RE = re.compile(r"^([ \t]*)(?:pass  )?# scaffold convert: IPython line (\
 _MAGIC_ASSIGN = re.compile(r"^[\w.]+(\s*,\s*[\w.]+)*\s*=\s*[%!]")
 _PYTHON_BODY_CELL_MAGICS = {"time", "timeit", "capture"}
 STAMP_KEY = "scaffold_convert"
+# Jupyter writes some 6 levels; copying and writing back recurse per level, so a deeper
+# notebook is refused before anything recurses (a RecursionError would be a traceback).
+MAX_DEPTH = 100
+_TOO_DEEP = object()
 
 
 @dataclass
@@ -62,6 +66,14 @@ def load(text: str, name: str) -> Notebook:
             where=name,
             hint="pass a Jupyter notebook (.ipynb) saved by Jupyter, or a .py training script",
         ) from None
+    except RecursionError:
+        data = _TOO_DEEP
+    if data is _TOO_DEEP or too_deep(data):
+        raise ScriptError(
+            f"not a valid notebook: its JSON is nested more than {MAX_DEPTH} levels deep",
+            where=name,
+            hint="pass a Jupyter notebook (.ipynb) saved by Jupyter, or a .py training script",
+        )
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise ScriptError(
             "JSON without a 'cells' list: not a Jupyter notebook, not a Python script",
@@ -69,6 +81,13 @@ def load(text: str, name: str) -> Notebook:
             hint="pass a .py training script or an .ipynb notebook",
         )
     major = data.get("nbformat")
+    if isinstance(major, str) and major.strip() == "4":
+        line = _key_line(text, "nbformat")
+        raise ScriptError(
+            f"nbformat: must be the integer 4, not the string {major!r}",
+            where=f"{name}:{line}" if line else name,
+            hint='write "nbformat": 4 without quotes, or open and save the notebook in Jupyter',
+        )
     if major != 4:
         raise ScriptError(
             f"nbformat {major} notebooks are not supported (only nbformat 4)",
@@ -94,6 +113,27 @@ def load(text: str, name: str) -> Notebook:
         parts.append(code)
     notebook.source = "".join(parts)
     return notebook
+
+
+def too_deep(data) -> bool:
+    """Whether lists and dicts in `data` nest deeper than MAX_DEPTH (walked without recursion)."""
+    level = [data]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _key_line(text: str, key: str) -> int | None:
+    """The line of `"key":` in the JSON text, when it occurs exactly once."""
+    found = [m.start() for m in re.finditer(rf'"{re.escape(key)}"\s*:', text)]
+    return text.count("\n", 0, found[0]) + 1 if len(found) == 1 else None
 
 
 def is_code_cell_source(value) -> bool:
@@ -191,7 +231,9 @@ def provenance_of(text: str) -> str:
     """ "unedited", "edited" or "foreign" (no stamp) for an existing output notebook's text."""
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, ValueError):
+    except (ValueError, RecursionError):
+        return "foreign"
+    if too_deep(data):
         return "foreign"
     metadata = data.get("metadata") if isinstance(data, dict) else None
     stamp = metadata.get(STAMP_KEY) if isinstance(metadata, dict) else None
