@@ -46,7 +46,12 @@ def run_update(
     from torch_scaffold.generate import render_project
     from torch_scaffold.generate.merge import WRITES, plan
     from torch_scaffold.generate.provenance import Provenance, provenance_files, read_provenance
-    from torch_scaffold.generate.write import recover_interrupted, update_files
+    from torch_scaffold.generate.write import (
+        UPDATE_WAY_OUT,
+        check_write_paths,
+        recover_interrupted,
+        update_files,
+    )
     from torch_scaffold.spec import load_spec_text
     from torch_scaffold.spec.source import read_spec_file
 
@@ -63,6 +68,8 @@ def run_update(
     theirs = render_project(spec, record.style)
     paths = sorted(set(record.base) | set(theirs))
     links = [path for path in paths if (root / path).is_symlink()]
+    # Before anything is read: no path may lead out of the project (nor update write through it)
+    check_write_paths(root, [path for path in paths if path not in links], UPDATE_WAY_OUT)
     ours = {path: _read(root, path) for path in paths if path not in links}
     changes = plan(_without(record.base, links), ours, _without(theirs, links))
     # A skipped link keeps its old merge base, so the next update (once it is a file) merges it.

@@ -121,12 +121,14 @@ def _safe_relative(rel: str) -> str:
     return rel
 
 
-def _check_force_paths(
+def check_write_paths(
     target: Path, files: Iterable[str], way_out: str = "choose another folder with -o"
 ) -> None:
-    """Under --force (and in update), every path written must land on a plain file or a new
-    name, through folders only: never through a symbolic link that could lead out."""
+    """Under --force (and in update), every path written must stay inside the target and land
+    on a plain file or a new name, through folders only: never through a symbolic link that
+    could lead out."""
     for rel in files:
+        _safe_relative(rel)
         node = target
         for part in PurePosixPath(rel).parts[:-1]:
             node = node / part
@@ -376,7 +378,7 @@ def write_project(
             existed = target.is_dir()
             existing = _check_target(target, force)
             if existing:
-                _check_force_paths(target, files)
+                check_write_paths(target, files)
             _write(files, target, existed, existing)
     except BaseException:
         _remove_empty(created)
@@ -391,17 +393,18 @@ def write_project(
     )
 
 
+UPDATE_WAY_OUT = "restore it from version control, then run update again"
+
+
 def update_files(files: dict[str, str], deletes: list[str], target: str | Path) -> list[str]:
     """`scaffold update`'s write into an existing project: write `files` (new or replacing,
     keeping each replaced file's permissions) and delete `deletes`, all or nothing, with
     write_project's lock, journal and recovery, and its --force checks on every path (none may
     leave the project or pass through a link). Returns the recovery notes."""
-    for rel in [*files, *deletes]:
-        _safe_relative(rel)
     target = resolve_target(target)
     with folder_lock(target.parent, target) as locked:
         recovered = recover(target, locked)
-        _check_force_paths(target, [*files, *deletes], "restore it from version control")
+        check_write_paths(target, [*files, *deletes], UPDATE_WAY_OUT)
         existing = [rel for rel in files if os.path.lexists(target / rel)]
         gone = [rel for rel in deletes if os.path.lexists(target / rel)]
         _write(files, target, existed=True, existing=existing, deletes=gone, keep_modes=True)
