@@ -374,3 +374,46 @@ def test_an_update_killed_mid_write_leaves_the_old_or_the_new_tree(project, tmp_
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX fork")
 def test_an_update_killed_at_every_step_leaves_the_old_or_the_new_tree(project, tmp_path):
     _check_kills(project, tmp_path, None)
+
+
+def _small_project(root: Path) -> Path:
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "a.py").write_text("a = 1\n")
+    (root / "pkg" / "a.py").chmod(0o750)
+    (root / "old.txt").write_text("old\n")
+    return root
+
+
+def test_update_files_keeps_modes_and_moves_deleted_files_out(tmp_path):
+    from torch_scaffold.generate.write import update_files
+
+    project = _small_project(tmp_path / "proj")
+    update_files({"pkg/a.py": "a = 2\n", "pkg/b.py": "b = 1\n"}, ["old.txt"], project)
+    assert (project / "pkg" / "a.py").read_text() == "a = 2\n"
+    assert (project / "pkg" / "a.py").stat().st_mode & 0o777 == 0o750
+    assert (project / "pkg" / "b.py").read_text() == "b = 1\n"
+    assert not (project / "old.txt").exists() and _leftovers(project) == []
+
+
+def test_a_file_to_delete_that_became_a_folder_is_kept_and_nothing_changes(tmp_path, monkeypatch):
+    from torch_scaffold.errors import OutputError
+    from torch_scaffold.generate import write
+
+    project = _small_project(tmp_path / "proj")
+    before = _snapshot(project)
+
+    def user_makes_a_folder(target: Path) -> None:  # between the checks and the moves
+        (target / "old.txt").unlink()
+        (target / "old.txt").mkdir()
+        (target / "old.txt" / "mine.md").write_text("mine\n")
+
+    monkeypatch.setattr(write, "_staged", user_makes_a_folder)
+    with pytest.raises(OutputError, match="old.txt was created by another program"):
+        write.update_files({"pkg/a.py": "a = 2\n"}, ["old.txt"], project)
+    assert (project / "old.txt" / "mine.md").read_text() == "mine\n"
+    assert _snapshot(project) == {**_without_old(before), "old.txt/mine.md": b"mine\n"}
+    assert _leftovers(project) == []
+
+
+def _without_old(snapshot: dict[str, bytes]) -> dict[str, bytes]:
+    return {path: data for path, data in snapshot.items() if path != "old.txt"}

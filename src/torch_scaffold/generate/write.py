@@ -16,6 +16,10 @@ one by one:
   back; the folders it made, when empty) and removes the staging folder. A killed run is undone
   the same way by the next run into the same target.
 
+`scaffold update` writes through the same steps (update_files): its new and merged files replace
+their namesakes, and the files it deletes are moved aside into the staging folder after the
+moves, so a crash puts them back too.
+
 Refused before anything is written: a non-empty target without `force`; a generated path that
 would leave the target, replace a folder, pass through a file or a symbolic link; a generated
 path that is one of the run's own inputs (the spec being read). The target path is resolved
@@ -27,6 +31,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -281,12 +286,20 @@ def _move_in(staging: Path, journal: Journal, made: _Made) -> None:
                 pass  # removed since the check: nothing to keep aside
         _link_new(staging / NEW / rel, destination, target, rel)
     for rel in journal.deletes:  # kept aside until the commit, so a crash puts them back
+        if not _is_plain_file(target / rel):
+            if os.path.lexists(target / rel):
+                raise _appeared(target, rel)  # a folder or link now: not the file planned
+            continue  # removed since the check
         aside = staging / OLD / rel
         aside.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(target / rel, aside)
-        except FileNotFoundError:
-            pass  # removed since the check
+        os.rename(target / rel, aside)
+
+
+def _is_plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _staged(target: Path) -> None:
