@@ -217,17 +217,25 @@ def test_a_tampered_base_naming_a_file_outside_is_refused(project, tmp_path, whe
     before = _snapshot(project)
     code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
     assert code == 2, output
-    assert "outside the project" in output and "hint:" in output and "Traceback" not in output
+    assert "not the path of a file inside the project" in output and "hint:" in output
+    assert "Traceback" not in output
     assert victim.read_text() == "someone else's file\n"
     assert _snapshot(project) == before
 
 
-def test_a_folder_entry_in_the_base_is_one_clear_error(project):
-    _add_to_base(project, {PACKAGE: "x = 1\n"})
+@pytest.mark.parametrize(
+    "entry, needle",
+    [
+        (PACKAGE, f"{PACKAGE} is a folder"),
+        (f"{PACKAGE}/", "not the path of a file inside the project"),
+    ],
+)
+def test_a_folder_entry_in_the_base_is_one_clear_error(project, entry, needle):
+    _add_to_base(project, {entry: "x = 1\n"})
     before = _snapshot(project)
     code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
     assert code == 2, output
-    assert f"{PACKAGE} is a folder" in output and "hint:" in output and "Traceback" not in output
+    assert needle in output and "hint:" in output and "Traceback" not in output
     assert _snapshot(project) == before
 
 

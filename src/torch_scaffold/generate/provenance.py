@@ -79,7 +79,9 @@ def read_provenance(folder: Path) -> Provenance:
             raise TypeError(f"{BASE_FILE} is not a map of paths to texts")
         outside = sorted(path for path in base if not stays_inside(path))
         if outside:  # a tampered record (a cloned repository) must not reach other files
-            raise ValueError(f"{BASE_FILE} lists paths outside the project: {outside[0]!r}")
+            raise ValueError(
+                f"{BASE_FILE} lists {outside[0]!r}, not the path of a file inside the project"
+            )
     except FileNotFoundError as err:
         raise OutputError(
             f"{Path(err.filename).name} is missing",
