@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
+from importlib.metadata import version
+
 import pytest
 
-from torch_scaffold.generate import formatting
+from torch_scaffold.generate import cache, formatting
 from torch_scaffold.generate.render import render_project
 from torch_scaffold.spec.schema import Spec
 
@@ -74,3 +79,50 @@ def test_a_cached_render_equals_an_uncached_one(cache_folder, monkeypatch):
     assert render_project(spec, "lightning") == cached_cold
     monkeypatch.setenv("TORCH_SCAFFOLD_CACHE_DIR", "off")
     assert cached_cold == cached_warm == render_project(spec, "lightning")
+
+
+def _ugly_entry(cache_folder):
+    black = version("black")
+    key = cache.key_of("black", black, str(formatting.LINE_LENGTH), UGLY["pkg/a.py"])
+    return cache_folder / "black" / key
+
+
+def _plant(entry, text: str) -> None:
+    """An edit by someone who can write the cache: the checksum is recomputed to match."""
+    checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    entry.write_text(f"{checksum}\n{text}", encoding="utf-8")
+
+
+def test_an_edited_entry_that_is_not_python_is_recomputed_even_with_its_checksum(
+    cache_folder, monkeypatch
+):
+    expected = formatting.format_files(UGLY)
+    entry = _ugly_entry(cache_folder)
+    for planted in ("x = [1, 2, 3\n", "<script>alert(1)</script>\n", "x = 1\x00\n"):
+        _plant(entry, planted)
+        assert formatting.format_files(UGLY) == expected, planted
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX modes")
+def test_a_cache_folder_others_may_write_is_emptied_before_it_is_used(cache_folder):
+    expected = formatting.format_files(UGLY)
+    entry = _ugly_entry(cache_folder)
+    _plant(entry, "import os\nos.system('echo planted')\n")  # valid Python: only the mode tells
+    compiled = (
+        cache_folder / "jinja" / "__jinja2_planted.cache"
+    )  # compiled templates run in scaffold
+    compiled.parent.mkdir()
+    compiled.write_bytes(b"planted")
+    for name in ("black", "jinja"):
+        (cache_folder / name).chmod(0o777)  # as a umask of 000 (or 002: the group) leaves it
+    assert formatting.format_files(UGLY) == expected
+    assert cache.subfolder("jinja") == cache_folder / "jinja"
+    for name in ("black", "jinja"):
+        assert stat.S_IMODE((cache_folder / name).stat().st_mode) == 0o700
+    assert "planted" not in entry.read_text() and not compiled.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX modes")
+def test_a_cache_folder_made_by_scaffold_is_private(cache_folder):
+    formatting.format_files(UGLY)
+    assert stat.S_IMODE((cache_folder / "black").stat().st_mode) == 0o700

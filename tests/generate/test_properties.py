@@ -33,7 +33,7 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.generate.formatting import LINE_LENGTH
 from torch_scaffold.generate.write import _safe_relative
 from torch_scaffold.spec import load_spec_text
-from torch_scaffold.spec.names import SHADOWED, dependency_clash
+from torch_scaffold.spec.names import RUN_FOLDERS, SHADOWED, dependency_clash
 
 from .helpers import train_losses, write_files
 
@@ -161,7 +161,8 @@ def _one_line(text: str) -> str:
 def _check_project(spec, style: str, files: dict[str, str]) -> None:
     context = build_context(spec, style)
     package = context["package_name"]
-    assert package.isidentifier() and package.isascii() and package not in SHADOWED
+    assert package.isidentifier() and package.isascii()
+    assert package not in SHADOWED and package not in RUN_FOLDERS
     assert not package[0].isdigit()
     mode = black.Mode(line_length=LINE_LENGTH)
     for path, text in files.items():
@@ -192,7 +193,7 @@ def _check_project(spec, style: str, files: dict[str, str]) -> None:
         assert data_defaults["targets_path"] == spec.data.targets_path
     # TOML
     pyproject = tomllib.loads(files["pyproject.toml"])["project"]
-    assert pyproject["description"] == spec.description
+    assert pyproject["description"] == _one_line(spec.description)  # a summary is one line
     assert pyproject["name"] == context["project_slug"]
     # YAML: the config file holds the spec's values
     config = yaml.safe_load(files["config.yaml"])

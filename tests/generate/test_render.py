@@ -185,11 +185,21 @@ def test_tricky_strings_are_data_not_code(text):
             if isinstance(node, ast.Assign)
         }
         assert values["DESCRIPTION"] == text
-        assert tomllib.loads(files["pyproject.toml"])["project"]["description"] == text
+        summary = tomllib.loads(files["pyproject.toml"])["project"]["description"]
+        assert summary == " ".join(text.split())  # one line: the README's, argparse's
         yaml.safe_load(files["config.yaml"])
         for path, source in files.items():
             if path.endswith(".py"):
                 compile(source, path, "exec")
+
+
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_a_multi_line_description_gives_a_one_line_pyproject_summary(style):
+    """setuptools warns that a summary with a newline "will break" the package's metadata."""
+    text = "A classifier for sensor data.\n\nTrained nightly;\n  see docs/ for the data."
+    files = render_project(spec_with(description=text), style, format_code=False)
+    summary = tomllib.loads(files["pyproject.toml"])["project"]["description"]
+    assert summary == "A classifier for sensor data. Trained nightly; see docs/ for the data."
 
 
 def test_project_name_is_exact_in_python():

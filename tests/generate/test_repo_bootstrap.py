@@ -91,3 +91,46 @@ def test_new_git_without_git_is_a_clear_error_and_writes_nothing(tmp_path, monke
     assert result.exit_code == 2
     assert "error: --git: git is not installed" in result.output
     assert not Path(target).exists()
+
+
+@needs_git
+@pytest.mark.parametrize(
+    "style, name, package",
+    [
+        ("pytorch", "outputs", "outputs_project"),
+        ("lightning", "lightning-logs", "lightning_logs_project"),
+    ],
+)
+def test_new_git_commits_the_package_of_a_project_named_like_its_run_folder(
+    style, name, package, tmp_path
+):
+    target = tmp_path / "proj"
+    args = ["new", "--style", style, "--set", f"name={name}", "-o", str(target), "--git"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    committed = subprocess.run(
+        ["git", "ls-files"], cwd=target, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert f"{package}/train.py" in committed and f"{package}/__init__.py" in committed
+
+
+@needs_git
+def test_gitignore_ignores_run_folders_only_at_the_top(tmp_path):
+    files = render_project(Spec(), "lightning")
+    write_files({".gitignore": files[".gitignore"]}, tmp_path)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    ignored = [
+        "outputs/run/last.ckpt",
+        "lightning_logs/version_0/x",
+        "build/lib/a.py",
+        "dist/a.whl",
+    ]
+    code = ["tabular_classifier/outputs/heads.py", "tabular_classifier/build/steps.py"]
+    checked = subprocess.run(
+        ["git", "check-ignore", "--no-index", *ignored, *code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.stdout.split() == ignored

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -47,10 +46,18 @@ def run_update(
     from torch_scaffold.generate import render_project
     from torch_scaffold.generate.merge import WRITES, plan
     from torch_scaffold.generate.provenance import Provenance, provenance_files, read_provenance
+    from torch_scaffold.generate.write import (
+        UPDATE_WAY_OUT,
+        check_write_paths,
+        recover_interrupted,
+        update_files,
+    )
     from torch_scaffold.spec import load_spec_text
     from torch_scaffold.spec.source import read_spec_file
 
     root = Path(folder or ".")
+    for note in recover_interrupted(root):  # a killed update is undone before anything is read
+        click.echo(f"note: {note}", err=True)
     record = read_provenance(root)
     if spec_file is not None:  # a new spec replaces the recorded one and its overrides
         spec_text, spec_source, earlier = read_spec_file(spec_file), os.path.abspath(spec_file), []
@@ -59,17 +66,31 @@ def run_update(
     all_overrides = [*earlier, *overrides]
     spec = load_spec_text(spec_text, spec_source, all_overrides)
     theirs = render_project(spec, record.style)
-    ours = {path: _read(root / path) for path in set(record.base) | set(theirs)}
-    changes = plan(record.base, ours, theirs)
+    paths = sorted(set(record.base) | set(theirs))
+    links = [path for path in paths if (root / path).is_symlink()]
+    # Before anything is read: no path may lead out of the project (nor update write through it)
+    check_write_paths(root, [path for path in paths if path not in links], UPDATE_WAY_OUT)
+    ours = {path: _read(root, path) for path in paths if path not in links}
+    changes = plan(_without(record.base, links), ours, _without(theirs, links))
+    # A skipped link keeps its old merge base, so the next update (once it is a file) merges it.
+    new_base = {**_without(theirs, links), **_only(record.base, links)}
     new_record = Provenance(
-        record.style, spec_text, spec_source, all_overrides, __version__, theirs
+        record.style, spec_text, spec_source, all_overrides, __version__, new_base
     )
+    skipped = [path for path in links if record.base.get(path) != theirs.get(path)]
     records = {
         path: text
         for path, text in provenance_files(new_record).items()
-        if _read(root / path) != text
+        if _read(root, path) != text
     }
 
+    for path in skipped:
+        click.echo(
+            f"warning: {path} is a symbolic link; scaffold's changes to it were skipped"
+            " (update never writes through a link): replace it with a file and run update"
+            " again to merge them",
+            err=True,
+        )
     if not changes and not records:
         click.echo(f"{root}: up to date (scaffold {__version__}, {record.style} style)")
         return 0
@@ -87,13 +108,9 @@ def run_update(
     touched = [c.path for c in changes if c.action in (*WRITES, "delete")] + list(records)
     if not allow_dirty:
         _refuse_uncommitted(root, touched)
-    for change in changes:
-        if change.action in WRITES:
-            _write_atomically(root / change.path, change.text)
-        elif change.action == "delete":
-            (root / change.path).unlink()
-    for path, text in records.items():
-        _write_atomically(root / path, text)
+    writes = {c.path: c.text for c in changes if c.action in WRITES}
+    deletes = [c.path for c in changes if c.action == "delete"]
+    update_files({**writes, **records}, deletes, root)  # all or nothing, journaled like `new`
     written = sum(c.action in (*WRITES, "delete") for c in changes)
     click.echo(f"Updated {counted(written, 'file')} in {root} (scaffold {__version__}).")
     if conflicts:
@@ -106,16 +123,39 @@ def run_update(
     return 0
 
 
-def _read(path: Path) -> str | None:
-    """The file's text; None when absent. Anything else at that path is the user's business."""
-    if path.is_symlink() or not path.exists():
-        return None if not path.is_symlink() else f"<symlink {os.readlink(path)}>"
-    if not path.is_file():
-        return f"<not a file: {path.name}>"
+def _read(root: Path, path: str) -> str | None:
+    """The file's text; None when absent. A folder or other non-file where scaffold wrote a
+    file is refused: update would have to replace it."""
+    full = root / path
+    if not full.exists():
+        return None
+    if not full.is_file():
+        what = "a folder" if full.is_dir() else "not a regular file"
+        raise OutputError(
+            f"{path} is {what}, but scaffold generated a file there",
+            where=str(root),
+            hint=f"move {path} away (or restore the file from version control), then run update"
+            " again",
+        )
     try:
-        return path.read_text(encoding="utf-8")
+        return full.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        return "<binary file>"
+        raise OutputError(
+            f"{path} is not UTF-8 text, but scaffold generated a text file there",
+            where=str(root),
+            hint=f"move {path} away (or restore the file from version control), then run update"
+            " again",
+        ) from None
+    except OSError as err:
+        raise OutputError(f"cannot read {path} ({err.strerror or err})", where=str(root)) from None
+
+
+def _without(files: dict[str, str], paths: list[str]) -> dict[str, str]:
+    return {path: text for path, text in files.items() if path not in paths}
+
+
+def _only(files: dict[str, str], paths: list[str]) -> dict[str, str]:
+    return {path: files[path] for path in paths if path in files}
 
 
 def _echo_diff(path: str, old: str | None, new: str | None) -> None:
@@ -144,26 +184,3 @@ def _refuse_uncommitted(root: Path, paths: list[str]) -> None:
             hint="commit or stash them first, so the merge can be reviewed and undone"
             " (git stash -u), or pass --allow-dirty",
         )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else None
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        if mode is not None:
-            os.chmod(temporary, mode)
-        else:
-            os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

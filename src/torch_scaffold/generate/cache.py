@@ -2,9 +2,15 @@
 
 `scaffold new` spends most of its time running black over the rendered files and compiling
 the Jinja templates, and both give the same result for the same input every time. Entries are
-keyed by a SHA-256 of everything the result depends on and carry a checksum of their own, so a
-stale, torn or edited entry is never used, only recomputed. The cache is an optimisation: when
-its folder cannot be created or written, everything still works, just slower.
+keyed by a SHA-256 of everything the result depends on (the input's content) and carry a
+checksum of their own, so a stale or torn entry is never used, only recomputed.
+
+The checksum does not stop someone who can write the folder: they can recompute it. So a folder
+that someone else owns, or that the group or everyone may write, is not used at all: an entry
+there (black's output is copied into projects, Jinja's compiled templates run in scaffold) could
+be anyone's. A caller can also pass a check of the entry's text (black's output must parse as
+Python: formatting.py). The cache is an optimisation: when its folder cannot be created, written or
+trusted, everything still works, just slower.
 
 Location: $TORCH_SCAFFOLD_CACHE_DIR, else $XDG_CACHE_HOME/torch-scaffold, else
 ~/.cache/torch-scaffold. TORCH_SCAFFOLD_CACHE_DIR=off switches it off.
@@ -14,7 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 OFF = "off"
@@ -30,16 +39,36 @@ def cache_dir() -> Path | None:
 
 
 def subfolder(name: str) -> Path | None:
-    """cache_dir()/name, created; None when the cache is off or the folder cannot be made."""
+    """cache_dir()/name, created private; None when the cache is off, or the folder cannot be
+    made or is someone else's."""
     root = cache_dir()
     if root is None:
         return None
     folder = root / name
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+        if _own(info) and _shared(info):
+            # Made before scaffold kept its cache private (a umask of 002): its entries could
+            # be anyone's, so they are dropped, and the folder made private.
+            shutil.rmtree(folder)
+            folder.mkdir(mode=0o700)
+            info = folder.stat()
     except OSError:
         return None
-    return folder if os.access(folder, os.W_OK) else None
+    if not _own(info) or _shared(info) or not os.access(folder, os.W_OK):
+        return None
+    return folder
+
+
+def _own(info: os.stat_result) -> bool:
+    getuid = getattr(os, "getuid", None)  # POSIX only; Windows has ACLs instead
+    return getuid is None or info.st_uid == getuid()
+
+
+def _shared(info: os.stat_result) -> bool:
+    """Writable by the group or everyone (POSIX modes; Windows has ACLs instead)."""
+    return hasattr(os, "getuid") and bool(info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 def key_of(*parts: str) -> str:
@@ -54,8 +83,10 @@ def _checksum(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def read_text(folder: Path | None, key: str) -> str | None:
-    """The entry's text when present and intact, else None."""
+def read_text(
+    folder: Path | None, key: str, valid: Callable[[str], bool] | None = None
+) -> str | None:
+    """The entry's text when present, intact and `valid` (when given), else None."""
     if folder is None:
         return None
     try:
@@ -63,7 +94,9 @@ def read_text(folder: Path | None, key: str) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     checksum, _, text = stored.partition("\n")
-    return text if checksum == _checksum(text) else None
+    if checksum != _checksum(text) or (valid is not None and not valid(text)):
+        return None
+    return text
 
 
 def write_text(folder: Path | None, key: str, text: str) -> None:

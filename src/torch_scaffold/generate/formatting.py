@@ -1,11 +1,14 @@
 """Format generated Python with black, in-process (black is imported only here, lazily).
 
 Results are cached on disk by input text and black version (generate/cache.py): a project
-rendered before costs no black run, nor black's import.
+rendered before costs no black run, nor black's import. A cached result that does not parse
+as Python is recomputed, never copied into a project (its checksum may have been recomputed
+too); a cache folder that others may write is not used at all (cache.py).
 """
 
 from __future__ import annotations
 
+import ast
 from importlib.metadata import version
 
 from torch_scaffold.generate import cache
@@ -40,9 +43,17 @@ def format_files(files: dict[str, str]) -> dict[str, str]:
             formatted[path] = text
             continue
         key = cache.key_of("black", black_version, str(LINE_LENGTH), text)
-        result = cache.read_text(folder, key)
+        result = cache.read_text(folder, key, parses)
         if result is None:
             result = format_python(text, path)
             cache.write_text(folder, key, result)
         formatted[path] = result
     return formatted
+
+
+def parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError):  # ValueError: a NUL byte
+        return False
+    return True

@@ -1,15 +1,17 @@
-"""The journal of one `scaffold new` write, so that a killed run is undone by the next one.
+"""The journal of one `scaffold new` or `scaffold update` write, so that a killed run is undone
+by the next one.
 
 write_project stages the new files in `.<name>.scaffold-<pid>-*` beside the target. Before it
 changes anything in the target it saves there a journal: the files it will move in, in order,
 with the inode of each staged copy (so that only its own files are ever removed), which of them
-replace an existing file (those are moved aside into the staging folder's `old/`), and the
-folders it will create. Once every file is in place it commits, by renaming its staging folder
+replace an existing file (those are moved aside into the staging folder's `old/`), the files it
+deletes (`scaffold update`; moved aside into `old/` too, after the moves), and the folders it
+will create. Once every file is in place it commits, by renaming its staging folder
 to `.<name>.scaffold-done-*` (one atomic step), and then removes it.
 
 A run killed before the commit is rolled back by the next `scaffold new` into the same target:
-its own files (same inode) are removed, the old files go back, and the folders it made are
-removed when empty. A committed run had only its staging folder left; that is removed, whatever
+its own files (same inode) are removed, the old and the deleted files go back, and the folders
+it made are removed when empty. A committed run had only its staging folder left; that is removed, whatever
 part of it is still there.
 Either way the target ends up entirely as before the interrupted run, or entirely as it left
 it, never mixed; and no staging folder is left behind.
@@ -21,7 +23,7 @@ import dataclasses
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch_scaffold.errors import OutputError
@@ -40,6 +42,7 @@ class Journal:
     replaces: list[str]  # files that exist in the target and are moved aside first
     new_dirs: list[str]  # folders inside the target to create, shallowest first
     made_target: bool  # the target itself is created by this run
+    deletes: list[str] = field(default_factory=list)  # moved aside after the moves, in order
 
     def save(self, staging: Path) -> None:
         """Written whole, then renamed: a journal on disk is never half written."""
@@ -71,29 +74,40 @@ def roll_back(
     made_dirs: list[str] | None = None,
     made_target: bool | None = None,
 ) -> list[str]:
-    """Undo a run: remove its files, put the old ones back, remove the folders it made when
+    """Undo a run: remove its files, put the old and deleted ones back, remove the folders it made when
     they are empty. `made_*` say what a live run really made; a dead run's journal says what it
     planned. Returns the files that could not be put back (their old copies stay in `old/`)."""
     target = Path(journal.target)
     stuck = []
+    for rel in reversed(journal.deletes):  # deleted last, so put back first
+        _put_back(target / rel, staging / OLD / rel, rel, stuck)
     for rel in reversed(journal.files):
-        destination, aside = target / rel, staging / OLD / rel
+        destination = target / rel
         try:
             if _same_inode(destination, journal.inodes.get(rel)):
                 os.unlink(destination)
-            if os.path.lexists(aside):
-                if os.path.lexists(destination):  # written there since: not ours to replace
-                    stuck.append(rel)
-                    continue
-                os.rename(aside, destination)
         except OSError as err:
             stuck.append(f"{rel} ({err.strerror or err})")
+            continue
+        _put_back(destination, staging / OLD / rel, rel, stuck)
     dirs = journal.new_dirs if made_dirs is None else made_dirs
     for rel in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
         _rmdir_if_empty(target / rel)
     if journal.made_target if made_target is None else made_target:
         _rmdir_if_empty(target)
     return stuck
+
+
+def _put_back(destination: Path, aside: Path, rel: str, stuck: list[str]) -> None:
+    try:
+        if not os.path.lexists(aside):
+            return  # never moved aside
+        if os.path.lexists(destination):  # written there since: not ours to replace
+            stuck.append(rel)
+            return
+        os.rename(aside, destination)
+    except OSError as err:
+        stuck.append(f"{rel} ({err.strerror or err})")
 
 
 def recover(target: Path, locked: bool) -> list[str]:

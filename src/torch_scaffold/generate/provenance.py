@@ -19,6 +19,7 @@ import yaml
 
 from torch_scaffold import __version__
 from torch_scaffold.errors import OutputError
+from torch_scaffold.generate.write import stays_inside
 
 FOLDER = ".scaffold"
 PROJECT_FILE = f"{FOLDER}/project.yaml"
@@ -76,6 +77,11 @@ def read_provenance(folder: Path) -> Provenance:
             raise TypeError("spec or overrides of the wrong type")
         if not (isinstance(base, dict) and all(isinstance(v, str) for v in base.values())):
             raise TypeError(f"{BASE_FILE} is not a map of paths to texts")
+        outside = sorted(path for path in base if not stays_inside(path))
+        if outside:  # a tampered record (a cloned repository) must not reach other files
+            raise ValueError(
+                f"{BASE_FILE} lists {outside[0]!r}, not the path of a file inside the project"
+            )
     except FileNotFoundError as err:
         raise OutputError(
             f"{Path(err.filename).name} is missing",

@@ -16,6 +16,10 @@ one by one:
   back; the folders it made, when empty) and removes the staging folder. A killed run is undone
   the same way by the next run into the same target.
 
+`scaffold update` writes through the same steps (update_files): its new and merged files replace
+their namesakes, and the files it deletes are moved aside into the staging folder after the
+moves, so a crash puts them back too.
+
 Refused before anything is written: a non-empty target without `force`; a generated path that
 would leave the target, replace a folder, pass through a file or a symbolic link; a generated
 path that is one of the run's own inputs (the spec being read). The target path is resolved
@@ -27,7 +31,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -100,26 +106,34 @@ def _check_target(target: Path, force: bool) -> list[str]:
     return existing
 
 
-def _safe_relative(rel: str) -> str:
+def stays_inside(rel: object) -> bool:
     """A relative path that stays inside the target: no '..', no root, no drive, no '.'."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        return False
     pure = PurePosixPath(rel)
-    parts = pure.parts
-    if (
-        not rel
-        or pure.is_absolute()
+    return not (
+        pure.is_absolute()
         or Path(rel).is_absolute()
         or "\\" in rel
-        or ":" in parts[0]
+        or ":" in pure.parts[0]
         or any(part in ("..", ".", "") for part in rel.split("/"))
-        or "\x00" in rel
-    ):
+    )
+
+
+def _safe_relative(rel: str) -> str:
+    if not stays_inside(rel):
         raise OutputError(f"refusing to write outside the target: {rel!r}", where=rel)
     return rel
 
 
-def _check_force_paths(target: Path, files: dict[str, str]) -> None:
-    """Under --force, every generated path must land on a plain file or a new name."""
+def check_write_paths(
+    target: Path, files: Iterable[str], way_out: str = "choose another folder with -o"
+) -> None:
+    """Under --force (and in update), every path written must stay inside the target and land
+    on a plain file or a new name, through folders only: never through a symbolic link that
+    could lead out."""
     for rel in files:
+        _safe_relative(rel)
         node = target
         for part in PurePosixPath(rel).parts[:-1]:
             node = node / part
@@ -128,21 +142,21 @@ def _check_force_paths(target: Path, files: dict[str, str]) -> None:
                     f"{node.relative_to(target).as_posix()} is a symbolic link; writing {rel}"
                     " through it could land outside the target",
                     where=str(target),
-                    hint="remove the link or choose another folder with -o",
+                    hint=f"remove the link or {way_out}",
                 )
             if node.exists() and not node.is_dir():
                 raise OutputError(
                     f"{node.relative_to(target).as_posix()} is a file, but scaffold needs a"
                     f" folder there for {rel}",
                     where=str(target),
-                    hint="move it away or choose another folder with -o",
+                    hint=f"move it away or {way_out}",
                 )
         destination = target / rel
         if destination.is_dir() and not destination.is_symlink():
             raise OutputError(
                 f"{rel} is a folder, but scaffold writes a file there",
                 where=str(target),
-                hint="move it away or choose another folder with -o",
+                hint=f"move it away or {way_out}",
             )
 
 
@@ -271,6 +285,21 @@ def _move_in(staging: Path, journal: Journal, made: _Made) -> None:
             except FileNotFoundError:
                 pass  # removed since the check: nothing to keep aside
         _link_new(staging / NEW / rel, destination, target, rel)
+    for rel in journal.deletes:  # kept aside until the commit, so a crash puts them back
+        if not _is_plain_file(target / rel):
+            if os.path.lexists(target / rel):
+                raise _appeared(target, rel)  # a folder or link now: not the file planned
+            continue  # removed since the check
+        aside = staging / OLD / rel
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(target / rel, aside)
+
+
+def _is_plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _staged(target: Path) -> None:
@@ -278,9 +307,17 @@ def _staged(target: Path) -> None:
     program (or a crash) here."""
 
 
-def _write(files: dict[str, str], target: Path, existed: bool, existing: list[str]) -> None:
-    """Stage, journal, move in. What to replace comes from the checks (`existing`, made under
-    the lock), never from a second look: a file that appeared since is not ours to replace."""
+def _write(
+    files: dict[str, str],
+    target: Path,
+    existed: bool,
+    existing: list[str],
+    deletes: list[str] | None = None,
+    keep_modes: bool = False,
+) -> None:
+    """Stage, journal, move in, delete. What to replace comes from the checks (`existing`, made
+    under the lock), never from a second look: a file that appeared since is not ours to
+    replace. `keep_modes`: a replaced file keeps its permissions (update)."""
     replaces = [rel for rel in files if rel in set(existing)]
     new_dirs = _missing_dirs(target, files)
     made_target = not existed
@@ -292,6 +329,9 @@ def _write(files: dict[str, str], target: Path, existed: bool, existing: list[st
     made = _Made()
     try:
         _stage(files, staging / NEW)
+        if keep_modes:
+            for rel in replaces:
+                os.chmod(staging / NEW / rel, os.stat(target / rel).st_mode & 0o7777)
         journal = Journal(
             target=str(target),
             files=list(files),
@@ -299,6 +339,7 @@ def _write(files: dict[str, str], target: Path, existed: bool, existing: list[st
             replaces=replaces,
             new_dirs=new_dirs,
             made_target=made_target,
+            deletes=list(deletes or []),
         )
         journal.save(staging)
         _staged(target)
@@ -350,7 +391,7 @@ def write_project(
             existed = target.is_dir()
             existing = _check_target(target, force)
             if existing:
-                _check_force_paths(target, files)
+                check_write_paths(target, files)
             _write(files, target, existed, existing)
     except BaseException:
         _remove_empty(created)
@@ -363,3 +404,28 @@ def write_project(
         replaced=[rel for rel in existing if rel in generated],
         recovered=recovered,
     )
+
+
+UPDATE_WAY_OUT = "restore it from version control, then run update again"
+
+
+def update_files(files: dict[str, str], deletes: list[str], target: str | Path) -> list[str]:
+    """`scaffold update`'s write into an existing project: write `files` (new or replacing,
+    keeping each replaced file's permissions) and delete `deletes`, all or nothing, with
+    write_project's lock, journal and recovery, and its --force checks on every path (none may
+    leave the project or pass through a link). Returns the recovery notes."""
+    target = resolve_target(target)
+    with folder_lock(target.parent, target) as locked:
+        recovered = recover(target, locked)
+        check_write_paths(target, [*files, *deletes], UPDATE_WAY_OUT)
+        existing = [rel for rel in files if os.path.lexists(target / rel)]
+        gone = [rel for rel in deletes if os.path.lexists(target / rel)]
+        _write(files, target, existed=True, existing=existing, deletes=gone, keep_modes=True)
+    return recovered
+
+
+def recover_interrupted(target: str | Path) -> list[str]:
+    """Undo (or finish) an interrupted write into target, under the lock, before it is read."""
+    target = resolve_target(target)
+    with folder_lock(target.parent, target) as locked:
+        return recover(target, locked)

@@ -77,6 +77,10 @@ SHADOWED = frozenset(
     }
 )
 
+# Folders a generated project writes runs into at its root (its .gitignore ignores them, and
+# `fit` would write into the package): a package of that name would be neither committed nor safe.
+RUN_FOLDERS = frozenset({"outputs", "lightning_logs", "mlruns", "wandb"})
+
 
 def _ascii_words(name: str) -> str:
     # "Café Net" -> "Cafe Net": keep what has an ASCII reading, drop the rest
@@ -115,6 +119,7 @@ def project_package(name: str) -> str:
         keyword.iskeyword(package)
         or keyword.issoftkeyword(package)
         or package in SHADOWED
+        or package in RUN_FOLDERS
         or package in sys.stdlib_module_names
     ):
         package += "_project"

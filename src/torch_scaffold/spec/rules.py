@@ -114,7 +114,10 @@ def name_is_usable(spec: Spec, loc: Locations) -> None:
     and its package name is not a top-level module of a dependency, nor its folder name a
     dependency's distribution name (such as `packaging`, `google` or `typing-extensions`, of the
     project's requirements or theirs): the package would shadow that module, and
-    `pip install -e .` would replace that distribution.
+    `pip install -e .` would replace that distribution. (A package name that is a keyword, a
+    standard-library module, a name the project itself uses such as `train`, `build` or `dist`,
+    or a folder it writes runs to, `outputs`, `lightning_logs` or `mlruns`, gets `_project`
+    appended: `name: outputs` gives the package `outputs_project`.)
     """
     slug, _ = project_names(spec)
     if not slug:
