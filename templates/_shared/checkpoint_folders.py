@@ -45,6 +45,7 @@ METADATA_CLASSES = {
     "collections": {"OrderedDict"},
 }
 NOT_OURS = "not a checkpoint this project wrote"
+OURS = "use a checkpoint this project saved, such as outputs/RUN/checkpoints/last.ckpt"
 
 
 def seal_folder(folder: Path) -> None:
@@ -104,7 +105,7 @@ def _read_manifest(folder: Path) -> dict[str, tuple[int, str]]:
         raise CheckpointError(
             f"{folder}: has no {MANIFEST}, so its integrity cannot be checked: it was not saved by"
             " this project's training",
-            "use a checkpoint this project saved, such as outputs/RUN/checkpoints/last.ckpt",
+            OURS,
         )
     try:
         with open(path, "rb", opener=_no_follow) as handle:
@@ -122,7 +123,7 @@ def _read_manifest(folder: Path) -> dict[str, tuple[int, str]]:
     else:
         if lines and lines[0] == HEADER:
             return entries
-    raise CheckpointError(f"{path}: {NOT_OURS}: not a checksum manifest of this project")
+    raise CheckpointError(f"{path}: {NOT_OURS}: not a checksum manifest of this project", OURS)
 
 
 class _Refused(pickle.UnpicklingError):
@@ -148,7 +149,8 @@ def read_metadata(path: Path) -> Metadata:
     except _Refused as err:
         raise CheckpointError(
             f"{path}: {NOT_OURS}: it holds Python objects other than a sharded checkpoint's"
-            f" metadata ({err}); not loaded, as unpickling them could run code"
+            f" metadata ({err}); not loaded, as unpickling them could run code",
+            OURS,
         ) from None
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read ({err.strerror})") from None
@@ -157,7 +159,7 @@ def read_metadata(path: Path) -> Metadata:
             f"{path}: not a readable checkpoint: truncated or corrupt ({type(err).__name__})"
         ) from None
     if not isinstance(metadata, Metadata):
-        raise CheckpointError(f"{path}: {NOT_OURS}: not a sharded checkpoint's metadata")
+        raise CheckpointError(f"{path}: {NOT_OURS}: not a sharded checkpoint's metadata", OURS)
     return metadata
 
 
