@@ -178,23 +178,31 @@ def _catalogue(folder: Path, marker: Path) -> dict[str, tuple[object, str]]:
         ),
         "no manifest": (
             remove(MANIFEST),
-            f"{{folder}}: has no {MANIFEST}, so its integrity cannot be checked: it was not saved"
-            " by this project's training",
+            (
+                f"{{folder}}: has no {MANIFEST}, so its integrity cannot be checked: it was not saved"
+                " by this project's training"
+            ),
         ),
         "a file added": (
             lambda: (folder / "extra.distcp").write_bytes(b"x"),
-            "{folder}: does not match the SHA-256 checksums it was saved with: extra.distcp was"
-            " added after it was written, so it is not used",
+            (
+                "{folder}: does not match the SHA-256 checksums it was saved with: extra.distcp was"
+                " added after it was written, so it is not used"
+            ),
         ),
         "a shard removed": (
             remove("__0_0.distcp"),
-            "{folder}: does not match the SHA-256 checksums it was saved with: __0_0.distcp was"
-            " removed after it was written, so it is not used",
+            (
+                "{folder}: does not match the SHA-256 checksums it was saved with: __0_0.distcp was"
+                " removed after it was written, so it is not used"
+            ),
         ),
         "a garbled manifest": (
             garbled_manifest,
-            f"{{folder}}/{MANIFEST}: not a checkpoint this project wrote: not a checksum"
-            " manifest of this project",
+            (
+                f"{{folder}}/{MANIFEST}: not a checkpoint this project wrote: not a checksum"
+                " manifest of this project"
+            ),
         ),
         "a shard replaced by a symlink": (
             lambda: _symlink_shard(folder),
