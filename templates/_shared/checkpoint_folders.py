@@ -63,9 +63,9 @@ def seal_folder(folder: Path) -> None:
     write_atomically(folder / MANIFEST, lambda stream: stream.write(text.encode()))
 
 
-def verify_folder(folder: Path) -> None:
-    """Raise CheckpointError unless MANIFEST lists exactly the files in `folder`, each with its
-    size and SHA-256."""
+def verify_folder(folder: Path) -> set[str]:
+    """The names of the files in `folder`; a CheckpointError unless MANIFEST lists exactly
+    them, each with its size and SHA-256."""
     expected = _read_manifest(folder)
     try:
         present = {entry.name for entry in os.scandir(folder)} - {MANIFEST}
@@ -90,6 +90,7 @@ def verify_folder(folder: Path) -> None:
                     raise changed(path)
         except OSError as err:
             raise CheckpointError(f"{path}: cannot read ({err.strerror})") from None
+    return present
 
 
 def _no_follow(path: str, flags: int) -> int:
@@ -169,8 +170,17 @@ class SealedReader(FileSystemReader):
 
     def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
-        verify_folder(folder)
+        files = verify_folder(folder)
         self.metadata = read_metadata(folder / ".metadata")
+        # every shard it names must be a sealed file of this folder (not "../elsewhere")
+        shards = self.metadata.storage_data
+        if not isinstance(shards, dict) or any(
+            getattr(shard, "relative_path", None) not in files for shard in shards.values()
+        ):
+            raise CheckpointError(
+                f"{folder / '.metadata'}: {NOT_OURS}: its shards are not files of this folder",
+                OURS,
+            )
         super().__init__(folder)
 
     def read_metadata(self) -> Metadata:

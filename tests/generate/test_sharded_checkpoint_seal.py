@@ -287,3 +287,28 @@ def test_the_metadata_unpickler_reads_what_dcp_writes(tmp_path, torch_one_thread
     for name, tensor in state["tensors"].items():
         assert torch.equal(loaded["tensors"][name], tensor)
     assert loaded["values"] == state["values"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", STYLES)
+def test_a_metadata_naming_a_file_outside_the_folder_is_refused(trained, style, tmp_path, capsys):
+    """DCP's metadata names the file of each shard; forged (and resealed) to name a file
+    outside the folder, which the manifest cannot cover, it is refused before any shard is
+    read."""
+    from torch.distributed.checkpoint import FileSystemReader
+
+    project, folder = trained[style]
+    forged = _copy(folder, tmp_path / "checkpoints" / "forged.ckpt")
+    outside = shutil.copy(next(forged.glob("*.distcp")), tmp_path / "outside.distcp")
+    metadata = FileSystemReader(folder).read_metadata()  # our own folder: trusted
+    for shard in metadata.storage_data.values():
+        shard.relative_path = f"../../{Path(outside).name}"
+    (forged / ".metadata").write_bytes(pickle.dumps(metadata))
+    with project_module(project, PACKAGE, "checkpoint_folders") as module:
+        module.seal_folder(forged)
+    with project_module(project, PACKAGE, "cli") as cli:
+        line = expect_clear_error(Command(cli, ["test"]), ["--ckpt", str(forged)], capsys)
+    assert line == (
+        f"error: {forged}/.metadata: not a checkpoint this project wrote: its shards are not"
+        " files of this folder"
+    )
