@@ -17,8 +17,9 @@ import os
 import stat
 import struct
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -86,8 +87,18 @@ class _SealingWriter:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, sealed, fsync, then a rename over
-    `path`.
+    """torch.save to `path`, sealed with its SHA-256, written atomically (write_atomically)."""
+
+    def write(stream: Any) -> None:
+        writer = _SealingWriter(stream)
+        torch.save(state, writer)
+        writer.seal()
+
+    write_atomically(path, write)
+
+
+def write_atomically(path: str | Path, write: Callable[[Any], None]) -> None:
+    """write(stream) to a temporary file in the same folder, fsync, then a rename over `path`.
 
     A run killed mid-save leaves the previous checkpoint intact, never a torn file; so does a
     full disk, reported as one CheckpointError. The temporary file a killed save leaves
@@ -98,9 +109,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            writer = _SealingWriter(stream)
-            torch.save(state, writer)
-            writer.seal()
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, FILE_MODE)  # mkstemp makes 0600; give a normal file's mode
@@ -162,21 +171,32 @@ def verify_seal(path: str | Path) -> bool:
             seal = end[END_RECORD.size :]
             if fields[0] != END_SIGNATURE or fields[-1] != SEAL_BYTES or not seal.startswith(SEAL):
                 return False
-            digest = hashlib.sha256()
             handle.seek(0)
-            left = info.st_size - SEAL_BYTES
-            while left > 0:
-                piece = handle.read(min(left, 1 << 20))
-                if not piece:
-                    break
-                digest.update(piece)
-                left -= len(piece)
+            digest = sha256(handle, info.st_size - SEAL_BYTES)
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read ({err.strerror})") from None
-    if digest.hexdigest().encode() != seal[len(SEAL) :]:
-        raise CheckpointError(
-            f"{path}: does not match the SHA-256 checksum it was saved with: the file changed"
-            " after it was written (a flipped bit, a partial copy or an edit), so it is not used",
-            "use another checkpoint (last.ckpt or best.ckpt), or train again",
-        )
+    if digest.encode() != seal[len(SEAL) :]:
+        raise changed(path)
     return True
+
+
+def sha256(handle: BinaryIO, length: int) -> str:
+    """The hex SHA-256 of the next `length` bytes of `handle` (fewer at its end), read in
+    1 MiB pieces."""
+    digest = hashlib.sha256()
+    while length > 0:
+        piece = handle.read(min(length, 1 << 20))
+        if not piece:
+            break
+        digest.update(piece)
+        length -= len(piece)
+    return digest.hexdigest()
+
+
+def changed(path: str | Path) -> CheckpointError:
+    """The error for a file whose SHA-256 is not the one it was saved with."""
+    return CheckpointError(
+        f"{path}: does not match the SHA-256 checksum it was saved with: the file changed"
+        " after it was written (a flipped bit, a partial copy or an edit), so it is not used",
+        "use another checkpoint (last.ckpt or best.ckpt), or train again",
+    )

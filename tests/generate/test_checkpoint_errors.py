@@ -38,6 +38,8 @@ SPEC = spec_with(
 ARGV = ["--accelerator", "cpu", "--max-epochs", "1"]
 KEYS = {"pytorch": "optimizer", "lightning": "optimizer_states"}
 KIND = {"pytorch": "plain PyTorch", "lightning": "Lightning"}
+CONFIG = {"pytorch": "config", "lightning": "hyper_parameters.config"}
+NOT_OURS = "not a checkpoint this project wrote"
 UNREADABLE = "not a readable checkpoint: truncated, corrupt or not written by torch.save"
 CHANGED = (
     "does not match the SHA-256 checksum it was saved with: the file changed after it was"
@@ -47,6 +49,16 @@ CHANGED = (
 
 class Opaque:
     """A class a checkpoint must not be allowed to instantiate (weights_only loading)."""
+
+
+class Payload:
+    """A pickled os.system call (the issue's payload), writing a marker file if it runs."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
 
 
 def _train(spec, style: str, folder: Path) -> Path:
@@ -102,13 +114,26 @@ def _catalogue(trained, style: str) -> dict[str, tuple[object, str]]:
     other_style = trained["lightning" if style == "pytorch" else "pytorch"]
     rng = random.Random(2)
 
-    def without_key(path: Path) -> None:  # sealed by the project's own writer
-        state = torch.load(
-            folder / "outputs" / "run" / "checkpoints" / "last.ckpt", weights_only=True
-        )
-        del state[KEYS[style]]
-        with project_module(folder, "resume_errors", "checkpoint") as checkpoint:
-            checkpoint.save_checkpoint(state, path)
+    def forged(field: str, value: object = None):
+        """Writes last.ckpt with `field` (dotted) set to `value` (None: removed), sealed by the
+        project's own writer, as a forger would."""
+
+        def write(path: Path) -> None:
+            state = torch.load(
+                folder / "outputs" / "run" / "checkpoints" / "last.ckpt", weights_only=True
+            )
+            *parents, name = field.split(".")
+            node = state
+            for parent in parents:
+                node = node[parent]
+            if value is None:
+                del node[name]
+            else:
+                node[name] = value
+            with project_module(folder, "resume_errors", "checkpoint") as checkpoint:
+                checkpoint.save_checkpoint(state, path)
+
+        return write
 
     def unsealed(path: Path) -> None:  # the right contents, written by plain torch.save
         torch.save(
@@ -118,6 +143,9 @@ def _catalogue(trained, style: str) -> dict[str, tuple[object, str]]:
 
     def python_objects(path: Path) -> None:
         torch.save({"model": Opaque()}, path)
+
+    def payload(path: Path) -> None:  # a marker beside it, never written: see _put
+        torch.save({"model": Payload(path.with_name("marker"))}, path)
 
     def other_model(path: Path) -> None:
         shutil.copy(trained["other", style] / "outputs" / "run" / "checkpoints" / "best.ckpt", path)
@@ -142,7 +170,7 @@ def _catalogue(trained, style: str) -> dict[str, tuple[object, str]]:
             ),
         ),
         "a key missing": (
-            without_key,
+            forged(KEYS[style]),
             f"{{path}}: not a checkpoint of this {KIND[style]} project (missing {KEYS[style]})",
         ),
         "the other style's checkpoint": (
@@ -164,9 +192,32 @@ def _catalogue(trained, style: str) -> dict[str, tuple[object, str]]:
         "Python objects": (
             python_objects,
             (
-                "{path}: holds Python objects other than tensors and plain data; not loaded, as"
-                " unpickling them could run code"
+                f"{{path}}: {NOT_OURS}: it holds Python objects other than tensors and plain data;"
+                " not loaded, as unpickling them could run code"
             ),
+        ),
+        "an os.system payload": (
+            payload,
+            (
+                f"{{path}}: {NOT_OURS}: it holds Python objects other than tensors and plain data;"
+                " not loaded, as unpickling them could run code"
+            ),
+        ),
+        "epoch of another type": (
+            forged("epoch", "3"),
+            f"{{path}}: epoch: is str, not int: {NOT_OURS}",
+        ),
+        "the config missing": (
+            forged(CONFIG[style]),
+            f"{{path}}: {CONFIG[style]}: is missing: {NOT_OURS}",
+        ),
+        "the config of another type": (
+            forged(CONFIG[style], ["adamw"]),
+            f"{{path}}: {CONFIG[style]}: is list, not dict: {NOT_OURS}",
+        ),
+        "the optimizer name of another type": (
+            forged(f"{CONFIG[style]}.optimizer.name", 7),
+            f"{{path}}: {CONFIG[style]}.optimizer.name: is int, not str: {NOT_OURS}",
         ),
         "a folder": ("folder", "{path}: is a folder, not a checkpoint file"),
         "/dev/zero": (
@@ -189,6 +240,11 @@ CASES = [
     "the other style's checkpoint",
     "no checksum",
     "Python objects",
+    "an os.system payload",
+    "epoch of another type",
+    "the config missing",
+    "the config of another type",
+    "the optimizer name of another type",
     "a folder",
     "/dev/zero",
 ]
@@ -225,6 +281,7 @@ def test_bad_checkpoint_to_resume_from_is_one_clear_error(trained, style, case, 
     with project_module(folder, "resume_errors") as train:
         line = expect_clear_error(train, [*ARGV, "--resume", str(path)], capsys)
     assert _matches(line, message, path), line
+    assert not path.with_name("marker").exists()  # the payload never ran
 
 
 @pytest.mark.slow
@@ -241,6 +298,7 @@ def test_bad_best_checkpoint_to_test_is_one_clear_error(trained, style, case, tm
         argv = [*ARGV, "--output-dir", str(outputs), "--resume", "last"]
         line = expect_clear_error(train, argv, capsys)
     assert _matches(line, message, best), line
+    assert not best.with_name("marker").exists()
 
 
 @pytest.mark.slow

@@ -83,6 +83,13 @@ def test_fsdp_trains_and_writes_sharded_checkpoints(fsdp):
     last = root / "fsdp/checkpoints/last.ckpt"
     shards = sorted(path.name for path in last.glob("*.distcp"))
     assert shards == ["__0_0.distcp", "__1_0.distcp"], shards  # one per rank
+    # sealed by rank 0 once both ranks had written: every file, with its size and SHA-256
+    manifest = (last / "sha256sums.txt").read_text().splitlines()
+    assert manifest[0] == "torch-scaffold sha256 manifest"
+    listed = {name: int(size) for _, size, name in (line.split(" ", 2) for line in manifest[1:])}
+    files = {path.name: path.stat().st_size for path in last.iterdir()}
+    assert listed == {name: size for name, size in files.items() if name != "sha256sums.txt"}
+    assert set(listed) == {".metadata", "__0_0.distcp", "__1_0.distcp", "loop.pt"}
     assert _loop_state(last)["epoch"] == 3
     assert (root / "fsdp/checkpoints/best.ckpt/.metadata").is_file()
     assert not list((root / "fsdp/checkpoints").glob(".*"))  # no partial save left behind

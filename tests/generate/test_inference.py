@@ -372,7 +372,8 @@ def test_lightning_fsdp_checkpoint_folder_predicts_and_exports(tmp_path, torch_o
     under "model" (LitModel's names) and meta.pt beside them. predict and export read it in one
     process. No GPU here to train with FSDP, so the folder is written as FSDPStrategy's
     save_checkpoint writes it, from the single-file checkpoint of the same run (trained with
-    --strategy auto): both give the same predictions."""
+    --strategy auto), and sealed as the project's SealedFSDPStrategy seals it: both give the
+    same predictions."""
     import torch
     import torch.distributed.checkpoint as dcp
 
@@ -385,6 +386,8 @@ def test_lightning_fsdp_checkpoint_folder_predicts_and_exports(tmp_path, torch_o
             dcp.save({"model": single.pop("state_dict")}, checkpoint_id=folder, no_dist=True)
         single.pop("optimizer_states")
         torch.save(single, folder / "meta.pt")
+        seal_folder = importlib.import_module(f"{project.package}.checkpoint_folders").seal_folder
+        seal_folder(folder)
 
         rows = project.predict(None, tmp_path / "file.csv")
         file_checkpoint, project.checkpoint = project.checkpoint, str(folder)
@@ -397,6 +400,7 @@ def test_lightning_fsdp_checkpoint_folder_predicts_and_exports(tmp_path, torch_o
         other = tmp_path / "other.ckpt"
         with pytest.warns(UserWarning, match="torch.distributed is disabled"):
             dcp.save({"model": {"model.net.0.weight": torch.zeros(3, 3)}}, checkpoint_id=other)
+        seal_folder(other)
         for bad, words in [(tmp_path / "empty.ckpt", "no .metadata"), (other, "does not fit")]:
             with pytest.raises(checkpoint_error, match=words) as caught:
                 project.modules["predict"].predict(
@@ -427,6 +431,7 @@ def test_plain_fsdp_checkpoint_of_another_model_is_one_clear_error(tmp_path, tor
         shutil.copy(folder / "loop.pt", other / "loop.pt")
         with pytest.warns(UserWarning, match="torch.distributed is disabled"):
             dcp.save({"model": {"net.0.weight": torch.zeros(3, 3)}}, checkpoint_id=other)
+        importlib.import_module(f"{project.package}.checkpoint_folders").seal_folder(other)
         checkpoint_error = project.modules["checkpoint"].CheckpointError
         with pytest.raises(checkpoint_error, match="does not fit this model") as caught:
             project.modules["predict"].predict(

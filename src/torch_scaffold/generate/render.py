@@ -87,7 +87,13 @@ def render_templates(context: dict[str, Any], style: str) -> dict[str, str]:
 
 # Modules that are the same in every project, copied as written: templates/_shared keeps them
 # black-formatted (tests check), and black takes about half a millisecond per line.
-PREFORMATTED = ("config_checks.py", "checkpoint_files.py", "runs.py", "optim.py")
+PREFORMATTED = (
+    "config_checks.py",
+    "checkpoint_files.py",
+    "checkpoint_folders.py",
+    "runs.py",
+    "optim.py",
+)
 
 
 def render_project(spec: Spec, style: str, *, format_code: bool = True) -> dict[str, str]:

@@ -27,7 +27,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}, LearningRateMonitor
 {% if p.fsdp %}
-from pytorch_lightning.strategies import FSDPStrategy, Strategy
+from pytorch_lightning.strategies import Strategy
 {% endif %}
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "mlflow" in p.extra_loggers }}{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}{{ ", WandbLogger" if "wandb" in p.extra_loggers }}
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
@@ -36,7 +36,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from . import cli
 {% if p.checkpointing %}
-from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint
+from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint{{ ", SealedFSDPStrategy, sharded_weights" if p.fsdp }}
 {% endif %}
 from .config import Config, ConfigError
 from .datamodule import DataModule
@@ -238,7 +238,7 @@ def build_strategy(config: Config) -> Strategy | str:
             " runs on CPU under torchrun"
         )
     blocks = set(BLOCKS) or None  # None: the model is sharded as one unit
-    return FSDPStrategy(
+    return SealedFSDPStrategy(
         auto_wrap_policy=blocks,
         activation_checkpointing_policy=blocks if trainer.activation_checkpointing else None,
         state_dict_type="sharded",
@@ -415,7 +415,9 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
         )
     state = check_checkpoint(checkpoint, model)
 {% if p.fsdp %}
-    if state is not None:  # else a sharded folder, which Lightning loads
+    if state is None:  # a sharded folder: its weights, gathered into this one process
+        model.model.load_state_dict(sharded_weights(checkpoint, model.model.state_dict()))
+    else:
         model.load_state_dict(state["state_dict"])
 {% else %}
     model.load_state_dict(state["state_dict"])
@@ -429,12 +431,7 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
         logger=False,
         enable_checkpointing=False,
     )
-{% if p.fsdp %}
-    ckpt_path = None if state is not None else checkpoint
-    results = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
-{% else %}
     results = trainer.test(model, datamodule=datamodule, verbose=False)
-{% endif %}
     return {name: float(value) for name, value in results[0].items()}
 {% else %}
     del config

@@ -1,0 +1,3 @@
+{% if (cookiecutter | project).fsdp %}
+{% include "checkpoint_folders.py" %}
+{% endif %}
