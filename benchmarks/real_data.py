@@ -12,8 +12,8 @@ fitted on train+val. The table shows the test accuracy, AUROC or R2 side by side
 ratio to the baseline; the issue's bar is a ratio of at least 0.99. The small test sets make
 accuracy move in steps of one example (1 / test rows, a column of the table).
 
-`--seeds` trains every project once per seed (`trainer.seed`, which also draws the split, so
-each seed has its own baseline) and shows the mean over the seeds and the worst ratio (of any
+`--seeds` trains every project once per seed (`trainer.seed` and `data.split_seed`, so each
+seed has its own split and baseline) and shows the mean over the seeds and the worst ratio (of any
 seed and style), then every seed's ratios; a row passes only if its worst ratio does. Without
 it, one run at the spec's default seed. `--set` adds spec overrides to every project (e.g.
 `--set data.normalize=standard`), so the options can be compared with the defaults.
@@ -203,7 +203,7 @@ def main() -> int:
         nargs="+",
         type=int,
         default=None,
-        help="trainer.seed values (default: the spec's)",
+        help="trainer.seed and data.split_seed values (default: the spec's)",
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--no-save", action="store_true", help="do not write real_data.md")
@@ -213,7 +213,8 @@ def main() -> int:
     seeds = args.seeds or [None]
     runs = []  # per seed: per case (values per style, baseline)
     for seed in seeds:
-        overrides = [*args.overrides, *([] if seed is None else [f"trainer.seed={seed}"])]
+        seeded = [] if seed is None else [f"trainer.seed={seed}", f"data.split_seed={seed}"]
+        overrides = [*args.overrides, *seeded]
         runs.append(measure(args.styles, overrides))
         if seed is not None:
             ratios = [min(values) / reference for values, reference, _ in runs[-1]]

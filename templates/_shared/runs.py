@@ -12,7 +12,9 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
+import socket
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -76,10 +78,28 @@ def _read_run(folder: Path) -> dict[str, Any]:
         "name": folder.name,
         "started": shown,
         "sort": sort,
-        "status": str(info.get("status") or "?"),
+        "status": _status(info),
         "best": _best(folder, info, config),
         "config": config,
     }
+
+
+def _status(info: dict[str, Any]) -> str:
+    """run.json's status; `stopped` for a run still marked running whose process is gone
+    (killed with -9, or by the machine going down), when it ran on this host."""
+    status = str(info.get("status") or "?")
+    pid = info.get("pid")
+    if status != "running" or not isinstance(pid, int) or os.name != "posix":
+        return status
+    if info.get("host") != socket.gethostname():
+        return status  # another machine's process: it cannot be checked from here
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return "stopped"
+    except PermissionError:  # it exists, as another user's process
+        pass
+    return status
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

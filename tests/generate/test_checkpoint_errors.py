@@ -316,15 +316,18 @@ def test_checkpoint_of_another_model_shape_is_one_clear_error(trained, style, ca
     folder = trained[style]
     before = (folder / "outputs" / "run" / "checkpoints" / "last.ckpt").read_bytes()
     with project_module(folder, "resume_errors") as train:
-        argv = [*ARGV, "--max-epochs", "2", "--resume", "last"]
+        # a new run from the checkpoint (resuming the run itself keeps its model)
+        checkpoint = str(Path("outputs", "run", "checkpoints", "last.ckpt"))
+        argv = [*ARGV, "--max-epochs", "2", "--resume", checkpoint, "--name", "other"]
         expect_clear_error(
             train, [*argv, "--set", "model.hidden_sizes=[7]"], capsys, "last.ckpt", "shape"
         )
         expect_clear_error(
             train, [*argv, "--set", "model.hidden_sizes=[16,16]"], capsys, "different model"
         )
-    # a refused resume leaves the checkpoint as it was
+    # a refused resume leaves the checkpoint as it was, and starts no run
     assert (folder / "outputs" / "run" / "checkpoints" / "last.ckpt").read_bytes() == before
+    assert not (folder / "outputs" / "other").exists()
 
 
 @pytest.mark.slow

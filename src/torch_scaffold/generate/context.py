@@ -552,6 +552,12 @@ def config_tree(spec: Spec, ctx: dict[str, Any]) -> dict[str, Any]:
         _field("data.batch_size", s.data.batch_size),
         _field("data.val_split", s.data.val_split),
         _field("data.test_split", s.data.test_split),
+    ]
+    if source != "text":  # text is split in order
+        data.append(
+            _field("data.split_seed", s.data.split_seed, "the same split for any trainer.seed")
+        )
+    data += [
         _field("data.num_workers", s.data.num_workers),
         _field("data.pin_memory", s.data.pin_memory, "used on CUDA only"),
         _field("data.persistent_workers", s.data.persistent_workers, "used with num_workers > 0"),

@@ -332,6 +332,14 @@ class DataSpec:
     test_split: float = field(
         0.1, doc="Fraction of the data held out for the final test.", min=0.0, max=0.9
     )
+    split_seed: int = field(
+        42,
+        doc="Seed of the train/val/test split (and of synthetic data), apart from"
+        " trainer.seed: runs with different trainer.seed values train and test on the same"
+        " examples. text: unused (split in order).",
+        min=0,
+        max=2**32 - 1,
+    )
     num_workers: int = field(0, doc="DataLoader worker processes.", min=0, max=256)
     pin_memory: bool = field(
         True, doc="Pin batches in page-locked memory (only when training on CUDA)."
@@ -519,7 +527,10 @@ class TrainerSpec:
         10, doc="How often training metrics are logged.", min=1, max=1_000_000
     )
     seed: int = field(
-        42, doc="Random seed for model init, data order and dropout.", min=0, max=2**32 - 1
+        42,
+        doc="Random seed for model init, data order and dropout (the split: data.split_seed).",
+        min=0,
+        max=2**32 - 1,
     )
     deterministic: bool = field(
         False, doc="Use deterministic algorithms (slower, bit-reproducible)."

@@ -48,7 +48,7 @@ from .model import BLOCKS
 {% endif %}
 from .metrics import TrainingDiverged
 from .module import LitModel
-from .optim import optimizer_steps_per_epoch
+from .optim import {{ "check_resumable, " if p.checkpointing }}optimizer_steps_per_epoch
 from .run_folder import RUN_DIR_VARIABLE, Run, resolve_run, trim_metrics
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
@@ -338,6 +338,8 @@ def run(
     if folder.checkpoint is not None:
         # a torn or foreign file: one clear error, before anything is written
         state = check_checkpoint(folder.checkpoint, model)
+        if state is not None:  # refused now, not from inside fit: the run keeps its status
+            check_resumable(state["hyper_parameters"]["config"], config)
         if state is not None and folder.resumed:
             resumed_step = state["global_step"]
             epochs_done = state["epoch"] + 1  # Lightning counts epochs from 0
@@ -346,7 +348,8 @@ def run(
     if not fast_dev_run:
         folder.start(config, argv or sys.argv, style="lightning")
         if resumed_step is not None and rank_zero_only.rank == 0:
-            trim_metrics(folder.logs / "metrics.csv", epochs_done)  # logged again from here
+            # logged again from here
+            trim_metrics(folder.logs / "metrics.csv", epochs_done, resumed_step)
 {% if p.data_source != "synthetic" %}
         if splits.labels is not None and rank_zero_only.rank == 0:
             save_labels(splits.labels, folder.path)
