@@ -64,7 +64,9 @@ def casts_nothing(st) -> bool:
         if isinstance(n, cst.BinaryOperation) and isinstance(n.operator, cst.MatrixMultiply):
             return False
         if isinstance(n, cst.Call):
-            name = dotted(n.func) or (n.func.attr.value if isinstance(n.func, cst.Attribute) else "")
+            name = dotted(n.func) or (
+                n.func.attr.value if isinstance(n.func, cst.Attribute) else ""
+            )
             if name.rsplit(".", 1)[-1] not in _CASTS_NOTHING:
                 return False
     return True
@@ -116,7 +118,9 @@ def _autocast_args(ctx, call):
         kind = {"cuda": "fp16", "cpu": "bf16"}.get(device_type)
     else:
         text = code(dtype)
-        kind = "bf16" if "bfloat16" in text else "fp16" if text.endswith(("float16", "half")) else None
+        kind = (
+            "bf16" if "bfloat16" in text else "fp16" if text.endswith(("float16", "half")) else None
+        )
     return device_type, kind, enabled
 
 

@@ -97,10 +97,9 @@ def run(ctx) -> None:
     """Per hook: device moves (dropped in the step, to Lightning's device elsewhere), then
     the statements that leaves behind."""
     from torch_scaffold.convert.plan import BEFORE_OPT, EPOCH_END, EPOCH_START, HOOKS, TRAIN_STEP
+    from torch_scaffold.convert.rules.contexts import decide_outer_autocast
     from torch_scaffold.convert.rules.device import CudaToDevice, DropMoves
     from torch_scaffold.convert.rules.step import drop_optimizer_stmt
-
-    from torch_scaffold.convert.rules.contexts import decide_outer_autocast
 
     plan, roles = ctx.plan, ctx.plan.roles
     decide_outer_autocast(ctx)

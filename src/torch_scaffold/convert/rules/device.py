@@ -84,7 +84,7 @@ def placement(ctx) -> Placement:
 
 def _placement(ctx) -> Placement:
     moves = _model_moves(ctx)
-    found = [m for m in moves if m[1] != "cpu"] or moves
+    found = [m for m in moves if m[1][0] != "cpu"] or moves
     if found:
         node, where = found[0]
         return _spelled(ctx, node, where)
@@ -95,6 +95,10 @@ def _placement(ctx) -> Placement:
         where = _resolve(ctx, node, None, 0)
         if where is not None:
             return _spelled(ctx, None, where)
+    for call in ctx.parsed.of_type(cst.Call):  # a model of another name, moved to a GPU
+        mc = method_call(call)
+        if mc is not None and mc[1] == "cuda":
+            return _spelled(ctx, call, ("gpu", None))
     return _CPU
 
 
@@ -249,9 +253,13 @@ def _resolve(ctx, expr, at, depth):
         if body == orelse and body is not None:
             return body
         test = expr.test
-        if (ctx.parsed.qname(getattr(test, "func", test)) or "") == "torch.cuda.is_available":
-            if body == ("gpu", None) and orelse == ("cpu", None):
-                return ("cond", "torch.cuda.is_available()")
+        if isinstance(test, cst.Name):  # `use_cuda = torch.cuda.is_available()`, bound once
+            test = _single_assignment(ctx, test, at) or test
+        is_available = isinstance(test, cst.Call) and (
+            ctx.parsed.qname(test.func) == "torch.cuda.is_available"
+        )
+        if is_available and body == ("gpu", None) and orelse == ("cpu", None):
+            return ("cond", "torch.cuda.is_available()")
         return None
     if isinstance(expr, (cst.Name, cst.Attribute)) and dotted(expr) is not None:
         passed = _parameter(ctx, expr, at)
@@ -308,9 +316,7 @@ def _single_assignment(ctx, expr, at):
             if any(dotted(n) == target for n in walk(node.target)):
                 values.append(None)
         else:
-            if any(
-                i.asname is not None and dotted(i.asname.name) == target for i in node.items
-            ):
+            if any(i.asname is not None and dotted(i.asname.name) == target for i in node.items):
                 values.append(None)
     return values[0] if len(values) == 1 else None
 

@@ -133,7 +133,11 @@ def _environment(ctx) -> None:
         devices = '"auto"'  # the processes torchrun started: Lightning checks the count
     elif strategy:  # "ddp" if <condition> else "auto"
         devices = f'"auto" if {strategy.split(" if ", 1)[1].rsplit(" else ", 1)[0]} else {devices}'
-    plan.trainer_flags = {"accelerator": where.accelerator, "devices": devices, **plan.trainer_flags}
+    plan.trainer_flags = {
+        "accelerator": where.accelerator,
+        "devices": devices,
+        **plan.trainer_flags,
+    }
     ctx.note(
         MOVED,
         f"{where.why} -> Trainer(accelerator={where.accelerator}, devices={devices})",
