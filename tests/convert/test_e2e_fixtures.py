@@ -69,6 +69,7 @@ CASES = [
     "amp/autocast_forward_only_on_cpu",
     "amp/cpu_bf16_whole_step",
     "amp/cuda_amp_switched_off_on_cpu",
+    "amp/autocast_follows_the_device",
     "device/device_from_arguments",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.

@@ -103,6 +103,9 @@ def becomes_precision(ctx, call: cst.Call, whole_step: bool) -> bool:
     return False
 
 
+FOLLOWS = "the training device"
+
+
 def _autocast_args(ctx, call):
     """(device_type, "bf16" | "fp16" | None (unknown), enabled expression or None)."""
     q = _qname(ctx, call.func)
@@ -113,6 +116,12 @@ def _autocast_args(ctx, call):
     else:
         d = _arg(call, "device_type", 0)
         device_type = d.evaluated_value if isinstance(d, cst.SimpleString) else None
+        if (
+            isinstance(d, cst.Attribute)
+            and d.attr.value == "type"
+            and dotted(d.value) in ctx.plan.roles.devices
+        ):
+            device_type = FOLLOWS  # `device.type`: the device the batches (and model) are on
         dtype, enabled = _arg(call, "dtype", 1), _arg(call, "enabled", 2)
     if dtype is None:
         kind = {"cuda": "fp16", "cpu": "bf16"}.get(device_type)
@@ -141,7 +150,15 @@ def _precision(ctx, call: cst.Call, whole_step: bool) -> str | None:
     if device_type is None or dtype is None:
         return "its device type or dtype is not a literal the Trainer's precision can match"
     where = placement(ctx)
-    if device_type == "cuda":
+    follows = device_type == FOLLOWS
+    if follows:
+        # on a GPU it is CUDA autocast; on the CPU it stays, as written, in the hook
+        if where.cpu_only:
+            return "it autocasts on the CPU the script trains on"
+        if dtype == "fp16" and not ctx.plan.roles.scalers:
+            return 'no GradScaler: precision="16-mixed" would add loss scaling'
+        when = where.cuda_when
+    elif device_type == "cuda":
         if where.cpu_only:
             return "CUDA autocast does nothing where the script trains (not on a GPU)"
         if dtype == "fp16" and not ctx.plan.roles.scalers:
@@ -169,6 +186,11 @@ def _precision(ctx, call: cst.Call, whole_step: bool) -> str | None:
     if "precision" not in flags:
         flags["precision"] = flag
         ctx.note(MOVED, f"{code(call.func)}(...) -> Trainer(precision={flag})", call)
+    if follows:
+        return (
+            "its device type is the script's device: on the GPU Trainer(precision=...) "
+            "casts the same (the block then changes nothing), elsewhere the block does"
+        )
     return None
 
 
@@ -248,9 +270,11 @@ def _scaler_faithful(ctx) -> None:
         return
     for call, fp16_on_cuda in ctx.plan.kept_autocast:
         if fp16_on_cuda:
+            line = ctx.lineof(call)
             raise Refusal(
-                f"a GradScaler scales the loss, but autocast at line {ctx.lineof(call)} covers "
-                "only part of the step: Lightning scales the loss only with "
+                f"a GradScaler scales the loss, but `{code(call)[:50]}`"
+                + (f" (line {line})" if line else "")
+                + " covers only part of the step: Lightning scales the loss only with "
                 'precision="16-mixed" over the whole training_step; convert this by hand',
                 ctx.lineof(call),
             )

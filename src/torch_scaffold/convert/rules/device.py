@@ -83,18 +83,20 @@ def placement(ctx) -> Placement:
 
 
 def _placement(ctx) -> Placement:
-    moves = _model_moves(ctx)
-    found = [m for m in moves if m[1][0] != "cpu"] or moves
-    if found:
-        node, where = found[0]
-        return _spelled(ctx, node, where)
-    devices = sorted(d for d in ctx.plan.roles.devices)
-    if devices:  # no model move found: the batches' device
-        dev = devices[0]
-        node = cst.parse_expression(dev.replace(HOST, "self"))
-        where = _resolve(ctx, node, None, 0)
+    failure = None
+    try:
+        moves = _model_moves(ctx)
+        found = [m for m in moves if m[1][0] != "cpu"] or moves
+        if found:
+            return _spelled(ctx, *found[0])
+    except Refusal as r:  # the batches' device may still tell: they go where the model is
+        failure = r
+    for dev in sorted(ctx.plan.roles.devices):
+        where = _resolve(ctx, cst.parse_expression(dev.replace(HOST, "self")), None, 0)
         if where is not None:
             return _spelled(ctx, None, where)
+    if failure is not None:
+        raise failure
     for call in ctx.parsed.of_type(cst.Call):  # a model of another name, moved to a GPU
         mc = method_call(call)
         if mc is not None and mc[1] == "cuda":
