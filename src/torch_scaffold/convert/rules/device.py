@@ -130,13 +130,11 @@ def _spelled(ctx, node, where) -> Placement:
     elif kind == "cond":
         devices, test = "1", arg
     else:  # "var": the script's own device expression, visible where the Trainer is built
-        return Placement(
-            f"torch.device({arg}).type",
-            "1",
-            f'torch.device({arg}).type == "cuda"',
-            False,
-            f"the script's device `{arg}`{line}",
-        )
+        accelerator, when = f"torch.device({arg}).type", f'torch.device({arg}).type == "cuda"'
+        if guard is not None:
+            accelerator = f'{accelerator} if {code(guard)} else "cpu"'
+            when = f"{code(guard)} and {when}"
+        return Placement(accelerator, "1", when, False, f"the script's device `{arg}`{line}")
     if guard is not None:
         test = code(guard) if test == "True" else f"{code(guard)} and {test}"
     if test == "True":
@@ -181,7 +179,7 @@ def _model_moves(ctx) -> list:
                 (a.value for a in call.args if a.keyword is None or a.keyword.value == "device"),
                 None,
             )
-            if arg is None or _is_dtype(ctx, arg):
+            if arg is None or _is_dtype(ctx, arg) or "dtype" in (_last(arg) or ""):
                 continue
             where = _resolve(ctx, arg, call, 0)
         if where is None:
