@@ -3,7 +3,8 @@ its expected output to the end and compare every back-propagated loss and what t
 
 losstrace.py records the losses (the whole run: --steps is larger than any fixture's). What
 the original prints must appear, line for line and in order, in what the converted script
-prints (Lightning adds lines of its own). Each fixture here runs in a second or two.
+prints (Lightning adds lines of its own), and the converted run writes no file or folder
+the original does not. Each fixture here runs in a second or two.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ CASES = [
     "optimizer/learning_rate_drawn_at_random",
     "loops/next_across_epochs",
     "loops/while_steps",
+    "amp/autocast_forward_only_on_cpu",
+    "amp/cpu_bf16_whole_step",
+    "amp/cuda_amp_switched_off_on_cpu",
+    "amp/autocast_follows_the_device",
+    "device/device_from_arguments",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]
@@ -125,3 +131,8 @@ def _assert_runs_alike(original_folder, converted_folder, trace):
     for step, (a, b) in enumerate(zip(want, got)):
         assert abs(a - b) <= 1e-5 + 1e-4 * abs(a), f"loss {step}: original {a}, converted {b}"
     assert is_subsequence(want_out, got_out), (want_out, got_out)
+    # no lightning_logs/, checkpoints or other output the script did not write itself
+    made = {p.name for p in converted_folder.iterdir()} - {
+        p.name for p in original_folder.iterdir()
+    }
+    assert not made, made

@@ -199,6 +199,32 @@ def test_already_lightning_is_left_alone():
     assert res.already_lightning and res.code is None
 
 
+@pytest.mark.parametrize(
+    "script",
+    [
+        "import lightning as L\nfrom models import Net\nL.Trainer(max_epochs=1).fit(Net())\n",
+        (
+            "import torch\nfrom lightning.fabric import Fabric\nfabric = Fabric()\n"
+            "model = torch.nn.Linear(2, 1)\nfabric.backward(model(torch.randn(1, 2)).sum())\n"
+        ),
+    ],
+    ids=["trainer", "fabric"],
+)
+def test_scripts_that_train_with_lightning_are_left_alone(script):
+    res = convert_source(script, "t.py")
+    assert res.already_lightning and res.code is None
+    assert "already uses Lightning" in res.entries[0].text
+
+
+def test_lightning_imported_only_for_seeding_still_converts():
+    code, _ = ok("import pytorch_lightning\npytorch_lightning.seed_everything(0)\n" + loop("""
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+    """))
+    assert "training_step" in code
+
+
 def test_syntax_error_is_a_script_error_with_line():
     with pytest.raises(ScriptError) as err:
         convert_source("def f(:\n", "bad.py")
@@ -311,15 +337,85 @@ def test_loop_inside_main_guard_keeps_per_epoch_state_on_the_module():
     assert "self.running_loss = 0.0" in code and "def training_step(self, data, i)" in code
 
 
-def test_cuda_autocast_without_enabled_flag_stays_fp32_on_cpu_machines():
-    code, _ = ok(loop("""
+def test_cuda_autocast_without_a_scaler_stays_as_written():
+    # precision="16-mixed" would add loss scaling the script does not have
+    code, report = ok(loop("""
         with torch.cuda.amp.autocast():
             loss = nn.functional.mse_loss(model(x), y)
         loss.backward()
         opt.step()
-    """))
-    assert 'precision="16-mixed" if torch.cuda.is_available() else "32-true"' in code
+    """).replace("nn.Linear(2, 1)", "nn.Linear(2, 1).cuda()"))
+    assert "precision" not in code
+    step = code.split("def training_step")[1].split("def configure")[0]
+    assert "with torch.cuda.amp.autocast():" in step
+    assert "kept as written" in report and "add loss scaling" in report
+
+
+def test_whole_step_cuda_amp_with_a_scaler_becomes_16_mixed_on_the_gpu():
+    code, _ = ok(loop("""
+        with torch.autocast("cuda"):
+            loss = nn.functional.mse_loss(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    """).replace("nn.Linear(2, 1)", "nn.Linear(2, 1).cuda()\nscaler = torch.cuda.amp.GradScaler()"))
+    assert 'accelerator="gpu"' in code and 'precision="16-mixed"' in code
     assert "autocast" not in code.split("def training_step")[1].split("def configure")[0]
+
+
+def test_autocast_around_the_model_only_stays_a_region():
+    code, report = ok(loop("""
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x)
+        loss = nn.functional.mse_loss(out, y)
+        loss.backward()
+        opt.step()
+    """))
+    assert "precision" not in code
+    assert 'with torch.autocast("cpu", dtype=torch.bfloat16):' in code
+    assert "covers only part of the step" in report
+
+
+def test_cpu_script_trains_on_one_cpu_and_writes_nothing_of_lightnings():
+    code, report = ok(loop("""
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+    """))
+    trainer = code.split("pl.Trainer(")[1]
+    for flag in ('accelerator="cpu"', "devices=1", "logger=False", "enable_checkpointing=False"):
+        assert flag in trainer
+    assert "remove them to get Lightning's lightning_logs/ and checkpoints" in report
+
+
+def test_model_moved_to_cuda_under_a_helpers_condition_is_refused():
+    res = conv("""
+        def build(use_gpu):
+            net = nn.Linear(2, 1)
+            if use_gpu:
+                net = net.cuda()
+            return net
+
+        model = build(False)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for x in torch.randn(3, 4, 2):
+            loss = model(x).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    """)
+    assert res.code is None
+    assert any("cannot evaluate" in e.text for e in res.refusals), res.entries
+
+
+def test_dataparallel_trains_on_one_device():
+    code, report = ok(loop("""
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+    """).replace("nn.Linear(2, 1)", "nn.DataParallel(nn.Linear(2, 1))"))
+    assert "devices=1" in code and 'devices="auto"' not in code
+    assert "DataParallel" in report and "one device" in report
 
 
 def test_train_function_also_used_for_evaluation_is_kept():

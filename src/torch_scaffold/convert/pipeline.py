@@ -9,7 +9,7 @@ import libcst as cst
 
 from torch_scaffold.convert import analyze, emit, report, sections, state
 from torch_scaffold.convert.limits import check_size
-from torch_scaffold.convert.nodes import code, dotted, set_index, walk
+from torch_scaffold.convert.nodes import set_index, walk
 from torch_scaffold.convert.parse import parse
 from torch_scaffold.convert.plan import Context, Facts, Pass, Plan
 from torch_scaffold.convert.result import (
@@ -75,20 +75,6 @@ PASSES: tuple[Pass, ...] = (
 )
 
 
-def _already_lightning(parsed) -> bool:
-    imports = has_module = False
-    for node in parsed.of_type(cst.Import, cst.ImportFrom):
-        if "lightning" in code(node):
-            imports = True
-            break
-    for node in parsed.of_type(cst.ClassDef):
-        for base in node.bases:
-            q = parsed.qname(base.value) or dotted(base.value) or ""
-            if q.endswith("LightningModule"):
-                has_module = True
-    return imports and has_module
-
-
 def convert(
     source: str, filename: str = "<stdin>", *, partial: bool = False, style=None
 ) -> Conversion:
@@ -141,14 +127,11 @@ def _where(exc: BaseException) -> str:
 
 
 def _convert(parsed, source: str, filename: str, partial: bool, style) -> Conversion:
-    if _already_lightning(parsed):
+    lightning = refusals.uses_lightning(parsed)
+    if lightning:
         return Conversion(
             None,
-            [
-                ReportEntry(
-                    KEPT, "already a Lightning script (defines a LightningModule); nothing to do"
-                )
-            ],
+            [ReportEntry(KEPT, f"already uses Lightning ({lightning}); nothing to do")],
             already_lightning=True,
         )
     ix = analyze.Index(parsed)

@@ -16,6 +16,7 @@ from torch_scaffold.convert.result import ReportEntry
 if TYPE_CHECKING:
     from torch_scaffold.convert.analyze import Index, LoopFacts
     from torch_scaffold.convert.parse import Parsed
+    from torch_scaffold.convert.rules.device import Placement
     from torch_scaffold.convert.rules.roles import Roles
     from torch_scaffold.convert.sections import RawSections
     from torch_scaffold.convert.style import Style
@@ -91,7 +92,12 @@ class Plan:
     roles: Roles | None = None  # optimizers, schedulers, scalers... of the moved code
     name_map: dict[str, cst.BaseExpression] = field(default_factory=dict)  # local -> self.attr
     resume_names: set[str] = field(default_factory=set)  # names the resume block assigned
-    used_scaler: bool = False  # a GradScaler scaled the loss: precision="16-mixed"
+    used_scaler: bool = False  # a GradScaler scaled the loss (removed: Lightning scales)
+    # autocast regions kept as written in the hooks, and whether each can run fp16 on CUDA
+    # (then a GradScaler's scaling has no faithful equivalent: rules/amp.py refuses)
+    kept_autocast: list[tuple[cst.Call, bool]] = field(default_factory=list)
+    outer_autocast: list[tuple[cst.Call, cst.With]] = field(default_factory=list)  # around the loop
+    placement: Placement | None = None  # where the script trains (rules/device.py)
     accum_factor: str | None = None  # `if (i + 1) % N == 0: step` -> N
     # --- the optimizer built in configure_optimizers (rules/optimizer_build.py)
     built_optimizer: str | None = None  # `torch.optim.SGD(self.model.parameters(), ...)`

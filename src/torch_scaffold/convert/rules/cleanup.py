@@ -59,14 +59,17 @@ def _trivial(st) -> bool:
     return False
 
 
-def clean(ctx, stmts: list, roles, in_step: bool) -> list:
-    """Drop mode switches and grad-mode blocks (in_step) and anything left empty."""
+def clean(ctx, stmts: list, roles, in_step: bool, whole_step: bool = False) -> list:
+    """Drop mode switches and grad-mode blocks (in_step) and anything left empty.
+    whole_step: `stmts` is all of training_step, so an autocast block among them that is
+    the only code autocast would cast can become the Trainer's precision."""
     out = []
     for st in stmts:
         if in_step and _is_mode_switch(st, roles):
             ctx.count_removed("model.train()/eval()")
             continue
-        if in_step and isinstance(st, cst.With) and amp.transparent_with(ctx, st):
+        whole = whole_step and all(amp.casts_nothing(o) for o in stmts if o is not st)
+        if in_step and isinstance(st, cst.With) and amp.transparent_with(ctx, st, whole):
             ctx.count_removed("no_grad/inference_mode/set_grad_enabled/autocast blocks")
             out += clean(ctx, body_of(st), roles, in_step)
             continue
@@ -94,10 +97,12 @@ def run(ctx) -> None:
     """Per hook: device moves (dropped in the step, to Lightning's device elsewhere), then
     the statements that leaves behind."""
     from torch_scaffold.convert.plan import BEFORE_OPT, EPOCH_END, EPOCH_START, HOOKS, TRAIN_STEP
+    from torch_scaffold.convert.rules.contexts import decide_outer_autocast
     from torch_scaffold.convert.rules.device import CudaToDevice, DropMoves
     from torch_scaffold.convert.rules.step import drop_optimizer_stmt
 
     plan, roles = ctx.plan, ctx.plan.roles
+    decide_outer_autocast(ctx)
     for hook in (EPOCH_START, EPOCH_END):  # zero_grad() and the like, outside the step
         plan.sections[hook] = [
             s for s in plan.sections[hook] if not drop_optimizer_stmt(ctx, s, roles)
@@ -108,4 +113,5 @@ def run(ctx) -> None:
         # only statements that name a move can change: the rest stay unrebuilt
         stmts = [s.visit(mover) if mentions(s, _MOVES) else s for s in plan.sections[hook]]
         in_step = (in_step or hook == EPOCH_START) and not plan.manual
-        plan.sections[hook] = clean(ctx, stmts, roles, in_step=in_step)
+        whole = hook == TRAIN_STEP and not ctx.loop.closure_fn
+        plan.sections[hook] = clean(ctx, stmts, roles, in_step=in_step, whole_step=whole)

@@ -5,7 +5,7 @@ Lightning runs the batch loop, so a `with` around it cannot stay where it was:
   goes; the loop's data is what the bar wrapped, and the calls on the bar inside the loop
   (`pbar.update()`, `pbar.set_postfix(...)`) go with it (`pbar.write(s)` becomes `print(s)`);
   Lightning shows its own progress bar. Any other use of the bar is refused;
-- autocast and grad-mode blocks go (autocast becomes Trainer(precision=...));
+- grad-mode blocks go; autocast becomes Trainer(precision=...) where that is the same;
 - anything else (`with open(...) as f`, a profiler) is refused: dropping it would change
   what the script does.
 """
@@ -54,7 +54,7 @@ def strip(ctx, sections: dict) -> dict:
                     w,
                 )
             elif amp.is_autocast(ctx, call):
-                amp.note_autocast(ctx, call)
+                ctx.plan.outer_autocast.append((call, w))  # decided once roles are known
             elif not amp.is_grad_ctx(ctx, call):
                 raise Refusal(
                     f"`with {code(call)[:60]}` around the training loop cannot be kept: "
@@ -136,3 +136,15 @@ class _DropBarCalls(cst.CSTTransformer):
                 body=[cst.Expr(cst.Call(func=cst.Name("print"), args=[call.args[0]]))]
             )
         return cst.RemovalSentinel.REMOVE
+
+
+def decide_outer_autocast(ctx) -> None:
+    """An autocast block around the whole batch loop: Trainer(precision=...), or refused
+    (Lightning runs the loop, so the block cannot stay where it was)."""
+    for call, w in ctx.plan.outer_autocast:
+        if not amp.becomes_precision(ctx, call, whole_step=True):
+            raise Refusal(
+                f"`with {code(call)[:60]}` around the training loop has no Trainer precision "
+                "that casts the same code on the same device; move it inside the loop body",
+                ctx.lineof(w),
+            )

@@ -1,5 +1,9 @@
 """DDP / DataParallel boilerplate -> Trainer(strategy=..., devices=...).
 
+A DDP script runs under torchrun: the Trainer gets strategy="ddp" and devices="auto" (Lightning
+then checks the device count against torchrun's world size). DataParallel is one process: one
+device (trainer_flags.py).
+
 Lightning launches the processes, sets up the process group, wraps the model and
 adds a DistributedSampler, so those lines go.
 """
@@ -110,8 +114,10 @@ def run(ctx) -> None:
                 else:
                     ctx.note(
                         MOVED,
-                        f'{code(node)[:50]} -> Lightning\'s default devices="auto" '
-                        "(on several GPUs Lightning uses DDP, not DataParallel)",
+                        f"{code(node)[:50]} -> one device: DataParallel splits each batch "
+                        "within one process (the same step, except BatchNorm's statistics, "
+                        "which it computes per GPU); Lightning on several GPUs would run DDP, "
+                        "another batch size and data split",
                         node,
                     )
             elif q.endswith("DistributedSampler") and node.args:

@@ -7,7 +7,7 @@ from bisect import bisect_left
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import method_call, walk
+from torch_scaffold.convert.nodes import code, dotted, method_call, walk
 
 _ENV = re.compile(r"(^|_)envs?$", re.IGNORECASE)  # env.step(action), train_env.step(...)
 
@@ -18,14 +18,38 @@ _REFUSED_MODULES = {
     "torch.distributed.fsdp": "FSDP code must be rewritten by hand (use Trainer(strategy='fsdp'))",
     "torch.distributed.tensor.parallel": "tensor-parallel code must be rewritten by hand",
     "torch.distributed.pipelining": "pipeline-parallel code must be rewritten by hand",
+    "deepspeed": "uses DeepSpeed's engine (it runs backward and the step itself): use "
+    "Trainer(strategy='deepspeed') by hand",
 }
+
+_LIGHTNING = ("lightning", "pytorch_lightning")
+_LAUNCHERS = ("multiprocessing.spawn", "multiprocessing.start_processes")
+
+
+def uses_lightning(parsed) -> str | None:
+    """What shows that the script already trains with Lightning (a LightningModule, a
+    Trainer or Fabric of the lightning packages), with its line; None when nothing does.
+    An import alone (for seed_everything, say) is no sign: such a script still converts."""
+    imported = any(base.split(".")[0] in _LIGHTNING for base in parsed.aliases.values())
+    for node in parsed.of_type(cst.ClassDef):
+        for base in node.bases:
+            q = parsed.qname(base.value) or dotted(base.value) or ""
+            if q.endswith("LightningModule") and (imported or q.split(".")[0] in _LIGHTNING):
+                return f"a LightningModule (class {node.name.value}, line {parsed.line(node)})"
+    if not imported:
+        return None
+    for node in parsed.of_type(cst.Call):
+        q = parsed.qname(node.func) or ""
+        if q.split(".")[0] in _LIGHTNING and q.rsplit(".", 1)[-1] in ("Trainer", "Fabric"):
+            return f"Lightning's {q.rsplit('.', 1)[-1]} (line {parsed.line(node)})"
+    return None
 
 
 def find(parsed, ix) -> list[tuple[str, int | None]]:
     found: list[tuple[int, str, int | None]] = []  # (depth-first position, why, line)
     pos = parsed.index.pos
     has_optimizer = bool(ix.optim_targets)
-    share_memory = mp_process = None
+    share_memory = mp_process = spawn = accelerate = backward_of = None
     heads = _refused_heads(parsed.aliases)
     if heads:
         for node in parsed.of_type(cst.Name, cst.Attribute):
@@ -43,8 +67,14 @@ def find(parsed, ix) -> list[tuple[str, int | None]]:
         q = parsed.qname(node.func) or ""
         if mc and mc[1] == "share_memory":
             share_memory = node
-        if q.endswith(("multiprocessing.Process", "multiprocessing.spawn")):
+        if q.endswith(("multiprocessing.Process",) + _LAUNCHERS):
             mp_process = node
+        if q.endswith(_LAUNCHERS) and spawn is None:
+            spawn = node
+        if q.split(".")[0] == "accelerate" and accelerate is None:
+            accelerate = node
+        if mc and mc[1] == "backward" and node.args and node.args[0].keyword is None:
+            backward_of = backward_of or node  # `accelerator.backward(loss)`
         if mc and mc[1] == "step" and isinstance(mc[0], cst.Name) and _ENV.search(mc[0].value):
             why = "reinforcement-learning loop (env.step) has no LightningModule equivalent"
             found.append((pos[id(node)], why, parsed.line(node)))
@@ -75,6 +105,22 @@ def find(parsed, ix) -> list[tuple[str, int | None]]:
                 parsed.line(mp_process),
             )
         )
+    elif spawn is not None:
+        why = (
+            f"starts its own processes with {code(spawn.func)}() (line {parsed.line(spawn)}): "
+            "Lightning launches the training processes itself, so the converted script "
+            "would launch inside a launch; remove the spawn and pass "
+            'Trainer(strategy="ddp", devices=N) by hand'
+        )
+        out.append((why, parsed.line(spawn)))
+    if accelerate is not None:
+        at = backward_of or accelerate
+        why = (
+            f"uses Accelerate (`{code(at)[:50]}`, line {parsed.line(at)}): Accelerate "
+            "already runs the devices, precision and backward() that Lightning would; "
+            "convert it by hand (or keep it)"
+        )
+        out.append((why, parsed.line(at)))
     # keep the first reason per line
     seen, unique = set(), []
     for why, line in out:

@@ -60,12 +60,18 @@ def _accum_factor(test: cst.BaseExpression) -> cst.BaseExpression | None:
     return None
 
 
-def flatten(ctx, body: list, roles) -> list:
-    """Unwrap `with autocast()` / `if training:` / accumulation ifs around the step."""
+def flatten(ctx, body: list, roles, clean_before: bool = True) -> list:
+    """Unwrap `with autocast()` / `if training:` / accumulation ifs around the step.
+    clean_before: nothing ahead of `body` in the step computes what autocast would cast."""
     out = []
-    for st in body:
-        if isinstance(st, cst.With) and _has_backward(st) and amp.transparent_with(ctx, st):
-            out += flatten(ctx, body_of(st), roles)
+    for i, st in enumerate(body):
+        clean_before = clean_before and all(amp.casts_nothing(b) for b in body[i - 1 : i] if i)
+        if (
+            isinstance(st, cst.With)
+            and _has_backward(st)
+            and amp.transparent_with(ctx, st, clean_before and _clean_after_backward(st))
+        ):
+            out += flatten(ctx, body_of(st), roles, clean_before)
         elif (
             isinstance(st, cst.If)
             and st.orelse is None
@@ -93,10 +99,18 @@ def flatten(ctx, body: list, roles) -> list:
                     f"`if {code(st.test)}:` around backward() assumed true in training_step",
                     st,
                 )
-            out += flatten(ctx, body_of(st), roles)
+            out += flatten(ctx, body_of(st), roles, clean_before)
         else:
             out.append(st)
     return out
+
+
+def _clean_after_backward(st: cst.With) -> bool:
+    """The statements in the block after the one that calls backward() cast nothing: in
+    Lightning they run after training_step, outside its autocast."""
+    body = body_of(st)
+    at = next(i for i, s in enumerate(body) if _has_backward(s))
+    return all(amp.casts_nothing(s) for s in body[at + 1 :])
 
 
 def split(ctx, body: list, roles) -> None:

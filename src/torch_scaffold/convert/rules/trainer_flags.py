@@ -1,4 +1,4 @@
-"""Trainer(...) arguments: epochs or steps, the training data, precision.
+"""Trainer(...) arguments: epochs or steps, the training data, the device, no logger.
 
 The script's own seeding (torch.manual_seed, random.seed, ...) stays exactly as written:
 pl.seed_everything would also reseed `random` and numpy, and so change what a script
@@ -102,9 +102,7 @@ def run(ctx) -> None:
             MOVED,
             "the loop fetches its own batches: Trainer iterates a placeholder stream, one item per step",
         )
-    if ctx.plan.used_scaler and "precision" not in flags:
-        # a GradScaler only scales on CUDA; on a CPU-only machine the script trains in fp32
-        flags["precision"] = '"16-mixed" if torch.cuda.is_available() else "32-true"'
+    _environment(ctx)
     # model class for the LightningModule's name
     for m in ctx.plan.roles.models:
         cls = _constructed_class(ctx, m)
@@ -118,6 +116,42 @@ def run(ctx) -> None:
             break
     _model_back_on_device(ctx)
     _evaluation_report(ctx)
+
+
+def _environment(ctx) -> None:
+    """The Trainer runs where the script ran and writes nothing the script did not: its
+    device (never "auto": on several GPUs that is DDP, another batch size and data split),
+    no logger, no checkpoints."""
+    from torch_scaffold.convert.result import KEPT
+    from torch_scaffold.convert.rules.device import placement
+
+    plan = ctx.plan
+    where = placement(ctx)
+    strategy = plan.trainer_flags.get("strategy")
+    devices = where.devices
+    if strategy == '"ddp"':
+        devices = '"auto"'  # the processes torchrun started: Lightning checks the count
+    elif strategy:  # "ddp" if <condition> else "auto"
+        devices = f'"auto" if {strategy.split(" if ", 1)[1].rsplit(" else ", 1)[0]} else {devices}'
+    plan.trainer_flags = {
+        "accelerator": where.accelerator,
+        "devices": devices,
+        **plan.trainer_flags,
+    }
+    ctx.note(
+        MOVED,
+        f"{where.why} -> Trainer(accelerator={where.accelerator}, devices={devices})",
+    )
+    plan.trainer_flags["logger"] = "False"
+    off = "logger=False"
+    if not any("ModelCheckpoint" in c for c in plan.callbacks):
+        plan.trainer_flags["enable_checkpointing"] = "False"
+        off += ", enable_checkpointing=False"
+    ctx.note(
+        KEPT,
+        f"no logger, checkpoint or output folder the script did not write: Trainer({off}); "
+        "remove them to get Lightning's lightning_logs/ and checkpoints",
+    )
 
 
 def _report_optimizers(ctx) -> None:
