@@ -142,10 +142,15 @@ def shim_path(e: Entry, work: Path) -> str:
     """PYTHONPATH: the weights hook, then only the shims this script needs."""
     d = work / "_shims"
     d.mkdir(exist_ok=True)
-    for name in e.shims:
-        if not (SHIMS / name).exists():
-            raise PrepError(f"no shim named {name!r} in {SHIMS}")
-        (d / name).symlink_to(SHIMS / name)
+    for shim in e.shims:
+        # "torchvision": the package shims/torchvision; "data_util=mnist_arrays": the module
+        # shims/mnist_arrays.py under the name the script imports
+        name, _, source = shim.partition("=")
+        src = SHIMS / source if source else SHIMS / name
+        src = src if src.exists() else src.with_suffix(".py")
+        if not src.exists():
+            raise PrepError(f"no shim named {source or name!r} in {SHIMS}")
+        (d / (name + src.suffix)).symlink_to(src)
     return os.pathsep.join([str(HOOK), str(d)])
 
 

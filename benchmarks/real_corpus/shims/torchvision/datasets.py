@@ -29,7 +29,7 @@ class _ImageDataset(torch.utils.data.Dataset):
             train = split in ("train", "training", "unlabeled", "extra")
         self.root, self.train = root, train
         self.transform, self.target_transform = transform, target_transform
-        n = TRAIN_LEN if train else TEST_LEN
+        n = getattr(self, "length", (TRAIN_LEN, TEST_LEN))[0 if train else 1]
         g = _rng(type(self).__name__, train)
         self.targets = torch.from_numpy(g.integers(0, self.num_classes, n)).long()
         # a class-dependent mean, so that a model can learn something
@@ -124,6 +124,7 @@ class STL10(_ColourDataset):
 class ImageFolder(_ColourDataset):
     shape = (64, 64, 3)
     num_classes = 2
+    length = (64, 32)  # train, val: fewer, as the scripts resize them up to 224x224
 
     def __init__(self, root=None, transform=None, target_transform=None, **kwargs):
         super().__init__(root, train=os.path.basename(str(root).rstrip("/")) != "val",
