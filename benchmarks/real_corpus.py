@@ -31,6 +31,7 @@ with its detail goes to benchmarks/real_corpus/outcomes.md. OMP_NUM_THREADS=1 th
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -285,6 +286,7 @@ def main() -> int:
     ap.add_argument("--scaffold", default=None, help="the CLI (default: scaffold beside --python)")
     ap.add_argument("--losstrace", default=str(LOSSTRACE), help="the shared tools' losstrace.py")
     ap.add_argument("--timeout", type=float, default=120, help="seconds per original run")
+    ap.add_argument("--jobs", type=int, default=1, help="scripts run at once")
     ap.add_argument("--no-save", action="store_true")
     a = ap.parse_args()
     a.scaffold = a.scaffold or str(Path(a.python).parent / "scaffold")
@@ -292,10 +294,15 @@ def main() -> int:
     if a.only:
         entries = [e for e in entries if e.id in a.only]
     results = {}
-    for e in entries:
+
+    def one(e):
         results[e.id] = run_one(e, a)
         outcome, detail, dt = results[e.id]
-        print(f"{e.id:<28} {outcome:<18} {dt:5.1f}s  {detail}", flush=True)
+        print(f"{e.id:<32} {outcome:<18} {dt:5.1f}s  {detail}", flush=True)
+
+    # scripts are independent processes: --jobs 2 halves the wall time where two cores are free
+    with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
+        list(pool.map(one, entries))
     counts = Counter(r[0] for r in results.values())
     print(f"scripts {len(entries)}, repositories {len({e.repo for e in entries})}; "
           + ", ".join(f"{k} {counts.get(k, 0)}" for k in OUTCOME_ORDER))
