@@ -248,6 +248,17 @@ def run_one(e: Entry, a) -> tuple[str, str, float]:
     return "same", f"{len(orig)} losses and the final weights equal", time.perf_counter() - t0
 
 
+def saved_outcomes() -> dict[str, tuple[str, str, float]]:
+    """{id: (outcome, detail, 0)} from outcomes.md, as write_outcomes wrote it."""
+    saved = {}
+    if OUTCOMES.is_file():
+        for line in OUTCOMES.read_text(encoding="utf-8").splitlines()[6:]:
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+            if len(cells) == 5:
+                saved[cells[0]] = (cells[3], cells[4].replace("\\|", "|"), 0.0)
+    return saved
+
+
 def write_outcomes(entries, results):
     lines = ["# Real corpus: per-script outcomes", "",
              "Written by `python benchmarks/real_corpus.py`; the manifest is `manifest.yaml`.", "",
@@ -278,7 +289,7 @@ def write_section(entries, counts):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", nargs="*", help="ids to run (default: all); nothing is saved")
+    ap.add_argument("--only", nargs="*", help="ids to run (default: all); the others keep their saved outcome")
     ap.add_argument("--manifest", default=str(MANIFEST))
     ap.add_argument("--mirror-dir", default="/work/.mirror")
     ap.add_argument("--work", default="/tmp/real_corpus")
@@ -306,9 +317,16 @@ def main() -> int:
     counts = Counter(r[0] for r in results.values())
     print(f"scripts {len(entries)}, repositories {len({e.repo for e in entries})}; "
           + ", ".join(f"{k} {counts.get(k, 0)}" for k in OUTCOME_ORDER))
-    if not a.no_save and not a.only:
-        write_outcomes(entries, results)
-        write_section(entries, counts)
+    if not a.no_save:
+        # --only reruns some scripts: the others keep their saved outcome
+        everything = load_manifest(Path(a.manifest))
+        merged = {**saved_outcomes(), **results} if a.only else results
+        missing = [e.id for e in everything if e.id not in merged]
+        if missing:
+            print(f"not saved: no outcome yet for {', '.join(missing)}")
+            return 1
+        write_outcomes(everything, merged)
+        write_section(everything, Counter(merged[e.id][0] for e in everything))
     return 0
 
 
