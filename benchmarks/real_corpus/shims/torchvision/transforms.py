@@ -61,8 +61,11 @@ class Normalize:
         self.mean, self.std = mean, std
 
     def __call__(self, t):
-        mean = torch.as_tensor(self.mean, dtype=t.dtype).view(-1, 1, 1)
-        std = torch.as_tensor(self.std, dtype=t.dtype).view(-1, 1, 1)
+        # torchvision 0.2, which old tutorials were written for, zipped channels with the means:
+        # (0.5, 0.5, 0.5) on a 1-channel MNIST image normalised that one channel
+        c = t.shape[-3]
+        mean = torch.as_tensor(self.mean, dtype=t.dtype).reshape(-1)[:c].view(-1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=t.dtype).reshape(-1)[:c].view(-1, 1, 1)
         return (t - mean) / std
 
 
