@@ -1,2 +1,7 @@
 """A stand-in for IPython, for notebooks run as scripts: displaying is not what is compared."""
 from . import display  # noqa: F401
+
+
+def get_ipython():
+    """None: not inside IPython (matplotlib asks when IPython is imported)."""
+    return None
