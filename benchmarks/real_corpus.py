@@ -109,9 +109,10 @@ def notebook_code(raw: bytes) -> str:
             continue
         src = cell["source"]
         src = "".join(src) if isinstance(src, list) else src
-        if src.lstrip().startswith("%%"):
+        if src.startswith("%%"):
             continue
-        lines = [("# " + l if l.lstrip().startswith(("%", "!")) else l) for l in src.splitlines()]
+        # IPython lines start at column 0; an indented `% (...)` continues a Python expression
+        lines = [("# " + l if l.startswith(("%", "!")) else l) for l in src.splitlines()]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

@@ -34,6 +34,7 @@ def mirror(tmp_path):
         {"cell_type": "code", "source": ["%matplotlib inline\n", "import math\n"]},
         {"cell_type": "code", "source": "%%bash\necho hi"},
         {"cell_type": "code", "source": ["!pip install x\n", "y = math.pi"]},
+        {"cell_type": "code", "source": ["print('%d'\n", "      % 3)"]},
     ]}
     (repo / "nb.ipynb").write_text(json.dumps(nb))
     _git(repo, "init", "-q")
@@ -68,7 +69,8 @@ def test_a_notebook_becomes_its_code_cells_without_ipython_lines(mirror, tmp_pat
     mirror_dir, commit = mirror
     script = real_corpus.prepare(_entry(commit, path="nb.ipynb"), mirror_dir, tmp_path / "work")
     assert script.name == "nb.py"
-    assert script.read_text() == "# %matplotlib inline\nimport math\n\n# !pip install x\ny = math.pi\n"
+    assert script.read_text() == (
+        "# %matplotlib inline\nimport math\n\n# !pip install x\ny = math.pi\n\nprint('%d'\n      % 3)\n")
 
 
 def test_weights_compare_as_a_multiset_by_shape():
