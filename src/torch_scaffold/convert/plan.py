@@ -61,6 +61,9 @@ class Plan:
     kind: str  # the loop's kind: "loader" | "steps" | "closure"
     # --- the LightningModule
     manual: bool = False  # two or more optimizers: manual optimization
+    # manual optimization: optimizer.step() calls per iteration (each is a global step), or
+    # None with the node and the reason that number varies (rules/step.py)
+    manual_steps: tuple[int | None, cst.CSTNode | None, str] = (1, None, "")
     sections: dict[str, list[cst.BaseStatement]] = field(default_factory=dict)  # hook -> body
     closure_tail: list[cst.BaseStatement] = field(default_factory=list)  # after step(closure)
     optimizers: list[str] = field(default_factory=list)  # expressions in moved code

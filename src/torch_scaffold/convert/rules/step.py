@@ -46,6 +46,65 @@ def _steps_optimizer(node, roles) -> bool:
     return False
 
 
+def _is_step_call(n, roles) -> bool:
+    mc = method_call(n) if isinstance(n, cst.Call) else None
+    return mc is not None and mc[1] == "step" and (
+        roles.is_opt(dotted(mc[0])) or dotted(mc[0]) in roles.scalers
+    )
+
+
+class _NotFixed(Exception):
+    """The number of optimizer steps per iteration is not a fixed fact of the code."""
+
+    def __init__(self, node, why: str):
+        self.node, self.why = node, why
+
+
+def _literal_range(it: cst.BaseExpression) -> int | None:
+    """`range(5)` -> 5; anything else -> None."""
+    if (
+        isinstance(it, cst.Call)
+        and dotted(it.func) == "range"
+        and len(it.args) == 1
+        and isinstance(it.args[0].value, cst.Integer)
+        and it.args[0].keyword is None
+    ):
+        return int(it.args[0].value.value, 0)
+    return None
+
+
+def _steps_in(node, roles) -> int:
+    """Optimizer steps that `node` runs, every time it runs; _NotFixed when that varies."""
+    if not _steps_optimizer(node, roles):
+        return 0
+    if isinstance(node, cst.SimpleStatementLine):
+        for n in walk(node):
+            if isinstance(n, (cst.IfExp, cst.BooleanOperation, cst.Lambda)):
+                raise _NotFixed(node, "an optimizer steps under a condition")
+        return sum(1 for n in walk(node) if _is_step_call(n, roles))
+    if isinstance(node, cst.With):
+        return sum(_steps_in(s, roles) for s in node.body.body)
+    times = _literal_range(node.iter) if isinstance(node, cst.For) else None
+    if times is not None and node.orelse is None:
+        return times * sum(_steps_in(s, roles) for s in node.body.body)
+    raise _NotFixed(node, "an optimizer steps under a condition or in a loop")
+
+
+def steps_per_iteration(body: list, roles) -> tuple[int | None, cst.CSTNode | None, str]:
+    """How many optimizer.step() calls one iteration of the loop makes: Lightning's manual
+    optimization counts each as a global step. (n, None, "") when n is the same on every
+    iteration, else (None, node, why)."""
+    for st in body:
+        for n in walk(st):
+            # an iteration that ends early makes fewer steps (or an inner loop that breaks)
+            if isinstance(n, (cst.Continue, cst.Break, cst.Return)):
+                return None, n, "an iteration may end early (continue/break/return)"
+    try:
+        return sum(_steps_in(st, roles) for st in body), None, ""
+    except _NotFixed as e:
+        return None, e.node, e.why
+
+
 def _mentions(node, exprs: set[str]) -> bool:
     for n in walk(node):
         if isinstance(n, (cst.Name, cst.Attribute)) and dotted(n) in exprs:
@@ -230,6 +289,7 @@ def manual(ctx, body: list, roles) -> None:
                 return cst.parse_expression(f"self.manual_backward({code(mc[0])})")
             return updated
 
+    plan.manual_steps = steps_per_iteration(body, roles)
     out = [st.visit(Rewrite()) for st in body]
     locals_ = [n.replace(".", "_").replace("__host___", "") for n in names]
     head = ", ".join(locals_) + ("," if len(locals_) == 1 else "")

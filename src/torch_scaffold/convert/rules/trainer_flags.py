@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torch_scaffold.convert.analyze import Refusal
 from torch_scaffold.convert.nodes import code, dotted, method_call, walk
 from torch_scaffold.convert.plan import HOST
 from torch_scaffold.convert.result import MOVED
@@ -55,11 +56,16 @@ def run(ctx) -> None:
         )
         _epochs_after_resume(ctx, raw.max_epochs)
     if raw.max_steps is not None:
-        flags["max_steps"] = code(raw.max_steps)
+        flags["max_steps"] = _max_steps(ctx, raw.max_steps)
         ctx.note(
             MOVED,
             f"step loop (lines {parsed.line(raw.replaced)}-{parsed.end_line(raw.replaced)}) "
-            f"-> Trainer(max_steps={flags['max_steps']})",
+            f"-> Trainer(max_steps={flags['max_steps']})"
+            + (
+                f" ({plan.manual_steps[0]} optimizer steps per iteration, each a Lightning step)"
+                if plan.manual and plan.manual_steps[0] != 1
+                else ""
+            ),
             None,
         )
     loop = ctx.loop.batch_loop
@@ -280,6 +286,26 @@ def _model_back_on_device(ctx) -> None:
         ctx.plan.post_fit.append(
             f"{models[0]}.to({devices[0]})  # Lightning returns the model on the CPU"
         )
+
+
+def _max_steps(ctx, limit: cst.BaseExpression) -> str:
+    """The loop's iteration count as Lightning's max_steps: with manual optimization every
+    optimizer.step() is a global step, so n steps per iteration need n times the limit."""
+    if not ctx.plan.manual:
+        return code(limit)
+    n, node, why = ctx.plan.manual_steps
+    if n is None:
+        raise Refusal(
+            f"{why}: with several optimizers Lightning counts every "
+            "optimizer.step() as a step, so Trainer(max_steps=...) cannot stop after the "
+            "loop's own number of iterations",
+            ctx.lineof(node),
+        )
+    text = code(limit)
+    if n == 1:
+        return text
+    atomic = (cst.Name, cst.Attribute, cst.Integer, cst.Call, cst.Subscript)
+    return f"{text if isinstance(limit, atomic) else f'({text})'} * {n}"
 
 
 def _constructed_class(ctx, role: str) -> str | None:
