@@ -72,6 +72,7 @@ CASES = [
     "amp/autocast_follows_the_device",
     "device/device_from_arguments",
     "manual_optimization/two_optimizers_step_loop",
+    "loops/enumerate_from_one",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]

@@ -325,6 +325,19 @@ def loader_parts(loop: cst.For) -> tuple[cst.BaseExpression, cst.BaseExpression,
     return it, target, index
 
 
+def enumerate_start(loop: cst.For) -> cst.BaseExpression | None:
+    """`start` of `for i, batch in enumerate(loader, start)`: None when it counts from 0."""
+    it = _unwrap_progress(loop.iter)
+    if not (isinstance(it, cst.Call) and dotted(it.func) == "enumerate"):
+        return None
+    for i, a in enumerate(it.args):
+        if (a.keyword is None and i == 1) or (a.keyword and a.keyword.value == "start"):
+            if isinstance(a.value, cst.Integer) and int(a.value.value, 0) == 0:
+                return None
+            return a.value
+    return None
+
+
 def _find_epoch_loop(parsed: Parsed, ix: Index, facts: LoopFacts) -> None:
     scope = facts.batch_scope
     outer = ix.loops_between(facts.batch_loop, scope)
@@ -389,4 +402,5 @@ __all__ = [
     "code",
     "find_loop",
     "loader_parts",
+    "enumerate_start",
 ]

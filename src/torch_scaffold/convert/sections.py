@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from torch_scaffold.convert.analyze import Index, Inline, LoopFacts, Refusal, loader_parts
+from torch_scaffold.convert.analyze import (
+    Index,
+    Inline,
+    LoopFacts,
+    Refusal,
+    enumerate_start,
+    loader_parts,
+)
 from torch_scaffold.convert.nodes import body_of, contains, dotted, expr, walk
 from torch_scaffold.convert.scope import rename, statement_usage
 
@@ -279,6 +286,9 @@ def build(parsed, ix: Index, facts: LoopFacts) -> RawSections:
     if isinstance(loop, cst.For) and facts.kind in ("loader", "closure") and _is_loader(loop):
         data, target, index = loader_parts(loop)
         raw.train_data, raw.batch_target, raw.index_var = data, target, index
+        if index is not None:
+            # Lightning's batch_idx counts from 0: enumerate(loader, 1) is batch_idx + 1
+            raw.index_offset = enumerate_start(loop)
     elif isinstance(loop, cst.For):
         bounds = _range_bounds(loop.iter)
         if bounds is None:
