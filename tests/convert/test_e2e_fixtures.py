@@ -73,6 +73,7 @@ CASES = [
     "device/device_from_arguments",
     "manual_optimization/two_optimizers_step_loop",
     "loops/enumerate_from_one",
+    "logging/image_batch_not_logged",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]

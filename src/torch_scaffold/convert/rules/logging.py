@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torch_scaffold.convert.nodes import body_of, dotted, stmt
+from torch_scaffold.convert.nodes import body_of, dotted, stmt, walk
 from torch_scaffold.convert.plan import HOST
 from torch_scaffold.convert.result import MOVED
 
@@ -28,14 +28,77 @@ def _is_mapping(e) -> bool:
     return isinstance(e, (cst.Dict, cst.DictComp))
 
 
-def _is_scalar(e) -> bool:
-    return isinstance(
-        e, (cst.BinaryOperation, cst.Name, cst.Float, cst.Integer, cst.Subscript)
-    ) or (
-        isinstance(e, cst.Call)
-        and isinstance(e.func, cst.Attribute)
-        and e.func.attr.value == "item"
-    )
+# calls whose result is a Python number whatever their argument
+_NUMBER_CALLS = {"float", "int", "len", "round", "abs", "math.sqrt", "math.exp", "math.log"}
+
+
+def _is_scalar(e, scalars: frozenset[str] = frozenset()) -> bool:
+    """Provably a number: self.log takes nothing else (an image batch raises there)."""
+    if isinstance(e, (cst.Float, cst.Integer)):
+        return True
+    if isinstance(e, cst.Name):
+        return e.value in scalars
+    if isinstance(e, cst.UnaryOperation):
+        return _is_scalar(e.expression, scalars)
+    if isinstance(e, cst.BinaryOperation):
+        return _is_scalar(e.left, scalars) and _is_scalar(e.right, scalars)
+    if isinstance(e, cst.Call):
+        if isinstance(e.func, cst.Attribute) and e.func.attr.value == "item" and not e.args:
+            return True
+        if dotted(e.func) in ("round", "abs") and e.args:
+            return _is_scalar(e.args[0].value, scalars)
+        return dotted(e.func) in _NUMBER_CALLS
+    return False
+
+
+def _pairs(target, value) -> list:
+    """(name, value) of an assignment; `a, b = 0.0, 0` pairs up, other unpacking is unknown."""
+    if isinstance(target, cst.Name):
+        return [(target, value)]
+    if (
+        isinstance(target, (cst.Tuple, cst.List))
+        and isinstance(value, (cst.Tuple, cst.List))
+        and len(target.elements) == len(value.elements)
+        and not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements))
+    ):
+        return [
+            p for t, v in zip(target.elements, value.elements) for p in _pairs(t.value, v.value)
+        ]
+    return [(m, None) for m in walk(target) if isinstance(m, cst.Name)]
+
+
+def _scalar_names(fn: cst.FunctionDef) -> frozenset[str]:
+    """Names of `fn` that every binding in it makes a number (`total += loss.item()`)."""
+    bindings: dict[str, list] = {}
+    for n in walk(fn):
+        if isinstance(n, cst.Assign):
+            for t in n.targets:
+                for m, value in _pairs(t.target, n.value):
+                    bindings.setdefault(m.value, []).append(value)
+        elif isinstance(n, (cst.AugAssign, cst.AnnAssign)) and isinstance(n.target, cst.Name):
+            bindings.setdefault(n.target.value, []).append(n.value)
+        else:
+            # loop variables, parameters, `as` names, walrus: values not known
+            bound = {
+                cst.For: "target",
+                cst.CompFor: "target",
+                cst.Param: "name",
+                cst.AsName: "name",
+                cst.NamedExpr: "target",
+            }.get(type(n))
+            for m in walk(getattr(n, bound)) if bound else ():
+                if isinstance(m, cst.Name):
+                    bindings.setdefault(m.value, []).append(None)
+    # the largest set of names whose every binding is a number given the others are
+    known = set(bindings)
+    changed = True
+    while changed:
+        changed = False
+        for name in list(known):
+            if not all(v is not None and _is_scalar(v, frozenset(known)) for v in bindings[name]):
+                known.discard(name)
+                changed = True
+    return frozenset(known)
 
 
 def _eval_function(ctx, call: cst.Call):
@@ -86,7 +149,7 @@ def epoch_metrics(ctx, stmts: list, logged: set[str]) -> list:
                 out.append(
                     stmt(f'self.log_dict({{f"{name}_{{k}}": v for k, v in {name}.items()}})')
                 )
-            elif _is_scalar(value):
+            elif _is_scalar(value, _scalar_names(fn)):
                 out.append(stmt(f'self.log("{name}", {name})'))
             else:
                 continue
