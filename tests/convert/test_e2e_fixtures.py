@@ -74,6 +74,7 @@ CASES = [
     "manual_optimization/two_optimizers_step_loop",
     "loops/enumerate_from_one",
     "logging/image_batch_not_logged",
+    "cleanup/imports_after_the_loop",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]

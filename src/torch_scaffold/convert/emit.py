@@ -287,7 +287,14 @@ class _Rewrite(cst.CSTTransformer):
 
     def leave_Module(self, original, updated):
         out = []
-        last_import = max((i for i, s in enumerate(original.body) if _is_import(s)), default=-1)
+        # after the script's imports, but before the new class that uses it (a notebook may
+        # import more after its training loop)
+        first_use = next(
+            (i for i, s in enumerate(original.body) if s is self.anchor), len(original.body)
+        )
+        last_import = max(
+            (i for i, s in enumerate(original.body[:first_use]) if _is_import(s)), default=-1
+        )
         if last_import < 0:
             out.append(stmt(f"import pytorch_lightning as {PL}"))
         carried: list = []  # comment lines of removed statements, for the next statement
