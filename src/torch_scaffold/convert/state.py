@@ -331,7 +331,11 @@ def _conditional_arguments(ctx) -> None:
     driver = loop.driver
     sure = bound_before(driver, raw.replaced, ctx.parsed.parent)
     local = driver_locals(driver, raw.replaced)
+    declared = _declared_global(driver)
     for attr, value in list(plan.ctor.items()):
+        if value in declared:
+            _pass_global(ctx, driver, attr, value)
+            continue
         if not value.isidentifier() or value in sure or value not in local:
             continue
         found = _binding_condition(ctx, driver, raw.replaced, value)
@@ -355,6 +359,43 @@ def _conditional_arguments(ctx) -> None:
                 f"`{value}` is not bound on every path to the training loop: the "
                 f"LightningModule gets `{plan.ctor[attr]}` (None where it is unbound)",
             )
+
+
+def _declared_global(fn) -> set[str]:
+    """Names a function declares `global`: they are the module's, not its locals."""
+    if not isinstance(fn, cst.FunctionDef):
+        return set()
+    return {n.name.value for g in walk(fn) if isinstance(g, cst.Global) for n in g.names}
+
+
+def _pass_global(ctx, driver, attr: str, name: str) -> None:
+    """`global best` in the loop's function: the LightningModule gets the module's value
+    (None where it is unbound), and the write-back after fit() sets the global again. Any
+    other function that reads it during training would see the value before fit(): refused."""
+    from torch_scaffold.convert.analyze import Refusal
+    from torch_scaffold.convert.result import KEPT
+
+    for fns in ctx.ix.functions.values():
+        for fn in fns:
+            if fn is driver or fn in ctx.raw.inlined:  # an inlined body reads the attribute
+                continue
+            if any(isinstance(n, cst.Name) and n.value == name for n in walk(fn.body)):
+                raise Refusal(
+                    f"`{name}` is a global of {driver.name.value}() that the training loop "
+                    f"updates and {fn.name.value}() (line {ctx.lineof(fn)}) also uses: "
+                    "it would see the value from before training",
+                    ctx.lineof(fn),
+                )
+    ctx.plan.ctor[attr] = f'globals().get("{name}")'
+    # the module reads it after train() returns, where after_reads does not look
+    back = f"{name} = {{lit}}.{attr}"
+    if back not in ctx.plan.writebacks:
+        ctx.plan.writebacks.append(back)
+    ctx.note(
+        KEPT,
+        f"`{name}` is declared global in {driver.name.value}(): the LightningModule gets "
+        f'`globals().get("{name}")` and the global is set again after training',
+    )
 
 
 def _binding_condition(ctx, driver, replaced, name):
