@@ -76,6 +76,7 @@ CASES = [
     "logging/image_batch_not_logged",
     "cleanup/imports_after_the_loop",
     "state/global_in_train_function",
+    "loops/list_of_samples",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]

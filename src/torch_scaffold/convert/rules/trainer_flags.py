@@ -42,6 +42,44 @@ ONE_BATCH_PER_STEP = '''class _OneBatchPerStep:
         return 2**62
 '''
 
+SAMPLES = '''class _Samples:
+    """The list the loop iterated, one item per step, each epoch from the start."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self):
+        return len(self.items)
+'''
+
+_LIST_CALLS = ("list", "tuple", "sorted")
+
+
+def _is_list(ctx, data) -> bool:
+    """`data` is a list or tuple: a literal, a comprehension, list(...), or a name that every
+    assignment in the loop's function and at module level binds to one."""
+    if isinstance(data, (cst.List, cst.ListComp, cst.Tuple)):
+        return True
+    if isinstance(data, cst.Call):
+        return dotted(data.func) in _LIST_CALLS
+    if not isinstance(data, cst.Name):
+        return False
+    scopes = [ctx.loop.driver, *ctx.parsed.module.body]
+    values = []
+    for node in {id(n): n for scope in scopes for n in walk(scope)}.values():
+        if isinstance(node, cst.Assign):
+            for t in node.targets:
+                if any(isinstance(m, cst.Name) and m.value == data.value for m in walk(t)):
+                    values.append(node.value if isinstance(t.target, cst.Name) else None)
+        elif isinstance(node, (cst.AnnAssign, cst.AugAssign, cst.For, cst.AsName, cst.NamedExpr)):
+            target = getattr(node, "target", None) or getattr(node, "name", None)
+            if any(isinstance(m, cst.Name) and m.value == data.value for m in walk(target)):
+                values.append(None)  # bound otherwise: its type is not known
+    return bool(values) and all(v is not None and _is_list(ctx, v) for v in values)
+
 
 def run(ctx) -> None:
     plan, raw, parsed = ctx.plan, ctx.raw, ctx.parsed
@@ -98,6 +136,16 @@ def run(ctx) -> None:
             MOVED,
             f"next({ctx.driver_expr(data)}) -> Lightning fetches from it, one batch as each "
             "step starts (_OneBatchPerStep: with a length, no batch fetched ahead)",
+        )
+    elif data is not None and _is_list(ctx, data):
+        # Lightning reads a list or tuple as several dataloaders: hand it the same items
+        plan.helpers.append(SAMPLES)
+        plan.fit_kwargs["train_dataloaders"] = f"_Samples({ctx.driver_expr(data)})"
+        ctx.note(
+            MOVED,
+            f"the loop iterates the list `{ctx.driver_expr(data)}` -> _Samples(...): the same "
+            "items in the same order each epoch (Lightning reads a plain list as several "
+            "dataloaders)",
         )
     elif data is not None:
         plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(data)
