@@ -77,6 +77,7 @@ CASES = [
     "cleanup/imports_after_the_loop",
     "state/global_in_train_function",
     "loops/list_of_samples",
+    "state/global_only_read",
 ]
 # Fixtures whose second run reads what the first wrote: both runs must match.
 RUN_TWICE = ["resume/optimizer_state_alone_is_no_resume"]

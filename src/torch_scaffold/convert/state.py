@@ -375,6 +375,9 @@ def _pass_global(ctx, driver, attr: str, name: str) -> None:
     from torch_scaffold.convert.analyze import Refusal
     from torch_scaffold.convert.result import KEPT
 
+    ctx.plan.ctor[attr] = f'globals().get("{name}")'
+    if not _hooks_write(ctx, attr):
+        return  # only read: the global and the attribute stay the same object
     for fns in ctx.ix.functions.values():
         for fn in fns:
             if fn is driver or fn in ctx.raw.inlined:  # an inlined body reads the attribute
@@ -386,7 +389,6 @@ def _pass_global(ctx, driver, attr: str, name: str) -> None:
                     "it would see the value from before training",
                     ctx.lineof(fn),
                 )
-    ctx.plan.ctor[attr] = f'globals().get("{name}")'
     # the module reads it after train() returns, where after_reads does not look
     back = f"{name} = {{lit}}.{attr}"
     if back not in ctx.plan.writebacks:
@@ -396,6 +398,27 @@ def _pass_global(ctx, driver, attr: str, name: str) -> None:
         f"`{name}` is declared global in {driver.name.value}(): the LightningModule gets "
         f'`globals().get("{name}")` and the global is set again after training',
     )
+
+
+def _hooks_write(ctx, attr: str) -> bool:
+    """Whether a hook assigns `self.<attr>` (the renamed local)."""
+    for stmts in ctx.plan.sections.values():
+        for st in stmts:
+            for n in walk(st):
+                target = (
+                    n.target
+                    if isinstance(n, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign))
+                    else None
+                )
+                if target is not None and any(
+                    isinstance(m, cst.Attribute)
+                    and isinstance(m.value, cst.Name)
+                    and m.value.value == "self"
+                    and m.attr.value == attr
+                    for m in walk(target)
+                ):
+                    return True
+    return False
 
 
 def _binding_condition(ctx, driver, replaced, name):
