@@ -64,6 +64,8 @@ def csv_logger(folder: Run, resumed: bool) -> CSVLogger:
     for row in kept:
         step = int(row.pop("step"))
         logger.log_metrics({key: _number(text) for key, text in row.items() if text}, step)
+    if kept:
+        logger.save()  # on disk again now: the writer removed the file when it started
     return logger
 
 
