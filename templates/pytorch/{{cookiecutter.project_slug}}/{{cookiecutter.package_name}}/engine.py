@@ -167,7 +167,8 @@ class TrainingLoop:
             num_batches = min(num_batches, self.limit_batches)
             batches = itertools.islice(batches, num_batches)
         self.train_loader.sampler.set_epoch(self.epoch)  # this epoch's shuffle order
-        loss_sum = torch.zeros((), device=device)
+        loss_sum = torch.zeros((), device=device)  # this epoch's losses, weighted by batch size
+        examples = 0
         model.train()
         batches = self.progress.wrap(batches, num_batches, f"epoch {self.epoch}")
         skip_sync, sync_always = self.skip_sync, self.sync_always
@@ -179,7 +180,8 @@ class TrainingLoop:
                 with sync_always if stepping or skip_sync is None else skip_sync():
                     with self.autocast:
                         loss = criterion(model(inputs), targets)
-                    loss_sum += loss.detach()
+                    loss_sum += loss.detach().float() * len(inputs)
+                    examples += len(inputs)
                     scaled = loss / accumulate if accumulate > 1 else loss
                     if scaler is None:
                         scaled.backward()
@@ -194,9 +196,9 @@ class TrainingLoop:
                         self.scheduler.step()
         finally:
             self.progress.close()  # also when the run stops (a NaN loss): no stray bar
-        # The mean over all ranks' batches (each rank runs the same number).
+        # The mean over all ranks' examples (each rank runs the same number).
         all_reduce_sum(loss_sum, self.world)
-        return (loss_sum / (num_batches * self.world.size)).item()
+        return (loss_sum / (examples * self.world.size)).item()
 
     def optimizer_step(self) -> None:
         trainer = self.config.trainer

@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from . import cli
-
 {% if p.fsdp %}
 from .checkpoint import {{ "load_sharded_checkpoint, restore" if p.checkpointing else "load_sharded_checkpoint" }}
 {% else %}
@@ -44,10 +43,10 @@ from .engine import TrainingLoop
 from .logging_utils import MetricLogger{{ ", build_trackers" if p.extra_loggers }}
 from .metrics import METRICS, TrainingDiverged, build_loss, build_metrics
 from .model import build_model
+from .optim import build_optimizer, build_scheduler{{ ", check_resumable" if p.checkpointing }}, optimizer_steps_per_epoch
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
 {% endif %}
-from .optim import {{ "check_resumable, " if p.checkpointing }}build_optimizer, build_scheduler, optimizer_steps_per_epoch
 from .run_folder import Run, resolve_run, trim_metrics
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 {% if p.data_source != "synthetic" %}
@@ -212,7 +211,7 @@ def build_loop(
     steps_per_epoch = optimizer_steps_per_epoch(
         len(train_loader), config.trainer.accumulate_grad_batches
     )
-    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch * config.trainer.max_epochs)
     return TrainingLoop(
 {% if p.fsdp %}
         model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
