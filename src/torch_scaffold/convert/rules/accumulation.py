@@ -52,8 +52,18 @@ def undo_division(ctx, stmts: list) -> list:
 
 
 def run(ctx) -> None:
+    from torch_scaffold.convert.analyze import Refusal
     from torch_scaffold.convert.plan import BATCH_END, TRAIN_STEP
 
     sections = ctx.plan.sections
+    before = len(ctx.entries)
     for hook in (TRAIN_STEP, BATCH_END):
         sections[hook] = undo_division(ctx, sections[hook])
+    factor = ctx.plan.accum_factor
+    if factor and len(ctx.entries) == before:
+        # the script sums the undivided losses of the window; Lightning would divide them
+        raise Refusal(
+            f"gradient accumulation over {factor} batches without `loss = loss / {factor}`: "
+            f"Lightning divides the loss by accumulate_grad_batches, the script does not",
+            ctx.lineof(ctx.loop.batch_loop),
+        )

@@ -60,6 +60,27 @@ def _accum_factor(test: cst.BaseExpression) -> cst.BaseExpression | None:
     return None
 
 
+def _check_window(ctx, st: cst.If, factor) -> None:
+    """Lightning steps when (batch_idx + 1) % N == 0, batch_idx counting the batches of the
+    epoch from 0, and divides the loss by N. The script's `if` must count the same: the
+    loop's own 0-based batch index, as `(i + 1) % N == 0` or `i % N == N - 1`; and its
+    loss must be divided by N (accumulation.py removes that division, and refuses where
+    there is none). A step loop's max_steps would count optimizer steps, not batches."""
+    raw, n = ctx.raw, code(factor)
+    i = raw.index_var
+    forms = {f"({i} + 1) % {n} == 0", f"{i} % {n} == {n} - 1", f"(1 + {i}) % {n} == 0"}
+    if raw.max_steps is not None or raw.train_data is None:
+        why = "a loop that counts steps: Lightning's max_steps would count optimizer steps"
+    elif i is None or raw.index_offset is not None or code(st.test) not in forms:
+        why = (
+            "Lightning counts the window from each epoch's first batch "
+            "((batch_idx + 1) % N == 0); this condition counts something else"
+        )
+    else:
+        return
+    raise Refusal(f"gradient accumulation `if {code(st.test)}`: {why}", ctx.lineof(st))
+
+
 def flatten(ctx, body: list, roles) -> list:
     """Unwrap `with autocast()` / `if training:` / accumulation ifs around the step."""
     out = []
@@ -73,6 +94,7 @@ def flatten(ctx, body: list, roles) -> list:
         ):
             factor = None if _has_backward(st) else _accum_factor(st.test)
             if factor is not None:
+                _check_window(ctx, st, factor)
                 ctx.plan.trainer_flags["accumulate_grad_batches"] = code(factor)
                 ctx.note(
                     MOVED,
@@ -82,8 +104,14 @@ def flatten(ctx, body: list, roles) -> list:
                 )
                 ctx.plan.accum_factor = code(factor)
             elif not _has_backward(st):
+                if not ctx.facts.partial:
+                    raise Refusal(
+                        f"optimizer step guarded by `if {code(st.test)}`: Lightning steps "
+                        "every batch",
+                        ctx.lineof(st),
+                    )
                 ctx.note(
-                    TODO if ctx.facts.partial else MOVED,
+                    TODO,
                     f"optimizer step guarded by `if {code(st.test)}`: Lightning steps every batch",
                     st,
                 )
