@@ -101,5 +101,7 @@ def run(ctx) -> None:
     """scheduler.step() in the epoch hooks -> interval="epoch" (the step's are step.py's)."""
     from torch_scaffold.convert.plan import EPOCH_END, EPOCH_START
 
+    if ctx.plan.manual:
+        return  # manual optimization: Lightning steps no scheduler, the script's calls stay
     for hook in (EPOCH_START, EPOCH_END):
         ctx.plan.sections[hook] = epoch_steps(ctx, ctx.plan.sections[hook], ctx.plan.roles, hook)
