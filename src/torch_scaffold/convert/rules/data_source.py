@@ -37,6 +37,19 @@ EACH_EPOCH = '''class _EachEpoch:
         yield from self.make_batches()
 '''
 
+BATCHES = '''class _Batches:
+    """The script's list of batches as one iterable (Lightning reads a list as several)."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+'''
+
 # calls whose results draw random numbers while they are iterated or called
 _RANDOM = ("torch.rand", "torch.randn", "torch.randint", "torch.randperm", "torch.normal",
            "torch.bernoulli", "torch.multinomial", "random.", "numpy.random.", "np.random.")
@@ -49,6 +62,11 @@ def run(ctx) -> None:
     if isinstance(data, cst.Call) and dotted(data.func) == "zip":
         return  # trainer_flags: a CombinedLoader restarts every epoch
     _refuse_rebound(ctx, data)
+    if isinstance(data, cst.Name) and _bound_to_a_list(ctx, data.value):
+        ctx.plan.helpers.append(BATCHES)
+        ctx.plan.train_data = cst.parse_expression(f"_Batches({data.value})")
+        ctx.note(MOVED, f"`{data.value}`, a list of batches -> _Batches({data.value}), one iterable")
+        return
     if isinstance(data, (cst.Name, cst.Attribute)) or _is_dataloader(ctx, data):
         return
     fn = _random_source(ctx, data)
@@ -116,3 +134,22 @@ def _random_source(ctx, data) -> str | None:
                 seen.add(name)
                 todo.extend(ctx.ix.functions.get(name, []))
     return None
+
+
+def _bound_to_a_list(ctx, name: str) -> bool:
+    """Whether every binding of `name` in the loop's scope (or, where it binds none, the
+    module) is a list or tuple display, a comprehension, or list(...)/tuple(...)."""
+    for scope in (ctx.loop.driver, ctx.parsed.module):
+        values = [
+            node.value
+            for node in walk(scope)
+            if isinstance(node, cst.Assign)
+            and any(isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets)
+        ]
+        if values:
+            return all(
+                isinstance(v, (cst.List, cst.ListComp, cst.Tuple))
+                or (isinstance(v, cst.Call) and dotted(v.func) in ("list", "tuple"))
+                for v in values
+            )
+    return False
