@@ -9,6 +9,7 @@ import libcst as cst
 from torch_scaffold.convert.analyze import Refusal
 from torch_scaffold.convert.nodes import code, dotted, method_call, mentions, stmt, walk
 from torch_scaffold.convert.plan import Scheduler
+from torch_scaffold.convert.result import TODO
 
 
 def record(ctx, expr: str, interval: str, call: cst.Call) -> cst.BaseStatement | None:
@@ -58,6 +59,19 @@ def _nested_step(st, roles) -> cst.Call | None:
     return None
 
 
+def _only_reports(st) -> bool:
+    """A print or a log call: what it shows may be a step old, what trains is the same."""
+    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1:
+        call = st.body[0].value if isinstance(st.body[0], cst.Expr) else None
+        name = dotted(call.func) if isinstance(call, cst.Call) else None
+        return bool(name) and (name == "print" or name.endswith((".log", ".info", ".add_scalar")))
+    return False
+
+
+def _saves(st) -> bool:
+    return any(isinstance(n, cst.Call) and (dotted(n.func) or "").endswith("save") for n in walk(st))
+
+
 def epoch_steps(ctx, stmts: list, roles, hook: str) -> list:
     """Lightning steps an epoch scheduler once, after on_train_epoch_end: a step() that the
     epoch runs unconditionally at its end, with nothing after it reading the optimizer or
@@ -87,7 +101,15 @@ def epoch_steps(ctx, stmts: list, roles, hook: str) -> list:
                 "scheduler once every epoch, unconditionally",
                 ctx.lineof(st),
             )
-        if stepped is not None and mentions(st, watched):
+        if stepped is not None and mentions(st, watched) and _saves(st):
+            ctx.note(
+                TODO,
+                f"the checkpoint saved after `{code(stepped)}` holds the optimizer and "
+                "scheduler as they were before the step: Lightning steps the scheduler after "
+                "on_train_epoch_end",
+                st,
+            )
+        elif stepped is not None and mentions(st, watched) and not _only_reports(st):
             raise Refusal(
                 f"`{code(stepped)}` is followed by code that reads the optimizer or scheduler "
                 f"(line {ctx.lineof(st)}): Lightning steps the scheduler after the epoch's hooks",
