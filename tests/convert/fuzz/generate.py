@@ -46,6 +46,7 @@ class Choices:
     log_every: int  # 0: no step logging
     epochs: int
     classify: bool
+    index_start: int  # enumerate(batches, start): 0 or 1
 
 
 def choices(seed: int) -> Choices:
@@ -77,6 +78,7 @@ def choices(seed: int) -> Choices:
         log_every=pick((0, 0, 2, 3)),
         epochs=pick((2, 3)),
         classify=r.random() < 0.3,
+        index_start=pick((0, 0, 1)),  # drawn last: the fields above stay what they were per seed
     )
 
 
@@ -317,8 +319,9 @@ def _step(w, c, m="model", opt="optimizer", idx="i", state=""):
             pass
         cond = None
         if c.accum > 1:
+            one_based = c.index_start and idx == "i"
             cond = {
-                "plus1": f"({idx} + 1) % ACCUM == 0",
+                "plus1": f"{idx} % ACCUM == 0" if one_based else f"({idx} + 1) % ACCUM == 0",
                 "minus1": f"{idx} % ACCUM == ACCUM - 1",
                 "counter": f"{s}global_step % ACCUM == 0",
             }[c.accum_cond if (c.accum_cond != "counter" or c.counter != "none") else "plus1"]
@@ -397,10 +400,11 @@ def _after(w, c, m="model", s=""):
 
 
 def _batch_loop_header(w, c, src):
+    start = ", 1" if c.index_start else ""
     if c.data == "dict":
-        w(f"for i, batch in enumerate({src}):")
+        w(f"for i, batch in enumerate({src}{start}):")
     else:
-        w(f"for i, (x, y) in enumerate({src}):")
+        w(f"for i, (x, y) in enumerate({src}{start}):")
 
 
 def _body(w, c):

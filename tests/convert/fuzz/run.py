@@ -217,6 +217,8 @@ def check_source(source: str, seed: int = -1) -> Verdict:
         r = conversion.refusals[0]
         return Verdict(seed, "refused", f"line {r.line}: {r.text}")
     converted = run_source(conversion.code, "original_lightning.py")
+    if converted.error and "do not fill whole windows" in converted.error:
+        return Verdict(seed, "refused", f"at run time: {converted.error}")
     if converted.error:
         return Verdict(seed, "crash", converted.error)
     diff = compare(original, converted)

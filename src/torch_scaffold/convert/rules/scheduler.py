@@ -24,8 +24,8 @@ def record(ctx, expr: str, interval: str, call: cst.Call) -> cst.BaseStatement |
         call.args and call.args[0].keyword is not None
     ):
         raise Refusal(
-            f"`{code(call)}`: Lightning calls the scheduler's step() without arguments",
-            ctx.lineof(call),
+            f"`{ctx.driver_expr(call)}`: Lightning calls the scheduler's step() without arguments",
+            ctx.line_of_moved(call),
         )
     if call.args:
         arg = call.args[0].value
@@ -59,17 +59,32 @@ def _nested_step(st, roles) -> cst.Call | None:
     return None
 
 
-def _only_reports(st) -> bool:
-    """A print or a log call: what it shows may be a step old, what trains is the same."""
-    if isinstance(st, cst.SimpleStatementLine) and len(st.body) == 1:
-        call = st.body[0].value if isinstance(st.body[0], cst.Expr) else None
-        name = dotted(call.func) if isinstance(call, cst.Call) else None
-        return bool(name) and (name == "print" or name.endswith((".log", ".info", ".add_scalar")))
+_READS = {"state_dict", "get_last_lr", "get_lr"}
+
+
+def _changes(st, watched: set[str]) -> bool:
+    """Whether `st` writes into the optimizer or scheduler (an assignment through them, a
+    method other than a read): done after Lightning's step instead of before it, that would
+    train differently. Reading them (the lr to print, a state_dict to save) only shows or
+    saves a step-old value."""
+    from torch_scaffold.convert.rules.optimizer_args import assignment_targets
+
+    for n in walk(st):
+        for target in assignment_targets(n):
+            if mentions(target, watched):
+                return True
+        if isinstance(n, cst.Call):
+            mc = method_call(n)
+            if mc and mc[1] not in _READS and mentions(mc[0], watched):
+                return True
     return False
 
 
 def _saves(st) -> bool:
-    return any(isinstance(n, cst.Call) and (dotted(n.func) or "").endswith("save") for n in walk(st))
+    return any(
+        isinstance(n, cst.Call) and any(w in (dotted(n.func) or "") for w in ("save", "checkpoint"))
+        for n in walk(st)
+    )
 
 
 def epoch_steps(ctx, stmts: list, roles, hook: str) -> list:
@@ -85,9 +100,9 @@ def epoch_steps(ctx, stmts: list, roles, hook: str) -> list:
         if call is not None:
             if hook == EPOCH_START:
                 raise Refusal(
-                    f"`{code(call)}` before the epoch's batches: Lightning steps the "
+                    f"`{ctx.driver_expr(call)}` before the epoch's batches: Lightning steps the "
                     "scheduler at the end of each epoch",
-                    ctx.lineof(st),
+                    ctx.line_of_moved(st),
                 )
             rep = record(ctx, dotted(method_call(call)[0]), "epoch", call)
             stepped = call
@@ -97,23 +112,24 @@ def epoch_steps(ctx, stmts: list, roles, hook: str) -> list:
         nested = _nested_step(st, roles)
         if nested is not None:
             raise Refusal(
-                f"`{code(nested)}` runs under a condition or in a loop: Lightning steps the "
-                "scheduler once every epoch, unconditionally",
-                ctx.lineof(st),
+                f"`{ctx.driver_expr(nested)}` runs under a condition or in a loop: Lightning "
+                "steps the scheduler once every epoch, unconditionally",
+                ctx.line_of_moved(nested),
             )
         if stepped is not None and mentions(st, watched) and _saves(st):
             ctx.note(
                 TODO,
-                f"the checkpoint saved after `{code(stepped)}` holds the optimizer and "
+                f"the checkpoint saved after `{ctx.driver_expr(stepped)}` holds the optimizer and "
                 "scheduler as they were before the step: Lightning steps the scheduler after "
                 "on_train_epoch_end",
                 st,
             )
-        elif stepped is not None and mentions(st, watched) and not _only_reports(st):
+        elif stepped is not None and _changes(st, watched):
             raise Refusal(
-                f"`{code(stepped)}` is followed by code that reads the optimizer or scheduler "
-                f"(line {ctx.lineof(st)}): Lightning steps the scheduler after the epoch's hooks",
-                ctx.lineof(st),
+                f"`{ctx.driver_expr(stepped)}` is followed by code that reads the optimizer or "
+                f"scheduler (line {ctx.line_of_moved(st)}): Lightning steps the scheduler after "
+                "the epoch's hooks",
+                ctx.line_of_moved(stepped),
             )
         out.append(st)
     return out

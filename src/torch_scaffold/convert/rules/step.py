@@ -69,16 +69,33 @@ def _check_window(ctx, st: cst.If, factor) -> None:
     raw, n = ctx.raw, code(factor)
     i = raw.index_var
     forms = {f"({i} + 1) % {n} == 0", f"{i} % {n} == {n} - 1", f"(1 + {i}) % {n} == 0"}
+    offset = code(raw.index_offset) if raw.index_offset is not None else None
+    if offset == "1":
+        forms = {f"{i} % {n} == 0"}  # enumerate(loader, 1): i is batch_idx + 1
+    test = st.test
+    last = None
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
+        # `... or (i + 1) == len(loader)`: the epoch's last batch steps too, as in Lightning
+        data = code(raw.train_data) if raw.train_data is not None else None
+        ends = {f"({i} + 1) == len({data})", f"{i} + 1 == len({data})", f"{i} == len({data}) - 1"}
+        if offset == "1":
+            ends = {f"{i} == len({data})"}
+        last, test = code(test.right), test.left
+        if last not in ends:
+            test = st.test
     if raw.max_steps is not None or raw.train_data is None:
         why = "a loop that counts steps: Lightning's max_steps would count optimizer steps"
-    elif i is None or raw.index_offset is not None or code(st.test) not in forms:
+    elif i is None or code(test) not in forms:
         why = (
             "Lightning counts the window from each epoch's first batch "
             "((batch_idx + 1) % N == 0); this condition counts something else"
         )
     else:
+        ctx.plan.accum_full_windows_only = last is None
         return
-    raise Refusal(f"gradient accumulation `if {code(st.test)}`: {why}", ctx.lineof(st))
+    raise Refusal(
+        f"gradient accumulation `if {ctx.driver_expr(st.test)}`: {why}", ctx.line_of_moved(st)
+    )
 
 
 def flatten(ctx, body: list, roles) -> list:
@@ -106,9 +123,9 @@ def flatten(ctx, body: list, roles) -> list:
             elif not _has_backward(st):
                 if not ctx.facts.partial:
                     raise Refusal(
-                        f"optimizer step guarded by `if {code(st.test)}`: Lightning steps "
-                        "every batch",
-                        ctx.lineof(st),
+                        f"optimizer step guarded by `if {ctx.driver_expr(st.test)}`: Lightning "
+                        "steps every batch",
+                        ctx.line_of_moved(st),
                     )
                 ctx.note(
                     TODO,
