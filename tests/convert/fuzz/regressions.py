@@ -27,6 +27,7 @@ SEEDS = {
     79: "a list of batches handed to the Trainer",
     5: "a module-level counter the loop updates started as None",
     40: "a global counter updated in a method: the write-back made it local to fit()",
+    88: "a trainer class holding a list of batches in self.loader, handed to the Trainer",
     14: "enumerate(loader, 1): a 1-based index read as batch_idx",
     58: "a global counter in a step loop over a generator",
 }

@@ -62,10 +62,16 @@ def run(ctx) -> None:
     if isinstance(data, cst.Call) and dotted(data.func) == "zip":
         return  # trainer_flags: a CombinedLoader restarts every epoch
     _refuse_rebound(ctx, data)
-    if isinstance(data, cst.Name) and _bound_to_a_list(ctx, data.value):
+    listed = isinstance(data, cst.Name) and _bound_to_a_list(ctx, data.value)
+    source = _host_attribute_source(ctx, data)
+    if listed or (source is not None and _bound_to_a_list(ctx, source)):
+        what = code(data)
         ctx.plan.helpers.append(BATCHES)
-        ctx.plan.train_data = cst.parse_expression(f"_Batches({data.value})")
-        ctx.note(MOVED, f"`{data.value}`, a list of batches -> _Batches({data.value}), one iterable")
+        ctx.plan.train_data = cst.parse_expression(f"_Batches({what})")
+        ctx.note(
+            MOVED,
+            f"`{ctx.driver_expr(what)}`, a list of batches -> _Batches(...), one iterable",
+        )
         return
     if isinstance(data, (cst.Name, cst.Attribute)) or _is_dataloader(ctx, data):
         return
@@ -153,3 +159,47 @@ def _bound_to_a_list(ctx, name: str) -> bool:
                 for v in values
             )
     return False
+
+
+def _host_attribute_source(ctx, data) -> str | None:
+    """For `self.loader` of the user's trainer class: the name the script passes to the
+    class's constructor for the __init__ parameter stored as `self.loader`; None otherwise."""
+    from torch_scaffold.convert.plan import HOST
+
+    if not (
+        isinstance(data, cst.Attribute)
+        and isinstance(data.value, cst.Name)
+        and data.value.value in (HOST, "self")
+    ):
+        return None
+    cls = ctx.parsed.parent(ctx.loop.driver)
+    while cls is not None and not isinstance(cls, cst.ClassDef):
+        cls = ctx.parsed.parent(cls)
+    if cls is None:
+        return None
+    init = next(
+        (f for f in walk(cls) if isinstance(f, cst.FunctionDef) and f.name.value == "__init__"),
+        None,
+    )
+    if init is None:
+        return None
+    params = [p.name.value for p in init.params.params][1:]
+    param = None
+    for node in walk(init):
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name):
+            if any(code(t.target) == f"self.{data.attr.value}" for t in node.targets):
+                param = node.value.value
+    if param not in params:
+        return None
+    k = params.index(param)
+    names = set()
+    for call in walk(ctx.parsed.module):
+        if isinstance(call, cst.Call) and dotted(call.func) == cls.name.value:
+            positional = [a for a in call.args if a.keyword is None]
+            arg = next((a for a in call.args if a.keyword and a.keyword.value == param), None)
+            if arg is None and k < len(positional):
+                arg = positional[k]
+            if arg is None or not isinstance(arg.value, cst.Name):
+                return None
+            names.add(arg.value.value)
+    return names.pop() if len(names) == 1 else None
