@@ -279,6 +279,9 @@ def build(parsed, ix: Index, facts: LoopFacts) -> RawSections:
     if isinstance(loop, cst.For) and facts.kind in ("loader", "closure") and _is_loader(loop):
         data, target, index = loader_parts(loop)
         raw.train_data, raw.batch_target, raw.index_var = data, target, index
+        start = _enumerate_start(loop)
+        if index is not None and start is not None and literal_start(start) != 0:
+            raw.index_offset = start  # enumerate(loader, 1): the index is batch_idx + 1
     elif isinstance(loop, cst.For):
         bounds = _range_bounds(loop.iter)
         if bounds is None:
@@ -337,6 +340,21 @@ def build(parsed, ix: Index, facts: LoopFacts) -> RawSections:
         raw.replaced = loop
     raw.stripped_withs = withs
     return raw
+
+
+def _enumerate_start(loop: cst.For) -> cst.BaseExpression | None:
+    """`1` of `enumerate(loader, 1)` or `enumerate(loader, start=1)`; None without one."""
+    from torch_scaffold.convert.analyze import _unwrap_progress
+
+    it = _unwrap_progress(loop.iter)
+    if not (isinstance(it, cst.Call) and dotted(it.func) == "enumerate"):
+        return None
+    for k, arg in enumerate(it.args):
+        if (arg.keyword is not None and arg.keyword.value == "start") or (
+            arg.keyword is None and k == 1
+        ):
+            return arg.value
+    return None
 
 
 def _is_loader(loop: cst.For) -> bool:
