@@ -272,9 +272,48 @@ def test_predict_reads_a_csv_without_its_target_column(tmp_path, torch_one_threa
         short = tmp_path / "short.csv"
         short.write_text("\n".join(line.split(",", 1)[1] for line in lines[:3]), encoding="utf-8")
         error = project.modules["config"].ConfigError
-        with pytest.raises(error, match="short.csv: has no column 'f0'") as caught:
+        with pytest.raises(error, match="short.csv:1: column 'f0': not in the header") as caught:
             project.predict(str(short), tmp_path / "bad.csv")
         assert "f0, f1, f2, f3, f4, f5" in caught.value.hint
+        assert not (tmp_path / "bad.csv").exists()
+
+
+def _write_columns(source: Path, target: Path, order: list[str], rows: int | None = None) -> None:
+    """`source`'s table with its columns in `order` (by name), and its first `rows` rows."""
+    table = read_csv(source)[:rows]
+    lines = [",".join(order), *(",".join(row[name] for name in order) for row in table)]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", STYLES)
+def test_predict_matches_csv_columns_by_name_from_the_checkpoint(style, tmp_path, torch_one_thread):
+    """The feature columns (names, order) are kept in the checkpoint: the training file with
+    its columns reordered gives the same test-split predictions and `test` metrics; a new file with its columns
+    reordered gives the same predictions, even with the training file deleted; a missing
+    column is one error line naming it."""
+    spec = spec_with(**csv_data(tmp_path), **{"data.batch_size": 32})
+    with trained(spec, style, tmp_path / "project", ["--accelerator", "cpu"]) as project:
+        training = tmp_path / "table.csv"
+        project.predict(None, tmp_path / "test.csv")
+        evaluate = importlib.import_module(f"{project.package}.train").evaluate_checkpoint
+        metrics = evaluate(project.config, project.checkpoint)
+        names = ["f0", "f1", "f2", "f3", "f4", "f5", "label"]
+        _write_columns(training, tmp_path / "new.csv", names, rows=10)
+        project.predict(str(tmp_path / "new.csv"), tmp_path / "new_out.csv")
+        _write_columns(training, training, names[::-1])  # the same table, columns reversed
+        project.predict(None, tmp_path / "reordered_test.csv")
+        assert read_csv(tmp_path / "reordered_test.csv") == read_csv(tmp_path / "test.csv")
+        assert evaluate(project.config, project.checkpoint) == pytest.approx(metrics)  # `test`
+        training.unlink()
+        _write_columns(tmp_path / "new.csv", tmp_path / "shuffled.csv", ["f3", "label", "f5", "f0", "f1", "f4", "f2"])
+        assert project.predict(str(tmp_path / "shuffled.csv"), tmp_path / "shuffled_out.csv") == 10
+        assert read_csv(tmp_path / "shuffled_out.csv") == read_csv(tmp_path / "new_out.csv")
+        _write_columns(tmp_path / "new.csv", tmp_path / "no_f4.csv", ["f0", "f1", "f2", "f3", "f5"])
+        error = project.modules["config"].ConfigError
+        with pytest.raises(error, match="no_f4.csv:1: column 'f4': not in the header") as caught:
+            project.predict(str(tmp_path / "no_f4.csv"), tmp_path / "bad.csv")
+        assert "\n" not in str(caught.value)
         assert not (tmp_path / "bad.csv").exists()
 
 

@@ -39,6 +39,7 @@ class LitModel(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
+        self.data_schema: dict[str, Any] = {}  # data.Schema: what the model reads and predicts
         self.config = config_from_dict(config)
         self.steps_per_epoch = steps_per_epoch
         self.model = build_model(
@@ -163,6 +164,7 @@ class LitModel(pl.LightningModule):
     # Lightning restores model, optimizer, scheduler, loops and callbacks; RNG states are ours.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["rng"] = capture_rng_states()
+        checkpoint["data"] = self.data_schema  # predict reads new data with it
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_resumable(checkpoint["hyper_parameters"]["config"], self.config)

@@ -36,9 +36,12 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from . import cli
 {% if p.checkpointing %}
-from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint{{ ", SealedFSDPStrategy, sharded_weights" if p.fsdp }}
+from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint{{ ", SealedFSDPStrategy, sharded_weights" if p.fsdp }}{{ ", trained_columns" if p.data_source == "csv" }}
 {% endif %}
 from .config import Config, ConfigError
+{% if p.checkpointing and p.data_source == "csv" %}
+from .data import load_splits
+{% endif %}
 from .datamodule import DataModule
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
@@ -309,6 +312,7 @@ def build_module(config: Config, datamodule: DataModule) -> LitModel:
 {% if p.feature_scaler %}
     fit_preprocessing(model.model, splits.train, config.data)  # statistics of the training split
 {% endif %}
+    model.data_schema = splits.schema().to_dict()  # kept in every checkpoint, for predict
     return model
 
 
@@ -406,6 +410,10 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
 {% if p.checkpointing %}
     pl.seed_everything(config.trainer.seed, verbose=False)
     datamodule = DataModule(config)
+{% if p.data_source == "csv" %}
+    # the training file's columns by name, in the order the checkpoint's model reads them
+    datamodule.splits = load_splits(config, trained_columns(checkpoint))
+{% endif %}
     model = build_module(config, datamodule)
     if datamodule.splits.test is None:
         raise ConfigError(
