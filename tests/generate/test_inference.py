@@ -167,6 +167,15 @@ def test_bad_inputs_are_one_clear_error_and_write_nothing(style, tmp_path, torch
         cases.append(("other.npz", output, None, config_error, ["'x'", "inputs"], "savez"))
         (tmp_path / "torn.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
         cases.append(("torn.npy", output, None, config_error, ["torn.npy", "cannot read"], None))
+        for name, value in (("nan", np.nan), ("inf", -np.inf)):
+            values = np.zeros((4, 20), dtype="float32")
+            values[2, 7] = value
+            np.save(tmp_path / f"{name}.npy", values)
+            words = [f"{name}.npy: row 2 (from 0), position [7]: {value}", "not a finite number"]
+            cases.append((f"{name}.npy", output, None, config_error, words, "correct the value"))
+        np.save(tmp_path / "complex.npy", np.zeros((4, 20), dtype="complex64"))
+        words = ["complex.npy: inputs of type torch.complex64", "real numbers"]
+        cases.append(("complex.npy", output, None, config_error, words, "real numbers"))
         for source, target, checkpoint, error, words, hint in cases:
             path = None if source is None else str(tmp_path / source)
             with pytest.raises(error) as caught:
@@ -309,6 +318,11 @@ def test_predict_matches_csv_columns_by_name_from_the_checkpoint(style, tmp_path
         _write_columns(tmp_path / "new.csv", tmp_path / "shuffled.csv", ["f3", "label", "f5", "f0", "f1", "f4", "f2"])
         assert project.predict(str(tmp_path / "shuffled.csv"), tmp_path / "shuffled_out.csv") == 10
         assert read_csv(tmp_path / "shuffled_out.csv") == read_csv(tmp_path / "new_out.csv")
+        nan = tmp_path / "nan.csv"
+        nan.write_text("f0,f1,f2,f3,f4,f5\n1,2,3,4,5,6\n1,2,3,nan,5,6\n", encoding="utf-8")
+        with pytest.raises(project.modules["config"].ConfigError) as caught:
+            project.predict(str(nan), tmp_path / "bad.csv")
+        assert str(caught.value) == f"{nan}:3: column 'f3': 'nan' is not a finite number"
         _write_columns(tmp_path / "new.csv", tmp_path / "no_f4.csv", ["f0", "f1", "f2", "f3", "f5"])
         error = project.modules["config"].ConfigError
         with pytest.raises(error, match="no_f4.csv:1: column 'f4': not in the header") as caught:

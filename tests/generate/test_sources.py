@@ -99,6 +99,44 @@ def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
         )
 
 
+@pytest.mark.parametrize("style", STYLES)
+def test_non_finite_complex_and_repeated_columns_are_refused_with_where(style, tmp_path):
+    """inf in a CSV cell, a column named twice in the header, inf or complex values in an
+    array: one DataError naming the file, the row and the column (never trained on)."""
+    folder, context = _project(_spec("csv", tmp_path), style, tmp_path / style)
+    path = tmp_path / "table.csv"
+    lines = path.read_text().splitlines()
+    with project_module(folder, context["package_name"], "sources") as sources:
+        inf = [*lines[:2], lines[2].replace(lines[2].split(",")[1], "inf", 1), *lines[3:]]
+        repeated = [lines[0].replace("f3", "f1"), *lines[1:]]
+        cases = [
+            (inf, f"{path}:3: column 'f1': 'inf' is not a finite number"),
+            (repeated, f"{path}:1: column 'f1': named 2 times in the header"),
+        ]
+        for table, message in cases:
+            path.write_text("\n".join(table) + "\n", encoding="utf-8")
+            with pytest.raises(sources.DataError) as caught:
+                sources.read_source(sources.DataConfig())
+            assert str(caught.value) == message
+    folder, context = _project(_spec("npy", tmp_path), style, tmp_path / f"npy-{style}")
+    import numpy as np
+
+    inputs = tmp_path / "x.npy"
+    clean = np.load(inputs)
+    with project_module(folder, context["package_name"], "sources") as sources:
+        infinite = clean.copy()
+        infinite[4, 2] = np.inf
+        cases = [
+            (infinite, f"{inputs}: row 4 (from 0), position [2]: inf is not a finite number"),
+            (clean.astype("complex64"), f"{inputs}: holds torch.complex64 values; the model reads"),
+        ]
+        for values, message in cases:
+            np.save(inputs, values)
+            with pytest.raises(sources.DataError) as caught:
+                sources.read_source(sources.DataConfig())
+            assert str(caught.value).startswith(message), caught.value
+
+
 def test_image_folder_images_are_resized_and_normalised(tmp_path):
     image_folder_data(tmp_path, per_class=2, size=(5, 7))
     spec = spec_with(
