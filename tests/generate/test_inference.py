@@ -318,6 +318,10 @@ def test_predict_matches_csv_columns_by_name_from_the_checkpoint(style, tmp_path
         _write_columns(tmp_path / "new.csv", tmp_path / "shuffled.csv", ["f3", "label", "f5", "f0", "f1", "f4", "f2"])
         assert project.predict(str(tmp_path / "shuffled.csv"), tmp_path / "shuffled_out.csv") == 10
         assert read_csv(tmp_path / "shuffled_out.csv") == read_csv(tmp_path / "new_out.csv")
+        marked = tmp_path / "excel.csv"  # Excel's "CSV UTF-8": a byte order mark first
+        marked.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "new.csv").read_bytes())
+        project.predict(str(marked), tmp_path / "excel_out.csv")
+        assert read_csv(tmp_path / "excel_out.csv") == read_csv(tmp_path / "new_out.csv")
         nan = tmp_path / "nan.csv"
         nan.write_text("f0,f1,f2,f3,f4,f5\n1,2,3,4,5,6\n1,2,3,nan,5,6\n", encoding="utf-8")
         with pytest.raises(project.modules["config"].ConfigError) as caught:

@@ -99,6 +99,19 @@ def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
         )
 
 
+def test_csv_with_a_utf8_byte_order_mark_reads_as_without(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte order mark: the first column keeps its name."""
+    folder, context = _project(_spec("csv", tmp_path), "pytorch", tmp_path / "project")
+    path = tmp_path / "table.csv"
+    with project_module(folder, context["package_name"], "sources") as sources:
+        plain = sources.read_source(sources.DataConfig())
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+        marked = sources.read_source(sources.DataConfig(features=["f0", "f1"]))
+        assert sources.read_source(sources.DataConfig()).dataset.columns == plain.dataset.columns
+    assert plain.dataset.columns == ["f0", "f1", "f2", "f3", "f4", "f5"]
+    assert marked.dataset.columns == ["f0", "f1"] and marked.labels == plain.labels
+
+
 @pytest.mark.parametrize("style", STYLES)
 def test_non_finite_complex_and_repeated_columns_are_refused_with_where(style, tmp_path):
     """inf in a CSV cell, a column named twice in the header, inf or complex values in an
