@@ -104,9 +104,14 @@ def test_predict_gives_the_same_numbers_in_both_styles(tmp_path, torch_one_threa
             )
             np.save(tmp_path / "inputs.npy", inputs[:5].numpy())  # inputs only, no targets
             assert project.predict(str(tmp_path / "inputs.npy"), tmp_path / "few.csv") == 5
-            assert read_csv(tmp_path / "few.csv") == tables[style][:5]
+            few = read_csv(tmp_path / "few.csv")  # no true label in a file of inputs
+            assert [row["id"] for row in few] == ["0", "1", "2", "3", "4"]
+            assert [{**row, "id": None} for row in few] == [
+                {key: (None if key == "id" else value) for key, value in row.items() if key != "label"}
+                for row in tables[style][:5]
+            ]
     assert len(tables["pytorch"]) == 25  # 256 examples, test_split 0.1
-    assert list(tables["pytorch"][0]) == ["id", "prediction", "prob_0", "prob_1", "prob_2"]
+    assert list(tables["pytorch"][0]) == ["id", "label", "prediction", "prob_0", "prob_1", "prob_2"]
     for plain, lightning in zip(tables["pytorch"], tables["lightning"], strict=True):
         assert plain["prediction"] == lightning["prediction"]
         for name in ("prob_0", "prob_1", "prob_2"):
@@ -117,7 +122,7 @@ def test_predict_gives_the_same_numbers_in_both_styles(tmp_path, torch_one_threa
     np.testing.assert_allclose(
         arrays["pytorch"]["outputs"], arrays["lightning"]["outputs"], atol=1e-6
     )
-    assert set(arrays["pytorch"]) == {"ids", "outputs", "prediction", "prob_0", "prob_1", "prob_2"}
+    assert set(arrays["pytorch"]) == {"ids", "outputs", "label", "prediction", "prob_0", "prob_1", "prob_2"}
     assert arrays["pytorch"]["outputs"].shape == (25, 3)
 
 
@@ -305,6 +310,11 @@ def test_predict_matches_csv_columns_by_name_from_the_checkpoint(style, tmp_path
     with trained(spec, style, tmp_path / "project", ["--accelerator", "cpu"]) as project:
         training = tmp_path / "table.csv"
         project.predict(None, tmp_path / "test.csv")
+        source = read_csv(training)  # each prediction: its row in the source, and its label
+        test = read_csv(tmp_path / "test.csv")
+        assert len(test) == 24 and len({row["id"] for row in test}) == 24
+        assert all(source[int(row["id"])]["label"] == row["label"] for row in test)
+        assert [int(row["id"]) for row in test] != sorted(int(row["id"]) for row in test)
         evaluate = importlib.import_module(f"{project.package}.train").evaluate_checkpoint
         metrics = evaluate(project.config, project.checkpoint)
         names = ["f0", "f1", "f2", "f3", "f4", "f5", "label"]
