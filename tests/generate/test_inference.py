@@ -23,7 +23,15 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.spec import load_spec_text
 
 from .datafiles import csv_data, image_folder_data, text_data
-from .helpers import EXAMPLE_SPECS, fit_args, load_example, project_module, spec_with, write_files
+from .helpers import (
+    EXAMPLE_SPECS,
+    fifo_released_after,
+    fit_args,
+    load_example,
+    project_module,
+    spec_with,
+    write_files,
+)
 
 STYLES = ("pytorch", "lightning")
 QUICK = ["--accelerator", "cpu", "--set", "data.num_samples=256", "--set", "data.batch_size=32"]
@@ -178,6 +186,9 @@ def test_bad_inputs_are_one_clear_error_and_write_nothing(style, tmp_path, torch
             np.save(tmp_path / f"{name}.npy", values)
             words = [f"{name}.npy: row 2 (from 0), position [7]: {value}", "not a finite number"]
             cases.append((f"{name}.npy", output, None, config_error, words, "correct the value"))
+        fifo_released_after(tmp_path / "fifo.npy")  # read, it would wait for a writer
+        words = ["fifo.npy: is a FIFO (named pipe), not a regular file"]
+        cases.append(("fifo.npy", output, None, config_error, words, ".npy"))
         np.save(tmp_path / "complex.npy", np.zeros((4, 20), dtype="complex64"))
         words = ["complex.npy: inputs of type torch.complex64", "real numbers"]
         cases.append(("complex.npy", output, None, config_error, words, "real numbers"))
@@ -360,6 +371,12 @@ def test_predict_reads_images_and_text(tmp_path, torch_one_thread):
         assert project.predict(str(folder / "0.png"), tmp_path / "one.csv") == 1
         with pytest.raises(project.modules["config"].ConfigError, match="not an image"):
             project.predict(str(Path(data["data.path"]) / "notes.txt"), tmp_path / "bad.csv")
+        fifo = fifo_released_after(tmp_path / "fifo.png")  # decoded, it would wait for a writer
+        with pytest.raises(project.modules["config"].ConfigError) as caught:
+            project.predict(str(fifo), tmp_path / "bad.csv")
+        assert str(caught.value) == f"{fifo}: is a FIFO (named pipe), not a regular file"
+        test = read_csv(tmp_path / "test.csv") if project.predict(None, tmp_path / "test.csv") else []
+        assert test and all(Path(row["id"]).parent.name == row["label"] for row in test)
     (tmp_path / "text").mkdir()
     text = text_data(tmp_path / "text")
     spec = load_spec_text(

@@ -14,6 +14,7 @@ import json
 import math
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import yaml
@@ -22,7 +23,14 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.spec import load_spec_text
 
 from .datafiles import FILE_SOURCES, ROWS, image_folder_data, text_data
-from .helpers import expect_clear_error, project_module, spec_with, train_losses, write_files
+from .helpers import (
+    expect_clear_error,
+    fifo_released_after,
+    project_module,
+    spec_with,
+    train_losses,
+    write_files,
+)
 
 STYLES = ("pytorch", "lightning")
 
@@ -97,6 +105,19 @@ def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
             f"error: {path}:3: column 'f0': 'oops' is not a number",
             hint="correct the value, or leave 'f0' out of data.features",
         )
+
+
+@pytest.mark.parametrize("source", ["csv", "npy", "npz"])
+def test_a_fifo_as_the_data_file_is_refused_at_once(source, tmp_path):
+    """Opening a FIFO waits for a writer: data.path naming one is refused before it is read."""
+    folder, context = _project(_spec(source, tmp_path), "pytorch", tmp_path / "project")
+    with project_module(folder, context["package_name"], "sources") as sources:
+        path = Path(sources.DataConfig().path)
+        path.unlink()
+        fifo_released_after(path)
+        with pytest.raises(sources.DataError) as caught:
+            sources.read_source(sources.DataConfig())
+    assert str(caught.value) == f"{path}: is a FIFO (named pipe), not a regular file"
 
 
 def test_csv_with_a_utf8_byte_order_mark_reads_as_without(tmp_path):
