@@ -118,7 +118,9 @@ def read_config_file(path: str, origins: Origins) -> dict[str, Any]:
     kind = special_file(path)
     if kind:
         raise ConfigError(
-            f"is {kind}, not a regular file", path, "pass a YAML file like the project's config.yaml"
+            f"is {kind}, not a regular file",
+            path,
+            "pass a YAML file like the project's config.yaml",
         )
     try:
         with open(path, "rb") as handle:

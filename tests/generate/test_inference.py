@@ -189,6 +189,14 @@ def test_bad_inputs_are_one_clear_error_and_write_nothing(style, tmp_path, torch
         fifo_released_after(tmp_path / "fifo.npy")  # read, it would wait for a writer
         words = ["fifo.npy: is a FIFO (named pipe), not a regular file"]
         cases.append(("fifo.npy", output, None, config_error, words, ".npy"))
+        np.save(tmp_path / "text.npy", np.full((4, 20), "1.5"))
+        words = ["text.npy: holds text (<U3), not numbers"]
+        cases.append(("text.npy", output, None, config_error, words, ".npy"))
+        with open(tmp_path / "huge.npy", "wb") as handle:  # a header with no data after it
+            header = {"descr": "<f4", "fortran_order": False, "shape": (10**12, 20)}
+            np.lib.format.write_array_header_1_0(handle, header)
+        words = ["huge.npy: its header claims shape [1000000000000, 20]", "holds 0 bytes"]
+        cases.append(("huge.npy", output, None, config_error, words, ".npy"))
         np.save(tmp_path / "complex.npy", np.zeros((4, 20), dtype="complex64"))
         words = ["complex.npy: inputs of type torch.complex64", "real numbers"]
         cases.append(("complex.npy", output, None, config_error, words, "real numbers"))

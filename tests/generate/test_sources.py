@@ -8,6 +8,7 @@ installed here, so a stand-in module plays its part).
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import importlib.util
 import json
@@ -118,6 +119,71 @@ def test_a_fifo_as_the_data_file_is_refused_at_once(source, tmp_path):
         with pytest.raises(sources.DataError) as caught:
             sources.read_source(sources.DataConfig())
     assert str(caught.value) == f"{path}: is a FIFO (named pipe), not a regular file"
+
+
+def _forged_npy(path: Path, shape: tuple[int, ...]) -> None:
+    """An .npy header that claims `shape` of float32, with no data after it."""
+    import numpy as np
+
+    with open(path, "wb") as handle:
+        header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(handle, header)
+
+
+def test_npy_arrays_that_are_not_numbers_are_one_clear_error(tmp_path):
+    """Text, dates, records, objects, a 0-d array or a header that claims a huge shape:
+    one DataError naming the file (numpy would allocate what the header claims); a
+    big-endian array is read as the same numbers."""
+    import numpy as np
+
+    folder, context = _project(_spec("npy", tmp_path), "pytorch", tmp_path / "project")
+    inputs = tmp_path / "x.npy"
+    clean = np.load(inputs)
+    with project_module(folder, context["package_name"], "sources") as sources:
+        plain = sources.read_source(sources.DataConfig()).dataset.tensors[0]
+        np.save(inputs, clean.astype(">f4"))
+        swapped = sources.read_source(sources.DataConfig()).dataset.tensors[0]
+        assert swapped.dtype == plain.dtype and bool((swapped == plain).all())
+        records = np.zeros(len(clean), dtype=[("a", "<f4"), ("b", "<i4")])
+        cases = [
+            (clean.astype(str), "holds text (<U"),
+            (np.array(["2024-01-01"] * len(clean), dtype="datetime64[D]"), "holds dates (datetime64[D])"),
+            (records, "holds records (a structured array)"),
+            (np.array([None] * len(clean), dtype=object), "holds Python objects (object)"),
+            (np.float32(1.5), "holds a single value (a 0-d array), not one row per example"),
+        ]
+        for values, message in cases:
+            np.save(inputs, values, allow_pickle=True)
+            with pytest.raises(sources.DataError) as caught:
+                sources.read_source(sources.DataConfig())
+            assert str(caught.value).startswith(f"{inputs}: {message}"), caught.value
+        _forged_npy(inputs, (10**12, 6))
+        with pytest.raises(sources.DataError) as caught:
+            sources.read_source(sources.DataConfig())
+        assert str(caught.value).startswith(
+            f"{inputs}: its header claims shape [1000000000000, 6] (24,000,000,000,000 bytes),"
+            " but the file holds 0 bytes"
+        )
+
+
+def test_decompression_bomb_images_are_one_clear_error(tmp_path, monkeypatch):
+    """An image whose header claims more pixels than Pillow's limit (MAX_IMAGE_PIXELS): a
+    DataError, in training (sources) and in predict, for the error and the warning band."""
+    from PIL import Image
+
+    folder, context = _project(_spec("image_folder", tmp_path), "pytorch", tmp_path / "project")
+    with project_module(folder, context["package_name"], "sources") as sources:
+        dataset = sources.read_source(sources.DataConfig()).dataset
+        path = dataset.files[0][0]
+        predict = importlib.import_module(f"{context['package_name']}.predict")
+        config = importlib.import_module(f"{context['package_name']}.config").Config()
+        files = predict.read_images(config, Path(path))[0]
+        for limit in (100, 200):  # 14 x 18 = 252 pixels: over twice 100 (error), over 200 (warning)
+            monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+            for images in (dataset, files):
+                with pytest.raises(sources.DataError) as caught:
+                    images[0]
+                assert str(caught.value).startswith(f"{path}: not a readable image (Image size (252")
 
 
 def test_csv_with_a_utf8_byte_order_mark_reads_as_without(tmp_path):
