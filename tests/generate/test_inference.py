@@ -362,6 +362,16 @@ def test_predict_matches_csv_columns_by_name_from_the_checkpoint(style, tmp_path
             project.predict(str(tmp_path / "no_f4.csv"), tmp_path / "bad.csv")
         assert "\n" not in str(caught.value)
         assert not (tmp_path / "bad.csv").exists()
+        import torch
+
+        state = torch.load(project.checkpoint, weights_only=True)
+        assert state["data"]["columns"] == names[:-1] and state["data"]["labels"] == ["cat", "dog", "fox"]
+        state["data"]["columns"] = [0, 1, 2, 3, 4, 5]  # forged, then sealed as a forger would
+        forged = tmp_path / "forged.ckpt"
+        project.modules["checkpoint"].save_checkpoint(state, forged)
+        with pytest.raises(project.modules["checkpoint"].CheckpointError) as caught:
+            project.modules["predict"].predict(project.config, str(forged), str(tmp_path / "new.csv"), str(tmp_path / "bad.csv"))
+        assert str(caught.value).startswith(f"{forged}: data: not the input shape, outputs and labels")
 
 
 @pytest.mark.slow
