@@ -38,6 +38,7 @@ class LitModel(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
+        self.data_schema: dict[str, Any] = {}  # data.Schema: what the model reads and predicts
         self.config = config_from_dict(config)
         self.model = build_model(
             self.config.model, input_shape, num_outputs{{ ", vocab_size" if p.input_kind == "tokens" }}
@@ -109,6 +110,7 @@ class LitModel(pl.LightningModule):
     # Lightning restores model, optimizer, scheduler, loops and callbacks; RNG states are ours.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["rng"] = capture_rng_states()
+        checkpoint["data"] = self.data_schema  # predict reads new data with it
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_resumable(checkpoint["hyper_parameters"]["config"], self.config)

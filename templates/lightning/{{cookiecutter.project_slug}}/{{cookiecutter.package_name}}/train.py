@@ -35,9 +35,12 @@ from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from . import cli
 {% if p.checkpointing %}
-from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint{{ ", SealedFSDPStrategy, sharded_weights" if p.fsdp }}
+from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint{{ ", SealedFSDPStrategy, sharded_weights" if p.fsdp }}{{ ", trained_columns" if p.data_source == "csv" }}
 {% endif %}
 from .config import Config, ConfigError
+{% if p.checkpointing and p.data_source == "csv" %}
+from .data import load_splits
+{% endif %}
 from .datamodule import DataModule
 from .metrics import TrainingDiverged, check_finite_loss
 {% if p.fsdp %}
@@ -293,6 +296,7 @@ def build_module(config: Config, datamodule: DataModule) -> LitModel:
 {% if p.feature_scaler %}
     fit_preprocessing(model.model, splits.train, config.data)  # statistics of the training split
 {% endif %}
+    model.data_schema = splits.schema().to_dict()  # kept in every checkpoint, for predict
     return model
 
 
@@ -382,6 +386,10 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
 {% if p.checkpointing %}
     pl.seed_everything(config.trainer.seed, verbose=False)
     datamodule = DataModule(config)
+{% if p.data_source == "csv" %}
+    # the training file's columns by name, in the order the checkpoint's model reads them
+    datamodule.splits = load_splits(config, trained_columns(checkpoint))
+{% endif %}
     model = build_module(config, datamodule)
     if datamodule.splits.test is None:
         raise ConfigError(

@@ -92,6 +92,7 @@ class TrainingLoop:
 {% endif %}
         self.sync_always = contextlib.nullcontext()
         self.metrics = metrics  # None: the loss only
+        self.data_schema: dict[str, Any] = {}  # data.Schema: what the model reads and predicts
         precision = resolve_precision(device, config.trainer.precision)
 {% if p.fsdp %}
         # Sharded, FSDP's MixedPrecisionPolicy casts the parameters instead of autocast.
@@ -275,6 +276,7 @@ class TrainingLoop:
             "global_step": self.global_step,
             "rng": capture_rng_states(),
             "config": self.config.to_dict(),
+            "data": self.data_schema,
         }
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()

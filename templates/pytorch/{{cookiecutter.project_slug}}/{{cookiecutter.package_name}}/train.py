@@ -22,7 +22,7 @@ from . import cli
 {% if p.fsdp %}
 from .checkpoint import {{ "load_sharded_checkpoint, restore" if p.checkpointing else "load_sharded_checkpoint" }}
 {% else %}
-from .checkpoint import check_weights, load_checkpoint{{ ", restore" if p.checkpointing }}
+from .checkpoint import check_weights, load_checkpoint{{ ", restore" if p.checkpointing }}{{ ", trained_columns" if p.data_source == "csv" }}
 {% endif %}
 from .config import Config, ConfigError
 from .data import Splits, load_splits, make_loader
@@ -212,7 +212,7 @@ def build_loop(
         len(train_loader), config.trainer.accumulate_grad_batches
     )
     scheduler = build_scheduler(optimizer, config, steps_per_epoch * config.trainer.max_epochs)
-    return TrainingLoop(
+    loop = TrainingLoop(
 {% if p.fsdp %}
         model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
 {% else %}
@@ -235,6 +235,8 @@ def build_loop(
         world,
         metrics=build_metrics(splits.num_outputs).to(device),
     )
+    loop.data_schema = splits.schema().to_dict()  # kept in every checkpoint, for predict
+    return loop
 
 
 def attach_outputs(loop: TrainingLoop, config: Config, world: World, folder: Run) -> None:
@@ -270,7 +272,12 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
     """The test split's metrics for a checkpoint's weights: the `test` command."""
     seed_everything(config.trainer.seed)
     device = select_device(config.trainer.accelerator)
+{% if p.data_source == "csv" and not p.fsdp %}
+    # the training file's columns by name, in the order the checkpoint's model reads them
+    splits = load_splits(config, trained_columns(checkpoint))
+{% else %}
     splits = load_splits(config)
+{% endif %}
     if splits.test is None:
         raise ConfigError(
             "is 0 in the run's config, so there is no test split",
