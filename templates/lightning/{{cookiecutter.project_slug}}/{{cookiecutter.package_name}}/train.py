@@ -28,7 +28,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, {{ "EarlyStopping, " if p.early_stopping }}LearningRateMonitor, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "mlflow" in p.extra_loggers }}{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}{{ ", WandbLogger" if "wandb" in p.extra_loggers }}
 {% if p.fsdp %}
-from pytorch_lightning.strategies import Strategy
+from pytorch_lightning.strategies import {{ "FSDPStrategy, " if not p.checkpointing }}Strategy
 {% endif %}
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.warnings import PossibleUserWarning
@@ -227,7 +227,7 @@ def build_strategy(config: Config) -> Strategy | str:
             " runs on CPU under torchrun"
         )
     blocks = set(BLOCKS) or None  # None: the model is sharded as one unit
-    return SealedFSDPStrategy(
+    return {{ "SealedFSDPStrategy" if p.checkpointing else "FSDPStrategy" }}(
         auto_wrap_policy=blocks,
         activation_checkpointing_policy=blocks if trainer.activation_checkpointing else None,
         state_dict_type="sharded",
