@@ -19,6 +19,7 @@ import importlib.util
 import logging
 import os
 import re
+import signal
 import sys
 import warnings
 from typing import Any
@@ -33,6 +34,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "m
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from . import cli
 {% if p.checkpointing %}
@@ -49,7 +51,7 @@ from .model import BLOCKS
 from .metrics import TrainingDiverged
 from .module import LitModel
 from .optim import optimizer_steps_per_epoch
-from .run_folder import RUN_DIR_VARIABLE, Run, resolve_run, trim_metrics
+from .run_folder import RUN_DIR_VARIABLE, Interrupted, Run, StopSignals, resolve_run, trim_metrics
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
 {% endif %}
@@ -132,6 +134,30 @@ class ProgressBar(TQDMProgressBar):
         return metrics
 
 
+class StopOnSignal(Callback):
+    """Ends the fit before the next batch once SIGTERM or SIGINT has come: the run keeps the
+    checkpoint of its last whole epoch, which --resume continues."""
+
+    def __init__(self, signals: StopSignals) -> None:
+        self.signals = signals
+
+    def on_train_batch_start(self, *args: Any) -> None:
+        self.signals.check()
+
+    def on_test_batch_start(self, *args: Any) -> None:
+        self.signals.check()
+
+
+def as_interrupted(stop: BaseException, folder: Run) -> Interrupted:
+    """The stop, with the exit code of its signal: Lightning ends a fit stopped by SIGTERM
+    with SIGTERMException and one stopped by Ctrl-C with SystemExit(1)."""
+    if not isinstance(stop, Interrupted):
+        stop = Interrupted(signal.SIGTERM if isinstance(stop, SIGTERMException) else signal.SIGINT)
+    if (folder.checkpoints / "last.ckpt").exists():
+        stop.run_dir = folder.path  # the stop line says how to continue
+    return stop
+
+
 def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[Callback]:
     # The bar redraws at the logging interval: each redraw reads values back from the device.
     callbacks: list[Callback] = [ProgressBar(refresh_rate=config.trainer.log_every_n_steps)]
@@ -194,6 +220,10 @@ def silence_known_notices() -> None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_a_known_notice)
     # "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES: [0]", its one message below a warning
     logging.getLogger("pytorch_lightning.accelerators.cuda").setLevel(logging.WARNING)
+    # "Received SIGTERM": the run says itself how it stopped, in one line
+    logging.getLogger("pytorch_lightning.trainer.connectors.signal_connector").setLevel(
+        logging.WARNING
+    )
     # Lightning's own use of torch's LeafSpec, which newer torch versions deprecate.
     warnings.filterwarnings(
         "ignore",
@@ -247,7 +277,11 @@ def build_strategy(config: Config) -> Strategy | str:
 
 {% endif %}
 def build_trainer(
-    config: Config, folder: Run, fast_dev_run: bool = False, resumed_step: int | None = None
+    config: Config,
+    folder: Run,
+    fast_dev_run: bool = False,
+    resumed_step: int | None = None,
+    signals: StopSignals | None = None,
 ) -> pl.Trainer:
     silence_known_notices()
     trainer = config.trainer
@@ -257,6 +291,8 @@ def build_trainer(
     # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
     loggers = [] if fast_dev_run else build_loggers(config, folder, resumed_step)
     callbacks = build_callbacks(config, folder, loggers)
+    if signals is not None:
+        callbacks.append(StopOnSignal(signals))
     return pl.Trainer(
         max_epochs=trainer.max_epochs,
         accelerator=trainer.accelerator,
@@ -345,16 +381,20 @@ def run(
     # Everything is built and checked: only now does the run folder appear.
     if not fast_dev_run:
         folder.start(config, argv or sys.argv, style="lightning")
-        if resumed_step is not None and rank_zero_only.rank == 0:
-            trim_metrics(folder.logs / "metrics.csv", epochs_done)  # logged again from here
-{% if p.data_source != "synthetic" %}
-        if splits.labels is not None and rank_zero_only.rank == 0:
-            save_labels(splits.labels, folder.path)
-{% endif %}
-        os.environ[RUN_DIR_VARIABLE] = str(folder.path)  # the processes for other devices join
-    trainer = build_trainer(config, folder, fast_dev_run, resumed_step)
     status = "failed"
+    trainer = None
+    # SIGTERM and SIGINT end the run at a batch boundary, with its last checkpoint kept
+    signals = StopSignals().install()
     try:
+        if not fast_dev_run:
+            if resumed_step is not None and rank_zero_only.rank == 0:
+                trim_metrics(folder.logs / "metrics.csv", epochs_done)  # logged again from here
+{% if p.data_source != "synthetic" %}
+            if splits.labels is not None and rank_zero_only.rank == 0:
+                save_labels(splits.labels, folder.path)
+{% endif %}
+            os.environ[RUN_DIR_VARIABLE] = str(folder.path)  # processes for other devices join
+        trainer = build_trainer(config, folder, fast_dev_run, resumed_step, signals)
         trainer.fit(model, datamodule=datamodule, ckpt_path=folder.checkpoint)
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
         if splits.test is not None:
@@ -380,17 +420,19 @@ def run(
             if trainer.is_global_zero:
                 print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
             metrics.update(test_metrics)
+        signals.check()  # a signal during the test: the run stops as it would in fit
         status = "finished"
     except TrainingDiverged:
         status = "diverged"
         raise
-    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit(1)
+    except (Interrupted, KeyboardInterrupt, SystemExit) as stop:
         status = "interrupted"
-        raise
+        raise as_interrupted(stop, folder) from None
     finally:
+        signals.restore()
         os.environ.pop(RUN_DIR_VARIABLE, None)
 {% if p.best_checkpoint %}
-        score = None if fast_dev_run else trainer.checkpoint_callback.best_model_score
+        score = None if fast_dev_run or trainer is None else trainer.checkpoint_callback.best_model_score
         folder.finish(status, best=None if score is None else float(score))
 {% else %}
         folder.finish(status)

@@ -48,7 +48,7 @@ from .model import build_model
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
 {% endif %}
 from .optim import {{ "check_resumable, " if p.checkpointing }}build_optimizer, build_scheduler, optimizer_steps_per_epoch
-from .run_folder import Run, resolve_run, trim_metrics
+from .run_folder import Interrupted, Run, StopSignals, resolve_run, trim_metrics
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
@@ -116,17 +116,20 @@ def fit_and_test(
             print(f"resumed from {folder.checkpoint} at epoch {loop.epoch}, step {loop.global_step}")
 {% endif %}
     # Everything is built and checked: only now does the run folder appear.
-    if not fast_dev_run:
-        if world.is_main:
-            folder.start(config, argv, style="pytorch")
-        folder.path = Path(broadcast_from_main(str(folder.path), world))
-{% if p.data_source != "synthetic" %}
-        if splits.labels is not None and world.is_main:
-            save_labels(splits.labels, folder.path)
-{% endif %}
-        attach_outputs(loop, config, world, folder)
+    if not fast_dev_run and world.is_main:
+        folder.start(config, argv, style="pytorch")
     status = "failed"
+    # SIGTERM and SIGINT end the run at a step boundary, with its last checkpoint kept
+    signals = StopSignals().install()
+    loop.signals = signals
     try:
+        if not fast_dev_run:
+            folder.path = Path(broadcast_from_main(str(folder.path), world))
+{% if p.data_source != "synthetic" %}
+            if splits.labels is not None and world.is_main:
+                save_labels(splits.labels, folder.path)
+{% endif %}
+            attach_outputs(loop, config, world, folder)
         metrics = loop.fit()
         barrier(world)  # rank 0 has finished writing best.ckpt
         if splits.test is not None:
@@ -156,14 +159,18 @@ def fit_and_test(
             if world.is_main:
                 print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
             metrics.update(test_metrics)
+        loop.stop_if_signalled(every_rank=True)
         status = "finished"
     except TrainingDiverged:
         status = "diverged"
         raise
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt) as stop:
         status = "interrupted"
+        if isinstance(stop, Interrupted) and (folder.checkpoints / "last.ckpt").exists():
+            stop.run_dir = folder.path  # the stop line says how to continue
         raise
     finally:
+        signals.restore()
         loop.logger.close()
         if world.is_main:
 {% if p.best_checkpoint %}
