@@ -15,7 +15,6 @@ import errno
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -89,9 +88,9 @@ def _child(project: Path, mode: str, where: str | int, argv: list[str]) -> subpr
 
 
 def _wait_stopped(child: subprocess.Popen) -> None:
-    """Until the child says it stopped itself."""
+    """Until the child says it stopped itself (after a progress bar's text, maybe)."""
     for line in child.stdout:
-        if line.strip() == "stopped":
+        if line.strip().endswith("stopped"):
             return
     child.kill()
     raise AssertionError(f"the child ended first:\n{child.communicate()[1][-3000:]}")
@@ -242,7 +241,7 @@ def test_a_full_disk_at_the_start_names_the_file_and_keeps_the_name_free(
     with project_module(project, PACKAGE, "cli") as cli:
         disk = FullDisk(outputs, monkeypatch)
         disk.full = True
-        error, hint = _refused(cli, [*base, "--name", "run"], capsys)
+        error, _ = _refused(cli, [*base, "--name", "run"], capsys)
         assert str(outputs / "run" / "config.yaml") in error and "No space left" in error
         assert not (outputs / "run").exists()  # nothing left to block the name
         disk.full = False
