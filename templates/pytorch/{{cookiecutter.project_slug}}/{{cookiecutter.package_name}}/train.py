@@ -171,12 +171,14 @@ def fit_and_test(
         raise
     finally:
         signals.restore()
-        loop.logger.close()
-        if world.is_main:
+        try:
+            loop.logger.close()  # raises again when its last rows meet a full disk
+        finally:
+            if world.is_main:
 {% if p.best_checkpoint %}
-            folder.finish(status, best=loop.best.best)
+                folder.finish(status, best=loop.best.best)
 {% else %}
-            folder.finish(status)
+                folder.finish(status)
 {% endif %}
     return metrics
 
