@@ -19,6 +19,7 @@ import importlib.util
 {% endif %}
 import logging
 import os
+import signal
 import sys
 import warnings
 from typing import Any
@@ -31,6 +32,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "m
 from pytorch_lightning.strategies import {{ "FSDPStrategy, " if not p.checkpointing }}Strategy
 {% endif %}
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from . import cli
@@ -53,7 +55,7 @@ from .optim import check_resumable
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
 {% endif %}
-from .run_folder import RUN_DIR_VARIABLE, Run, resolve_run, trim_metrics
+from .run_folder import RUN_DIR_VARIABLE, Interrupted, Run, StopSignals, resolve_run, trim_metrics
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
 {% endif %}
@@ -151,6 +153,30 @@ class StopOnDivergence(Callback):
                 check_finite_loss(metrics[name], what, trainer.current_epoch, step)
 
 
+class StopOnSignal(Callback):
+    """Ends the fit before the next batch once SIGTERM or SIGINT has come: the run keeps the
+    checkpoint of its last whole epoch, which --resume continues."""
+
+    def __init__(self, signals: StopSignals) -> None:
+        self.signals = signals
+
+    def on_train_batch_start(self, *args: Any) -> None:
+        self.signals.check()
+
+    def on_test_batch_start(self, *args: Any) -> None:
+        self.signals.check()
+
+
+def as_interrupted(stop: BaseException, folder: Run) -> Interrupted:
+    """The stop, with the exit code of its signal: Lightning ends a fit stopped by SIGTERM
+    with SIGTERMException and one stopped by Ctrl-C with SystemExit(1)."""
+    if not isinstance(stop, Interrupted):
+        stop = Interrupted(signal.SIGTERM if isinstance(stop, SIGTERMException) else signal.SIGINT)
+    if (folder.checkpoints / "last.ckpt").exists():
+        stop.run_dir = folder.path  # the stop line says how to continue
+    return stop
+
+
 def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[Callback]:
     # The bar redraws at the logging interval: each redraw reads values back from the device.
     callbacks: list[Callback] = [
@@ -236,7 +262,11 @@ def build_strategy(config: Config) -> Strategy | str:
 
 {% endif %}
 def build_trainer(
-    config: Config, folder: Run, fast_dev_run: bool = False, resumed_step: int | None = None
+    config: Config,
+    folder: Run,
+    fast_dev_run: bool = False,
+    resumed_step: int | None = None,
+    signals: StopSignals | None = None,
 ) -> pl.Trainer:
     silence_known_notices(resumed=resumed_step is not None)
     trainer = config.trainer
@@ -246,6 +276,8 @@ def build_trainer(
     # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
     loggers = [] if fast_dev_run else build_loggers(config, folder, resumed_step)
     callbacks = build_callbacks(config, folder, loggers)
+    if signals is not None:
+        callbacks.append(StopOnSignal(signals))
     return pl.Trainer(
         max_epochs=trainer.max_epochs,
         accelerator=trainer.accelerator,
@@ -335,17 +367,21 @@ def run(
     # Everything is built and checked: only now does the run folder appear.
     if not fast_dev_run:
         folder.start(config, argv or sys.argv, style="lightning")
-        if resumed_step is not None and rank_zero_only.rank == 0:
-            # logged again from here
-            trim_metrics(folder.logs / "metrics.csv", epochs_done, resumed_step)
-{% if p.data_source != "synthetic" %}
-        if splits.labels is not None and rank_zero_only.rank == 0:
-            save_labels(splits.labels, folder.path)
-{% endif %}
-        os.environ[RUN_DIR_VARIABLE] = str(folder.path)  # the processes for other devices join
-    trainer = build_trainer(config, folder, fast_dev_run, resumed_step)
     status = "failed"
+    trainer = None
+    # SIGTERM and SIGINT end the run at a batch boundary, with its last checkpoint kept
+    signals = StopSignals().install()
     try:
+        if not fast_dev_run:
+            if resumed_step is not None and rank_zero_only.rank == 0:
+                # logged again from here
+                trim_metrics(folder.logs / "metrics.csv", epochs_done, resumed_step)
+{% if p.data_source != "synthetic" %}
+            if splits.labels is not None and rank_zero_only.rank == 0:
+                save_labels(splits.labels, folder.path)
+{% endif %}
+            os.environ[RUN_DIR_VARIABLE] = str(folder.path)  # processes for other devices join
+        trainer = build_trainer(config, folder, fast_dev_run, resumed_step, signals)
         trainer.fit(model, datamodule=datamodule, ckpt_path=folder.checkpoint)
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
         if splits.test is not None:
@@ -360,17 +396,19 @@ def run(
             if trainer.is_global_zero:
                 print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
             metrics.update(test_metrics)
+        signals.check()  # a signal during the test: the run stops as it would in fit
         status = "finished"
     except TrainingDiverged:
         status = "diverged"
         raise
-    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit(1)
+    except (Interrupted, KeyboardInterrupt, SystemExit) as stop:
         status = "interrupted"
-        raise
+        raise as_interrupted(stop, folder) from None
     finally:
+        signals.restore()
         os.environ.pop(RUN_DIR_VARIABLE, None)
 {% if p.best_checkpoint %}
-        score = None if fast_dev_run else trainer.checkpoint_callback.best_model_score
+        score = None if fast_dev_run or trainer is None else trainer.checkpoint_callback.best_model_score
         folder.finish(status, best=None if score is None else float(score))
 {% else %}
         folder.finish(status)

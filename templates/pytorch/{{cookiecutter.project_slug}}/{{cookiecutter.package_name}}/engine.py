@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from .logging_utils import MetricLogger, Progress
 from .metrics import MetricSet, check_finite_loss
 from .optim import plateau_monitor, scheduler_interval
 from .rng import capture_rng_states, restore_rng_states
+from .run_folder import Interrupted, StopSignals
 from .runtime import autocast_context, grad_scaler, resolve_precision
 
 
@@ -82,6 +84,7 @@ class TrainingLoop:
         self.logger = logger
         self.checkpoint_dir = checkpoint_dir  # None: save nothing (e.g. --fast-dev-run)
         self.limit_batches = limit_batches  # None: whole epochs
+        self.signals: StopSignals | None = None  # a fit's: SIGTERM and SIGINT end it
         self.progress = Progress(enabled=self.world.is_main)
 {% if p.fsdp %}
         # Accumulation micro-steps skip the gradient reduction; one process has none.
@@ -153,9 +156,23 @@ class TrainingLoop:
             if self.checkpoint_dir is not None:
                 self.save(metrics)
 {% endif %}
+            self.stop_if_signalled(every_rank=True)  # this epoch's checkpoint is written
             if stop or self.limit_batches is not None:
                 break
         return metrics
+
+    def stop_if_signalled(self, every_rank: bool = False) -> None:
+        """End the fit after SIGTERM or SIGINT, at a step boundary, where its files are whole.
+        One process checks before every batch; several check together once an epoch (one
+        all-reduce), so that no rank is left waiting for the others."""
+        if self.signals is None:
+            return
+        if not self.world.distributed:
+            self.signals.check()
+        elif every_rank:
+            received = torch.tensor(float(self.signals.received or 0), device=self.device)
+            if all_reduce_sum(received, self.world).item() > 0:
+                raise Interrupted(self.signals.received or signal.SIGTERM)
 
     def train_epoch(self) -> float:
         model, criterion = self.model, self.criterion
@@ -175,6 +192,7 @@ class TrainingLoop:
         skip_sync, sync_always = self.skip_sync, self.sync_always
         try:
             for batch_index, (inputs, targets) in enumerate(batches):
+                self.stop_if_signalled()
                 inputs = inputs.to(device, non_blocking=non_blocking)
                 targets = targets.to(device, non_blocking=non_blocking)
                 stepping = (batch_index + 1) % accumulate == 0 or batch_index + 1 == num_batches

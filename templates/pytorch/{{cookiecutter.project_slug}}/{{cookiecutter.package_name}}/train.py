@@ -47,7 +47,7 @@ from .optim import build_optimizer, build_scheduler{{ ", check_resumable" if p.c
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
 {% endif %}
-from .run_folder import Run, resolve_run, trim_metrics
+from .run_folder import Interrupted, Run, StopSignals, resolve_run, trim_metrics
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
@@ -115,17 +115,20 @@ def fit_and_test(
             print(f"resumed from {folder.checkpoint} at epoch {loop.epoch}, step {loop.global_step}")
 {% endif %}
     # Everything is built and checked: only now does the run folder appear.
-    if not fast_dev_run:
-        if world.is_main:
-            folder.start(config, argv, style="pytorch")
-        folder.path = Path(broadcast_from_main(str(folder.path), world))
-{% if p.data_source != "synthetic" %}
-        if splits.labels is not None and world.is_main:
-            save_labels(splits.labels, folder.path)
-{% endif %}
-        attach_outputs(loop, config, world, folder)
+    if not fast_dev_run and world.is_main:
+        folder.start(config, argv, style="pytorch")
     status = "failed"
+    # SIGTERM and SIGINT end the run at a step boundary, with its last checkpoint kept
+    signals = StopSignals().install()
+    loop.signals = signals
     try:
+        if not fast_dev_run:
+            folder.path = Path(broadcast_from_main(str(folder.path), world))
+{% if p.data_source != "synthetic" %}
+            if splits.labels is not None and world.is_main:
+                save_labels(splits.labels, folder.path)
+{% endif %}
+            attach_outputs(loop, config, world, folder)
         metrics = loop.fit()
         barrier(world)  # rank 0 has finished writing best.ckpt
         if splits.test is not None:
@@ -155,20 +158,26 @@ def fit_and_test(
             if world.is_main:
                 print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
             metrics.update(test_metrics)
+        loop.stop_if_signalled(every_rank=True)
         status = "finished"
     except TrainingDiverged:
         status = "diverged"
         raise
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt) as stop:
         status = "interrupted"
+        if isinstance(stop, Interrupted) and (folder.checkpoints / "last.ckpt").exists():
+            stop.run_dir = folder.path  # the stop line says how to continue
         raise
     finally:
-        loop.logger.close()
-        if world.is_main:
+        signals.restore()
+        try:
+            loop.logger.close()  # raises again when its last rows meet a full disk
+        finally:
+            if world.is_main:
 {% if p.best_checkpoint %}
-            folder.finish(status, best=loop.best.best)
+                folder.finish(status, best=loop.best.best)
 {% else %}
-            folder.finish(status)
+                folder.finish(status)
 {% endif %}
     return metrics
 
