@@ -123,6 +123,53 @@ def test_no_op_update_changes_no_byte(edited):
     assert _snapshot(project) == before
 
 
+def _recorded_overrides(project: Path) -> list[str]:
+    import yaml
+
+    return yaml.safe_load((project / ".scaffold" / "project.yaml").read_text())["overrides"]
+
+
+def _commit(project: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    who = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", *who, "commit", "-qm", "start"], cwd=project, check=True)
+
+
+def test_the_same_set_twice_writes_nothing_the_second_time_and_a_third_change_works(edited):
+    project, _ = edited
+    _commit(project)
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
+    assert code == 0, output
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "sgd"],
+        cwd=project,
+        check=True,
+    )
+    before = _snapshot(project)
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
+    assert code == 0 and "up to date" in output, output
+    assert _snapshot(project) == before
+    assert _recorded_overrides(project) == ["optimizer.name=sgd"]
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=adamw")
+    assert code == 0, output
+    assert _recorded_overrides(project) == ["optimizer.name=adamw"]  # keyed by field: latest wins
+    assert "adamw" in (project / PACKAGE / "config.py").read_text()
+
+
+def test_overrides_are_a_set_keyed_by_field_and_a_section_replaces_its_fields():
+    from torch_scaffold.spec.overrides import merge_overrides
+
+    earlier = ["optimizer.lr=0.1", "trainer.early_stopping.patience=3", "optimizer.name=sgd"]
+    later = ["optimizer.lr=0.2", "trainer.early_stopping={enabled: false}"]
+    assert merge_overrides(earlier, later) == [
+        "optimizer.name=sgd",
+        "optimizer.lr=0.2",
+        "trainer.early_stopping={enabled: false}",
+    ]
+    assert merge_overrides(["a.b=1"], ["a.bc=2"]) == ["a.b=1", "a.bc=2"]
+
+
 def test_dry_run_and_diff_write_nothing(edited):
     project, _ = edited
     before = _snapshot(project)

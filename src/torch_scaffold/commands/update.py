@@ -53,6 +53,7 @@ def run_update(
         update_files,
     )
     from torch_scaffold.spec import load_spec_text
+    from torch_scaffold.spec.overrides import merge_overrides
     from torch_scaffold.spec.source import read_spec_file
 
     root = Path(folder or ".")
@@ -63,7 +64,7 @@ def run_update(
         spec_text, spec_source, earlier = read_spec_file(spec_file), os.path.abspath(spec_file), []
     else:
         spec_text, spec_source, earlier = record.spec_text, record.spec_source, record.overrides
-    all_overrides = [*earlier, *overrides]
+    all_overrides = merge_overrides(earlier, overrides)
     spec = load_spec_text(spec_text, spec_source, all_overrides)
     theirs = render_project(spec, record.style)
     paths = sorted(set(record.base) | set(theirs))
