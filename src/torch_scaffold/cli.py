@@ -178,6 +178,11 @@ def new(
     is_flag=True,
     help="In a git work tree: update files even if they have uncommitted changes.",
 )
+@click.option(
+    "--abort",
+    is_flag=True,
+    help="Undo the last update that left conflicts (your edits since then to its files are lost).",
+)
 def update(
     folder: str | None,
     overrides: tuple[str, ...],
@@ -185,10 +190,12 @@ def update(
     dry_run: bool,
     show_diff: bool,
     allow_dirty: bool,
+    abort: bool,
 ) -> None:
     """Re-render FOLDER (default: .) with this scaffold and its spec, merging into your edits.
 
-    Exit 0: merged (or up to date); 1: conflicts, marked in the files; 2: bad input.
+    Exit 0: merged (or up to date); 1: conflicts, marked in the files (or still unresolved from
+    the last update); 2: bad input.
     """
     from torch_scaffold.commands.update import run_update
 
@@ -199,6 +206,7 @@ def update(
         dry_run=dry_run,
         show_diff=show_diff,
         allow_dirty=allow_dirty,
+        abort=abort,
     )
     raise SystemExit(code)
 

@@ -115,6 +115,53 @@ def test_conflicting_edit_is_marked_listed_and_exits_1(edited):
     assert "max_epochs: 99  # ours" in merged and "max_epochs: 3" in merged  # nothing lost
 
 
+def _conflict(project: Path) -> dict[str, bytes]:
+    """Edit config.yaml where update changes it; returns the tree just before the update."""
+    config = project / "config.yaml"
+    config.write_text(
+        re.sub(r"(?m)^  max_epochs: .*$", "  max_epochs: 99  # ours", config.read_text())
+    )
+    before = _snapshot(project)
+    code, output = _scaffold("update", str(project), "--set", "trainer.max_epochs=3")
+    assert code == 1 and "1 file has conflicts: config.yaml" in output, output
+    return before
+
+
+def test_update_refuses_while_markers_remain_and_abort_restores_the_tree(edited):
+    project, _ = edited
+    before = _conflict(project)
+    marked = _snapshot(project)
+    for args in ([], ["--set", "optimizer.name=sgd"]):
+        code, output = _scaffold("update", str(project), *args)
+        assert code == 1, output
+        assert "not resolved yet: config.yaml" in output and "--abort" in output, output
+        assert _snapshot(project) == marked  # refused: nothing written
+    code, output = _scaffold("update", str(project), "--abort")
+    assert code == 0, output
+    assert _snapshot(project) == before
+    code, output = _scaffold("update", str(project), "--abort")
+    assert code == 2 and "no update with conflicts to abort" in output, output
+
+
+def test_once_the_markers_are_resolved_update_goes_on(edited):
+    project, _ = edited
+    _conflict(project)
+    config = project / "config.yaml"
+    resolved = re.sub(
+        r"<<<<<<< yours\n(.*?)=======\n.*?>>>>>>> scaffold now\n",
+        r"\1",
+        config.read_text(),
+        flags=re.S,
+    )
+    config.write_text(resolved)
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
+    assert code == 0 and "conflicts of the last update are resolved" in output, output
+    assert not (project / ".scaffold" / "conflicts.json").exists()
+    assert "max_epochs: 99  # ours" in config.read_text() and "<<<<<<<" not in config.read_text()
+    code, output = _scaffold("update", str(project))
+    assert code == 0 and "up to date" in output, output
+
+
 def test_no_op_update_changes_no_byte(edited):
     project, _ = edited
     before = _snapshot(project)

@@ -40,8 +40,15 @@ def run_update(
     dry_run: bool = False,
     show_diff: bool = False,
     allow_dirty: bool = False,
+    abort: bool = False,
 ) -> int:
     """Returns the exit code: 0 merged cleanly (or nothing to do), 1 with conflicts."""
+    from torch_scaffold.generate.conflicts import (
+        CONFLICTS_FILE,
+        conflict_record,
+        read_pending,
+        refuse_unresolved,
+    )
     from torch_scaffold import __version__
     from torch_scaffold.generate import render_project
     from torch_scaffold.generate.merge import WRITES, plan
@@ -59,6 +66,11 @@ def run_update(
     root = Path(folder or ".")
     for note in recover_interrupted(root):  # a killed update is undone before anything is read
         click.echo(f"note: {note}", err=True)
+    pending = read_pending(root)
+    if abort:
+        return _abort(root, pending)
+    if pending is not None:
+        refuse_unresolved(root, pending)  # markers left: merging them again would bury them
     record = read_provenance(root)
     if spec_file is not None:  # a new spec replaces the recorded one and its overrides
         spec_text, spec_source, earlier = read_spec_file(spec_file), os.path.abspath(spec_file), []
@@ -92,7 +104,8 @@ def run_update(
             " again to merge them",
             err=True,
         )
-    if not changes and not records:
+    resolved = [CONFLICTS_FILE] if pending is not None else []  # its conflicts are resolved
+    if not changes and not records and not resolved:
         click.echo(f"{root}: up to date (scaffold {__version__}, {record.style} style)")
         return 0
     for change in changes:
@@ -109,8 +122,14 @@ def run_update(
     touched = [c.path for c in changes if c.action in (*WRITES, "delete")] + list(records)
     if not allow_dirty:
         _refuse_uncommitted(root, touched)
+    if resolved:
+        click.echo("note: the conflicts of the last update are resolved")
     writes = {c.path: c.text for c in changes if c.action in WRITES}
-    deletes = [c.path for c in changes if c.action == "delete"]
+    deletes = [c.path for c in changes if c.action == "delete"] + resolved
+    if conflicts:  # what --abort needs to put the project back as it is now
+        before = {path: _read(root, path) for path in touched}
+        records[CONFLICTS_FILE] = conflict_record(conflicts, before)
+        deletes = [path for path in deletes if path != CONFLICTS_FILE]
     update_files({**writes, **records}, deletes, root)  # all or nothing, journaled like `new`
     written = sum(c.action in (*WRITES, "delete") for c in changes)
     click.echo(f"Updated {counted(written, 'file')} in {root} (scaffold {__version__}).")
@@ -119,8 +138,32 @@ def run_update(
         click.echo(
             f"{counted(len(conflicts), 'file')} {have} conflicts: {', '.join(conflicts)}", err=True
         )
-        click.echo("Resolve the <<<<<<< ======= >>>>>>> blocks, then test and commit.", err=True)
+        click.echo(
+            "Resolve the <<<<<<< ======= >>>>>>> blocks, then test and commit"
+            " (or undo this update: scaffold update --abort).",
+            err=True,
+        )
         return 1
+    return 0
+
+
+def _abort(root: Path, pending) -> int:
+    """Put back every file the conflicting update changed, as it was before that update."""
+    from torch_scaffold.generate.conflicts import CONFLICTS_FILE
+    from torch_scaffold.generate.write import update_files
+
+    if pending is None:
+        raise OutputError(
+            "there is no update with conflicts to abort",
+            where=str(root),
+            hint="--abort undoes an update that left conflicts, until they are resolved",
+        )
+    writes = {path: text for path, text in pending.before.items() if text is not None}
+    deletes = [path for path, text in pending.before.items() if text is None]
+    update_files(writes, [*deletes, CONFLICTS_FILE], root)
+    click.echo(
+        f"Aborted the update: {counted(len(pending.before), 'file')} as before it in {root}."
+    )
     return 0
 
 
