@@ -170,7 +170,15 @@ def new(
     metavar="KEY=VALUE",
     help="Change a spec field (dotted path), on top of the recorded spec and its overrides.",
 )
-@click.option("--spec", "spec_file", type=click.Path(), help="Replace the recorded spec.")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(),
+    help="Replace the recorded spec (earlier --set overrides still apply).",
+)
+@click.option(
+    "--reset-overrides", is_flag=True, help="Drop the earlier --set overrides before --set."
+)
 @click.option("--dry-run", is_flag=True, help="List what would change; write nothing.")
 @click.option("--diff", "show_diff", is_flag=True, help="Show the changes as diffs; write nothing.")
 @click.option(
@@ -191,6 +199,7 @@ def update(
     show_diff: bool,
     allow_dirty: bool,
     abort: bool,
+    reset_overrides: bool,
 ) -> None:
     """Re-render FOLDER (default: .) with this scaffold and its spec, merging into your edits.
 
@@ -207,6 +216,7 @@ def update(
         show_diff=show_diff,
         allow_dirty=allow_dirty,
         abort=abort,
+        reset_overrides=reset_overrides,
     )
     raise SystemExit(code)
 

@@ -281,6 +281,50 @@ def test_new_force_on_an_edited_project_names_the_edits_and_points_to_update(edi
     assert "`scaffold update` would have merged them" in result.stderr
 
 
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_an_edited_spec_file_is_picked_up_and_recorded_with_its_hash(tmp_path, style):
+    import hashlib
+
+    import yaml
+
+    spec = tmp_path / "spec.yaml"
+    code, text = _scaffold("spec", "example")
+    spec.write_text(text)
+    project = tmp_path / "proj"
+    code, output = _scaffold("new", str(spec), "--style", style, "-o", str(project))
+    assert code == 0, output
+    code, output = _scaffold("update", str(project), "--set", "trainer.max_epochs=3")
+    assert code == 0, output
+    spec.write_text(text.replace("  name: adamw", "  name: sgd", 1))
+    code, output = _scaffold("update", str(project))
+    assert code == 0 and f"{spec} changed since it was recorded" in output, output
+    assert '"sgd"' in (project / "config.yaml").read_text()
+    assert "max_epochs: 3" in (project / "config.yaml").read_text()  # the --set still applies
+    record = yaml.safe_load((project / ".scaffold" / "project.yaml").read_text())
+    assert record["spec_source"] == str(spec)
+    assert record["spec_sha256"] == hashlib.sha256(spec.read_bytes()).hexdigest()
+    code, output = _scaffold("update", str(project))
+    assert code == 0 and "up to date" in output, output
+    spec.unlink()
+    code, output = _scaffold("update", str(project))
+    assert code == 0 and "is not there; using the copy recorded" in output, output
+
+
+def test_spec_keeps_the_earlier_overrides_and_says_so_unless_reset(project, tmp_path):
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
+    assert code == 0, output
+    spec = tmp_path / "other.yaml"
+    spec.write_text(_scaffold("spec", "example")[1].replace("  lr: ", "  lr: 0.02 #", 1))
+    code, output = _scaffold("update", str(project), "--spec", str(spec))
+    assert code == 0, output
+    assert "earlier --set overrides still apply" in output and "optimizer.name=sgd" in output
+    config = (project / "config.yaml").read_text()
+    assert '"sgd"' in config and "lr: 0.02" in config
+    code, output = _scaffold("update", str(project), "--spec", str(spec), "--reset-overrides")
+    assert code == 0 and "dropped the earlier --set overrides: optimizer.name=sgd" in output
+    assert '"adamw"' in (project / "config.yaml").read_text()
+
+
 # --- Update never reaches outside the project, never tracebacks on odd files -----------------
 
 

@@ -41,6 +41,7 @@ def run_update(
     show_diff: bool = False,
     allow_dirty: bool = False,
     abort: bool = False,
+    reset_overrides: bool = False,
 ) -> int:
     """Returns the exit code: 0 merged cleanly (or nothing to do), 1 with conflicts."""
     from torch_scaffold.generate.conflicts import (
@@ -72,10 +73,12 @@ def run_update(
     if pending is not None:
         refuse_unresolved(root, pending)  # markers left: merging them again would bury them
     record = read_provenance(root)
-    if spec_file is not None:  # a new spec replaces the recorded one and its overrides
-        spec_text, spec_source, earlier = read_spec_file(spec_file), os.path.abspath(spec_file), []
+    if spec_file is not None:  # a new spec replaces the recorded one
+        spec_text, spec_source = read_spec_file(spec_file), os.path.abspath(spec_file)
     else:
-        spec_text, spec_source, earlier = record.spec_text, record.spec_source, record.overrides
+        spec_text, spec_source = _recorded_spec(record)
+    earlier = [] if reset_overrides else record.overrides
+    _say_what_happens_to(record.overrides, reset_overrides, spec_file)
     all_overrides = merge_overrides(earlier, overrides)
     spec = load_spec_text(spec_text, spec_source, all_overrides)
     theirs = render_project(spec, record.style)
@@ -165,6 +168,40 @@ def _abort(root: Path, pending) -> int:
         f"Aborted the update: {counted(len(pending.before), 'file')} as before it in {root}."
     )
     return 0
+
+
+def _recorded_spec(record) -> tuple[str, str]:
+    """(spec text, source): the spec file as it is now when it still is where it was read and
+    has changed since (the user edited it to update), else the recorded copy."""
+    from torch_scaffold.generate.provenance import spec_hash
+    from torch_scaffold.spec.source import read_spec_file
+
+    source = record.spec_source
+    if source.startswith("<"):  # the default spec or cookiecutter's: there is no file
+        return record.spec_text, source
+    if not os.path.isfile(source):
+        click.echo(
+            f"note: the spec file {source} is not there; using the copy recorded in .scaffold/",
+            err=True,
+        )
+        return record.spec_text, source
+    text = read_spec_file(source)
+    if text != record.spec_text:
+        click.echo(
+            f"note: {source} changed since it was recorded (sha256"
+            f" {spec_hash(record.spec_text)[:12]} -> {spec_hash(text)[:12]}); applying it"
+        )
+    return text, source
+
+
+def _say_what_happens_to(overrides: list[str], reset: bool, spec_file: str | None) -> None:
+    if overrides and reset:
+        click.echo(f"note: dropped the earlier --set overrides: {', '.join(overrides)}")
+    elif overrides and spec_file is not None:
+        click.echo(
+            f"note: the earlier --set overrides still apply on top of {spec_file}:"
+            f" {', '.join(overrides)} (--reset-overrides drops them)"
+        )
 
 
 def _read(root: Path, path: str) -> str | None:
