@@ -10,10 +10,11 @@ from .helpers import REPO
 
 
 def _read_tree(root):
+    """The generated files (.scaffold/, the record for `scaffold update`, is tested apart)."""
     return {
         p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
         for p in root.rglob("*")
-        if p.is_file()
+        if p.is_file() and ".scaffold" not in p.relative_to(root).parts
     }
 
 
@@ -99,3 +100,42 @@ def test_cookiecutter_refuses_unusable_names_before_writing(answers, needle, tmp
         _cookiecutter("pytorch", tmp_path, **answers)
     assert needle in capfd.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_a_bad_spec_is_scaffolds_one_error_line_and_nothing_is_written(style, tmp_path, capfd):
+    import json
+
+    from cookiecutter.exceptions import FailedHookException
+
+    from torch_scaffold.generate.context import cookiecutter_context
+
+    spec = json.loads(cookiecutter_context(Spec(), style)["spec"])
+    spec["optimizer"]["lr"] = -1
+    with pytest.raises(FailedHookException):
+        _cookiecutter(style, tmp_path, spec=json.dumps(spec))
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith(("error:", "hint:"))]
+    assert len(lines) == 2, err
+    assert lines[0].startswith("error: the cookiecutter `spec` variable")
+    assert "optimizer.lr" in lines[0] and lines[1].startswith("hint: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_a_cookiecutter_project_is_titled_by_its_slug_and_scaffold_update_updates_it(
+    style, tmp_path
+):
+    from click.testing import CliRunner
+
+    from torch_scaffold.cli import main
+
+    _cookiecutter(style, tmp_path, project_slug="my-proj")
+    project = tmp_path / "my-proj"
+    assert (project / "README.md").read_text().startswith("# my\\-proj\n")  # Markdown-escaped
+    update = CliRunner().invoke(main, ["update", str(project)])
+    assert update.exit_code == 0 and "up to date" in update.output, update.output
+    update = CliRunner().invoke(main, ["update", str(project), "--set", "optimizer.name=sgd"])
+    assert update.exit_code == 0, update.output
+    assert '"sgd"' in (project / "config.yaml").read_text()
