@@ -8,6 +8,8 @@ from torch_scaffold.spec.schema import Spec
 
 from .helpers import REPO
 
+SLOW = pytest.mark.slow
+
 
 def _read_tree(root):
     """The generated files (.scaffold/, the record for `scaffold update`, is tested apart)."""
@@ -18,6 +20,7 @@ def _read_tree(root):
     }
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 @pytest.mark.parametrize("style", ["pytorch", "lightning"])
 def test_cookiecutter_no_input_gives_the_same_project(style, tmp_path):
     from cookiecutter.main import cookiecutter
@@ -38,6 +41,7 @@ def _cookiecutter(style, tmp_path, **answers):
     )
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 @pytest.mark.parametrize("style", ["pytorch", "lightning"])
 def test_cookiecutter_honours_the_names_typed(style, tmp_path):
     """The slug and package name answered are the project's: folders, imports, commands."""
@@ -55,6 +59,7 @@ def test_cookiecutter_honours_the_names_typed(style, tmp_path):
     assert sorted(got) == sorted(p.replace("tabular_classifier", "my_proj") for p in expected)
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 @pytest.mark.parametrize("style", ["pytorch", "lightning"])
 def test_cookiecutter_derives_the_project_from_a_given_spec(style, tmp_path):
     """A public `spec` (as cruft records it) is the project's spec, not the default's."""
@@ -73,6 +78,7 @@ def test_cookiecutter_derives_the_project_from_a_given_spec(style, tmp_path):
     assert _read_tree(tmp_path / context["project_slug"]) == render_project(spec, style)
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 def test_a_spec_with_jinja_syntax_in_its_text_passes_through_cookiecutter(tmp_path):
     from torch_scaffold.generate.context import cookiecutter_context
     from torch_scaffold.spec import load_spec_text
@@ -123,6 +129,7 @@ def test_a_bad_spec_is_scaffolds_one_error_line_and_nothing_is_written(style, tm
     assert list(tmp_path.iterdir()) == []
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 @pytest.mark.parametrize("style", ["pytorch", "lightning"])
 def test_a_cookiecutter_project_is_titled_by_its_slug_and_scaffold_update_updates_it(
     style, tmp_path
