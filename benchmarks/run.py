@@ -270,6 +270,13 @@ def save_convert_rows(table: str) -> None:
     RESULTS.write_text("\n".join(kept + new) + "\n", encoding="utf-8")
 
 
+def _other_sections() -> str:
+    """The sections other tools write below the table (## headings), kept as they are."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else ""
+    start = text.find("\n## ")
+    return "" if start < 0 else text[start:]
+
+
 def fsdp_row(root: Path) -> Row:
     import fsdp_speed
 
@@ -360,7 +367,7 @@ def main() -> int:
             "# Latest benchmark table\n\nWritten by `python benchmarks/run.py`"
             " (see README.md for what each row means).\n\n"
         )
-        RESULTS.write_text(header + table, encoding="utf-8")
+        RESULTS.write_text(header + table + _other_sections(), encoding="utf-8")
     for regression in regressions:
         print(f"regression (> {REGRESSION - 1:.0%} worse than results.md): {regression}")
     return 1 if regressions else 0

@@ -203,6 +203,20 @@ class PlainRunner:
             optimizer.step()
 
 
+def without_logging(module_class: type) -> type:
+    """A LightningModule class whose self.log and self.log_dict do nothing:
+    Trainer(barebones=True), Lightning's mode for timing its own loop, forbids logging."""
+
+    class Unlogged(module_class):
+        def log(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+        def log_dict(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return Unlogged
+
+
 class LightningRunner:
     """The generated Lightning project, and a minimal LightningModule under barebones."""
 
@@ -244,19 +258,17 @@ class LightningRunner:
 
         return Timer()
 
-    def _generated_module(self, config):
-        """The generated LitModel and DataModule, built as the project's run() builds them."""
+    def _generated_module(self, config, barebones: bool = False):
+        """The generated LitModel and DataModule, built as the project's run() builds them
+        (barebones: with logging off, which Trainer(barebones=True) forbids)."""
         self.pl.seed_everything(config.trainer.seed, verbose=False)
         datamodule = self.datamodule_mod.DataModule(config)
         datamodule.setup("fit")
         splits = datamodule.splits
-        batches = -(-len(splits.train) // config.data.batch_size)
-        model = self.module_mod.LitModel(
-            config.to_dict(),
-            splits.input_shape,
-            splits.num_outputs,
-            self.optim.optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
-        )
+        module_class = self.module_mod.LitModel
+        if barebones:
+            module_class = without_logging(module_class)
+        model = module_class(config.to_dict(), splits.input_shape, splits.num_outputs)
         return model, datamodule
 
     def generated_fit(self, epochs: int) -> None:
@@ -270,7 +282,8 @@ class LightningRunner:
 
     def generated_barebones_fit(self, epochs: int) -> None:
         """The generated LightningModule and DataModule under Trainer(barebones=True)."""
-        model, datamodule = self._generated_module(self._config(self.output_dir, epochs))
+        config = self._config(self.output_dir, epochs)
+        model, datamodule = self._generated_module(config, barebones=True)
         trainer = self._barebones_trainer(self.generated_bare_stamps, epochs)
         with quiet():
             trainer.fit(model, datamodule=datamodule)

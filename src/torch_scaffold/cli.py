@@ -170,13 +170,26 @@ def new(
     metavar="KEY=VALUE",
     help="Change a spec field (dotted path), on top of the recorded spec and its overrides.",
 )
-@click.option("--spec", "spec_file", type=click.Path(), help="Replace the recorded spec.")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(),
+    help="Replace the recorded spec (earlier --set overrides still apply).",
+)
+@click.option(
+    "--reset-overrides", is_flag=True, help="Drop the earlier --set overrides before --set."
+)
 @click.option("--dry-run", is_flag=True, help="List what would change; write nothing.")
 @click.option("--diff", "show_diff", is_flag=True, help="Show the changes as diffs; write nothing.")
 @click.option(
     "--allow-dirty",
     is_flag=True,
     help="In a git work tree: update files even if they have uncommitted changes.",
+)
+@click.option(
+    "--abort",
+    is_flag=True,
+    help="Undo the last update that left conflicts (your edits since then to its files are lost).",
 )
 def update(
     folder: str | None,
@@ -185,10 +198,13 @@ def update(
     dry_run: bool,
     show_diff: bool,
     allow_dirty: bool,
+    abort: bool,
+    reset_overrides: bool,
 ) -> None:
     """Re-render FOLDER (default: .) with this scaffold and its spec, merging into your edits.
 
-    Exit 0: merged (or up to date); 1: conflicts, marked in the files; 2: bad input.
+    Exit 0: merged (or up to date); 1: conflicts, marked in the files (or still unresolved from
+    the last update); 2: bad input.
     """
     from torch_scaffold.commands.update import run_update
 
@@ -199,6 +215,8 @@ def update(
         dry_run=dry_run,
         show_diff=show_diff,
         allow_dirty=allow_dirty,
+        abort=abort,
+        reset_overrides=reset_overrides,
     )
     raise SystemExit(code)
 

@@ -6,7 +6,7 @@ and exits with `exit_code`. Nothing else in the package prints errors.
 
 Exit codes (documented in the README):
     0  success
-    1  `--check` found work to do
+    1  `--check` found work to do; `update` left conflicts, or finds them still unresolved
     2  bad input or usage (spec, script, paths, options)
     3  conversion refused (the script has constructs we cannot convert safely)
     4  `convert --verify`: the converted script trains differently (a loss differs)
@@ -76,6 +76,12 @@ def spec_errors(errors: list[SpecError]) -> SpecError:
 
 class OutputError(ScaffoldError):
     """The output location cannot be written as asked."""
+
+
+class UnresolvedConflicts(ScaffoldError):
+    """`scaffold update` while conflict markers of an earlier update remain."""
+
+    exit_code = EXIT_CHECK_FAILED
 
 
 class ScriptError(ScaffoldError):

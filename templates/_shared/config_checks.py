@@ -15,7 +15,9 @@ import dataclasses
 import difflib
 import inspect
 import math
+import os
 import re
+import stat
 import types
 import typing
 from dataclasses import field
@@ -97,8 +99,29 @@ def describe(origins: Origins, key: str) -> str:
     return f"{key} (line {place.rpartition(':')[2]})"
 
 
+def special_file(path: str | os.PathLike) -> str | None:
+    """What `path` is, in words, when it is neither a regular file nor a folder (else None).
+    Reading a FIFO waits for a writer and a device may never end, so such paths are refused
+    before they are opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing or unreadable: the open that follows says which
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kinds = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device"}
+    return kinds.get(stat.S_IFMT(mode), "a special file (a device or socket)")
+
+
 def read_config_file(path: str, origins: Origins) -> dict[str, Any]:
     """The values in a YAML config file (any subset of config.yaml's keys)."""
+    kind = special_file(path)
+    if kind:
+        raise ConfigError(
+            f"is {kind}, not a regular file",
+            path,
+            "pass a YAML file like the project's config.yaml",
+        )
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_CONFIG_BYTES + 1)  # bounded: /dev/zero is no config either

@@ -83,12 +83,12 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, final: 
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, config: Config, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, config: Config, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """The schedule named by scheduler.name, or None for none."""
+    """The schedule named by scheduler.name, or None for none; total_steps: the optimizer
+    steps of the whole run (over max_epochs)."""
     schedule = SCHEDULES[config.scheduler.name](**config.scheduler.args)
     schedulers = torch.optim.lr_scheduler
-    total_steps = steps_per_epoch * config.trainer.max_epochs
     if isinstance(schedule, StepSchedule):  # decays every `step_size` epochs
         return schedulers.StepLR(optimizer, step_size=schedule.step_size, gamma=schedule.gamma)
     if isinstance(schedule, MultistepSchedule):  # decays at the listed epochs

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import socket
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,8 @@ import yaml
 from .config import ConfigError
 
 RUNS_HINT = f"list the runs with: python -m {__package__} runs"
+# a sweep trains one run per point, one after another: more is a typo, not a plan
+MAX_SWEEP_POINTS = 1000
 
 
 # -- runs: the comparison table --------------------------------------------------------------
@@ -241,7 +244,8 @@ def sweep_points(assignments: list[str]) -> list[list[str]]:
     for --set. Commas inside brackets stay in a value: model.hidden_sizes=[64,32],[128]."""
     axes: dict[str, list[str]] = {}
     for assignment in assignments:
-        where = f"--sweep {assignment!r}"
+        shown = assignment if len(assignment) <= 60 else f"{assignment[:56]}..."  # one line
+        where = f"--sweep {shown!r}"
         key, sep, raw = assignment.partition("=")
         if not sep or not key or not all(part.isidentifier() for part in key.split(".")):
             raise ConfigError(
@@ -254,11 +258,18 @@ def sweep_points(assignments: list[str]) -> list[list[str]]:
         if not raw.strip():
             raise ConfigError(f"{key} lists no values", where, f"e.g. --sweep {key}=V1,V2")
         values = _split_values(raw)
+        points = math.prod(len(axis) for axis in axes.values()) * len(values)
+        if points > MAX_SWEEP_POINTS:  # refused before the values are checked or combined
+            raise ConfigError(
+                f"the grid has {points:,} points, over the limit of {MAX_SWEEP_POINTS:,} runs",
+                where,
+                "sweep fewer values, or run the sweep in parts",
+            )
         if not all(values):
             raise ConfigError(
                 f"{key} has an empty value", where, f"separate values by commas: {key}=V1,V2"
             )
-        repeated = sorted({value for value in values if values.count(value) > 1})
+        repeated = sorted(value for value, count in Counter(values).items() if count > 1)
         if repeated:
             raise ConfigError(
                 f"{key} repeats the value {repeated[0]}", where, "list each value once"

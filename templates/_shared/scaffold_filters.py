@@ -144,6 +144,8 @@ def project(cookiecutter):
     if spec != base["spec"]:
         base = _derived_context(json.dumps(spec), base["style"])
     names = {key: str(cookiecutter.get(key, base[key])) for key in ("project_slug", "package_name")}
+    if names["project_slug"] != base["project_slug"]:
+        names["project_name"] = names["project_slug"]  # the README's title is the name typed
     return {**base, **names}
 
 

@@ -22,6 +22,10 @@ from .conftest import FIXTURES, SHARED
 LOSSTRACE = SHARED / "tools" / "losstrace.py"
 
 CASES = [
+    "fuzz/enumerate_start",
+    "fuzz/global_counter",
+    "fuzz/islice_each_epoch",
+    "fuzz/list_of_batches",
     "closures/closure_defined_outside_loop",
     "closures/closure_in_train_function",
     "closures/closure_per_batch_step_loss",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
+import time
 import typing
 from pathlib import Path
 
@@ -88,3 +91,20 @@ def fit_args(module, argv=()):
 
     package = module.__name__.rpartition(".")[0]
     return importlib.import_module(f"{package}.cli").parse_args(list(argv))
+
+
+def fifo_released_after(path: Path, seconds: float = 10) -> Path:
+    """A FIFO at `path`, and a thread that opens it for writing after `seconds`, then closes
+    it: a reader that (wrongly) waits on it gets an empty file, so a regression fails the test
+    instead of hanging it. With no reader by then, the thread does nothing."""
+    os.mkfifo(path)
+
+    def release() -> None:
+        time.sleep(seconds)
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO: nobody is reading
+        except OSError:
+            pass
+
+    threading.Thread(target=release, daemon=True).start()
+    return path

@@ -22,7 +22,7 @@ from torch_scaffold.errors import SpecError
 from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.spec import load_spec_text
 
-from .helpers import project_module, spec_with, write_files
+from .helpers import fifo_released_after, project_module, spec_with, write_files
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "bad_configs"
 CASES = sorted(path.name for path in CATALOGUE.glob("*.yaml"))
@@ -138,16 +138,15 @@ def _built_cases(folder: Path) -> dict[str, tuple[str, str]]:
     (folder / "latin1.yaml").write_bytes("trainer:\n  seed: 1\n# café\n".encode("latin-1"))
     (folder / "huge.yaml").write_bytes(b"# padding\n" * 150_000)
     (folder / "a-folder.yaml").mkdir()
+    fifo_released_after(folder / "fifo.yaml")  # read, it would wait for a writer
     binary = "hint: pass a YAML file like the project's config.yaml"
     return {
         "image.yaml": (
             "error: image.yaml: is binary (contains NUL bytes), not a YAML config",
             binary,
         ),
-        "/dev/zero": (
-            "error: /dev/zero: is binary (contains NUL bytes), not a YAML config",
-            binary,
-        ),
+        "/dev/zero": ("error: /dev/zero: is a character device, not a regular file", binary),
+        "fifo.yaml": ("error: fifo.yaml: is a FIFO (named pipe), not a regular file", binary),
         "latin1.yaml": ("error: latin1.yaml:3: is not valid UTF-8 text", "hint: save it as UTF-8"),
         "huge.yaml": (
             "error: huge.yaml: is over 1,000,000 bytes, too large for a config",

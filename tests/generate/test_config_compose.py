@@ -157,14 +157,14 @@ def test_runtime_choices_build_the_named_classes(projects, style, monkeypatch):
     optimizer = optim.build_optimizer(model, config)
     assert type(optimizer) is torch.optim.SGD
     assert optimizer.defaults["momentum"] == 0.9 and optimizer.defaults["nesterov"]
-    scheduler = optim.build_scheduler(optimizer, config, steps_per_epoch=10)
+    scheduler = optim.build_scheduler(optimizer, config, total_steps=100)
     assert type(scheduler) is torch.optim.lr_scheduler.OneCycleLR
     assert optim.scheduler_interval(config) == "step"
     assert scheduler.optimizer.param_groups[0]["max_lr"] == pytest.approx(0.01)  # 10 x lr
     loss = metrics.build_loss(config)
     assert type(loss) is torch.nn.CrossEntropyLoss and loss.label_smoothing == 0.2
     none = config_module.load_config(fit_args(config_module, []))
-    assert optim.build_scheduler(optimizer, none, steps_per_epoch=10) is None
+    assert optim.build_scheduler(optimizer, none, total_steps=100) is None
 
 
 BAD_CHOICES = [

@@ -8,15 +8,19 @@ from torch_scaffold.spec.schema import Spec
 
 from .helpers import REPO
 
+SLOW = pytest.mark.slow
+
 
 def _read_tree(root):
+    """The generated files (.scaffold/, the record for `scaffold update`, is tested apart)."""
     return {
         p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
         for p in root.rglob("*")
-        if p.is_file()
+        if p.is_file() and ".scaffold" not in p.relative_to(root).parts
     }
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 @pytest.mark.parametrize("style", ["pytorch", "lightning"])
 def test_cookiecutter_no_input_gives_the_same_project(style, tmp_path):
     from cookiecutter.main import cookiecutter
@@ -37,6 +41,7 @@ def _cookiecutter(style, tmp_path, **answers):
     )
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 @pytest.mark.parametrize("style", ["pytorch", "lightning"])
 def test_cookiecutter_honours_the_names_typed(style, tmp_path):
     """The slug and package name answered are the project's: folders, imports, commands."""
@@ -54,6 +59,7 @@ def test_cookiecutter_honours_the_names_typed(style, tmp_path):
     assert sorted(got) == sorted(p.replace("tabular_classifier", "my_proj") for p in expected)
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 @pytest.mark.parametrize("style", ["pytorch", "lightning"])
 def test_cookiecutter_derives_the_project_from_a_given_spec(style, tmp_path):
     """A public `spec` (as cruft records it) is the project's spec, not the default's."""
@@ -72,6 +78,7 @@ def test_cookiecutter_derives_the_project_from_a_given_spec(style, tmp_path):
     assert _read_tree(tmp_path / context["project_slug"]) == render_project(spec, style)
 
 
+@SLOW  # renders a whole project through cookiecutter and black
 def test_a_spec_with_jinja_syntax_in_its_text_passes_through_cookiecutter(tmp_path):
     from torch_scaffold.generate.context import cookiecutter_context
     from torch_scaffold.spec import load_spec_text
@@ -99,3 +106,43 @@ def test_cookiecutter_refuses_unusable_names_before_writing(answers, needle, tmp
         _cookiecutter("pytorch", tmp_path, **answers)
     assert needle in capfd.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_a_bad_spec_is_scaffolds_one_error_line_and_nothing_is_written(style, tmp_path, capfd):
+    import json
+
+    from cookiecutter.exceptions import FailedHookException
+
+    from torch_scaffold.generate.context import cookiecutter_context
+
+    spec = json.loads(cookiecutter_context(Spec(), style)["spec"])
+    spec["optimizer"]["lr"] = -1
+    with pytest.raises(FailedHookException):
+        _cookiecutter(style, tmp_path, spec=json.dumps(spec))
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith(("error:", "hint:"))]
+    assert len(lines) == 2, err
+    assert lines[0].startswith("error: the cookiecutter `spec` variable")
+    assert "optimizer.lr" in lines[0] and lines[1].startswith("hint: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+@SLOW  # renders a whole project through cookiecutter and black
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_a_cookiecutter_project_is_titled_by_its_slug_and_scaffold_update_updates_it(
+    style, tmp_path
+):
+    from click.testing import CliRunner
+
+    from torch_scaffold.cli import main
+
+    _cookiecutter(style, tmp_path, project_slug="my-proj")
+    project = tmp_path / "my-proj"
+    assert (project / "README.md").read_text().startswith("# my\\-proj\n")  # Markdown-escaped
+    update = CliRunner().invoke(main, ["update", str(project)])
+    assert update.exit_code == 0 and "up to date" in update.output, update.output
+    update = CliRunner().invoke(main, ["update", str(project), "--set", "optimizer.name=sgd"])
+    assert update.exit_code == 0, update.output
+    assert '"sgd"' in (project / "config.yaml").read_text()

@@ -23,7 +23,15 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.spec import load_spec_text
 
 from .datafiles import csv_data, image_folder_data, text_data
-from .helpers import EXAMPLE_SPECS, fit_args, load_example, project_module, spec_with, write_files
+from .helpers import (
+    EXAMPLE_SPECS,
+    fifo_released_after,
+    fit_args,
+    load_example,
+    project_module,
+    spec_with,
+    write_files,
+)
 
 STYLES = ("pytorch", "lightning")
 QUICK = ["--accelerator", "cpu", "--set", "data.num_samples=256", "--set", "data.batch_size=32"]
@@ -104,9 +112,14 @@ def test_predict_gives_the_same_numbers_in_both_styles(tmp_path, torch_one_threa
             )
             np.save(tmp_path / "inputs.npy", inputs[:5].numpy())  # inputs only, no targets
             assert project.predict(str(tmp_path / "inputs.npy"), tmp_path / "few.csv") == 5
-            assert read_csv(tmp_path / "few.csv") == tables[style][:5]
+            few = read_csv(tmp_path / "few.csv")  # no true label in a file of inputs
+            assert [row["id"] for row in few] == ["0", "1", "2", "3", "4"]
+            assert [{**row, "id": None} for row in few] == [
+                {key: (None if key == "id" else value) for key, value in row.items() if key != "label"}
+                for row in tables[style][:5]
+            ]
     assert len(tables["pytorch"]) == 25  # 256 examples, test_split 0.1
-    assert list(tables["pytorch"][0]) == ["id", "prediction", "prob_0", "prob_1", "prob_2"]
+    assert list(tables["pytorch"][0]) == ["id", "label", "prediction", "prob_0", "prob_1", "prob_2"]
     for plain, lightning in zip(tables["pytorch"], tables["lightning"], strict=True):
         assert plain["prediction"] == lightning["prediction"]
         for name in ("prob_0", "prob_1", "prob_2"):
@@ -117,7 +130,7 @@ def test_predict_gives_the_same_numbers_in_both_styles(tmp_path, torch_one_threa
     np.testing.assert_allclose(
         arrays["pytorch"]["outputs"], arrays["lightning"]["outputs"], atol=1e-6
     )
-    assert set(arrays["pytorch"]) == {"ids", "outputs", "prediction", "prob_0", "prob_1", "prob_2"}
+    assert set(arrays["pytorch"]) == {"ids", "outputs", "label", "prediction", "prob_0", "prob_1", "prob_2"}
     assert arrays["pytorch"]["outputs"].shape == (25, 3)
 
 
@@ -167,6 +180,26 @@ def test_bad_inputs_are_one_clear_error_and_write_nothing(style, tmp_path, torch
         cases.append(("other.npz", output, None, config_error, ["'x'", "inputs"], "savez"))
         (tmp_path / "torn.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
         cases.append(("torn.npy", output, None, config_error, ["torn.npy", "cannot read"], None))
+        for name, value in (("nan", np.nan), ("inf", -np.inf)):
+            values = np.zeros((4, 20), dtype="float32")
+            values[2, 7] = value
+            np.save(tmp_path / f"{name}.npy", values)
+            words = [f"{name}.npy: row 2 (from 0), position [7]: {value}", "not a finite number"]
+            cases.append((f"{name}.npy", output, None, config_error, words, "correct the value"))
+        fifo_released_after(tmp_path / "fifo.npy")  # read, it would wait for a writer
+        words = ["fifo.npy: is a FIFO (named pipe), not a regular file"]
+        cases.append(("fifo.npy", output, None, config_error, words, ".npy"))
+        np.save(tmp_path / "text.npy", np.full((4, 20), "1.5"))
+        words = ["text.npy: holds text (<U3), not numbers"]
+        cases.append(("text.npy", output, None, config_error, words, ".npy"))
+        with open(tmp_path / "huge.npy", "wb") as handle:  # a header with no data after it
+            header = {"descr": "<f4", "fortran_order": False, "shape": (10**12, 20)}
+            np.lib.format.write_array_header_1_0(handle, header)
+        words = ["huge.npy: its header claims shape [1000000000000, 20]", "holds 0 bytes"]
+        cases.append(("huge.npy", output, None, config_error, words, ".npy"))
+        np.save(tmp_path / "complex.npy", np.zeros((4, 20), dtype="complex64"))
+        words = ["complex.npy: inputs of type torch.complex64", "real numbers"]
+        cases.append(("complex.npy", output, None, config_error, words, "real numbers"))
         for source, target, checkpoint, error, words, hint in cases:
             path = None if source is None else str(tmp_path / source)
             with pytest.raises(error) as caught:
@@ -272,10 +305,73 @@ def test_predict_reads_a_csv_without_its_target_column(tmp_path, torch_one_threa
         short = tmp_path / "short.csv"
         short.write_text("\n".join(line.split(",", 1)[1] for line in lines[:3]), encoding="utf-8")
         error = project.modules["config"].ConfigError
-        with pytest.raises(error, match="short.csv: has no column 'f0'") as caught:
+        with pytest.raises(error, match="short.csv:1: column 'f0': not in the header") as caught:
             project.predict(str(short), tmp_path / "bad.csv")
         assert "f0, f1, f2, f3, f4, f5" in caught.value.hint
         assert not (tmp_path / "bad.csv").exists()
+
+
+def _write_columns(source: Path, target: Path, order: list[str], rows: int | None = None) -> None:
+    """`source`'s table with its columns in `order` (by name), and its first `rows` rows."""
+    table = read_csv(source)[:rows]
+    lines = [",".join(order), *(",".join(row[name] for name in order) for row in table)]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", STYLES)
+def test_predict_matches_csv_columns_by_name_from_the_checkpoint(style, tmp_path, torch_one_thread):
+    """The feature columns (names, order) are kept in the checkpoint: the training file with
+    its columns reordered gives the same test-split predictions and `test` metrics; a new file with its columns
+    reordered gives the same predictions, even with the training file deleted; a missing
+    column is one error line naming it."""
+    spec = spec_with(**csv_data(tmp_path), **{"data.batch_size": 32})
+    with trained(spec, style, tmp_path / "project", ["--accelerator", "cpu"]) as project:
+        training = tmp_path / "table.csv"
+        project.predict(None, tmp_path / "test.csv")
+        source = read_csv(training)  # each prediction: its row in the source, and its label
+        test = read_csv(tmp_path / "test.csv")
+        assert len(test) == 24 and len({row["id"] for row in test}) == 24
+        assert all(source[int(row["id"])]["label"] == row["label"] for row in test)
+        assert [int(row["id"]) for row in test] != sorted(int(row["id"]) for row in test)
+        evaluate = importlib.import_module(f"{project.package}.train").evaluate_checkpoint
+        metrics = evaluate(project.config, project.checkpoint)
+        names = ["f0", "f1", "f2", "f3", "f4", "f5", "label"]
+        _write_columns(training, tmp_path / "new.csv", names, rows=10)
+        project.predict(str(tmp_path / "new.csv"), tmp_path / "new_out.csv")
+        _write_columns(training, training, names[::-1])  # the same table, columns reversed
+        project.predict(None, tmp_path / "reordered_test.csv")
+        assert read_csv(tmp_path / "reordered_test.csv") == read_csv(tmp_path / "test.csv")
+        assert evaluate(project.config, project.checkpoint) == pytest.approx(metrics)  # `test`
+        training.unlink()
+        _write_columns(tmp_path / "new.csv", tmp_path / "shuffled.csv", ["f3", "label", "f5", "f0", "f1", "f4", "f2"])
+        assert project.predict(str(tmp_path / "shuffled.csv"), tmp_path / "shuffled_out.csv") == 10
+        assert read_csv(tmp_path / "shuffled_out.csv") == read_csv(tmp_path / "new_out.csv")
+        marked = tmp_path / "excel.csv"  # Excel's "CSV UTF-8": a byte order mark first
+        marked.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "new.csv").read_bytes())
+        project.predict(str(marked), tmp_path / "excel_out.csv")
+        assert read_csv(tmp_path / "excel_out.csv") == read_csv(tmp_path / "new_out.csv")
+        nan = tmp_path / "nan.csv"
+        nan.write_text("f0,f1,f2,f3,f4,f5\n1,2,3,4,5,6\n1,2,3,nan,5,6\n", encoding="utf-8")
+        with pytest.raises(project.modules["config"].ConfigError) as caught:
+            project.predict(str(nan), tmp_path / "bad.csv")
+        assert str(caught.value) == f"{nan}:3: column 'f3': 'nan' is not a finite number"
+        _write_columns(tmp_path / "new.csv", tmp_path / "no_f4.csv", ["f0", "f1", "f2", "f3", "f5"])
+        error = project.modules["config"].ConfigError
+        with pytest.raises(error, match="no_f4.csv:1: column 'f4': not in the header") as caught:
+            project.predict(str(tmp_path / "no_f4.csv"), tmp_path / "bad.csv")
+        assert "\n" not in str(caught.value)
+        assert not (tmp_path / "bad.csv").exists()
+        import torch
+
+        state = torch.load(project.checkpoint, weights_only=True)
+        assert state["data"]["columns"] == names[:-1] and state["data"]["labels"] == ["cat", "dog", "fox"]
+        state["data"]["columns"] = [0, 1, 2, 3, 4, 5]  # forged, then sealed as a forger would
+        forged = tmp_path / "forged.ckpt"
+        project.modules["checkpoint"].save_checkpoint(state, forged)
+        with pytest.raises(project.modules["checkpoint"].CheckpointError) as caught:
+            project.modules["predict"].predict(project.config, str(forged), str(tmp_path / "new.csv"), str(tmp_path / "bad.csv"))
+        assert str(caught.value).startswith(f"{forged}: data: not the input shape, outputs and labels")
 
 
 @pytest.mark.slow
@@ -293,6 +389,12 @@ def test_predict_reads_images_and_text(tmp_path, torch_one_thread):
         assert project.predict(str(folder / "0.png"), tmp_path / "one.csv") == 1
         with pytest.raises(project.modules["config"].ConfigError, match="not an image"):
             project.predict(str(Path(data["data.path"]) / "notes.txt"), tmp_path / "bad.csv")
+        fifo = fifo_released_after(tmp_path / "fifo.png")  # decoded, it would wait for a writer
+        with pytest.raises(project.modules["config"].ConfigError) as caught:
+            project.predict(str(fifo), tmp_path / "bad.csv")
+        assert str(caught.value) == f"{fifo}: is a FIFO (named pipe), not a regular file"
+        test = read_csv(tmp_path / "test.csv") if project.predict(None, tmp_path / "test.csv") else []
+        assert test and all(Path(row["id"]).parent.name == row["label"] for row in test)
     (tmp_path / "text").mkdir()
     text = text_data(tmp_path / "text")
     spec = load_spec_text(

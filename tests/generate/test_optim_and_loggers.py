@@ -80,7 +80,7 @@ def test_warmup_then_cosine_per_step(tmp_path):
         },
     )
     assert optim.scheduler_interval(config) == "step"
-    scheduler = optim.build_scheduler(optimizer, config, steps_per_epoch=6)  # 10 epochs: 60
+    scheduler = optim.build_scheduler(optimizer, config, total_steps=60)
     rates = []
     for _ in range(60):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -99,7 +99,7 @@ def test_warmup_longer_than_training_is_a_config_error(tmp_path):
     )
     config.trainer.max_epochs = 2
     with pytest.raises(optim.ConfigError, match="scheduler.warmup_steps: 30"):
-        optim.build_scheduler(optimizer, config, steps_per_epoch=10)
+        optim.build_scheduler(optimizer, config, total_steps=20)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_warmup_longer_than_training_is_a_config_error(tmp_path):
 def test_epoch_schedules(tmp_path, changes, expected):
     _, optimizer, optim, config = _optimizer_for(tmp_path, **changes)
     assert optim.scheduler_interval(config) == "epoch"
-    scheduler = optim.build_scheduler(optimizer, config, steps_per_epoch=5)
+    scheduler = optim.build_scheduler(optimizer, config, total_steps=20)
     rates = []
     for _ in expected:
         rates.append(optimizer.param_groups[0]["lr"] / config.optimizer.lr)

@@ -45,6 +45,7 @@ SHARED = {
     "rng.py",
     "runs.py",
     "synthetic.py",
+    "arrays.py",
     "export.py",
 }
 PLAIN = {

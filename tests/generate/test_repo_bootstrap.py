@@ -39,16 +39,87 @@ def test_pre_commit_config_is_valid_and_pins_every_hook(style, tmp_path):
     assert all(repo["rev"][0] in "v0123456789" for repo in repos), repos
 
 
+def _spec(*overrides: str):
+    from torch_scaffold.spec import example_yaml, load_spec_text
+
+    return load_spec_text(example_yaml(), "<test>", list(overrides))
+
+
+CSV = ("data.source=csv", "data.path=data/train.csv", "data.target=label")
+AUGMENTED_IMAGES = ("data.source=image_folder", "data.path=data/images", "data.augment=true")
+
+
+def _ci_commands(project: Path) -> list[str]:
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    return [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
+
+
 @pytest.mark.parametrize("style", STYLES)
 def test_ci_workflow_installs_cpu_torch_lints_and_tests(style, tmp_path):
     project = write_files(render_project(Spec(), style), tmp_path)
     workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
     assert {"push", "pull_request"} <= set(workflow[True])  # YAML 1.1 reads `on:` as True
-    commands = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
+    commands = _ci_commands(project)
     assert any("download.pytorch.org/whl/cpu" in command for command in commands)
     assert any('pip install -e ".[dev]"' in command for command in commands)
-    assert "ruff check ." in commands and "black --check ." in commands
-    assert commands[-1] == "python -m pytest -q"
+    assert "pre-commit run --all-files --show-diff-on-failure" in commands
+    assert commands[-1] == "python -m pytest -q --durations=10"
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_ci_and_pre_commit_pins_agree(style, tmp_path):
+    """The linters' versions have one source, .pre-commit-config.yaml: CI runs them through
+    pre-commit, and whatever else names ruff or black pins the same version."""
+    import re
+    import tomllib
+
+    project = write_files(render_project(Spec(), style), tmp_path)
+    repos = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())["repos"]
+    revs = {
+        hook["id"]: repo["rev"].lstrip("v")
+        for repo in repos
+        for hook in repo["hooks"]
+        if hook["id"] in ("ruff", "black")
+    }
+    assert set(revs) == {"ruff", "black"}
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    requirements = [*pyproject["dependencies"]]
+    for extra in pyproject["optional-dependencies"].values():
+        requirements += extra
+    installs = [c for c in _ci_commands(project) if c.startswith(("pip ", "python -m pip"))]
+    for text in [*requirements, *(word for c in installs for word in c.split())]:
+        found = re.match(r"[\"']?(ruff|black)\b(.*)", text)
+        if found:  # a second source of a linter's version must say the same
+            assert found[2].strip("\"' ") == f"=={revs[found[1]]}", text
+    assert "pre-commit run --all-files --show-diff-on-failure" in _ci_commands(project)
+    assert any(requirement.startswith("pre-commit") for requirement in requirements)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_ci_tests_the_oldest_python_the_project_claims_and_a_newest(style, tmp_path):
+    import tomllib
+
+    project = write_files(render_project(Spec(), style), tmp_path)
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    job = workflow["jobs"]["test"]
+    pythons = job["strategy"]["matrix"]["python-version"]
+    claimed = tomllib.loads((project / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert claimed == f">={pythons[0]}" and len(pythons) >= 2
+    assert tuple(map(int, pythons[-1].split("."))) >= (3, 13)
+    setup = next(step for step in job["steps"] if "setup-python" in step.get("uses", ""))
+    assert setup["with"]["python-version"] == "${{ matrix.python-version }}"
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("overrides", [AUGMENTED_IMAGES, ("data.source=torchvision", "data.path=data/torchvision")])
+def test_ci_installs_a_matching_torchvision_and_imports_it(style, overrides, tmp_path):
+    project = write_files(render_project(_spec(*overrides), style), tmp_path)
+    commands = _ci_commands(project)
+    torch = next(c for c in commands if "download.pytorch.org/whl/cpu" in c)
+    assert torch.split()[:4] == ["pip", "install", "torch", "torchvision"]  # one index: a pair
+    assert 'python -c "import torchvision"' in commands
+    plain = _ci_commands(write_files(render_project(Spec(), style), tmp_path / "plain"))
+    assert not any("torchvision" in command for command in plain)
 
 
 @needs_git
@@ -134,3 +205,25 @@ def test_gitignore_ignores_run_folders_only_at_the_top(tmp_path):
         check=False,
     )
     assert checked.stdout.split() == ignored
+
+
+@needs_git
+@pytest.mark.parametrize("style", STYLES)
+def test_gitignore_covers_what_the_readme_commands_write(style, tmp_path):
+    files = render_project(_spec(*CSV), style)
+    readme = files["README.md"]
+    for written in ("predictions.csv", "model.onnx", "model.pt2", "curves.png", "data/train.csv"):
+        assert written in readme  # the README's commands write these
+    write_files({".gitignore": files[".gitignore"]}, tmp_path)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    ignored = ["predictions.csv", "model.onnx", "model.pt2", "curves.png", "data/train.csv"]
+    code = ["tabular_classifier/data.py", "docs/figure.png", "tests/data/sample.csv"]
+    checked = subprocess.run(
+        ["git", "check-ignore", "--no-index", *ignored, *code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.stdout.split() == ignored
+    assert "put your CSV file there" in readme

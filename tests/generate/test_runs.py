@@ -335,12 +335,22 @@ def test_sweep_points_are_the_grid_of_every_key(runs):
             "list all its values once: optimizer.lr=V1,V2,...",
         ),
         (["model.dropout=0.1,0.2,0.1"], "model.dropout repeats the value 0.1", "once"),
+        (  # 10^6 points: refused before the grid is built, not after minutes
+            [f"optimizer.lr={','.join(map(str, range(1, 1001)))}", f"trainer.seed={','.join(map(str, range(1000)))}"],
+            "the grid has 1,000,000 points, over the limit of 1,000 runs",
+            "sweep fewer values",
+        ),
+        (
+            [f"trainer.seed={','.join(map(str, range(1001)))}"],
+            "--sweep 'trainer.seed=0,1,2,",
+            "run the sweep in parts",
+        ),
     ],
 )
 def test_bad_sweeps_are_config_errors_with_a_hint(runs, assignments, message, hint):
     with pytest.raises(runs.ConfigError) as error:
         runs.sweep_points(assignments)
-    assert message in str(error.value)
+    assert message in str(error.value) and len(str(error.value)) < 200
     assert hint in error.value.hint
 
 

@@ -8,12 +8,14 @@ installed here, so a stand-in module plays its part).
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import importlib.util
 import json
 import math
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import yaml
@@ -22,7 +24,14 @@ from torch_scaffold.generate import build_context, render_project
 from torch_scaffold.spec import load_spec_text
 
 from .datafiles import FILE_SOURCES, ROWS, image_folder_data, text_data
-from .helpers import expect_clear_error, project_module, spec_with, train_losses, write_files
+from .helpers import (
+    expect_clear_error,
+    fifo_released_after,
+    project_module,
+    spec_with,
+    train_losses,
+    write_files,
+)
 
 STYLES = ("pytorch", "lightning")
 
@@ -97,6 +106,135 @@ def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
             f"error: {path}:3: column 'f0': 'oops' is not a number",
             hint="correct the value, or leave 'f0' out of data.features",
         )
+
+
+@pytest.mark.parametrize("source", ["csv", "npy", "npz"])
+def test_a_fifo_as_the_data_file_is_refused_at_once(source, tmp_path):
+    """Opening a FIFO waits for a writer: data.path naming one is refused before it is read."""
+    folder, context = _project(_spec(source, tmp_path), "pytorch", tmp_path / "project")
+    with project_module(folder, context["package_name"], "sources") as sources:
+        path = Path(sources.DataConfig().path)
+        path.unlink()
+        fifo_released_after(path)
+        with pytest.raises(sources.DataError) as caught:
+            sources.read_source(sources.DataConfig())
+    assert str(caught.value) == f"{path}: is a FIFO (named pipe), not a regular file"
+
+
+def _forged_npy(path: Path, shape: tuple[int, ...]) -> None:
+    """An .npy header that claims `shape` of float32, with no data after it."""
+    import numpy as np
+
+    with open(path, "wb") as handle:
+        header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(handle, header)
+
+
+def test_npy_arrays_that_are_not_numbers_are_one_clear_error(tmp_path):
+    """Text, dates, records, objects, a 0-d array or a header that claims a huge shape:
+    one DataError naming the file (numpy would allocate what the header claims); a
+    big-endian array is read as the same numbers."""
+    import numpy as np
+
+    folder, context = _project(_spec("npy", tmp_path), "pytorch", tmp_path / "project")
+    inputs = tmp_path / "x.npy"
+    clean = np.load(inputs)
+    with project_module(folder, context["package_name"], "sources") as sources:
+        plain = sources.read_source(sources.DataConfig()).dataset.tensors[0]
+        np.save(inputs, clean.astype(">f4"))
+        swapped = sources.read_source(sources.DataConfig()).dataset.tensors[0]
+        assert swapped.dtype == plain.dtype and bool((swapped == plain).all())
+        records = np.zeros(len(clean), dtype=[("a", "<f4"), ("b", "<i4")])
+        cases = [
+            (clean.astype(str), "holds text (<U"),
+            (np.array(["2024-01-01"] * len(clean), dtype="datetime64[D]"), "holds dates (datetime64[D])"),
+            (records, "holds records (a structured array)"),
+            (np.array([None] * len(clean), dtype=object), "holds Python objects (object)"),
+            (np.float32(1.5), "holds a single value (a 0-d array), not one row per example"),
+        ]
+        for values, message in cases:
+            np.save(inputs, values, allow_pickle=True)
+            with pytest.raises(sources.DataError) as caught:
+                sources.read_source(sources.DataConfig())
+            assert str(caught.value).startswith(f"{inputs}: {message}"), caught.value
+        _forged_npy(inputs, (10**12, 6))
+        with pytest.raises(sources.DataError) as caught:
+            sources.read_source(sources.DataConfig())
+        assert str(caught.value).startswith(
+            f"{inputs}: its header claims shape [1000000000000, 6] (24,000,000,000,000 bytes),"
+            " but the file holds 0 bytes"
+        )
+
+
+def test_decompression_bomb_images_are_one_clear_error(tmp_path, monkeypatch):
+    """An image whose header claims more pixels than Pillow's limit (MAX_IMAGE_PIXELS): a
+    DataError, in training (sources) and in predict, for the error and the warning band."""
+    from PIL import Image
+
+    folder, context = _project(_spec("image_folder", tmp_path), "pytorch", tmp_path / "project")
+    with project_module(folder, context["package_name"], "sources") as sources:
+        dataset = sources.read_source(sources.DataConfig()).dataset
+        path = dataset.files[0][0]
+        predict = importlib.import_module(f"{context['package_name']}.predict")
+        config = importlib.import_module(f"{context['package_name']}.config").Config()
+        files = predict.read_images(config, Path(path))[0]
+        for limit in (100, 200):  # 14 x 18 = 252 pixels: over twice 100 (error), over 200 (warning)
+            monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+            for images in (dataset, files):
+                with pytest.raises(sources.DataError) as caught:
+                    images[0]
+                assert str(caught.value).startswith(f"{path}: not a readable image (Image size (252")
+
+
+def test_csv_with_a_utf8_byte_order_mark_reads_as_without(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte order mark: the first column keeps its name."""
+    folder, context = _project(_spec("csv", tmp_path), "pytorch", tmp_path / "project")
+    path = tmp_path / "table.csv"
+    with project_module(folder, context["package_name"], "sources") as sources:
+        plain = sources.read_source(sources.DataConfig())
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+        marked = sources.read_source(sources.DataConfig(features=["f0", "f1"]))
+        assert sources.read_source(sources.DataConfig()).dataset.columns == plain.dataset.columns
+    assert plain.dataset.columns == ["f0", "f1", "f2", "f3", "f4", "f5"]
+    assert marked.dataset.columns == ["f0", "f1"] and marked.labels == plain.labels
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_non_finite_complex_and_repeated_columns_are_refused_with_where(style, tmp_path):
+    """inf in a CSV cell, a column named twice in the header, inf or complex values in an
+    array: one DataError naming the file, the row and the column (never trained on)."""
+    folder, context = _project(_spec("csv", tmp_path), style, tmp_path / style)
+    path = tmp_path / "table.csv"
+    lines = path.read_text().splitlines()
+    with project_module(folder, context["package_name"], "sources") as sources:
+        inf = [*lines[:2], lines[2].replace(lines[2].split(",")[1], "inf", 1), *lines[3:]]
+        repeated = [lines[0].replace("f3", "f1"), *lines[1:]]
+        cases = [
+            (inf, f"{path}:3: column 'f1': 'inf' is not a finite number"),
+            (repeated, f"{path}:1: column 'f1': named 2 times in the header"),
+        ]
+        for table, message in cases:
+            path.write_text("\n".join(table) + "\n", encoding="utf-8")
+            with pytest.raises(sources.DataError) as caught:
+                sources.read_source(sources.DataConfig())
+            assert str(caught.value) == message
+    folder, context = _project(_spec("npy", tmp_path), style, tmp_path / f"npy-{style}")
+    import numpy as np
+
+    inputs = tmp_path / "x.npy"
+    clean = np.load(inputs)
+    with project_module(folder, context["package_name"], "sources") as sources:
+        infinite = clean.copy()
+        infinite[4, 2] = np.inf
+        cases = [
+            (infinite, f"{inputs}: row 4 (from 0), position [2]: inf is not a finite number"),
+            (clean.astype("complex64"), f"{inputs}: holds torch.complex64 values; the model reads"),
+        ]
+        for values, message in cases:
+            np.save(inputs, values)
+            with pytest.raises(sources.DataError) as caught:
+                sources.read_source(sources.DataConfig())
+            assert str(caught.value).startswith(message), caught.value
 
 
 def test_image_folder_images_are_resized_and_normalised(tmp_path):

@@ -115,12 +115,106 @@ def test_conflicting_edit_is_marked_listed_and_exits_1(edited):
     assert "max_epochs: 99  # ours" in merged and "max_epochs: 3" in merged  # nothing lost
 
 
+def _conflict(project: Path) -> dict[str, bytes]:
+    """Edit config.yaml where update changes it; returns the tree just before the update."""
+    config = project / "config.yaml"
+    config.write_text(
+        re.sub(r"(?m)^  max_epochs: .*$", "  max_epochs: 99  # ours", config.read_text())
+    )
+    before = _snapshot(project)
+    code, output = _scaffold("update", str(project), "--set", "trainer.max_epochs=3")
+    assert code == 1 and "1 file has conflicts: config.yaml" in output, output
+    return before
+
+
+def test_update_refuses_while_markers_remain_and_abort_restores_the_tree(edited):
+    project, _ = edited
+    before = _conflict(project)
+    marked = _snapshot(project)
+    for args in ([], ["--set", "optimizer.name=sgd"]):
+        code, output = _scaffold("update", str(project), *args)
+        assert code == 1, output
+        assert "not resolved yet: config.yaml" in output and "--abort" in output, output
+        assert _snapshot(project) == marked  # refused: nothing written
+    code, output = _scaffold("update", str(project), "--abort")
+    assert code == 0, output
+    assert _snapshot(project) == before
+    code, output = _scaffold("update", str(project), "--abort")
+    assert code == 2 and "no update with conflicts to abort" in output, output
+
+
+def test_once_the_markers_are_resolved_update_goes_on(edited):
+    project, _ = edited
+    _conflict(project)
+    config = project / "config.yaml"
+    resolved = re.sub(
+        r"<<<<<<< yours\n(.*?)=======\n.*?>>>>>>> scaffold now\n",
+        r"\1",
+        config.read_text(),
+        flags=re.S,
+    )
+    config.write_text(resolved)
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
+    assert code == 0 and "conflicts of the last update are resolved" in output, output
+    assert not (project / ".scaffold" / "conflicts.json").exists()
+    assert "max_epochs: 99  # ours" in config.read_text() and "<<<<<<<" not in config.read_text()
+    code, output = _scaffold("update", str(project))
+    assert code == 0 and "up to date" in output, output
+
+
 def test_no_op_update_changes_no_byte(edited):
     project, _ = edited
     before = _snapshot(project)
     code, output = _scaffold("update", str(project))
     assert code == 0 and "up to date" in output, output
     assert _snapshot(project) == before
+
+
+def _recorded_overrides(project: Path) -> list[str]:
+    import yaml
+
+    return yaml.safe_load((project / ".scaffold" / "project.yaml").read_text())["overrides"]
+
+
+def _commit(project: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    who = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", *who, "commit", "-qm", "start"], cwd=project, check=True)
+
+
+def test_the_same_set_twice_writes_nothing_the_second_time_and_a_third_change_works(edited):
+    project, _ = edited
+    _commit(project)
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
+    assert code == 0, output
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "sgd"],
+        cwd=project,
+        check=True,
+    )
+    before = _snapshot(project)
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
+    assert code == 0 and "up to date" in output, output
+    assert _snapshot(project) == before
+    assert _recorded_overrides(project) == ["optimizer.name=sgd"]
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=adamw")
+    assert code == 0, output
+    assert _recorded_overrides(project) == ["optimizer.name=adamw"]  # keyed by field: latest wins
+    assert "adamw" in (project / PACKAGE / "config.py").read_text()
+
+
+def test_overrides_are_a_set_keyed_by_field_and_a_section_replaces_its_fields():
+    from torch_scaffold.spec.overrides import merge_overrides
+
+    earlier = ["optimizer.lr=0.1", "trainer.early_stopping.patience=3", "optimizer.name=sgd"]
+    later = ["optimizer.lr=0.2", "trainer.early_stopping={enabled: false}"]
+    assert merge_overrides(earlier, later) == [
+        "optimizer.name=sgd",
+        "optimizer.lr=0.2",
+        "trainer.early_stopping={enabled: false}",
+    ]
+    assert merge_overrides(["a.b=1"], ["a.bc=2"]) == ["a.b=1", "a.bc=2"]
 
 
 def test_dry_run_and_diff_write_nothing(edited):
@@ -185,6 +279,50 @@ def test_new_force_on_an_edited_project_names_the_edits_and_points_to_update(edi
     assert result.exit_code == 0, result.output
     assert "you had edited: config.yaml, tabular_classifier/model.py" in result.stderr
     assert "`scaffold update` would have merged them" in result.stderr
+
+
+@pytest.mark.parametrize("style", ["pytorch", "lightning"])
+def test_an_edited_spec_file_is_picked_up_and_recorded_with_its_hash(tmp_path, style):
+    import hashlib
+
+    import yaml
+
+    spec = tmp_path / "spec.yaml"
+    code, text = _scaffold("spec", "example")
+    spec.write_text(text)
+    project = tmp_path / "proj"
+    code, output = _scaffold("new", str(spec), "--style", style, "-o", str(project))
+    assert code == 0, output
+    code, output = _scaffold("update", str(project), "--set", "trainer.max_epochs=3")
+    assert code == 0, output
+    spec.write_text(text.replace("  name: adamw", "  name: sgd", 1))
+    code, output = _scaffold("update", str(project))
+    assert code == 0 and f"{spec} changed since it was recorded" in output, output
+    assert '"sgd"' in (project / "config.yaml").read_text()
+    assert "max_epochs: 3" in (project / "config.yaml").read_text()  # the --set still applies
+    record = yaml.safe_load((project / ".scaffold" / "project.yaml").read_text())
+    assert record["spec_source"] == str(spec)
+    assert record["spec_sha256"] == hashlib.sha256(spec.read_bytes()).hexdigest()
+    code, output = _scaffold("update", str(project))
+    assert code == 0 and "up to date" in output, output
+    spec.unlink()
+    code, output = _scaffold("update", str(project))
+    assert code == 0 and "is not there; using the copy recorded" in output, output
+
+
+def test_spec_keeps_the_earlier_overrides_and_says_so_unless_reset(project, tmp_path):
+    code, output = _scaffold("update", str(project), "--set", "optimizer.name=sgd")
+    assert code == 0, output
+    spec = tmp_path / "other.yaml"
+    spec.write_text(_scaffold("spec", "example")[1].replace("  lr: ", "  lr: 0.02 #", 1))
+    code, output = _scaffold("update", str(project), "--spec", str(spec))
+    assert code == 0, output
+    assert "earlier --set overrides still apply" in output and "optimizer.name=sgd" in output
+    config = (project / "config.yaml").read_text()
+    assert '"sgd"' in config and "lr: 0.02" in config
+    code, output = _scaffold("update", str(project), "--spec", str(spec), "--reset-overrides")
+    assert code == 0 and "dropped the earlier --set overrides: optimizer.name=sgd" in output
+    assert '"adamw"' in (project / "config.yaml").read_text()
 
 
 # --- Update never reaches outside the project, never tracebacks on odd files -----------------

@@ -82,8 +82,10 @@ def _provenance(
     """.scaffold/: the spec as given, the style and version, and the render (update's base)."""
     from torch_scaffold.generate.provenance import Provenance, provenance_files
     from torch_scaffold.spec import example_yaml
+    from torch_scaffold.spec.overrides import merge_overrides
     from torch_scaffold.spec.source import read_spec_file
 
+    overrides = merge_overrides([], overrides)  # a set keyed by field, as update keeps it
     if spec_file is None:
         text, source = example_yaml(), "<default spec>"
     else:

@@ -40,10 +40,18 @@ def run_update(
     dry_run: bool = False,
     show_diff: bool = False,
     allow_dirty: bool = False,
+    abort: bool = False,
+    reset_overrides: bool = False,
 ) -> int:
     """Returns the exit code: 0 merged cleanly (or nothing to do), 1 with conflicts."""
     from torch_scaffold import __version__
     from torch_scaffold.generate import render_project
+    from torch_scaffold.generate.conflicts import (
+        CONFLICTS_FILE,
+        conflict_record,
+        read_pending,
+        refuse_unresolved,
+    )
     from torch_scaffold.generate.merge import WRITES, plan
     from torch_scaffold.generate.provenance import Provenance, provenance_files, read_provenance
     from torch_scaffold.generate.write import (
@@ -53,17 +61,25 @@ def run_update(
         update_files,
     )
     from torch_scaffold.spec import load_spec_text
+    from torch_scaffold.spec.overrides import merge_overrides
     from torch_scaffold.spec.source import read_spec_file
 
     root = Path(folder or ".")
     for note in recover_interrupted(root):  # a killed update is undone before anything is read
         click.echo(f"note: {note}", err=True)
+    pending = read_pending(root)
+    if abort:
+        return _abort(root, pending)
+    if pending is not None:
+        refuse_unresolved(root, pending)  # markers left: merging them again would bury them
     record = read_provenance(root)
-    if spec_file is not None:  # a new spec replaces the recorded one and its overrides
-        spec_text, spec_source, earlier = read_spec_file(spec_file), os.path.abspath(spec_file), []
+    if spec_file is not None:  # a new spec replaces the recorded one
+        spec_text, spec_source = read_spec_file(spec_file), os.path.abspath(spec_file)
     else:
-        spec_text, spec_source, earlier = record.spec_text, record.spec_source, record.overrides
-    all_overrides = [*earlier, *overrides]
+        spec_text, spec_source = _recorded_spec(record)
+    earlier = [] if reset_overrides else record.overrides
+    _say_what_happens_to(record.overrides, reset_overrides, spec_file)
+    all_overrides = merge_overrides(earlier, overrides)
     spec = load_spec_text(spec_text, spec_source, all_overrides)
     theirs = render_project(spec, record.style)
     paths = sorted(set(record.base) | set(theirs))
@@ -91,7 +107,8 @@ def run_update(
             " again to merge them",
             err=True,
         )
-    if not changes and not records:
+    resolved = [CONFLICTS_FILE] if pending is not None else []  # its conflicts are resolved
+    if not changes and not records and not resolved:
         click.echo(f"{root}: up to date (scaffold {__version__}, {record.style} style)")
         return 0
     for change in changes:
@@ -108,8 +125,14 @@ def run_update(
     touched = [c.path for c in changes if c.action in (*WRITES, "delete")] + list(records)
     if not allow_dirty:
         _refuse_uncommitted(root, touched)
+    if resolved:
+        click.echo("note: the conflicts of the last update are resolved")
     writes = {c.path: c.text for c in changes if c.action in WRITES}
-    deletes = [c.path for c in changes if c.action == "delete"]
+    deletes = [c.path for c in changes if c.action == "delete"] + resolved
+    if conflicts:  # what --abort needs to put the project back as it is now
+        before = {path: _read(root, path) for path in touched}
+        records[CONFLICTS_FILE] = conflict_record(conflicts, before)
+        deletes = [path for path in deletes if path != CONFLICTS_FILE]
     update_files({**writes, **records}, deletes, root)  # all or nothing, journaled like `new`
     written = sum(c.action in (*WRITES, "delete") for c in changes)
     click.echo(f"Updated {counted(written, 'file')} in {root} (scaffold {__version__}).")
@@ -118,9 +141,67 @@ def run_update(
         click.echo(
             f"{counted(len(conflicts), 'file')} {have} conflicts: {', '.join(conflicts)}", err=True
         )
-        click.echo("Resolve the <<<<<<< ======= >>>>>>> blocks, then test and commit.", err=True)
+        click.echo(
+            "Resolve the <<<<<<< ======= >>>>>>> blocks, then test and commit"
+            " (or undo this update: scaffold update --abort).",
+            err=True,
+        )
         return 1
     return 0
+
+
+def _abort(root: Path, pending) -> int:
+    """Put back every file the conflicting update changed, as it was before that update."""
+    from torch_scaffold.generate.conflicts import CONFLICTS_FILE
+    from torch_scaffold.generate.write import update_files
+
+    if pending is None:
+        raise OutputError(
+            "there is no update with conflicts to abort",
+            where=str(root),
+            hint="--abort undoes an update that left conflicts, until they are resolved",
+        )
+    writes = {path: text for path, text in pending.before.items() if text is not None}
+    deletes = [path for path, text in pending.before.items() if text is None]
+    update_files(writes, [*deletes, CONFLICTS_FILE], root)
+    click.echo(
+        f"Aborted the update: {counted(len(pending.before), 'file')} as before it in {root}."
+    )
+    return 0
+
+
+def _recorded_spec(record) -> tuple[str, str]:
+    """(spec text, source): the spec file as it is now when it still is where it was read and
+    has changed since (the user edited it to update), else the recorded copy."""
+    from torch_scaffold.generate.provenance import spec_hash
+    from torch_scaffold.spec.source import read_spec_file
+
+    source = record.spec_source
+    if source.startswith("<"):  # the default spec or cookiecutter's: there is no file
+        return record.spec_text, source
+    if not os.path.isfile(source):
+        click.echo(
+            f"note: the spec file {source} is not there; using the copy recorded in .scaffold/",
+            err=True,
+        )
+        return record.spec_text, source
+    text = read_spec_file(source)
+    if text != record.spec_text:
+        click.echo(
+            f"note: {source} changed since it was recorded (sha256"
+            f" {spec_hash(record.spec_text)[:12]} -> {spec_hash(text)[:12]}); applying it"
+        )
+    return text, source
+
+
+def _say_what_happens_to(overrides: list[str], reset: bool, spec_file: str | None) -> None:
+    if overrides and reset:
+        click.echo(f"note: dropped the earlier --set overrides: {', '.join(overrides)}")
+    elif overrides and spec_file is not None:
+        click.echo(
+            f"note: the earlier --set overrides still apply on top of {spec_file}:"
+            f" {', '.join(overrides)} (--reset-overrides drops them)"
+        )
 
 
 def _read(root: Path, path: str) -> str | None:

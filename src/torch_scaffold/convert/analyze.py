@@ -400,7 +400,7 @@ __all__ = [
     "Refusal",
     "bind_call",
     "code",
+    "enumerate_start",
     "find_loop",
     "loader_parts",
-    "enumerate_start",
 ]

@@ -25,6 +25,7 @@ from torch_scaffold.convert.rules import (
     checkpointing,
     cleanup,
     counters,
+    data_source,
     distributed,
     flags,
     inlined,
@@ -70,6 +71,7 @@ PASSES: tuple[Pass, ...] = (
     # the optimizer's construction moves into configure_optimizers where that is faithful:
     # needs state's renaming (nothing but the removed calls may still use it)
     optimizer_build,
+    data_source,  # what fit() trains on, checked against how the loop read it: before trainer_flags
     trainer_flags,  # reads the roles, the resume names, state's renaming, optimizer_build
     amp,  # last: a GradScaler goes only once nothing, moved or renamed, uses it
 )

@@ -102,6 +102,9 @@ class Plan:
     outer_autocast: list[tuple[cst.Call, cst.With]] = field(default_factory=list)  # around the loop
     placement: Placement | None = None  # where the script trains (rules/device.py)
     accum_factor: str | None = None  # `if (i + 1) % N == 0: step` -> N
+    # the script steps only on full windows: Lightning also steps on an epoch's last batch,
+    # so the converted module checks that every epoch's batches fill whole windows
+    accum_full_windows_only: bool = False
     # --- the optimizer built in configure_optimizers (rules/optimizer_build.py)
     built_optimizer: str | None = None  # `torch.optim.SGD(self.model.parameters(), ...)`
     built_optimizer_stmt: cst.CSTNode | None = None  # the script's assignment, now removed
@@ -159,6 +162,20 @@ class Context:
             return self.parsed.line(node)
         except Exception:  # noqa: BLE001 - a line number is nice to have, never required
             return None
+
+    def line_of_moved(self, node) -> int | None:
+        """The line of `node`, or, for code already moved (renamed, so without a position),
+        the first line of the script that spells it as the script did."""
+        line = self.lineof(node)
+        if line is not None:
+            return line
+        from torch_scaffold.convert.nodes import code
+
+        text = code(node).strip().splitlines()[0].replace(HOST, "self")
+        for k, source_line in enumerate(self.parsed.module.code.splitlines(), 1):
+            if text in source_line:
+                return k
+        return None
 
     def driver_expr(self, node) -> str:
         """An expression of the moved code, spelled in the scope that builds the Trainer."""

@@ -286,9 +286,9 @@ def build(parsed, ix: Index, facts: LoopFacts) -> RawSections:
     if isinstance(loop, cst.For) and facts.kind in ("loader", "closure") and _is_loader(loop):
         data, target, index = loader_parts(loop)
         raw.train_data, raw.batch_target, raw.index_var = data, target, index
-        if index is not None:
-            # Lightning's batch_idx counts from 0: enumerate(loader, 1) is batch_idx + 1
-            raw.index_offset = enumerate_start(loop)
+        start = enumerate_start(loop)
+        if index is not None and start is not None and literal_start(start) != 0:
+            raw.index_offset = start  # enumerate(loader, 1): the index is batch_idx + 1
     elif isinstance(loop, cst.For):
         bounds = _range_bounds(loop.iter)
         if bounds is None:

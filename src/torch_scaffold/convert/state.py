@@ -203,6 +203,28 @@ def driver_locals(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
     return param_names(driver.params) | statement_usage(stmts).binds
 
 
+def _read_before_bound(usage: dict, name: str) -> bool:
+    """Whether the first hook to run that uses `name` reads it before binding it."""
+    from torch_scaffold.convert.plan import HOOKS
+
+    for hook in HOOKS:
+        u = usage.get(hook)
+        if u is not None and (name in u.reads or name in u.binds):
+            return name in u.read_first
+    return False
+
+
+def _module_state(ctx) -> set[str]:
+    """Names the module binds at its top level by assignment (constants' case included)."""
+    names: set[str] = set()
+    for s in ctx.parsed.module.body:
+        if isinstance(s, cst.SimpleStatementLine) and not any(
+            isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body
+        ):
+            names |= statement_usage([s]).binds
+    return names
+
+
 def after_reads(driver: cst.CSTNode, replaced: cst.CSTNode) -> set[str]:
     """Names read after the replaced loop in the driving scope."""
     stmts = body_of(driver)
@@ -289,10 +311,33 @@ def run(ctx) -> None:
                 continue
             attr = attr_name(name)
             mapping[name] = cst.parse_expression(f"self.{attr}")
-            if (any(name in u.read_first for u in usage.values()) or name in after) and (
-                name in d_locals
-            ):
+            read_first = any(name in u.read_first for u in usage.values())
+            if (read_first or name in after) and name in d_locals:
                 plan.ctor[attr] = host_driver.get(name, name)
+            elif _read_before_bound(usage, name) and name in _module_state(ctx):
+                # a module-level variable the loop updates (`global SEEN`, or the loop at
+                # module level): it starts from its value, and is written back after fit
+                from torch_scaffold.convert.analyze import Refusal
+                from torch_scaffold.convert.scope import _nonlocals
+
+                driver = loop.driver
+                if isinstance(driver, cst.FunctionDef) and name not in _nonlocals(driver):
+                    raise Refusal(
+                        f"the loop updates the module-level `{name}`, and "
+                        f"{driver.name.value}(), which would run the Trainer, does not declare "
+                        f"it global: its value could not be written back",
+                        ctx.lineof(driver),
+                    )
+                plan.ctor[attr] = name
+                if name not in after and name not in ctx.plan.roles.models:
+                    plan.writebacks.append(f"{name} = {{lit}}.{attr}")
+            elif _read_before_bound(usage, name):
+                from torch_scaffold.convert.analyze import Refusal
+
+                raise Refusal(
+                    f"the loop reads `{name}` before it assigns it, and the converter cannot "
+                    "tell where its first value comes from"
+                )
             elif attr not in plan.ctor:
                 plan.state_init_none.append(attr)
             if name in after and name not in ctx.plan.roles.models:

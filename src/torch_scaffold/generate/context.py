@@ -32,8 +32,10 @@ from torch_scaffold.spec.schema import Spec
 
 STYLES = ("pytorch", "lightning")
 
-# Ranges that the generated projects are tested with; upper bounds stop an
-# untested major release from being picked up silently.
+# Ranges that the generated projects are tested with. The policy, stated in each project's
+# pyproject.toml: lower bounds are the oldest releases tested; the caps on torch, Lightning and
+# torchvision are the newest minor releases tested (their minor releases break APIs a project
+# uses), raised by `scaffold update` once a newer torch-scaffold has tested the next ones.
 REQUIREMENTS = {
     "python": ">=3.10",
     "torch": "torch>=2.2,<2.14",
@@ -47,6 +49,7 @@ REQUIREMENTS = {
     "wandb": "wandb>=0.16,<1",
     "mlflow": "mlflow>=2.10,<4",
     "pytest": "pytest>=8",
+    "pre-commit": "pre-commit>=3.5,<5",  # CI runs the linters through it, at its pinned revs
     "torchmetrics": "torchmetrics>=1.0,<2",
     "matplotlib": "matplotlib>=3.7,<4",
     # export --format onnx: torch.onnx.export(dynamo=True) needs onnx and onnxscript;
@@ -55,6 +58,9 @@ REQUIREMENTS = {
     "onnxscript": "onnxscript>=0.2",
     "onnxruntime": "onnxruntime>=1.18",
 }
+
+# The generated CI's Python matrix: the oldest the project supports, the newest torch supports.
+CI_PYTHONS = ["3.10", "3.14"]
 
 _ACTIVATION_CLASSES = {
     "relu": "nn.ReLU",
@@ -289,6 +295,7 @@ def build_context(spec: Spec, style: str) -> dict[str, Any]:
             **{f"val_{name}": METRIC_MODES[name] for name in resolved_metrics(spec)},
         },
         "requirements": dict(REQUIREMENTS),
+        "ci_pythons": list(CI_PYTHONS),
     }
     context["config_tree"] = config_tree(spec, context)
     context["fitting_losses"] = {

@@ -1,8 +1,8 @@
 """What made a project, kept inside it: the spec as given, the style, the scaffold version, and
 the pristine render (the merge base of `scaffold update`).
 
-    .scaffold/project.yaml   small and readable: version, style, spec source, --set overrides,
-                             the spec's text
+    .scaffold/project.yaml   small and readable: version, style, the spec file's path and the
+                             sha256 of its text, --set overrides, the spec's text
     .scaffold/base.json      every generated file as scaffold wrote it ({path: text})
 
 The pristine render is stored rather than re-rendered, so an update still has its merge base
@@ -11,6 +11,7 @@ after scaffold itself was upgraded and the old templates are gone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ def provenance_files(record: Provenance) -> dict[str, str]:
         "scaffold_version": record.version,
         "style": record.style,
         "spec_source": record.spec_source,
+        "spec_sha256": spec_hash(record.spec_text),  # of `spec`: what the file held when read
         "overrides": list(record.overrides),
         "spec": record.spec_text,
     }
@@ -51,6 +53,10 @@ def provenance_files(record: Provenance) -> dict[str, str]:
     text = header + yaml.safe_dump(project, sort_keys=False, allow_unicode=True, width=100)
     base = json.dumps(record.base, indent=0, sort_keys=True, ensure_ascii=False) + "\n"
     return {PROJECT_FILE: text, BASE_FILE: base}
+
+
+def spec_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def is_scaffold_project(folder: Path) -> bool:

@@ -93,6 +93,7 @@ PREFORMATTED = (
     "checkpoint_folders.py",
     "runs.py",
     "optim.py",
+    "arrays.py",
 )
 
 

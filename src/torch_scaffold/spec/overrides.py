@@ -91,3 +91,24 @@ def _set(tree: Node | None, key: str, node: Node, origin: Origin) -> Node:
         parent = entry.node
     parent.value[leaf] = Entry(None, node, key_origin=node.origin)
     return tree
+
+
+def merge_overrides(earlier: Iterable[str], later: Iterable[str]) -> list[str]:
+    """The overrides as a set keyed by field, the latest value winning: `later` replaces an
+    earlier override of the same field and any earlier one inside a section it sets whole
+    (they would be overwritten anyway). Order is kept, so applying the result gives the same
+    spec as applying both lists one after the other."""
+    merged: list[str] = list(earlier)
+    for text in later:
+        key = _key_of(text)
+        merged = [old for old in merged if not _within(_key_of(old), key)]
+        merged.append(text)
+    return merged
+
+
+def _key_of(text: str) -> str:
+    return text.partition("=")[0].strip()
+
+
+def _within(key: str, section: str) -> bool:
+    return key == section or key.startswith(section + ".")

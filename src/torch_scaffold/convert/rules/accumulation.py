@@ -52,8 +52,42 @@ def undo_division(ctx, stmts: list) -> list:
 
 
 def run(ctx) -> None:
+    from torch_scaffold.convert.analyze import Refusal
     from torch_scaffold.convert.plan import BATCH_END, TRAIN_STEP
 
     sections = ctx.plan.sections
+    before = len(ctx.entries)
     for hook in (TRAIN_STEP, BATCH_END):
         sections[hook] = undo_division(ctx, sections[hook])
+    factor = ctx.plan.accum_factor
+    if factor and len(ctx.entries) == before:
+        # the script sums the undivided losses of the window; Lightning would divide them
+        raise Refusal(
+            f"gradient accumulation over {factor} batches without `loss = loss / {factor}`: "
+            f"Lightning divides the loss by accumulate_grad_batches, the script does not",
+            ctx.line_of_moved(ctx.loop.batch_loop),
+        )
+    if factor and ctx.plan.accum_full_windows_only:
+        _check_full_windows(ctx, factor)
+
+
+def _check_full_windows(ctx, factor: str) -> None:
+    """The script steps on full windows only; Lightning also on each epoch's last batch.
+    The same only when every epoch's batches fill whole windows, which the length of the
+    data tells at run time (an iterable without one cannot be checked: it stops too)."""
+    from torch_scaffold.convert.plan import EPOCH_START
+    from torch_scaffold.convert.result import MOVED
+
+    guard = cst.parse_statement(
+        f"if self.trainer.num_training_batches % {factor}:\n"
+        f"    raise RuntimeError(\n"
+        f"        \"an epoch's batches do not fill whole windows of {factor}: Lightning would \"\n"
+        f"        \"step on the last, incomplete one, and the script did not\"\n"
+        f"    )\n"
+    )
+    ctx.plan.sections[EPOCH_START] = [guard] + list(ctx.plan.sections.get(EPOCH_START) or [])
+    ctx.note(
+        MOVED,
+        f"the script steps on full windows of {factor} only: on_train_epoch_start checks that "
+        "the epoch's batches fill whole windows (Lightning steps on the last batch too)",
+    )

@@ -103,7 +103,9 @@ def run(ctx) -> None:
 
     plan, roles = ctx.plan, ctx.plan.roles
     decide_outer_autocast(ctx)
-    for hook in (EPOCH_START, EPOCH_END):  # zero_grad() and the like, outside the step
+    # zero_grad() and the like, outside the step; with manual optimization Lightning calls
+    # none of them (nor scheduler.step()), so the script's stay
+    for hook in (EPOCH_START, EPOCH_END) if not plan.manual else ():
         plan.sections[hook] = [
             s for s in plan.sections[hook] if not drop_optimizer_stmt(ctx, s, roles)
         ]

@@ -119,6 +119,44 @@ def _accum_factor(test: cst.BaseExpression) -> cst.BaseExpression | None:
     return None
 
 
+def _check_window(ctx, st: cst.If, factor) -> None:
+    """Lightning steps when (batch_idx + 1) % N == 0, batch_idx counting the batches of the
+    epoch from 0, and divides the loss by N. The script's `if` must count the same: the
+    loop's own 0-based batch index, as `(i + 1) % N == 0` or `i % N == N - 1`; and its
+    loss must be divided by N (accumulation.py removes that division, and refuses where
+    there is none). A step loop's max_steps would count optimizer steps, not batches."""
+    raw, n = ctx.raw, code(factor)
+    i = raw.index_var
+    forms = {f"({i} + 1) % {n} == 0", f"{i} % {n} == {n} - 1", f"(1 + {i}) % {n} == 0"}
+    offset = code(raw.index_offset) if raw.index_offset is not None else None
+    if offset == "1":
+        forms = {f"{i} % {n} == 0"}  # enumerate(loader, 1): i is batch_idx + 1
+    test = st.test
+    last = None
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
+        # `... or (i + 1) == len(loader)`: the epoch's last batch steps too, as in Lightning
+        data = code(raw.train_data) if raw.train_data is not None else None
+        ends = {f"({i} + 1) == len({data})", f"{i} + 1 == len({data})", f"{i} == len({data}) - 1"}
+        if offset == "1":
+            ends = {f"{i} == len({data})"}
+        last, test = code(test.right), test.left
+        if last not in ends:
+            test = st.test
+    if raw.max_steps is not None or raw.train_data is None:
+        why = "a loop that counts steps: Lightning's max_steps would count optimizer steps"
+    elif i is None or code(test) not in forms:
+        why = (
+            "Lightning counts the window from each epoch's first batch "
+            "((batch_idx + 1) % N == 0); this condition counts something else"
+        )
+    else:
+        ctx.plan.accum_full_windows_only = last is None
+        return
+    raise Refusal(
+        f"gradient accumulation `if {ctx.driver_expr(st.test)}`: {why}", ctx.line_of_moved(st)
+    )
+
+
 def flatten(ctx, body: list, roles, clean_before: bool = True) -> list:
     """Unwrap `with autocast()` / `if training:` / accumulation ifs around the step.
     clean_before: nothing ahead of `body` in the step computes what autocast would cast."""
@@ -138,6 +176,7 @@ def flatten(ctx, body: list, roles, clean_before: bool = True) -> list:
         ):
             factor = None if _has_backward(st) else _accum_factor(st.test)
             if factor is not None:
+                _check_window(ctx, st, factor)
                 ctx.plan.trainer_flags["accumulate_grad_batches"] = code(factor)
                 ctx.note(
                     MOVED,
@@ -147,8 +186,14 @@ def flatten(ctx, body: list, roles, clean_before: bool = True) -> list:
                 )
                 ctx.plan.accum_factor = code(factor)
             elif not _has_backward(st):
+                if not ctx.facts.partial:
+                    raise Refusal(
+                        f"optimizer step guarded by `if {ctx.driver_expr(st.test)}`: Lightning "
+                        "steps every batch",
+                        ctx.line_of_moved(st),
+                    )
                 ctx.note(
-                    TODO if ctx.facts.partial else MOVED,
+                    TODO,
                     f"optimizer step guarded by `if {code(st.test)}`: Lightning steps every batch",
                     st,
                 )
@@ -280,6 +325,12 @@ def manual(ctx, body: list, roles) -> None:
     plan = ctx.plan
     plan.manual = True
     names = roles.optimizers
+    if ctx.raw.max_steps is not None and len(names) > 1:
+        raise Refusal(
+            f"a step loop that steps {len(names)} optimizers: Lightning's max_steps counts "
+            "every optimizer's step, the loop counts its iterations",
+            ctx.lineof(ctx.loop.batch_loop),
+        )
 
     class Rewrite(cst.CSTTransformer):
         def leave_Call(self, original, updated):

@@ -12,70 +12,73 @@ the command line. Run `--help` for every option.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 {% if p.spec.logging.tensorboard %}
 import importlib.util
 {% endif %}
 import logging
 import os
-import re
+import signal
 import sys
 import warnings
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, TQDMProgressBar{{ ", EarlyStopping" if p.early_stopping }}, LearningRateMonitor
-{% if p.fsdp %}
-from pytorch_lightning.strategies import Strategy
-{% endif %}
+from pytorch_lightning.callbacks import Callback, {{ "EarlyStopping, " if p.early_stopping }}LearningRateMonitor, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger{{ ", MLFlowLogger" if "mlflow" in p.extra_loggers }}{{ ", TensorBoardLogger" if p.spec.logging.tensorboard }}{{ ", WandbLogger" if "wandb" in p.extra_loggers }}
-from pytorch_lightning.loggers.csv_logs import ExperimentWriter
-from pytorch_lightning.loggers.logger import rank_zero_experiment
+{% if p.fsdp %}
+from pytorch_lightning.strategies import {{ "FSDPStrategy, " if not p.checkpointing }}Strategy
+{% endif %}
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from . import cli
 {% if p.checkpointing %}
-from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint{{ ", SealedFSDPStrategy, sharded_weights" if p.fsdp }}
+from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint{{ ", SealedFSDPStrategy, sharded_weights" if p.fsdp }}{{ ", trained_columns" if p.data_source == "csv" }}
 {% endif %}
 from .config import Config, ConfigError
-from .datamodule import DataModule
-{% if p.feature_scaler or p.class_weights %}
-from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
+{% if p.checkpointing and p.data_source == "csv" %}
+from .data import load_splits
 {% endif %}
+from .datamodule import DataModule
+from .metrics import TrainingDiverged, check_finite_loss
 {% if p.fsdp %}
 from .model import BLOCKS
 {% endif %}
-from .metrics import TrainingDiverged
 from .module import LitModel
-from .optim import {{ "check_resumable, " if p.checkpointing }}optimizer_steps_per_epoch
-from .run_folder import RUN_DIR_VARIABLE, Run, resolve_run, trim_metrics
+{% if p.checkpointing %}
+from .optim import check_resumable
+{% endif %}
+{% if p.feature_scaler or p.class_weights %}
+from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
+{% endif %}
+from .run_folder import RUN_DIR_VARIABLE, Interrupted, Run, StopSignals, resolve_run, trim_metrics
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
 {% endif %}
 
 
-class RunCSVLogger(CSVLogger):
-    """Lightning's CSVLogger, writing <run>/logs/metrics.csv. A resumed run appends to the
-    file (Lightning's writer would delete a metrics.csv it finds in its folder)."""
+def csv_logger(folder: Run, resumed: bool) -> CSVLogger:
+    """Lightning's CSVLogger, writing <run>/logs/metrics.csv. It starts the file afresh, so a
+    resumed run first logs again the rows its checkpoint kept."""
+    kept = []
+    if resumed and (folder.logs / "metrics.csv").is_file():
+        with open(folder.logs / "metrics.csv", newline="", encoding="utf-8") as handle:
+            kept = list(csv.DictReader(handle))
+    logger = CSVLogger(save_dir=str(folder.path), name="", version="logs")
+    for row in kept:
+        step = int(row.pop("step"))
+        logger.log_metrics({key: _number(text) for key, text in row.items() if text}, step)
+    if kept:
+        logger.save()  # on disk again now: the writer removed the file when it started
+    return logger
 
-    def __init__(self, run_dir: str) -> None:
-        super().__init__(save_dir=run_dir, name="", version="logs")
 
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._experiment = AppendingWriter(self.log_dir)
-        return self._experiment
-
-
-class AppendingWriter(ExperimentWriter):
-    def _check_log_dir_exists(self) -> None:
-        """Keep the rows already in metrics.csv, and its columns."""
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="", encoding="utf-8") as handle:
-                self.metrics_keys = sorted(csv.DictReader(handle).fieldnames or [])
+def _number(text: str) -> int | float:
+    return int(text) if text.isdigit() else float(text)  # epochs as written: 3, not 3.0
 
 
 def build_loggers(config: Config, folder: Run, resumed_step: int | None) -> list[Logger]:
@@ -84,7 +87,7 @@ def build_loggers(config: Config, folder: Run, resumed_step: int | None) -> list
     checkpoint, as the rows after it are dropped from metrics.csv)."""
     loggers: list[Logger] = []
     if config.logging.csv:
-        loggers.append(RunCSVLogger(str(folder.path)))
+        loggers.append(csv_logger(folder, resumed=resumed_step is not None))
 {% if p.spec.logging.tensorboard %}
     if config.logging.tensorboard and importlib.util.find_spec("tensorboard") is not None:
         loggers.append(
@@ -121,10 +124,9 @@ class ProgressBar(TQDMProgressBar):
     that the error line starts a line of its own."""
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, error: Any) -> None:
-        for name in ("_train_progress_bar", "_val_progress_bar", "_test_progress_bar"):
-            bar = getattr(self, name, None)
-            if bar is not None:
-                bar.close()
+        for bar in ("train_progress_bar", "val_progress_bar", "test_progress_bar"):
+            with contextlib.suppress(TypeError):  # a bar this run has not opened
+                getattr(self, bar).close()
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
@@ -132,9 +134,55 @@ class ProgressBar(TQDMProgressBar):
         return metrics
 
 
+class StopOnDivergence(Callback):
+    """Stops the run with TrainingDiverged when the loss is NaN or inf: the step loss at the
+    logging interval (every rank reads the same mean back), the epoch means before the
+    epoch's checkpoints are saved."""
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step % trainer.log_every_n_steps == 0:
+            loss = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean")
+            check_finite_loss(loss, "train loss", trainer.current_epoch, trainer.global_step)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics, step = trainer.callback_metrics, trainer.global_step
+        for name, what in (("train_loss_epoch", "mean train loss"), ("val_loss", "validation loss")):
+            if name in metrics:  # already the mean over ranks
+                check_finite_loss(metrics[name], what, trainer.current_epoch, step)
+
+
+class StopOnSignal(Callback):
+    """Ends the fit before the next batch once SIGTERM or SIGINT has come: the run keeps the
+    checkpoint of its last whole epoch, which --resume continues."""
+
+    def __init__(self, signals: StopSignals) -> None:
+        self.signals = signals
+
+    def on_train_batch_start(self, *args: Any) -> None:
+        self.signals.check()
+
+    def on_test_batch_start(self, *args: Any) -> None:
+        self.signals.check()
+
+
+def as_interrupted(stop: BaseException, folder: Run) -> Interrupted:
+    """The stop, with the exit code of its signal: Lightning ends a fit stopped by SIGTERM
+    with SIGTERMException and one stopped by Ctrl-C with SystemExit(1)."""
+    if not isinstance(stop, Interrupted):
+        stop = Interrupted(signal.SIGTERM if isinstance(stop, SIGTERMException) else signal.SIGINT)
+    if (folder.checkpoints / "last.ckpt").exists():
+        stop.run_dir = folder.path  # the stop line says how to continue
+    return stop
+
+
 def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[Callback]:
     # The bar redraws at the logging interval: each redraw reads values back from the device.
-    callbacks: list[Callback] = [ProgressBar(refresh_rate=config.trainer.log_every_n_steps)]
+    callbacks: list[Callback] = [
+        ProgressBar(refresh_rate=config.trainer.log_every_n_steps),
+        StopOnDivergence(),
+    ]
 {% if p.checkpointing %}
     checkpoint = config.trainer.checkpoint
     dirpath = str(folder.checkpoints)
@@ -176,53 +224,20 @@ def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[
     return callbacks
 
 
-# What Lightning tells every run: the devices it found, product tips, the configured mixed
-# precision, and that fit stopped at max_epochs
-KNOWN_NOTICES = re.compile(
-    r"(GPU|TPU|HPU) available: |💡 Tip: |Using \w+ Automatic Mixed Precision \(AMP\)$"
-    r"|`Trainer.fit` stopped: `max_epochs="
-)
-
-
-def _not_a_known_notice(record: logging.LogRecord) -> bool:
-    return not KNOWN_NOTICES.match(record.getMessage())
-
-
-def silence_known_notices() -> None:
-    """A run prints its own progress and results. Lightning's notices to every run and its
-    known-benign warnings are silenced, each by its message and where it comes from."""
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_a_known_notice)
-    # "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES: [0]", its one message below a warning
-    logging.getLogger("pytorch_lightning.accelerators.cuda").setLevel(logging.WARNING)
-    # Lightning's own use of torch's LeafSpec, which newer torch versions deprecate.
+def silence_known_notices(resumed: bool = False) -> None:
+    """A run prints its own progress and results: Lightning's notes to every run (the devices
+    it found, tips) are off, as its docs show. Its warnings stay, but for its advice to use
+    loader workers (the data is in memory: workers would add overhead), one about its own
+    code, and in a resumed run that the run's folders are not empty."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=PossibleUserWarning)
+    # Lightning's own use of torch's LeafSpec, which newer torch versions deprecate
     warnings.filterwarnings(
-        "ignore",
-        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-        category=FutureWarning,
-        module=r"pytorch_lightning\.utilities\._pytree",
+        "ignore", category=FutureWarning, module=r"pytorch_lightning\.utilities\._pytree"
     )
-    # Under bf16-mixed the model summary sizes the parameters at 32 bits, as they are stored.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Precision [\w-]+ is not supported by the model summary",
-        module=r"pytorch_lightning\.utilities\.model_summary",
-    )
-{% if not p.image_source %}
-    # The data is in memory as tensors: worker processes would add overhead, not speed.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"The '\w+_dataloader' does not have many workers",
-        module=r"pytorch_lightning\.trainer\.connectors\.data_connector",
-    )
-{% endif %}
-{% if p.checkpointing %}
-    # A resumed run writes its checkpoints into the folder it left them in.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Checkpoint directory .* exists and is not empty",
-        module=r"pytorch_lightning\.callbacks\.model_checkpoint",
-    )
-{% endif %}
+    if resumed:
+        for module in (r"pytorch_lightning\.callbacks\.model_checkpoint", r"lightning_fabric\.loggers"):
+            warnings.filterwarnings("ignore", category=UserWarning, module=module)
 
 
 {% if p.fsdp %}
@@ -238,7 +253,7 @@ def build_strategy(config: Config) -> Strategy | str:
             " runs on CPU under torchrun"
         )
     blocks = set(BLOCKS) or None  # None: the model is sharded as one unit
-    return SealedFSDPStrategy(
+    return {{ "SealedFSDPStrategy" if p.checkpointing else "FSDPStrategy" }}(
         auto_wrap_policy=blocks,
         activation_checkpointing_policy=blocks if trainer.activation_checkpointing else None,
         state_dict_type="sharded",
@@ -247,9 +262,13 @@ def build_strategy(config: Config) -> Strategy | str:
 
 {% endif %}
 def build_trainer(
-    config: Config, folder: Run, fast_dev_run: bool = False, resumed_step: int | None = None
+    config: Config,
+    folder: Run,
+    fast_dev_run: bool = False,
+    resumed_step: int | None = None,
+    signals: StopSignals | None = None,
 ) -> pl.Trainer:
-    silence_known_notices()
+    silence_known_notices(resumed=resumed_step is not None)
     trainer = config.trainer
 {% if p.fsdp %}
     strategy = build_strategy(config)
@@ -257,6 +276,8 @@ def build_trainer(
     # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
     loggers = [] if fast_dev_run else build_loggers(config, folder, resumed_step)
     callbacks = build_callbacks(config, folder, loggers)
+    if signals is not None:
+        callbacks.append(StopOnSignal(signals))
     return pl.Trainer(
         max_epochs=trainer.max_epochs,
         accelerator=trainer.accelerator,
@@ -293,12 +314,10 @@ def _as_list(weights: torch.Tensor | None) -> list[float] | None:
 def build_module(config: Config, datamodule: DataModule) -> LitModel:
     datamodule.setup("fit")  # the model's input and output sizes come from the data
     splits = datamodule.splits
-    batches = -(-len(splits.train) // config.data.batch_size)
     model = LitModel(
         config.to_dict(),
         splits.input_shape,
         splits.num_outputs,
-        optimizer_steps_per_epoch(batches, config.trainer.accumulate_grad_batches),
 {% if p.input_kind == "tokens" %}
         splits.vocab_size,
 {% endif %}
@@ -309,6 +328,7 @@ def build_module(config: Config, datamodule: DataModule) -> LitModel:
 {% if p.feature_scaler %}
     fit_preprocessing(model.model, splits.train, config.data)  # statistics of the training split
 {% endif %}
+    model.data_schema = splits.schema().to_dict()  # kept in every checkpoint, for predict
     return model
 
 
@@ -347,34 +367,27 @@ def run(
     # Everything is built and checked: only now does the run folder appear.
     if not fast_dev_run:
         folder.start(config, argv or sys.argv, style="lightning")
-        if resumed_step is not None and rank_zero_only.rank == 0:
-            # logged again from here
-            trim_metrics(folder.logs / "metrics.csv", epochs_done, resumed_step)
-{% if p.data_source != "synthetic" %}
-        if splits.labels is not None and rank_zero_only.rank == 0:
-            save_labels(splits.labels, folder.path)
-{% endif %}
-        os.environ[RUN_DIR_VARIABLE] = str(folder.path)  # the processes for other devices join
-    trainer = build_trainer(config, folder, fast_dev_run, resumed_step)
     status = "failed"
+    trainer = None
+    # SIGTERM and SIGINT end the run at a batch boundary, with its last checkpoint kept
+    signals = StopSignals().install()
     try:
+        if not fast_dev_run:
+            if resumed_step is not None and rank_zero_only.rank == 0:
+                # logged again from here
+                trim_metrics(folder.logs / "metrics.csv", epochs_done, resumed_step)
+{% if p.data_source != "synthetic" %}
+            if splits.labels is not None and rank_zero_only.rank == 0:
+                save_labels(splits.labels, folder.path)
+{% endif %}
+            os.environ[RUN_DIR_VARIABLE] = str(folder.path)  # processes for other devices join
+        trainer = build_trainer(config, folder, fast_dev_run, resumed_step, signals)
         trainer.fit(model, datamodule=datamodule, ckpt_path=folder.checkpoint)
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
         if splits.test is not None:
 {% if p.best_checkpoint %}
-            # Test the best weights when a best checkpoint exists, read with the checks of a
-            # resume (its checksum, its contents, this model's shapes), not by Lightning alone.
+            # the best weights, read with the checks of a resume (checkpoint.py)
             best = None if fast_dev_run else trainer.checkpoint_callback.best_model_path or None
-            if best is not None:
-                state = check_checkpoint(best, model)
-{% if p.fsdp %}
-                if state is not None:  # else a sharded folder, which Lightning loads
-                    model.load_state_dict(state["state_dict"])
-                    best = None
-{% else %}
-                model.load_state_dict(state["state_dict"])
-                best = None
-{% endif %}
 {% else %}
             best = None
 {% endif %}
@@ -383,17 +396,19 @@ def run(
             if trainer.is_global_zero:
                 print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
             metrics.update(test_metrics)
+        signals.check()  # a signal during the test: the run stops as it would in fit
         status = "finished"
     except TrainingDiverged:
         status = "diverged"
         raise
-    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit(1)
+    except (Interrupted, KeyboardInterrupt, SystemExit) as stop:
         status = "interrupted"
-        raise
+        raise as_interrupted(stop, folder) from None
     finally:
+        signals.restore()
         os.environ.pop(RUN_DIR_VARIABLE, None)
 {% if p.best_checkpoint %}
-        score = None if fast_dev_run else trainer.checkpoint_callback.best_model_score
+        score = None if fast_dev_run or trainer is None else trainer.checkpoint_callback.best_model_score
         folder.finish(status, best=None if score is None else float(score))
 {% else %}
         folder.finish(status)
@@ -409,6 +424,10 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
 {% if p.checkpointing %}
     pl.seed_everything(config.trainer.seed, verbose=False)
     datamodule = DataModule(config)
+{% if p.data_source == "csv" %}
+    # the training file's columns by name, in the order the checkpoint's model reads them
+    datamodule.splits = load_splits(config, trained_columns(checkpoint))
+{% endif %}
     model = build_module(config, datamodule)
     if datamodule.splits.test is None:
         raise ConfigError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from .logging_utils import MetricLogger, Progress
 from .metrics import MetricSet, check_finite_loss
 from .optim import plateau_monitor, scheduler_interval
 from .rng import capture_rng_states, restore_rng_states
+from .run_folder import Interrupted, StopSignals
 from .runtime import autocast_context, grad_scaler, resolve_precision
 
 
@@ -82,6 +84,7 @@ class TrainingLoop:
         self.logger = logger
         self.checkpoint_dir = checkpoint_dir  # None: save nothing (e.g. --fast-dev-run)
         self.limit_batches = limit_batches  # None: whole epochs
+        self.signals: StopSignals | None = None  # a fit's: SIGTERM and SIGINT end it
         self.progress = Progress(enabled=self.world.is_main)
 {% if p.fsdp %}
         # Accumulation micro-steps skip the gradient reduction; one process has none.
@@ -92,6 +95,7 @@ class TrainingLoop:
 {% endif %}
         self.sync_always = contextlib.nullcontext()
         self.metrics = metrics  # None: the loss only
+        self.data_schema: dict[str, Any] = {}  # data.Schema: what the model reads and predicts
         precision = resolve_precision(device, config.trainer.precision)
 {% if p.fsdp %}
         # Sharded, FSDP's MixedPrecisionPolicy casts the parameters instead of autocast.
@@ -152,9 +156,23 @@ class TrainingLoop:
             if self.checkpoint_dir is not None:
                 self.save(metrics)
 {% endif %}
+            self.stop_if_signalled(every_rank=True)  # this epoch's checkpoint is written
             if stop or self.limit_batches is not None:
                 break
         return metrics
+
+    def stop_if_signalled(self, every_rank: bool = False) -> None:
+        """End the fit after SIGTERM or SIGINT, at a step boundary, where its files are whole.
+        One process checks before every batch; several check together once an epoch (one
+        all-reduce), so that no rank is left waiting for the others."""
+        if self.signals is None:
+            return
+        if not self.world.distributed:
+            self.signals.check()
+        elif every_rank:
+            received = torch.tensor(float(self.signals.received or 0), device=self.device)
+            if all_reduce_sum(received, self.world).item() > 0:
+                raise Interrupted(self.signals.received or signal.SIGTERM)
 
     def train_epoch(self) -> float:
         model, criterion = self.model, self.criterion
@@ -167,19 +185,22 @@ class TrainingLoop:
             num_batches = min(num_batches, self.limit_batches)
             batches = itertools.islice(batches, num_batches)
         self.train_loader.sampler.set_epoch(self.epoch)  # this epoch's shuffle order
-        loss_sum = torch.zeros((), device=device)
+        loss_sum = torch.zeros((), device=device)  # this epoch's losses, weighted by batch size
+        examples = 0
         model.train()
         batches = self.progress.wrap(batches, num_batches, f"epoch {self.epoch}")
         skip_sync, sync_always = self.skip_sync, self.sync_always
         try:
             for batch_index, (inputs, targets) in enumerate(batches):
+                self.stop_if_signalled()
                 inputs = inputs.to(device, non_blocking=non_blocking)
                 targets = targets.to(device, non_blocking=non_blocking)
                 stepping = (batch_index + 1) % accumulate == 0 or batch_index + 1 == num_batches
                 with sync_always if stepping or skip_sync is None else skip_sync():
                     with self.autocast:
                         loss = criterion(model(inputs), targets)
-                    loss_sum += loss.detach()
+                    loss_sum += loss.detach().float() * len(inputs)
+                    examples += len(inputs)
                     scaled = loss / accumulate if accumulate > 1 else loss
                     if scaler is None:
                         scaled.backward()
@@ -194,9 +215,9 @@ class TrainingLoop:
                         self.scheduler.step()
         finally:
             self.progress.close()  # also when the run stops (a NaN loss): no stray bar
-        # The mean over all ranks' batches (each rank runs the same number).
+        # The mean over all ranks' examples (each rank runs the same number).
         all_reduce_sum(loss_sum, self.world)
-        return (loss_sum / (num_batches * self.world.size)).item()
+        return (loss_sum / (examples * self.world.size)).item()
 
     def optimizer_step(self) -> None:
         trainer = self.config.trainer
@@ -273,6 +294,7 @@ class TrainingLoop:
             "global_step": self.global_step,
             "rng": capture_rng_states(),
             "config": self.config.to_dict(),
+            "data": self.data_schema,
         }
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()

@@ -19,11 +19,10 @@ from pathlib import Path
 import torch
 
 from . import cli
-
 {% if p.fsdp %}
 from .checkpoint import {{ "load_sharded_checkpoint, restore" if p.checkpointing else "load_sharded_checkpoint" }}
 {% else %}
-from .checkpoint import check_weights, load_checkpoint{{ ", restore" if p.checkpointing }}
+from .checkpoint import check_weights, load_checkpoint{{ ", restore" if p.checkpointing }}{{ ", trained_columns" if p.data_source == "csv" }}
 {% endif %}
 from .config import Config, ConfigError
 from .data import Splits, load_splits, make_loader
@@ -44,11 +43,11 @@ from .engine import TrainingLoop
 from .logging_utils import MetricLogger{{ ", build_trackers" if p.extra_loggers }}
 from .metrics import METRICS, TrainingDiverged, build_loss, build_metrics
 from .model import build_model
+from .optim import build_optimizer, build_scheduler{{ ", check_resumable" if p.checkpointing }}, optimizer_steps_per_epoch
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
 {% endif %}
-from .optim import {{ "check_resumable, " if p.checkpointing }}build_optimizer, build_scheduler, optimizer_steps_per_epoch
-from .run_folder import Run, resolve_run, trim_metrics
+from .run_folder import Interrupted, Run, StopSignals, resolve_run, trim_metrics
 from .runtime import configure_determinism, configure_speed, seed_everything, select_device
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
@@ -116,17 +115,20 @@ def fit_and_test(
             print(f"resumed from {folder.checkpoint} at epoch {loop.epoch}, step {loop.global_step}")
 {% endif %}
     # Everything is built and checked: only now does the run folder appear.
-    if not fast_dev_run:
-        if world.is_main:
-            folder.start(config, argv, style="pytorch")
-        folder.path = Path(broadcast_from_main(str(folder.path), world))
-{% if p.data_source != "synthetic" %}
-        if splits.labels is not None and world.is_main:
-            save_labels(splits.labels, folder.path)
-{% endif %}
-        attach_outputs(loop, config, world, folder)
+    if not fast_dev_run and world.is_main:
+        folder.start(config, argv, style="pytorch")
     status = "failed"
+    # SIGTERM and SIGINT end the run at a step boundary, with its last checkpoint kept
+    signals = StopSignals().install()
+    loop.signals = signals
     try:
+        if not fast_dev_run:
+            folder.path = Path(broadcast_from_main(str(folder.path), world))
+{% if p.data_source != "synthetic" %}
+            if splits.labels is not None and world.is_main:
+                save_labels(splits.labels, folder.path)
+{% endif %}
+            attach_outputs(loop, config, world, folder)
         metrics = loop.fit()
         barrier(world)  # rank 0 has finished writing best.ckpt
         if splits.test is not None:
@@ -156,20 +158,26 @@ def fit_and_test(
             if world.is_main:
                 print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
             metrics.update(test_metrics)
+        loop.stop_if_signalled(every_rank=True)
         status = "finished"
     except TrainingDiverged:
         status = "diverged"
         raise
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt) as stop:
         status = "interrupted"
+        if isinstance(stop, Interrupted) and (folder.checkpoints / "last.ckpt").exists():
+            stop.run_dir = folder.path  # the stop line says how to continue
         raise
     finally:
-        loop.logger.close()
-        if world.is_main:
+        signals.restore()
+        try:
+            loop.logger.close()  # raises again when its last rows meet a full disk
+        finally:
+            if world.is_main:
 {% if p.best_checkpoint %}
-            folder.finish(status, best=loop.best.best)
+                folder.finish(status, best=loop.best.best)
 {% else %}
-            folder.finish(status)
+                folder.finish(status)
 {% endif %}
     return metrics
 
@@ -212,8 +220,8 @@ def build_loop(
     steps_per_epoch = optimizer_steps_per_epoch(
         len(train_loader), config.trainer.accumulate_grad_batches
     )
-    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
-    return TrainingLoop(
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch * config.trainer.max_epochs)
+    loop = TrainingLoop(
 {% if p.fsdp %}
         model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
 {% else %}
@@ -236,6 +244,8 @@ def build_loop(
         world,
         metrics=build_metrics(splits.num_outputs).to(device),
     )
+    loop.data_schema = splits.schema().to_dict()  # kept in every checkpoint, for predict
+    return loop
 
 
 def attach_outputs(loop: TrainingLoop, config: Config, world: World, folder: Run) -> None:
@@ -271,7 +281,12 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
     """The test split's metrics for a checkpoint's weights: the `test` command."""
     seed_everything(config.trainer.seed)
     device = select_device(config.trainer.accelerator)
+{% if p.data_source == "csv" and not p.fsdp %}
+    # the training file's columns by name, in the order the checkpoint's model reads them
+    splits = load_splits(config, trained_columns(checkpoint))
+{% else %}
     splits = load_splits(config)
+{% endif %}
     if splits.test is None:
         raise ConfigError(
             "is 0 in the run's config, so there is no test split",

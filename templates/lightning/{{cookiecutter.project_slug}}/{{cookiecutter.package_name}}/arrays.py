@@ -1,0 +1,3 @@
+{% if (cookiecutter | project).data_source in ("synthetic", "npz", "npy") %}
+{% include "arrays.py" %}
+{% endif %}
