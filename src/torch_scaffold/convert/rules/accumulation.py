@@ -81,8 +81,8 @@ def _check_full_windows(ctx, factor: str) -> None:
     guard = cst.parse_statement(
         f"if self.trainer.num_training_batches % {factor}:\n"
         f"    raise RuntimeError(\n"
-        f"        \"an epoch's batches do not fill whole windows of {factor}: Lightning would \"\n"
-        f"        \"step on the last, incomplete one, and the script did not\"\n"
+        f'        "an epoch\'s batches do not fill whole windows of {factor}: Lightning would "\n'
+        f'        "step on the last, incomplete one, and the script did not"\n'
         f"    )\n"
     )
     ctx.plan.sections[EPOCH_START] = [guard] + list(ctx.plan.sections.get(EPOCH_START) or [])

@@ -51,8 +51,18 @@ BATCHES = '''class _Batches:
 '''
 
 # calls whose results draw random numbers while they are iterated or called
-_RANDOM = ("torch.rand", "torch.randn", "torch.randint", "torch.randperm", "torch.normal",
-           "torch.bernoulli", "torch.multinomial", "random.", "numpy.random.", "np.random.")
+_RANDOM = (
+    "torch.rand",
+    "torch.randn",
+    "torch.randint",
+    "torch.randperm",
+    "torch.normal",
+    "torch.bernoulli",
+    "torch.multinomial",
+    "random.",
+    "numpy.random.",
+    "np.random.",
+)
 
 
 def run(ctx) -> None:
@@ -133,7 +143,9 @@ def _random_source(ctx, data) -> str | None:
             if not isinstance(n, cst.Call):
                 continue
             q = ctx.parsed.qname(n.func) or dotted(n.func) or ""
-            if q.startswith(_RANDOM) or q.endswith((".random_", ".shuffle", ".normal_", ".uniform_")):
+            if q.startswith(_RANDOM) or q.endswith(
+                (".random_", ".shuffle", ".normal_", ".uniform_")
+            ):
                 return f"`{q}`"
             name = dotted(n.func)
             if name and name not in seen:

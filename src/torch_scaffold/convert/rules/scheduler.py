@@ -20,8 +20,10 @@ def record(ctx, expr: str, interval: str, call: cst.Call) -> cst.BaseStatement |
     monitor, replacement = None, None
     last = expr.rsplit(".", 1)[-1]
     plateau = ctx.ix.sched_targets.get(last, "").endswith("ReduceLROnPlateau")
-    if (call.args and not plateau) or len(call.args) > 1 or (
-        call.args and call.args[0].keyword is not None
+    if (
+        (call.args and not plateau)
+        or len(call.args) > 1
+        or (call.args and call.args[0].keyword is not None)
     ):
         raise Refusal(
             f"`{ctx.driver_expr(call)}`: Lightning calls the scheduler's step() without arguments",

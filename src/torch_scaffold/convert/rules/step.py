@@ -48,8 +48,10 @@ def _steps_optimizer(node, roles) -> bool:
 
 def _is_step_call(n, roles) -> bool:
     mc = method_call(n) if isinstance(n, cst.Call) else None
-    return mc is not None and mc[1] == "step" and (
-        roles.is_opt(dotted(mc[0])) or dotted(mc[0]) in roles.scalers
+    return (
+        mc is not None
+        and mc[1] == "step"
+        and (roles.is_opt(dotted(mc[0])) or dotted(mc[0]) in roles.scalers)
     )
 
 
