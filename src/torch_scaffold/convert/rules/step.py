@@ -327,12 +327,6 @@ def manual(ctx, body: list, roles) -> None:
     plan = ctx.plan
     plan.manual = True
     names = roles.optimizers
-    if ctx.raw.max_steps is not None and len(names) > 1:
-        raise Refusal(
-            f"a step loop that steps {len(names)} optimizers: Lightning's max_steps counts "
-            "every optimizer's step, the loop counts its iterations",
-            ctx.lineof(ctx.loop.batch_loop),
-        )
 
     class Rewrite(cst.CSTTransformer):
         def leave_Call(self, original, updated):

@@ -42,19 +42,6 @@ ONE_BATCH_PER_STEP = '''class _OneBatchPerStep:
         return 2**62
 '''
 
-SAMPLES = '''class _Samples:
-    """The list the loop iterated, one item per step, each epoch from the start."""
-
-    def __init__(self, items):
-        self.items = items
-
-    def __iter__(self):
-        return iter(self.items)
-
-    def __len__(self):
-        return len(self.items)
-'''
-
 _LIST_CALLS = ("list", "tuple", "sorted")
 
 
@@ -139,11 +126,13 @@ def run(ctx) -> None:
         )
     elif data is not None and _is_list(ctx, data):
         # Lightning reads a list or tuple as several dataloaders: hand it the same items
-        plan.helpers.append(SAMPLES)
-        plan.fit_kwargs["train_dataloaders"] = f"_Samples({ctx.driver_expr(data)})"
+        from torch_scaffold.convert.rules.data_source import BATCHES
+
+        plan.helpers.append(BATCHES)
+        plan.fit_kwargs["train_dataloaders"] = f"_Batches({ctx.driver_expr(data)})"
         ctx.note(
             MOVED,
-            f"the loop iterates the list `{ctx.driver_expr(data)}` -> _Samples(...): the same "
+            f"the loop iterates the list `{ctx.driver_expr(data)}` -> _Batches(...): the same "
             "items in the same order each epoch (Lightning reads a plain list as several "
             "dataloaders)",
         )
