@@ -21,7 +21,7 @@ def test_new_writes_the_default_project_and_says_what_next(runner, tmp_path):
     assert (target / "tabular_classifier" / "module.py").is_file()
     # incl. slurm.sbatch, synthetic.py, checkpoint*.py, config_checks.py, pre-commit, CI workflow,
     # runs.py, predict.py, export.py, cli.py, __main__.py, run_folder.py and their tests
-    assert "Wrote 35 files" in result.output  # and .scaffold/ (project.yaml, base.json)
+    assert "Wrote 36 files" in result.output  # and .scaffold/ (project.yaml, base.json)
     assert f"cd {target}" in result.output
     assert "python -m tabular_classifier fit --max-epochs 2" in result.output
 

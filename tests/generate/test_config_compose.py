@@ -295,6 +295,6 @@ def test_resume_keeps_the_optimizer_it_restores(style, tmp_path, capsys, torch_o
             train,
             argv,
             capsys,
-            "error: optimizer.name: is sgd, but the checkpoint to resume was trained with adamw",
-            hint="resume with --set optimizer.name=adamw, or start a new run without --resume",
+            "--set optimizer.name: 'sgd' differs from 'adamw'",
+            "a resumed run keeps its configuration",
         )

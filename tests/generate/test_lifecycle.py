@@ -148,7 +148,7 @@ def test_runs_live_in_their_own_folders(style, tmp_path, capsys, torch_one_threa
         with open(predictions, newline="", encoding="utf-8") as handle:
             table = list(csv.DictReader(handle))
         assert len(table) == rows == 16  # 10% of 160 examples
-        assert list(table[0]) == ["id", "prediction", "prob_0", "prob_1", "prob_2"]
+        assert list(table[0]) == ["id", "label", "prediction", "prob_0", "prob_1", "prob_2"]
         assert all(abs(sum(float(row[f"prob_{k}"]) for k in range(3)) - 1) < 1e-5 for row in table)
         _clear_error(
             cli, ["predict", "--run", str(first), "--output", str(tmp_path / "p.txt")], capsys

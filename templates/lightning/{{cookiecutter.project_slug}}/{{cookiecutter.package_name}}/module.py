@@ -15,6 +15,7 @@ from .optim import (
     build_optimizer,
     build_scheduler,
     check_resumable,
+    optimizer_steps_per_epoch,
     plateau_monitor,
     scheduler_interval,
 )
@@ -93,7 +94,12 @@ class LitModel(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model, self.config)
-        scheduler = build_scheduler(optimizer, self.config, self.trainer.estimated_stepping_batches)
+        steps = self.trainer.estimated_stepping_batches
+        if self.trainer.fast_dev_run:  # its one batch runs the schedule of the full run
+            batches = len(self.trainer.datamodule.train_dataloader())
+            trainer = self.config.trainer
+            steps = optimizer_steps_per_epoch(batches, trainer.accumulate_grad_batches) * trainer.max_epochs
+        scheduler = build_scheduler(optimizer, self.config, steps)
         if scheduler is None:
             return optimizer
         schedule = {

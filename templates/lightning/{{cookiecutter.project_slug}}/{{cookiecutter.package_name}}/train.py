@@ -388,6 +388,8 @@ def run(
 {% if p.best_checkpoint %}
             # the best weights, read with the checks of a resume (checkpoint.py)
             best = None if fast_dev_run else trainer.checkpoint_callback.best_model_path or None
+            if best is not None:  # another model's weights: one clear error, not Lightning's
+                check_checkpoint(best, model)
 {% else %}
             best = None
 {% endif %}
