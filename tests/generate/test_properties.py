@@ -332,6 +332,8 @@ def _trainable_on_cpu(data: dict) -> dict:
     # few steps, and the styles' early stopping then reacts to non-finite values differently
     # (left for the NaN-stop work of the reliability issue).
     data["optimizer"]["lr"] = min(data["optimizer"]["lr"], 1.0)
+    # and a cosine schedule's floor stays below the capped lr, as valid_specs() drew it
+    data["scheduler"]["eta_min"] = min(data["scheduler"]["eta_min"], data["optimizer"]["lr"] / 2)
     # a one-cycle schedule needs a warm-up step within these few steps
     data["scheduler"]["pct_start"] = max(data["scheduler"]["pct_start"], 0.3)
     if trainer["precision"] == "16-mixed":
