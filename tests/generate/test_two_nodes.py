@@ -22,7 +22,7 @@ import pytest
 from torch_scaffold.generate import render_project
 
 from .helpers import spec_with, write_files
-from .test_distributed import PARITY_CHANGES, PACKAGE, _free_port
+from .test_distributed import PACKAGE, PARITY_CHANGES, _free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.multinode]
 
@@ -39,7 +39,7 @@ STALL_SECONDS = 5.0  # rank 0 holds still this long; the test kills the other no
 def readme_two_node_command(project: Path, host: str, port: int, nproc: int) -> list[str]:
     """The README's two-node torchrun command, with its address, port and device count."""
     readme = (project / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.DOTALL)
     (block,) = [block for block in blocks if "--nnodes=2" in block]
     line = block.replace("\\\n", " ")
     for old, new in (
@@ -94,9 +94,7 @@ def _start_nodes(project: Path, env: dict, flags: list[str], logs: Path) -> list
     for node in (0, 1):
         out = open(logs / f"node{node}.log", "w")  # noqa: SIM115 (closed by the process)
         nodes.append(
-            subprocess.Popen(
-                command, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
+            subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT)
         )
         out.close()
     return nodes
@@ -183,7 +181,7 @@ def two_nodes(request, tmp_path_factory):
 
 
 def test_two_nodes_train(two_nodes):
-    style, _, _, output = two_nodes
+    _, _, _, output = two_nodes
     epochs = _metrics(output / "two", "train_loss_epoch")
     assert len(epochs) == EPOCHS and epochs[-1] < epochs[0], epochs
     assert (output / "two/checkpoints/last.ckpt").is_file()
@@ -193,11 +191,18 @@ def test_two_nodes_match_one_process_with_the_same_global_batch(two_nodes):
     style, project, tmp, output = two_nodes
     command = [sys.executable, "-m", f"{PACKAGE}.train", *_flags(output / "one", 2 * BATCH)]
     done = subprocess.run(
-        command, cwd=project, env=_env(tmp, output), capture_output=True, text=True,
-        timeout=TIMEOUT, check=False,
+        command,
+        cwd=project,
+        env=_env(tmp, output),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    two, one = _metrics(output / "two", "train_loss_step"), _metrics(output / "one", "train_loss_step")
+    two, one = _metrics(output / "two", "train_loss_step"), _metrics(
+        output / "one", "train_loss_step"
+    )
     assert len(two) == len(one) == STEPS
     print(f"{style}: 2 nodes x batch {BATCH} vs 1 process x batch {2 * BATCH}, per-step loss:")
     for step, (a, b) in enumerate(zip(two, one)):
