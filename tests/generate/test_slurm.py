@@ -45,6 +45,8 @@ def _slurm_conf() -> str:
     if shutil.which("sbatch") is None:
         pytest.skip(f"Slurm is not installed (no sbatch on PATH); {SETUP} installs it (root)")
     conf = os.environ.get("SLURM_CONF") or str(DEFAULT_CONF)
+    if not Path(conf).is_file():
+        pytest.skip(f"Slurm is not configured here (no {conf}); run {SETUP}")
     env = dict(os.environ, SLURM_CONF=conf)
     try:
         state = subprocess.run(
@@ -119,7 +121,7 @@ def _steps(project: Path) -> list[float]:
         return [float(row["train_loss_step"]) for row in rows if row.get("train_loss_step")]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def conf():
     return _slurm_conf()
 
