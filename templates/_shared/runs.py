@@ -1,8 +1,7 @@
 """Compare runs: the table of `runs`, the curves of `plot`, and the grid of `fit --sweep`.
 
-Each run folder under output_dir holds config.yaml (the resolved config), run.json (name,
-started, status, monitor, mode, best) and logs/metrics.csv. A folder without run.json is not
-a run (run.json is written when a run starts) and is left out of the table.
+They read the run folders under output_dir (run_folder.py): run.json, config.yaml and
+logs/metrics.csv.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import math
 import os
 import re
 import socket
-from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +22,10 @@ from typing import Any
 import yaml
 
 from .config import ConfigError
+from .run_folder import read_info, run_folders
 
 RUNS_HINT = f"list the runs with: python -m {__package__} runs"
-# a sweep trains one run per point, one after another: more is a typo, not a plan
-MAX_SWEEP_POINTS = 1000
+MAX_SWEEP_POINTS = 1000  # one run per point, one after another: more is a typo, not a plan
 
 
 # -- runs: the comparison table --------------------------------------------------------------
@@ -36,73 +34,44 @@ MAX_SWEEP_POINTS = 1000
 def list_runs(output_dir: str, names: Iterable[str] | None = None) -> str:
     """A table of the runs in output_dir (or only those named), oldest first: name, start, best
     monitored value, status, and the config values that differ between the listed runs."""
-    root = Path(output_dir)
-    children = root.iterdir() if root.is_dir() else []
-    folders = [path for path in children if (path / "run.json").is_file()]
-    if names is not None:
-        wanted = set(names)
-        folders = [path for path in folders if path.name in wanted]
-    if not folders:
+    wanted = None if names is None else set(names)
+    runs = []
+    for folder in run_folders(output_dir):
+        if wanted is None or folder.name in wanted:
+            info = read_info(folder) or {"status": "unreadable run.json"}
+            config = _config(folder)
+            started = str(info.get("started") or "")
+            try:
+                when = datetime.fromisoformat(started)
+                shown, order = when.strftime("%Y-%m-%d %H:%M:%S"), when.timestamp()
+            except ValueError:  # no start time: ordered by when run.json was last written
+                shown, order = started or "?", (folder / "run.json").stat().st_mtime
+            cells = [folder.name, shown, _best(folder, info, config), _status(info)]
+            runs.append((order, cells, config))
+    if not runs:
         return f"no runs in {output_dir} yet; train one with: python -m {__package__} fit"
-    runs = sorted((_read_run(path) for path in folders), key=lambda run: run["sort"])
-    differing = _differing_keys([run["config"] for run in runs if run["config"]])
-    rows = [["name", "started", "best", "status", "differences"]]
-    for run in runs:
-        config = run["config"]
+    runs.sort(key=lambda run: run[0])
+    configs = [config for _, _, config in runs if config]  # one without config.yaml: no part
+    keys = dict.fromkeys(key for config in configs for key in config)  # in first-seen order
+    differing = [k for k in keys if len({_show(c[k]) if k in c else None for c in configs}) > 1]
+    table = [["name", "started", "best", "status", "differences"]]
+    for _, cells, config in runs:
         changes = [f"{key}={_show(config[key])}" for key in differing if key in config]
-        rows.append([run["name"], run["started"], run["best"], run["status"], " ".join(changes)])
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
-    ]
-    return "\n".join(line.rstrip() for line in lines)
+        table.append([*cells, " ".join(changes)])
+    widths = [max(map(len, column)) for column in zip(*table, strict=True)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
 
 
-def _read_run(folder: Path) -> dict[str, Any]:
+def _config(folder: Path) -> dict[str, Any]:
+    """config.yaml as {dotted key: value}; {} when it is missing or unreadable."""
     try:
-        info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        info = None
-    if not isinstance(info, dict):
-        info = {"status": "unreadable run.json"}
-    try:
-        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        tree = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
-        config = None
-    config = _flatten(config) if isinstance(config, dict) else {}
-    started = str(info.get("started") or "")
-    try:
-        when = datetime.fromisoformat(started)
-        shown, sort = when.strftime("%Y-%m-%d %H:%M:%S"), when.timestamp()
-    except ValueError:  # no start time: last written
-        shown, sort = started or "?", (folder / "run.json").stat().st_mtime
-    return {
-        "name": folder.name,
-        "started": shown,
-        "sort": sort,
-        "status": _status(info),
-        "best": _best(folder, info, config),
-        "config": config,
-    }
-
-
-def _status(info: dict[str, Any]) -> str:
-    """run.json's status; `stopped` for a run still marked running whose process is gone
-    (killed with -9, or by the machine going down), when it ran on this host."""
-    status = str(info.get("status") or "?")
-    pid = info.get("pid")
-    if status != "running" or not isinstance(pid, int) or os.name != "posix":
-        return status
-    if info.get("host") != socket.gethostname():
-        return status  # another machine's process: it cannot be checked from here
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return "stopped"
-    except PermissionError:  # it exists, as another user's process
-        pass
-    return status
+        return {}
+    return _flatten(tree) if isinstance(tree, dict) else {}
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -115,25 +84,33 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _differing_keys(configs: list[dict[str, Any]]) -> list[str]:
-    keys = dict.fromkeys(key for config in configs for key in config)  # first-seen order
-    missing = object()
-    return [key for key in keys if len({_show(c.get(key, missing)) for c in configs}) > 1]
-
-
 def _show(value: Any) -> str:
     """A config value as it would be written after --set."""
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _status(info: dict[str, Any]) -> str:
+    """run.json's status, or `stopped` for a run still marked running whose process on this
+    host is gone (killed with -9, or the machine went down)."""
+    status, pid = str(info.get("status") or "?"), info.get("pid")
+    if status == "running" and isinstance(pid, int) and info.get("host") == socket.gethostname():
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return "stopped"
+        except PermissionError:  # it exists, as another user's process
+            pass
+    return status
+
+
 def _best(folder: Path, info: dict[str, Any], config: dict[str, Any]) -> str:
     """monitor=value: run.json's best, or the best value in logs/metrics.csv."""
     monitor = info.get("monitor") or config.get("trainer.checkpoint.monitor")
-    mode = info.get("mode") or config.get("trainer.checkpoint.mode", "min")
     if not monitor:
         return "-"
     best = info.get("best")
-    if not isinstance(best, (int, float)) or isinstance(best, bool):
+    if not isinstance(best, (int, float)):
+        mode = info.get("mode") or config.get("trainer.checkpoint.mode", "min")
         values = read_curves(folder / "logs" / "metrics.csv").get(monitor, {}).values()
         best = (max if mode == "max" else min)(values, default=None)
     return "-" if best is None else f"{monitor}={best:.4g}"
@@ -170,8 +147,7 @@ def plot_runs(run_dirs: list[str], output: str) -> Any:
     """Loss (train dashed, val solid) and each validation metric by epoch, one colour per run,
     into the PNG `output`; returns the matplotlib Figure."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # no pyplot: no display, no global state
     except ImportError:
         raise ConfigError("plot needs matplotlib", hint="pip install -e .[plot]") from None
     if not run_dirs:
@@ -180,60 +156,41 @@ def plot_runs(run_dirs: list[str], output: str) -> Any:
         raise ConfigError("plot writes a PNG", f"--output {output}", "name it e.g. curves.png")
     runs = {}
     for run_dir in run_dirs:
+        path = Path(run_dir) / "logs" / "metrics.csv"
         if not Path(run_dir).is_dir():
             raise ConfigError(f"{run_dir}: no such run folder", hint=RUNS_HINT)
-        path = Path(run_dir) / "logs" / "metrics.csv"
         if not path.is_file():
-            raise ConfigError(
-                f"{run_dir}: no logs/metrics.csv to plot",
-                hint="the curves come from logs/metrics.csv, written when logging.csv is true",
-            )
-        curves = read_curves(path)
+            hint = "the curves come from logs/metrics.csv, written when logging.csv is true"
+            raise ConfigError(f"{run_dir}: no logs/metrics.csv to plot", hint=hint)
+        runs[run_dir] = curves = read_curves(path)
         if "train_loss_epoch" not in curves and "val_loss" not in curves:
-            raise ConfigError(
-                f"{path}: no train_loss_epoch or val_loss values to plot",
-                hint="plot a run that finished at least one epoch",
-            )
-        runs[run_dir] = curves
-    metrics = [
-        column
-        for column in dict.fromkeys(column for curves in runs.values() for column in curves)
-        if column.startswith("val_") and column != "val_loss"
-    ]
+            message = f"{path}: no train_loss_epoch or val_loss values to plot"
+            raise ConfigError(message, hint="plot a run that finished at least one epoch")
+    columns = [column for curves in runs.values() for column in curves]
+    metrics = [c for c in dict.fromkeys(columns) if c.startswith("val_") and c != "val_loss"]
     panels = ["loss", *metrics]
-    columns = min(len(panels), 3)
-    rows = math.ceil(len(panels) / columns)
-    figure = Figure(figsize=(5 * columns, 3.6 * rows), layout="constrained")
-    FigureCanvasAgg(figure)  # renders to a file; no display needed
-    grid = figure.subplots(rows, columns, squeeze=False).flatten()
-    for unused in grid[len(panels) :]:
-        figure.delaxes(unused)
-    axes = dict(zip(panels, grid[: len(panels)], strict=True))
-    for panel, ax in axes.items():
-        ax.set(title=panel, xlabel="epoch")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    names = [Path(run_dir).name for run_dir in runs]
-    unique = len(set(names)) == len(names)
+    width, height = min(len(panels), 3), math.ceil(len(panels) / 3)
+    figure = Figure(figsize=(5 * width, 3.6 * height), layout="constrained")
+    axes = {}
+    for index, panel in enumerate(panels):
+        axes[panel] = figure.add_subplot(height, width, index + 1, title=panel, xlabel="epoch")
+        axes[panel].xaxis.get_major_locator().set_params(integer=True)
     for index, (run_dir, curves) in enumerate(runs.items()):
-        colour = f"C{index % 10}"
-        label = names[index] if unique else run_dir
-        _draw(axes["loss"], curves.get("train_loss_epoch"), colour, "--", f"{label} train")
-        _draw(axes["loss"], curves.get("val_loss"), colour, "-", f"{label} val")
-        for metric in metrics:
-            _draw(axes[metric], curves.get(metric), colour, "-", label)
+        name = Path(run_dir).name
+        lines = [("loss", "train_loss_epoch", "--", f"{name} train")]
+        lines += [("loss", "val_loss", "-", f"{name} val")]
+        lines += [(metric, metric, "-", name) for metric in metrics]
+        for panel, column, style, label in lines:
+            if curves.get(column):
+                epochs, values = zip(*sorted(curves[column].items()), strict=True)
+                colour = f"C{index % 10}"
+                axes[panel].plot(epochs, values, style, color=colour, marker="o", ms=3, label=label)
     for ax in axes.values():
         if ax.lines:
             ax.legend(fontsize="small")
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, format="png", dpi=100)
     return figure
-
-
-def _draw(ax: Any, points: dict[int, float] | None, colour: str, style: str, label: str) -> None:
-    if points:
-        epochs = sorted(points)
-        values = [points[epoch] for epoch in epochs]
-        ax.plot(epochs, values, style, color=colour, marker="o", markersize=3, label=label)
 
 
 # -- fit --sweep: a grid of --set overrides --------------------------------------------------
@@ -244,53 +201,34 @@ def sweep_points(assignments: list[str]) -> list[list[str]]:
     for --set. Commas inside brackets stay in a value: model.hidden_sizes=[64,32],[128]."""
     axes: dict[str, list[str]] = {}
     for assignment in assignments:
-        shown = assignment if len(assignment) <= 60 else f"{assignment[:56]}..."  # one line
-        where = f"--sweep {shown!r}"
         key, sep, raw = assignment.partition("=")
-        if not sep or not key or not all(part.isidentifier() for part in key.split(".")):
-            raise ConfigError(
-                "expected KEY=V1,V2,...", where, "e.g. --sweep optimizer.lr=1e-3,3e-4"
-            )
-        if key in axes:
-            raise ConfigError(
-                f"{key} is swept twice", where, f"list all its values once: {key}=V1,V2,..."
-            )
-        if not raw.strip():
-            raise ConfigError(f"{key} lists no values", where, f"e.g. --sweep {key}=V1,V2")
-        values = _split_values(raw)
-        points = math.prod(len(axis) for axis in axes.values()) * len(values)
-        if points > MAX_SWEEP_POINTS:  # refused before the values are checked or combined
-            raise ConfigError(
+        values = [value.strip() for value in re.split(r",(?![^[{]*[]}])", raw)]
+        points = math.prod(map(len, axes.values())) * len(values)
+        problem = None
+        if not sep or not all(part.isidentifier() for part in key.split(".")):
+            problem = "expected KEY=V1,V2,...", "e.g. --sweep optimizer.lr=1e-3,3e-4"
+        elif key in axes:
+            problem = f"{key} is swept twice", f"list all its values once: {key}=V1,V2,..."
+        elif not raw.strip():
+            problem = f"{key} lists no values", f"e.g. --sweep {key}=V1,V2"
+        elif points > MAX_SWEEP_POINTS:
+            problem = (
                 f"the grid has {points:,} points, over the limit of {MAX_SWEEP_POINTS:,} runs",
-                where,
                 "sweep fewer values, or run the sweep in parts",
             )
-        if not all(values):
-            raise ConfigError(
-                f"{key} has an empty value", where, f"separate values by commas: {key}=V1,V2"
-            )
-        repeated = sorted(value for value, count in Counter(values).items() if count > 1)
-        if repeated:
-            raise ConfigError(
-                f"{key} repeats the value {repeated[0]}", where, "list each value once"
-            )
+        elif not all(values):
+            problem = f"{key} has an empty value", f"separate values by commas: {key}=V1,V2"
+        elif len(set(values)) < len(values):
+            repeated = next(value for value in values if values.count(value) > 1)
+            problem = f"{key} repeats the value {repeated}", "list each value once"
+        if problem is not None:
+            shown = assignment if len(assignment) <= 60 else f"{assignment[:56]}..."  # one line
+            raise ConfigError(problem[0], f"--sweep {shown!r}", problem[1])
         axes[key] = values
     return [
         [f"{key}={value}" for key, value in zip(axes, point, strict=True)]
         for point in itertools.product(*axes.values())
     ]
-
-
-def _split_values(raw: str) -> list[str]:
-    values, depth, current = [], 0, ""
-    for char in raw:
-        depth += (char in "[{") - (char in "]}")
-        if char == "," and depth == 0:
-            values.append(current.strip())
-            current = ""
-        else:
-            current += char
-    return [*values, current.strip()]
 
 
 def sweep_run_name(point: list[str]) -> str:
