@@ -40,9 +40,8 @@ class LitModel(pl.LightningModule):
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
         self.data_schema: dict[str, Any] = {}  # data.Schema: what the model reads and predicts
         self.config = config_from_dict(config)
-        self.model = build_model(
-            self.config.model, input_shape, num_outputs{{ ", vocab_size" if p.input_kind == "tokens" }}
-        )
+        sizes = (input_shape, num_outputs{{ ", vocab_size" if p.input_kind == "tokens" }})
+        self.model = build_model(self.config.model, *sizes)
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
 {% if p.class_weights %}
@@ -95,12 +94,14 @@ class LitModel(pl.LightningModule):
         if self.trainer.fast_dev_run:  # its one batch runs the schedule of the full run
             trainer = self.config.trainer
             batches = len(self.trainer.datamodule.train_dataloader())
-            steps = optimizer_steps_per_epoch(batches, trainer.accumulate_grad_batches) * trainer.max_epochs
+            steps = optimizer_steps_per_epoch(batches, trainer.accumulate_grad_batches)
+            steps *= trainer.max_epochs
         scheduler = build_scheduler(optimizer, self.config, steps)
         if scheduler is None:
             return optimizer
         # name: LearningRateMonitor's column; monitor: what a plateau schedule is stepped with
-        schedule = {"scheduler": scheduler, "interval": scheduler_interval(self.config), "name": "lr"}
+        interval = scheduler_interval(self.config)
+        schedule = {"scheduler": scheduler, "interval": interval, "name": "lr"}
         if plateau_monitor(self.config) is not None:
             schedule["monitor"] = plateau_monitor(self.config)
         return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -66,19 +66,24 @@ def build_loggers(config: Config, folder: Run, resumed_step: int | None) -> list
                 kept = list(csv.DictReader(handle))
         logger = CSVLogger(save_dir=str(folder.path), name="", version="logs")
         for row in kept:
-            step = int(row.pop("step"))  # epochs as written below: 3, not 3.0
-            logger.log_metrics({k: int(v) if v.isdigit() else float(v) for k, v in row.items() if v}, step)
+            step = int(row.pop("step"))
+            # epochs as they were written: 3, not 3.0
+            values = {k: int(v) if v.isdigit() else float(v) for k, v in row.items() if v}
+            logger.log_metrics(values, step)
         if kept:
             logger.save()  # on disk again now: the writer removed the file when it started
         loggers.append(logger)
 {% if p.spec.logging.tensorboard %}
     if config.logging.tensorboard and importlib.util.find_spec("tensorboard") is not None:
         # purge_step: TensorBoard hides what the interrupted run logged after its checkpoint
-        loggers.append(
-            TensorBoardLogger(
-                str(folder.path), name="", version="logs", default_hp_metric=False, purge_step=resumed_step
-            )
+        tensorboard = TensorBoardLogger(
+            save_dir=str(folder.path),
+            name="",
+            version="logs",
+            default_hp_metric=False,
+            purge_step=resumed_step,
         )
+        loggers.append(tensorboard)
 {% endif %}
 {% if "wandb" in p.extra_loggers %}
     if config.logging.wandb:  # offline unless WANDB_MODE says otherwise
@@ -103,18 +108,17 @@ class StopOnDivergence(Callback):
     """Stops the run with TrainingDiverged when the loss is NaN or inf: the step loss at the
     logging interval, the epoch means before the epoch's checkpoints are saved."""
 
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, outputs: Any, *_: Any) -> None:
         if trainer.global_step % trainer.log_every_n_steps == 0:
             loss = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean")
             check_finite_loss(loss, "train loss", trainer.current_epoch, trainer.global_step)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for name, what in (("train_loss_epoch", "mean train loss"), ("val_loss", "validation loss")):
-            if name in trainer.callback_metrics:
-                value = trainer.callback_metrics[name]
-                check_finite_loss(value, what, trainer.current_epoch, trainer.global_step)
+        metrics, where = trainer.callback_metrics, (trainer.current_epoch, trainer.global_step)
+        if "train_loss_epoch" in metrics:
+            check_finite_loss(metrics["train_loss_epoch"], "mean train loss", *where)
+        if "val_loss" in metrics:
+            check_finite_loss(metrics["val_loss"], "validation loss", *where)
 
 
 class StopOnSignal(Callback):
@@ -153,7 +157,8 @@ def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[
 {% endif %}
     if checkpoint.save_last:
         # last.ckpt after every epoch (save_last=True saves it only when best.ckpt improves)
-        callbacks.append(RunFolderCheckpoint(dirpath=dirpath, filename="last", enable_version_counter=False))
+        last = RunFolderCheckpoint(dirpath=dirpath, filename="last", enable_version_counter=False)
+        callbacks.append(last)
 {% endif %}
 {% if p.early_stopping %}
     stopping = config.trainer.early_stopping
@@ -178,7 +183,8 @@ def silence_known_notices(resumed: bool = False) -> None:
     that the run's folders are not empty."""
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=PossibleUserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning, module="pytorch_lightning.utilities._pytree")
+    pytree = "pytorch_lightning.utilities._pytree"
+    warnings.filterwarnings("ignore", category=FutureWarning, module=pytree)
     if resumed:
         for module in ("pytorch_lightning.callbacks.model_checkpoint", "lightning_fabric.loggers"):
             warnings.filterwarnings("ignore", category=UserWarning, module=module)
@@ -331,7 +337,8 @@ def run(
         # Lightning ends a fit stopped by SIGTERM with SIGTERMException, by Ctrl-C with SystemExit
         status = "interrupted"
         if not isinstance(stop, Interrupted):
-            stop = Interrupted(signal.SIGTERM if isinstance(stop, SIGTERMException) else signal.SIGINT)
+            sigterm = isinstance(stop, SIGTERMException)
+            stop = Interrupted(signal.SIGTERM if sigterm else signal.SIGINT)
         if (folder.checkpoints / "last.ckpt").exists():
             stop.run_dir = folder.path  # the stop line says how to continue
         raise stop from None
@@ -339,7 +346,9 @@ def run(
         signals.restore()
         os.environ.pop(RUN_DIR_VARIABLE, None)
 {% if p.best_checkpoint %}
-        score = None if fast_dev_run or trainer is None else trainer.checkpoint_callback.best_model_score
+        score = None
+        if not fast_dev_run and trainer is not None:
+            score = trainer.checkpoint_callback.best_model_score
         folder.finish(status, best=None if score is None else float(score))
 {% else %}
         folder.finish(status)
