@@ -307,7 +307,8 @@ class TrainingLoop:
             names.append("last.ckpt")
         for name in names:
 {% if p.fsdp %}
-            save_sharded_checkpoint(self.module, self.optimizer, state, self.checkpoint_dir / name, self.world)
+            path = self.checkpoint_dir / name
+            save_sharded_checkpoint(self.module, self.optimizer, state, path, self.world)
 {% else %}
             save_checkpoint(state, self.checkpoint_dir / name)
 {% endif %}
