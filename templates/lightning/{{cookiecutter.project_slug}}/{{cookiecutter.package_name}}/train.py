@@ -212,12 +212,18 @@ def build_strategy(config: Config) -> Strategy | str:
 
 {% endif %}
 def build_trainer(
-    config: Config, folder: Run, fast_dev_run: bool, resumed_step: int | None, signals: StopSignals
+    config: Config,
+    folder: Run,
+    fast_dev_run: bool = False,
+    resumed_step: int | None = None,
+    signals: StopSignals | None = None,
 ) -> pl.Trainer:
     trainer = config.trainer
     # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
     loggers = [] if fast_dev_run else build_loggers(config, folder, resumed_step)
-    callbacks = [*build_callbacks(config, folder, loggers), StopOnSignal(signals)]
+    callbacks = build_callbacks(config, folder, loggers)
+    if signals is not None:
+        callbacks.append(StopOnSignal(signals))
     return pl.Trainer(
         max_epochs=trainer.max_epochs,
         accelerator=trainer.accelerator,
