@@ -58,8 +58,8 @@ class TrainingLoop:
         device: torch.device,
         train_loader: DataLoader,
         val_loader: DataLoader | None,
-        logger: MetricLogger,
-        checkpoint_dir: Path | None,  # None: save nothing (e.g. --fast-dev-run)
+        logger: MetricLogger | None = None,  # None: log nothing
+        checkpoint_dir: Path | None = None,  # None: save nothing (e.g. --fast-dev-run)
         limit_batches: int | None = None,  # None: whole epochs
         world: World | None = None,  # None: a single process
         metrics: MetricSet | None = None,  # None: the loss only
@@ -69,7 +69,8 @@ class TrainingLoop:
         self.criterion, self.optimizer, self.scheduler = criterion, optimizer, scheduler
         self.config, self.device, self.world = config, device, world or World()
         self.train_loader, self.val_loader = train_loader, val_loader
-        self.logger, self.checkpoint_dir, self.limit_batches = logger, checkpoint_dir, limit_batches
+        self.logger = logger or MetricLogger(None, [], csv_log=False, tensorboard=False)
+        self.checkpoint_dir, self.limit_batches = checkpoint_dir, limit_batches
         self.metrics = metrics
         self.signals: StopSignals | None = None  # a fit's: SIGTERM and SIGINT end it
         self.progress = Progress(enabled=self.world.is_main)

@@ -171,7 +171,8 @@ def build_loop(
     splits: Splits,
     limit_batches: int | None = None,
 ) -> TrainingLoop:
-    """The model, its optimizer and the data loaders in a loop that writes nothing yet."""
+    """The model, its optimizer and the data loaders in a loop that writes nothing yet
+    (attach_outputs gives it the run folder's logs and checkpoints)."""
     sizes = (splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }})
     model = build_model(config.model, *sizes).to(device)
 {% if p.feature_scaler %}
@@ -212,8 +213,6 @@ def build_loop(
         device,
         train_loader,
         val_loader,
-        logger=MetricLogger(None, [], csv_log=False, tensorboard=False),  # attach_outputs' later
-        checkpoint_dir=None,
         limit_batches=limit_batches,
         world=world,
         metrics=build_metrics(splits.num_outputs).to(device),
