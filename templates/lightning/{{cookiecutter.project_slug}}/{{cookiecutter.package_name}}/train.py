@@ -253,17 +253,14 @@ def build_trainer(
 
 def build_module(config: Config, splits: Splits) -> LitModel:
     """The LightningModule, sized for the data{{ " (and its preprocessing fitted to the training split)" if p.feature_scaler }}."""
-    model = LitModel(
-        config.to_dict(),
-        splits.input_shape,
-        splits.num_outputs,
-{% if p.input_kind == "tokens" %}
-        splits.vocab_size,
-{% endif %}
+    sizes = (splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }})
 {% if p.class_weights %}
-        class_weights=class_weights(config.data, splits.train, splits.num_outputs).tolist(),
+    weights = class_weights(config.data, splits.train, splits.num_outputs)  # None: unweighted
+    weights = None if weights is None else weights.tolist()  # a checkpoint hyperparameter
+    model = LitModel(config.to_dict(), *sizes, class_weights=weights)
+{% else %}
+    model = LitModel(config.to_dict(), *sizes)
 {% endif %}
-    )
 {% if p.feature_scaler %}
     fit_preprocessing(model.model, splits.train, config.data)
 {% endif %}
