@@ -16,6 +16,7 @@ import itertools
 import math
 {% endif %}
 import signal
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,14 @@ from torch import nn
 from torch.distributed.fsdp import FSDPModule
 {% endif %}
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 {% if p.checkpointing %}
 from .checkpoint import {{ "save_sharded_checkpoint" if p.fsdp else "save_checkpoint" }}
 {% endif %}
 from .config import Config
 from .distributed import World, all_reduce_sum, {{ "gradient_sync_skipper, " if p.fsdp }}without_ddp
-from .logging_utils import MetricLogger, Progress, format_metrics
+from .logging_utils import MetricLogger, format_metrics
 from .metrics import MetricSet, check_finite_loss
 from .optim import plateau_monitor, scheduler_interval
 from .rng import capture_rng_states, restore_rng_states
@@ -73,7 +75,7 @@ class TrainingLoop:
         self.checkpoint_dir, self.limit_batches = checkpoint_dir, limit_batches
         self.metrics = metrics
         self.signals: StopSignals | None = None  # a fit's: SIGTERM and SIGINT end it
-        self.progress = Progress(enabled=self.world.is_main)
+        self.bar: tqdm | None = None  # the epoch's progress bar (rank 0 shows it)
         self.data_schema: dict[str, Any] = {}  # data.Schema: what the model reads and predicts
         self.interval, self.plateau_monitor = scheduler_interval(config), plateau_monitor(config)
         precision = resolve_precision(device, config.trainer.precision)
@@ -155,9 +157,17 @@ class TrainingLoop:
         loss_sum, examples = torch.zeros((), device=self.device), 0
         non_blocking = self.device.type == "cuda"  # pinned host memory: copies overlap compute
         self.model.train()
+        # on stdout, with the epoch lines: stderr is for problems
+        self.bar = tqdm(
+            batches,
+            total=num_batches,
+            desc=f"epoch {self.epoch}",
+            leave=False,
+            file=sys.stdout,
+            disable=not self.world.is_main,
+        )
         try:
-            batches = self.progress.wrap(batches, num_batches, self.epoch)
-            for index, (inputs, targets) in enumerate(batches):
+            for index, (inputs, targets) in enumerate(self.bar):
                 self.stop_if_signalled()
                 inputs = inputs.to(self.device, non_blocking=non_blocking)
                 targets = targets.to(self.device, non_blocking=non_blocking)
@@ -179,7 +189,7 @@ class TrainingLoop:
                     if self.scheduler is not None and self.interval == "step":
                         self.scheduler.step()
         finally:
-            self.progress.close()  # also when the run stops (a NaN loss): no stray bar
+            self.bar.close()  # also when the run stops (a NaN loss): no stray bar
         all_reduce_sum(loss_sum, self.world)  # each rank runs the same number of examples
         return (loss_sum / (examples * self.world.size)).item()
 
@@ -209,7 +219,7 @@ class TrainingLoop:
         if self.scheduler is not None:
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]
         self.logger.log(metrics, epoch=self.epoch, step=self.global_step - 1)  # this step's index
-        self.progress.show(metrics)
+        self.bar.set_postfix_str(format_metrics(metrics), refresh=False)
 
     @torch.inference_mode()
     def evaluate(self, loader: DataLoader, stage: str) -> dict[str, float]:

@@ -1,5 +1,5 @@
 {% set p = cookiecutter | project %}
-"""The progress bar, and each logged row to metrics.csv, TensorBoard (when installed){{ " and the trackers" if p.extra_loggers }}."""
+"""Each logged row to metrics.csv, TensorBoard (when installed){{ " and the trackers" if p.extra_loggers }}."""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ import importlib.util
 {% if "wandb" in p.extra_loggers %}
 import os
 {% endif %}
-import sys
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any{{ ", Protocol" if p.extra_loggers }}
-
-from tqdm.auto import tqdm
 {% if p.extra_loggers %}
+from typing import Any, Protocol
 
 from .config import Config
 
@@ -106,9 +102,9 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 
 class MetricLogger:
-    """Writes each logged row to metrics.csv (fixed columns), TensorBoard{{ " and the trackers" if p.extra_loggers }}. A resumed
-    run (resumed_step: its checkpoint's step) appends to its metrics.csv, and TensorBoard hides
-    what the interrupted run logged after that step: one curve per run."""
+    """Writes each logged row to metrics.csv (fixed columns), TensorBoard{{ " and the trackers" if p.extra_loggers }}.
+    A resumed run (resumed_step: its checkpoint's step) appends to its metrics.csv, and
+    TensorBoard hides what the interrupted run logged after that step: one curve per run."""
 
     def __init__(
         self,
@@ -158,27 +154,3 @@ class MetricLogger:
         for writer in (self._csv_file, self._tensorboard{{ ", *self.trackers" if p.extra_loggers }}):
             if writer is not None:
                 writer.close()
-
-
-class Progress:
-    """A tqdm bar per epoch, on rank 0 only."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-
-    def wrap(self, batches: Iterable, total: int, epoch: int) -> Iterable:
-        if not self.enabled:
-            return batches
-        # stdout, with the epoch lines: stderr is for problems
-        self.bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False, file=sys.stdout)
-        return self.bar
-
-    def show(self, metrics: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(format_metrics(metrics), refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
