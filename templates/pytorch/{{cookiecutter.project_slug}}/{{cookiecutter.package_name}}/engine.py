@@ -93,12 +93,13 @@ class TrainingLoop:
         self.epoch = 0  # epochs completed
         self.global_step = 0  # optimizer steps taken
 {% if p.best_checkpoint %}
-        # the monitored values of best.ckpt, and of early stopping's best validation
+        # best.ckpt's monitored value
         self.best = -math.inf if config.trainer.checkpoint.mode == "max" else math.inf
 {% endif %}
 {% if p.early_stopping %}
+        # early stopping's best monitored value, and the validations since it improved
         best = -math.inf if config.trainer.early_stopping.mode == "max" else math.inf
-        self.early_stopping = {"best": best, "wait": 0}  # wait: validations without improving
+        self.early_stopping = {"best": best, "wait": 0}
 {% endif %}
 
     def fit(self) -> dict[str, float]:
