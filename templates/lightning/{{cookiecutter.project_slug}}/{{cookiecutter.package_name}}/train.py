@@ -49,7 +49,7 @@ from .optim import check_resumable
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
 {% endif %}
-from .run_folder import RUN_DIR_VARIABLE, Interrupted, Run, StopSignals, resolve_run, trim_metrics
+from .run_folder import RUN_DIR_VARIABLE, Interrupted, Run, StopSignals, resolve_run{{ ", trim_metrics" if p.checkpointing }}
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
 {% endif %}
