@@ -40,8 +40,7 @@ class LitModel(pl.LightningModule):
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
         self.data_schema: dict[str, Any] = {}  # data.Schema: what the model reads and predicts
         self.config = config_from_dict(config)
-        sizes = (input_shape, num_outputs{{ ", vocab_size" if p.input_kind == "tokens" }})
-        self.model = build_model(self.config.model, *sizes)
+        self.model = build_model(self.config.model, input_shape, num_outputs{{ ", vocab_size" if p.input_kind == "tokens" }})
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
 {% if p.class_weights %}

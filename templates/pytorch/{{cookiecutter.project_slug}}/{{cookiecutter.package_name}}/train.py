@@ -173,8 +173,8 @@ def build_loop(
 ) -> TrainingLoop:
     """The model, its optimizer and the data loaders in a loop that writes nothing yet
     (attach_outputs gives it the run folder's logs and checkpoints)."""
-    sizes = (splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }})
-    model = build_model(config.model, *sizes).to(device)
+    model = build_model(config.model, splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }})
+    model = model.to(device)
 {% if p.feature_scaler %}
     fit_preprocessing(model, splits.train, config.data)  # statistics of the training split
 {% endif %}
