@@ -253,14 +253,11 @@ def build_trainer(
 
 def build_module(config: Config, splits: Splits) -> LitModel:
     """The LightningModule, sized for the data{{ " (and its preprocessing fitted to the training split)" if p.feature_scaler }}."""
-    sizes = (splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }})
 {% if p.class_weights %}
     weights = class_weights(config.data, splits.train, splits.num_outputs)  # None: unweighted
     weights = None if weights is None else weights.tolist()  # a checkpoint hyperparameter
-    model = LitModel(config.to_dict(), *sizes, class_weights=weights)
-{% else %}
-    model = LitModel(config.to_dict(), *sizes)
 {% endif %}
+    model = LitModel(config.to_dict(), splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }}{{ ", class_weights=weights" if p.class_weights }})
 {% if p.feature_scaler %}
     fit_preprocessing(model.model, splits.train, config.data)
 {% endif %}
