@@ -106,7 +106,8 @@ def fit_and_test(
         check_resumable(state["config"], config)
         restore(loop, state, folder.checkpoint)  # every rank loads the same file
         if world.is_main:
-            print(f"resumed from {folder.checkpoint}: epoch {loop.epoch}, step {loop.global_step}")
+            where = f"epoch {loop.epoch}, step {loop.global_step}"
+            print(f"resumed from {folder.checkpoint} at {where}")
 {% endif %}
     if not fast_dev_run and world.is_main:  # everything is built and checked: now the folder
         folder.start(config, argv, style="pytorch")
