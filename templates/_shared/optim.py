@@ -1,12 +1,9 @@
-"""Optimizer and learning-rate schedule, shared by both training styles.
-
-Both are chosen in the config at run time: optimizer.name is any torch.optim optimizer
-(its other keys are that class's arguments), scheduler.name one of the SCHEDULES in config.py.
-"""
+"""Optimizer and learning-rate schedule, both torch's own, chosen in the config at run time:
+optimizer.name is any torch.optim optimizer (its other keys are that class's arguments),
+scheduler.name one of the SCHEDULES in config.py."""
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -73,15 +70,6 @@ def plateau_monitor(config: Config) -> str | None:
     return schedule.monitor if isinstance(schedule, PlateauSchedule) else None
 
 
-def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, final: float) -> float:
-    """Learning-rate multiplier at optimizer step `step`: a linear ramp to 1 over
-    `warmup_steps`, then a cosine decay to `final` at `total_steps`."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: Config, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -111,14 +99,12 @@ def build_scheduler(
                 f"scheduler.warmup_steps: {schedule.warmup_steps} is not shorter than training "
                 f"({total_steps} optimizer steps); lower it or train longer"
             )
-        # A partial of a module-level function (not a lambda): the state_dict stays plain data.
-        factor = functools.partial(
-            warmup_cosine_factor,
-            warmup_steps=schedule.warmup_steps,
-            total_steps=total_steps,
-            final=schedule.eta_min / config.optimizer.lr,
+        warmup = schedule.warmup_steps  # a linear ramp to lr: lr * (step + 1) / warmup
+        ramp = schedulers.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup - 1)
+        decay = schedulers.CosineAnnealingLR(
+            optimizer, T_max=total_steps - warmup, eta_min=schedule.eta_min
         )
-        return schedulers.LambdaLR(optimizer, factor)
+        return schedulers.SequentialLR(optimizer, [ramp, decay], milestones=[warmup])
     if isinstance(schedule, OnecycleSchedule):
         if schedule.pct_start * total_steps <= 1:  # torch divides by zero below this
             raise ConfigError(
@@ -133,8 +119,8 @@ def build_scheduler(
 
 
 def check_resumable(saved_config: dict, config: Config) -> None:
-    """A resumed run keeps the optimizer and schedule whose state it restores; onecycle's
-    length is fixed when it is built, so it also keeps max_epochs."""
+    """A resumed run keeps the optimizer and schedule whose state it restores; a per-step
+    schedule's length is fixed when it is built, so it also keeps max_epochs."""
     for section in ("optimizer", "scheduler"):
         saved, name = saved_config[section]["name"], getattr(config, section).name
         if saved.lower() != name.lower():
@@ -144,9 +130,9 @@ def check_resumable(saved_config: dict, config: Config) -> None:
                 f"resume with --set {section}.name={saved}, or start a new run without --resume",
             )
     saved_epochs = saved_config["trainer"]["max_epochs"]
-    if config.scheduler.name == "onecycle" and saved_epochs != config.trainer.max_epochs:
+    if config.scheduler.name in STEP_SCHEDULES and saved_epochs != config.trainer.max_epochs:
         raise ConfigError(
-            f"--max-epochs {config.trainer.max_epochs}: the onecycle schedule in this checkpoint "
-            f"spans {saved_epochs} epochs",
+            f"--max-epochs {config.trainer.max_epochs}: the {config.scheduler.name} schedule in"
+            f" this checkpoint spans {saved_epochs} epochs",
             hint=f"resume with --max-epochs {saved_epochs}",
         )

@@ -81,6 +81,32 @@ def test_a_normal_run_prints_nothing_from_third_parties(runs, style):
         assert "epoch 1: train_loss_epoch=" in done.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("style", STYLES)
+def test_test_and_predict_print_nothing_from_third_parties(runs, style):
+    """`test` and `predict` on the trained run are as quiet as `fit`: no device notes, tips or
+    deprecation warnings from Lightning (issue 21)."""
+    done, folder = runs[style]
+    assert done.returncode == 0, done.stderr[-3000:]
+    package = build_context(SPEC, style)["package_name"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)
+    env.pop("PYTHONWARNINGS", None)
+    for command in (["test"], ["predict", "--output", "predictions.csv"]):
+        result = subprocess.run(  # the return code is asserted below
+            [sys.executable, "-m", package, *command, "--accelerator", "cpu"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        foreign = [line for line in result.stderr.splitlines() if line.strip()]
+        assert not foreign, f"{command[0]}:\n" + "\n".join(foreign)
+
+
 def _logged_steps(folder: Path) -> dict[str, dict[int, float]]:
     """{metric: {step: value}} from the run's metrics.csv; the learning rate as `lr`
     (Lightning's LearningRateMonitor names it lr-<Optimizer>)."""

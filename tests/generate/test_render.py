@@ -54,7 +54,6 @@ PLAIN = {
     "checkpoint.py",
     "logging_utils.py",
     "runtime.py",
-    "callbacks.py",
     "distributed.py",
     "predict.py",  # through the plain loop, or Lightning's Trainer.predict
 }

@@ -13,30 +13,25 @@ from .data import Splits, load_splits, make_loader
 
 
 class DataModule(pl.LightningDataModule):
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, splits: Splits | None = None) -> None:
         super().__init__()
         self.config = config
-        self.splits: Splits | None = None
+        self.splits = splits  # train.py loads them first: the model's sizes come from the data
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits is None:  # train.py calls it first (the model's shapes), then Lightning
+    def setup(self, stage: str) -> None:
+        if self.splits is None:
             self.splits = load_splits(self.config)
 
     def _loader(self, dataset: Any, shuffle: bool) -> DataLoader:
         trainer = self.trainer
         on_cuda = trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
-        if not shuffle or trainer is None:  # under DDP, Lightning shards these itself
-            return make_loader(dataset, self.config, shuffle=shuffle, pin_memory=on_cuda)
-        # The DistributedSampler Lightning would put in under DDP, made here for one process
-        # too: its order, keyed on (seed, epoch), lets a resumed run continue exactly.
-        return make_loader(
-            dataset,
-            self.config,
-            shuffle=True,
-            pin_memory=on_cuda,
-            num_replicas=trainer.world_size,
-            rank=trainer.global_rank,
-        )
+        # The training loader's DistributedSampler (Lightning would add one under DDP) is made
+        # here for one process too: its order, keyed on (seed, epoch), lets a resume continue
+        # exactly. Lightning shards the evaluation loaders itself.
+        shard = {}
+        if shuffle and trainer is not None:
+            shard = {"num_replicas": trainer.world_size, "rank": trainer.global_rank}
+        return make_loader(dataset, self.config, shuffle=shuffle, pin_memory=on_cuda, **shard)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.splits.train, shuffle=True)

@@ -14,7 +14,6 @@ from .model import build_model
 from .optim import (
     build_optimizer,
     build_scheduler,
-    check_resumable,
     optimizer_steps_per_epoch,
     plateau_monitor,
     scheduler_interval,
@@ -41,9 +40,7 @@ class LitModel(pl.LightningModule):
         self.save_hyperparameters()  # stored in checkpoints: load_from_checkpoint needs no args
         self.data_schema: dict[str, Any] = {}  # data.Schema: what the model reads and predicts
         self.config = config_from_dict(config)
-        self.model = build_model(
-            self.config.model, input_shape, num_outputs{{ ", vocab_size" if p.input_kind == "tokens" }}
-        )
+        self.model = build_model(self.config.model, input_shape, num_outputs{{ ", vocab_size" if p.input_kind == "tokens" }})
         if self.config.trainer.compile:
             self.model.compile()  # in place: state_dict keys stay the same
 {% if p.class_weights %}
@@ -87,38 +84,32 @@ class LitModel(pl.LightningModule):
         self.log_dict(self.test_metrics)
 
     def predict_step(self, batch: torch.Tensor | Batch, batch_idx: int) -> torch.Tensor:
-        """The model's outputs for a batch of inputs, or of (inputs, targets) as the data
-        module's loaders give them (predict.py turns outputs into predictions)."""
-        inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
+        inputs = batch[0] if isinstance(batch, (list, tuple)) else batch  # (inputs, targets) too
         return self(inputs)
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model, self.config)
         steps = self.trainer.estimated_stepping_batches
         if self.trainer.fast_dev_run:  # its one batch runs the schedule of the full run
-            batches = len(self.trainer.datamodule.train_dataloader())
             trainer = self.config.trainer
-            steps = optimizer_steps_per_epoch(batches, trainer.accumulate_grad_batches) * trainer.max_epochs
+            batches = len(self.trainer.datamodule.train_dataloader())
+            steps = optimizer_steps_per_epoch(batches, trainer.accumulate_grad_batches)
+            steps *= trainer.max_epochs
         scheduler = build_scheduler(optimizer, self.config, steps)
         if scheduler is None:
             return optimizer
-        schedule = {
-            "scheduler": scheduler,
-            "interval": scheduler_interval(self.config),
-            "frequency": 1,
-            "name": "lr",  # LearningRateMonitor's column name
-        }
-        monitor = plateau_monitor(self.config)
-        if monitor is not None:
-            schedule["monitor"] = monitor  # stepped with this value
+        # name: LearningRateMonitor's column; monitor: what a plateau schedule is stepped with
+        interval = scheduler_interval(self.config)
+        schedule = {"scheduler": scheduler, "interval": interval, "name": "lr"}
+        if plateau_monitor(self.config) is not None:
+            schedule["monitor"] = plateau_monitor(self.config)
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
-    # Lightning restores model, optimizer, scheduler, loops and callbacks; RNG states are ours.
+    # Lightning restores the model, optimizer, schedule, loops and callbacks; RNG states are ours.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["rng"] = capture_rng_states()
         checkpoint["data"] = self.data_schema  # predict reads new data with it
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        check_resumable(checkpoint["hyper_parameters"]["config"], self.config)
         if "rng" in checkpoint:
             restore_rng_states(checkpoint["rng"])

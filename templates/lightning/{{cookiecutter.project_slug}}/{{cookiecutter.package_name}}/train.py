@@ -1,18 +1,14 @@
 {% set p = cookiecutter | project %}
 {# the package by name where the lines stay within 100 columns #}
 {% set pkg = p.package_name if p.package_name|length <= 30 else "<package>" %}
-"""Train, validate and test the model, in a run folder of its own (run_folder.py).
+"""Train, validate and test the model with Lightning's Trainer, in a run folder of its own.
 
     python -m {{ pkg }} fit [--name NAME] [--config FILE] [--resume last] ...
     python -m {{ pkg }}.train ...  # the same as fit
-
-PyTorch Lightning: the loop is Lightning's Trainer, configured from config.yaml and
-the command line. Run `--help` for every option.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 {% if p.spec.logging.tensorboard %}
 import importlib.util
@@ -40,9 +36,7 @@ from . import cli
 from .checkpoint import AtomicCheckpointIO, RunFolderCheckpoint, check_checkpoint{{ ", SealedFSDPStrategy, sharded_weights" if p.fsdp }}{{ ", trained_columns" if p.data_source == "csv" }}
 {% endif %}
 from .config import Config, ConfigError
-{% if p.checkpointing and p.data_source == "csv" %}
-from .data import load_splits
-{% endif %}
+from .data import Splits, load_splits
 from .datamodule import DataModule
 from .metrics import TrainingDiverged, check_finite_loss
 {% if p.fsdp %}
@@ -55,50 +49,41 @@ from .optim import check_resumable
 {% if p.feature_scaler or p.class_weights %}
 from .preprocess import {{ ["class_weights" if p.class_weights, "fit_preprocessing" if p.feature_scaler]|select|join(", ") }}
 {% endif %}
-from .run_folder import RUN_DIR_VARIABLE, Interrupted, Run, StopSignals, resolve_run, trim_metrics
+from .run_folder import RUN_DIR_VARIABLE, Interrupted, Run, StopSignals, resolve_run{{ ", trim_metrics" if p.checkpointing }}
 {% if p.data_source != "synthetic" %}
 from .sources import save_labels
 {% endif %}
 
 
-def csv_logger(folder: Run, resumed: bool) -> CSVLogger:
-    """Lightning's CSVLogger, writing <run>/logs/metrics.csv. It starts the file afresh, so a
-    resumed run first logs again the rows its checkpoint kept."""
-    kept = []
-    if resumed and (folder.logs / "metrics.csv").is_file():
-        with open(folder.logs / "metrics.csv", newline="", encoding="utf-8") as handle:
-            kept = list(csv.DictReader(handle))
-    logger = CSVLogger(save_dir=str(folder.path), name="", version="logs")
-    for row in kept:
-        step = int(row.pop("step"))
-        logger.log_metrics({key: _number(text) for key, text in row.items() if text}, step)
-    if kept:
-        logger.save()  # on disk again now: the writer removed the file when it started
-    return logger
-
-
-def _number(text: str) -> int | float:
-    return int(text) if text.isdigit() else float(text)  # epochs as written: 3, not 3.0
-
-
 def build_loggers(config: Config, folder: Run, resumed_step: int | None) -> list[Logger]:
-    """CSV and TensorBoard (when installed) share the run's logs/ folder: one logger version
-    per run, continued by a resumed run (TensorBoard hides what was logged after its
-    checkpoint, as the rows after it are dropped from metrics.csv)."""
+    """The loggers, writing into the run's logs/ folder. CSVLogger starts metrics.csv afresh,
+    so a resumed run first logs again the rows its checkpoint kept (trim_metrics)."""
     loggers: list[Logger] = []
     if config.logging.csv:
-        loggers.append(csv_logger(folder, resumed=resumed_step is not None))
+        kept = []
+        if resumed_step is not None and (folder.logs / "metrics.csv").is_file():
+            with open(folder.logs / "metrics.csv", newline="", encoding="utf-8") as handle:
+                kept = list(csv.DictReader(handle))
+        logger = CSVLogger(save_dir=str(folder.path), name="", version="logs")
+        for row in kept:
+            step = int(row.pop("step"))
+            # epochs as they were written: 3, not 3.0
+            values = {k: int(v) if v.isdigit() else float(v) for k, v in row.items() if v}
+            logger.log_metrics(values, step)
+        if kept:
+            logger.save()  # on disk again now: the writer removed the file when it started
+        loggers.append(logger)
 {% if p.spec.logging.tensorboard %}
     if config.logging.tensorboard and importlib.util.find_spec("tensorboard") is not None:
-        loggers.append(
-            TensorBoardLogger(
-                save_dir=str(folder.path),
-                name="",
-                version="logs",
-                default_hp_metric=False,
-                purge_step=resumed_step,
-            )
+        # purge_step: TensorBoard hides what the interrupted run logged after its checkpoint
+        tensorboard = TensorBoardLogger(
+            save_dir=str(folder.path),
+            name="",
+            version="logs",
+            default_hp_metric=False,
+            purge_step=resumed_step,
         )
+        loggers.append(tensorboard)
 {% endif %}
 {% if "wandb" in p.extra_loggers %}
     if config.logging.wandb:  # offline unless WANDB_MODE says otherwise
@@ -119,42 +104,25 @@ def build_loggers(config: Config, folder: Run, resumed_step: int | None) -> list
     return loggers
 
 
-class ProgressBar(TQDMProgressBar):
-    """Lightning's bar, closed when the run stops with an error (a NaN loss, a full disk), so
-    that the error line starts a line of its own."""
-
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, error: Any) -> None:
-        for bar in ("train_progress_bar", "val_progress_bar", "test_progress_bar"):
-            with contextlib.suppress(TypeError):  # a bar this run has not opened
-                getattr(self, bar).close()
-
-    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        metrics = super().get_metrics(trainer, pl_module)
-        metrics.pop("v_num", None)  # the logger version is the run folder's logs/, always
-        return metrics
-
-
 class StopOnDivergence(Callback):
     """Stops the run with TrainingDiverged when the loss is NaN or inf: the step loss at the
-    logging interval (every rank reads the same mean back), the epoch means before the
-    epoch's checkpoints are saved."""
+    logging interval, the epoch means before the epoch's checkpoints are saved."""
 
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, outputs: Any, *_: Any) -> None:
         if trainer.global_step % trainer.log_every_n_steps == 0:
             loss = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean")
             check_finite_loss(loss, "train loss", trainer.current_epoch, trainer.global_step)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        metrics, step = trainer.callback_metrics, trainer.global_step
-        for name, what in (("train_loss_epoch", "mean train loss"), ("val_loss", "validation loss")):
-            if name in metrics:  # already the mean over ranks
-                check_finite_loss(metrics[name], what, trainer.current_epoch, step)
+        metrics, where = trainer.callback_metrics, (trainer.current_epoch, trainer.global_step)
+        if "train_loss_epoch" in metrics:
+            check_finite_loss(metrics["train_loss_epoch"], "mean train loss", *where)
+        if "val_loss" in metrics:
+            check_finite_loss(metrics["val_loss"], "validation loss", *where)
 
 
 class StopOnSignal(Callback):
-    """Ends the fit before the next batch once SIGTERM or SIGINT has come: the run keeps the
+    """Ends the run before the next batch once SIGTERM or SIGINT has come: it keeps the
     checkpoint of its last whole epoch, which --resume continues."""
 
     def __init__(self, signals: StopSignals) -> None:
@@ -167,46 +135,30 @@ class StopOnSignal(Callback):
         self.signals.check()
 
 
-def as_interrupted(stop: BaseException, folder: Run) -> Interrupted:
-    """The stop, with the exit code of its signal: Lightning ends a fit stopped by SIGTERM
-    with SIGTERMException and one stopped by Ctrl-C with SystemExit(1)."""
-    if not isinstance(stop, Interrupted):
-        stop = Interrupted(signal.SIGTERM if isinstance(stop, SIGTERMException) else signal.SIGINT)
-    if (folder.checkpoints / "last.ckpt").exists():
-        stop.run_dir = folder.path  # the stop line says how to continue
-    return stop
-
-
 def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[Callback]:
     # The bar redraws at the logging interval: each redraw reads values back from the device.
     callbacks: list[Callback] = [
-        ProgressBar(refresh_rate=config.trainer.log_every_n_steps),
+        TQDMProgressBar(refresh_rate=config.trainer.log_every_n_steps),
         StopOnDivergence(),
     ]
 {% if p.checkpointing %}
     checkpoint = config.trainer.checkpoint
     dirpath = str(folder.checkpoints)
 {% if p.best_checkpoint %}
-    # best.ckpt first: trainer.checkpoint_callback (used for testing the best weights) is it
-    callbacks.append(
+    callbacks.append(  # first: trainer.checkpoint_callback, whose best weights are tested
         RunFolderCheckpoint(
             dirpath=dirpath,
             filename="best",
             monitor=checkpoint.monitor,
             mode=checkpoint.mode,
-            save_top_k=1,
             enable_version_counter=False,  # one best.ckpt, replaced when the metric improves
         )
     )
 {% endif %}
     if checkpoint.save_last:
-        # last.ckpt after every epoch. (save_last=True would refresh it only in epochs where
-        # best.ckpt improved, so --resume last could go back in time.)
-        callbacks.append(
-            RunFolderCheckpoint(
-                dirpath=dirpath, filename="last", save_top_k=1, enable_version_counter=False
-            )
-        )
+        # last.ckpt after every epoch (save_last=True saves it only when best.ckpt improves)
+        last = RunFolderCheckpoint(dirpath=dirpath, filename="last", enable_version_counter=False)
+        callbacks.append(last)
 {% endif %}
 {% if p.early_stopping %}
     stopping = config.trainer.early_stopping
@@ -225,18 +177,16 @@ def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[
 
 
 def silence_known_notices(resumed: bool = False) -> None:
-    """A run prints its own progress and results: Lightning's notes to every run (the devices
-    it found, tips) are off, as its docs show. Its warnings stay, but for its advice to use
-    loader workers (the data is in memory: workers would add overhead), one about its own
-    code, and in a resumed run that the run's folders are not empty."""
+    """The run prints its own progress and results: Lightning's notes (devices found, tips)
+    are off at its logger, and of its warnings the advice to use loader workers (the data
+    is in memory), its own use of a torch API that torch deprecates, and in a resumed run,
+    that the run's folders are not empty."""
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=PossibleUserWarning)
-    # Lightning's own use of torch's LeafSpec, which newer torch versions deprecate
-    warnings.filterwarnings(
-        "ignore", category=FutureWarning, module=r"pytorch_lightning\.utilities\._pytree"
-    )
+    pytree = "pytorch_lightning.utilities._pytree"
+    warnings.filterwarnings("ignore", category=FutureWarning, module=pytree)
     if resumed:
-        for module in (r"pytorch_lightning\.callbacks\.model_checkpoint", r"lightning_fabric\.loggers"):
+        for module in ("pytorch_lightning.callbacks.model_checkpoint", "lightning_fabric.loggers"):
             warnings.filterwarnings("ignore", category=UserWarning, module=module)
 
 
@@ -268,11 +218,7 @@ def build_trainer(
     resumed_step: int | None = None,
     signals: StopSignals | None = None,
 ) -> pl.Trainer:
-    silence_known_notices(resumed=resumed_step is not None)
     trainer = config.trainer
-{% if p.fsdp %}
-    strategy = build_strategy(config)
-{% endif %}
     # --fast-dev-run checks the wiring only: one batch per stage, nothing written.
     loggers = [] if fast_dev_run else build_loggers(config, folder, resumed_step)
     callbacks = build_callbacks(config, folder, loggers)
@@ -282,8 +228,8 @@ def build_trainer(
         max_epochs=trainer.max_epochs,
         accelerator=trainer.accelerator,
         devices=trainer.devices,
-        num_nodes=trainer.num_nodes,  # SLURM and torchrun environments are detected by Lightning
-        strategy={{ "strategy" if p.fsdp else "trainer.strategy" }},
+        num_nodes=trainer.num_nodes,  # Lightning detects SLURM and torchrun environments
+        strategy={{ "build_strategy(config)" if p.fsdp else "trainer.strategy" }},
         precision=trainer.precision,
         gradient_clip_val=trainer.gradient_clip_val,
         gradient_clip_algorithm=trainer.gradient_clip_algorithm,
@@ -305,28 +251,15 @@ def build_trainer(
     )
 
 
+def build_module(config: Config, splits: Splits) -> LitModel:
+    """The LightningModule, sized for the data{{ " (and its preprocessing fitted to the training split)" if p.feature_scaler }}."""
 {% if p.class_weights %}
-def _as_list(weights: torch.Tensor | None) -> list[float] | None:
-    return None if weights is None else weights.tolist()  # a hyperparameter of the checkpoint
-
-
+    weights = class_weights(config.data, splits.train, splits.num_outputs)  # None: unweighted
+    weights = None if weights is None else weights.tolist()  # a checkpoint hyperparameter
 {% endif %}
-def build_module(config: Config, datamodule: DataModule) -> LitModel:
-    datamodule.setup("fit")  # the model's input and output sizes come from the data
-    splits = datamodule.splits
-    model = LitModel(
-        config.to_dict(),
-        splits.input_shape,
-        splits.num_outputs,
-{% if p.input_kind == "tokens" %}
-        splits.vocab_size,
-{% endif %}
-{% if p.class_weights %}
-        class_weights=_as_list(class_weights(config.data, splits.train, splits.num_outputs)),
-{% endif %}
-    )
+    model = LitModel(config.to_dict(), splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }}{{ ", class_weights=weights" if p.class_weights }})
 {% if p.feature_scaler %}
-    fit_preprocessing(model.model, splits.train, config.data)  # statistics of the training split
+    fit_preprocessing(model.model, splits.train, config.data)
 {% endif %}
     model.data_schema = splits.schema().to_dict()  # kept in every checkpoint, for predict
     return model
@@ -339,54 +272,52 @@ def run(
     name: str | None = None,
     argv: list[str] | None = None,
 ) -> dict[str, float]:
-    """Fit, then test, in a new run folder (or the resumed run's); returns the final
-    metrics (last validation and test)."""
+    """Fit, then test, in a new run folder (or the resumed run's); returns the last
+    validation and the test metrics."""
 {% if not p.checkpointing %}
     if resume is not None:
         raise ConfigError("--resume: this project was generated with checkpointing switched off")
 {% endif %}
-    folder = resolve_run(config.output_dir, name, resume, main_process=rank_zero_only.rank == 0)
-    # Seed before anything random: model initialisation draws from the global RNG.
-    pl.seed_everything(config.trainer.seed, verbose=False)
+    is_main = rank_zero_only.rank == 0
+    folder = resolve_run(config.output_dir, name, resume, main_process=is_main)
+    silence_known_notices(resumed=folder.resumed)
+    pl.seed_everything(config.trainer.seed, verbose=False)  # before the model's initialisation
     if config.trainer.accelerator in ("auto", "cuda") and torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")  # TF32 matmuls on GPUs
-    datamodule = DataModule(config)
-    model = build_module(config, datamodule)
-    splits = datamodule.splits
-    resumed_step, epochs_done = None, 0  # a resumed run: its checkpoint's step and epochs
+    splits = load_splits(config)
+    model = build_module(config, splits)
+    resumed_step = None
 {% if p.checkpointing %}
     if folder.checkpoint is not None:
-        # a torn or foreign file: one clear error, before anything is written
+        # a torn or foreign file, or another run's settings: one clear error, before any write
         state = check_checkpoint(folder.checkpoint, model)
-        if state is not None:  # refused now, not from inside fit: the run keeps its status
+        if state is not None:
             check_resumable(state["hyper_parameters"]["config"], config)
-        if state is not None and folder.resumed:
-            resumed_step = state["global_step"]
-            epochs_done = state["epoch"] + 1  # Lightning counts epochs from 0
+            if folder.resumed:
+                resumed_step = state["global_step"]
+                epochs_done = state["epoch"] + 1  # Lightning counts epochs from 0
 {% endif %}
-    # Everything is built and checked: only now does the run folder appear.
-    if not fast_dev_run:
+    if not fast_dev_run:  # everything is built and checked: only now does the folder appear
         folder.start(config, argv or sys.argv, style="lightning")
-    status = "failed"
-    trainer = None
-    # SIGTERM and SIGINT end the run at a batch boundary, with its last checkpoint kept
-    signals = StopSignals().install()
+    status, trainer = "failed", None
+    signals = StopSignals().install()  # SIGTERM and SIGINT end the run at a batch boundary
     try:
         if not fast_dev_run:
-            if resumed_step is not None and rank_zero_only.rank == 0:
-                # logged again from here
+{% if p.checkpointing %}
+            if resumed_step is not None and is_main:  # the rows after it are logged again
                 trim_metrics(folder.logs / "metrics.csv", epochs_done, resumed_step)
+{% endif %}
 {% if p.data_source != "synthetic" %}
-            if splits.labels is not None and rank_zero_only.rank == 0:
+            if splits.labels is not None and is_main:
                 save_labels(splits.labels, folder.path)
 {% endif %}
             os.environ[RUN_DIR_VARIABLE] = str(folder.path)  # processes for other devices join
         trainer = build_trainer(config, folder, fast_dev_run, resumed_step, signals)
+        datamodule = DataModule(config, splits)
         trainer.fit(model, datamodule=datamodule, ckpt_path=folder.checkpoint)
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
         if splits.test is not None:
 {% if p.best_checkpoint %}
-            # the best weights, read with the checks of a resume (checkpoint.py)
             best = None if fast_dev_run else trainer.checkpoint_callback.best_model_path or None
             if best is not None:  # another model's weights: one clear error, not Lightning's
                 check_checkpoint(best, model)
@@ -394,23 +325,30 @@ def run(
             best = None
 {% endif %}
             results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
-            test_metrics = {name: float(value) for name, value in results[0].items()}
+            metrics.update({name: float(value) for name, value in results[0].items()})
             if trainer.is_global_zero:
-                print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
-            metrics.update(test_metrics)
+                print("test: " + " ".join(f"{k}={v:.4g}" for k, v in results[0].items()))
         signals.check()  # a signal during the test: the run stops as it would in fit
         status = "finished"
     except TrainingDiverged:
         status = "diverged"
         raise
     except (Interrupted, KeyboardInterrupt, SystemExit) as stop:
+        # Lightning ends a fit stopped by SIGTERM with SIGTERMException, by Ctrl-C with SystemExit
         status = "interrupted"
-        raise as_interrupted(stop, folder) from None
+        if not isinstance(stop, Interrupted):
+            sigterm = isinstance(stop, SIGTERMException)
+            stop = Interrupted(signal.SIGTERM if sigterm else signal.SIGINT)
+        if (folder.checkpoints / "last.ckpt").exists():
+            stop.run_dir = folder.path  # the stop line says how to continue
+        raise stop from None
     finally:
         signals.restore()
         os.environ.pop(RUN_DIR_VARIABLE, None)
 {% if p.best_checkpoint %}
-        score = None if fast_dev_run or trainer is None else trainer.checkpoint_callback.best_model_score
+        score = None
+        if not fast_dev_run and trainer is not None:
+            score = trainer.checkpoint_callback.best_model_score
         folder.finish(status, best=None if score is None else float(score))
 {% else %}
         folder.finish(status)
@@ -424,19 +362,21 @@ def run(
 def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
     """The test split's metrics for a checkpoint's weights: the `test` command."""
 {% if p.checkpointing %}
+    silence_known_notices()
     pl.seed_everything(config.trainer.seed, verbose=False)
-    datamodule = DataModule(config)
 {% if p.data_source == "csv" %}
     # the training file's columns by name, in the order the checkpoint's model reads them
-    datamodule.splits = load_splits(config, trained_columns(checkpoint))
+    splits = load_splits(config, trained_columns(checkpoint))
+{% else %}
+    splits = load_splits(config)
 {% endif %}
-    model = build_module(config, datamodule)
-    if datamodule.splits.test is None:
+    if splits.test is None:
         raise ConfigError(
             "is 0 in the run's config, so there is no test split",
             "data.test_split",
             "train a run with data.test_split above 0",
         )
+    model = build_module(config, splits)
     state = check_checkpoint(checkpoint, model)
 {% if p.fsdp %}
     if state is None:  # a sharded folder: its weights, gathered into this one process
@@ -451,11 +391,12 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
         devices=1,
         precision=config.trainer.precision,
         deterministic=config.trainer.deterministic,
-        callbacks=[ProgressBar(refresh_rate=config.trainer.log_every_n_steps)],
+        callbacks=[TQDMProgressBar(refresh_rate=config.trainer.log_every_n_steps)],
         logger=False,
         enable_checkpointing=False,
+        enable_model_summary=False,
     )
-    results = trainer.test(model, datamodule=datamodule, verbose=False)
+    results = trainer.test(model, datamodule=DataModule(config, splits), verbose=False)
     return {name: float(value) for name, value in results[0].items()}
 {% else %}
     del config

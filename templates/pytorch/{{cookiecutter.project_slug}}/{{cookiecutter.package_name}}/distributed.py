@@ -12,9 +12,8 @@
     torchrun --nproc_per_node=N -m {{ pkg }}.train ...
 {% endif %}
 
-torchrun starts one process per device and sets RANK, LOCAL_RANK and WORLD_SIZE
-(and the rendezvous address) in each one's environment. Without torchrun, or with
-one process, everything here is a no-op and the run is an ordinary single process.
+torchrun starts one process per device, with RANK, LOCAL_RANK and WORLD_SIZE in its
+environment. Without torchrun everything here is a no-op: one ordinary process.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ from .model import BLOCKS
 
 @dataclass(frozen=True)
 class World:
-    rank: int = 0  # this process among all processes
+    rank: int = 0  # this process among all processes; rank 0 alone prints, logs and saves
     local_rank: int = 0  # this process on its machine: picks its GPU
     size: int = 1  # number of processes
 
@@ -58,12 +57,10 @@ class World:
 
     @property
     def is_main(self) -> bool:
-        """Rank 0 alone prints, logs and writes checkpoints."""
         return self.rank == 0
 
 
 def world_from_env() -> World:
-    """The process's place in the job, as torchrun (or SLURM via torchrun) describes it."""
     return World(
         rank=int(os.environ.get("RANK", 0)),
         local_rank=int(os.environ.get("LOCAL_RANK", 0)),
@@ -75,11 +72,8 @@ def init_process_group(world: World, device: torch.device) -> None:
     """NCCL between GPUs, gloo on CPU; the address and port come from torchrun's environment."""
     if not world.distributed or dist.is_initialized():
         return
-    # torch.distributed.nn.functional binds group.WORLD as default arguments when first
-    # imported (DDP imports it through torch._dynamo). Imported after the group exists, it
-    # would keep the group alive past destroy_process_group, and gloo's worker threads
-    # would then release their last tensors while Python shuts down: an abort at exit
-    # ("terminate called without an active exception"). Imported first, it binds None.
+    # Imported after the group exists, this module would bind it as a default argument and
+    # keep it alive past destroy_process_group: gloo's threads would abort Python's exit.
     import torch.distributed.nn.functional  # noqa: F401
 
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -101,19 +95,15 @@ def barrier(world: World) -> None:
 
 def broadcast_from_main(value: str, world: World) -> str:
     """Rank 0's value on every rank (the run folder it created)."""
-    if not (world.distributed and dist.is_initialized()):
-        return value
     holder = [value]
-    dist.broadcast_object_list(holder, src=0)
+    if world.distributed and dist.is_initialized():
+        dist.broadcast_object_list(holder, src=0)
     return holder[0]
 
 
 def shutdown(world: World) -> None:
-    """Wait for every rank (rank 0 may still be writing), then leave the process group.
-
-    Destroying the group joins its communication threads, so none is left running
-    while the interpreter exits.
-    """
+    """After every rank is done (rank 0 may still be writing), leave the process group: its
+    threads are joined before the interpreter exits."""
     if world.distributed and dist.is_initialized():
         dist.barrier()
 {% if p.fsdp %}
@@ -163,7 +153,7 @@ def _resolve(path: str) -> object | None:
 
 
 def all_reduce_sum(tensor: torch.Tensor, world: World) -> torch.Tensor:
-    """The sum over ranks (in place); unchanged in a single process."""
+    """The sum over ranks, in place."""
     if world.distributed:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
@@ -181,7 +171,7 @@ def wrap_ddp(model: nn.Module, world: World, device: torch.device, strategy: str
 
 
 def without_ddp(model: nn.Module) -> nn.Module:
-    """The network inside DDP: its state_dict keys carry no `module.` prefix."""
+    """The network inside DDP (state_dict keys without the `module.` prefix)."""
     return model.module if isinstance(model, DistributedDataParallel) else model
 {% if p.fsdp %}
 

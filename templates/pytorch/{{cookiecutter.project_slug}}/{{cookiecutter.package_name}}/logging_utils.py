@@ -1,5 +1,5 @@
 {% set p = cookiecutter | project %}
-"""Console progress, a CSV log, TensorBoard (when installed) and experiment trackers."""
+"""Each logged row to metrics.csv, TensorBoard (when installed){{ " and the trackers" if p.extra_loggers }}."""
 
 from __future__ import annotations
 
@@ -8,19 +8,11 @@ import importlib.util
 {% if "wandb" in p.extra_loggers %}
 import os
 {% endif %}
-import sys
-from collections.abc import Iterable
 from pathlib import Path
+{% if p.extra_loggers %}
 from typing import Any, Protocol
 
-{% if p.extra_loggers %}
 from .config import Config
-
-{% endif %}
-try:  # a progress bar when tqdm is installed, plain lines otherwise
-    from tqdm.auto import tqdm
-except ImportError:  # pragma: no cover - depends on the environment
-    tqdm = None
 
 
 class Tracker(Protocol):
@@ -29,6 +21,7 @@ class Tracker(Protocol):
     def log(self, metrics: dict[str, float], step: int) -> None: ...
 
     def close(self) -> None: ...
+{% endif %}
 {% if "wandb" in p.extra_loggers %}
 
 
@@ -104,38 +97,39 @@ def build_trackers(config: Config) -> list[Tracker]:
 {% endif %}
 
 
-class MetricLogger:
-    """Writes each logged row to metrics.csv (fixed columns), TensorBoard and the trackers.
+def format_metrics(metrics: dict[str, float]) -> str:
+    return " ".join(f"{name}={value:.4g}" for name, value in metrics.items())
 
-    A resumed run (resumed_step: the checkpoint's step) appends to the run's metrics.csv, and
+
+class MetricLogger:
+    """Writes each logged row to metrics.csv (fixed columns), TensorBoard{{ " and the trackers" if p.extra_loggers }}.
+    A resumed run (resumed_step: its checkpoint's step) appends to its metrics.csv, and
     TensorBoard hides what the interrupted run logged after that step: one curve per run."""
 
     def __init__(
         self,
-        log_dir: Path | None,
+        log_dir: Path | None,  # None: log nothing
         columns: list[str],
         csv_log: bool,
         tensorboard: bool,
+{% if p.extra_loggers %}
         trackers: list[Tracker] | None = None,
+{% endif %}
         resumed_step: int | None = None,
     ):
-        self.log_dir = log_dir
-        self.columns = ["epoch", "step", *columns]
+{% if p.extra_loggers %}
         self.trackers = trackers or []
-        self._csv_file = None
-        self._csv = None
-        self._tensorboard = None
+{% endif %}
+        self._csv_file = self._csv = self._tensorboard = None
         if log_dir is None:
             return
         log_dir.mkdir(parents=True, exist_ok=True)
         if csv_log:
             path = log_dir / "metrics.csv"
             append = resumed_step is not None and path.is_file()
-            # Kept open for the whole run (flushed per row); closed by close().
-            self._csv_file = open(  # noqa: SIM115
-                path, "a" if append else "w", newline="", encoding="utf-8"
-            )
-            self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, restval="")
+            mode = "a" if append else "w"
+            self._csv_file = open(path, mode, newline="", encoding="utf-8")  # noqa: SIM115
+            self._csv = csv.DictWriter(self._csv_file, fieldnames=["epoch", "step", *columns])
             if not append:
                 self._csv.writeheader()
         if tensorboard and importlib.util.find_spec("tensorboard") is not None:
@@ -151,47 +145,12 @@ class MetricLogger:
         if self._tensorboard is not None:
             for name, value in metrics.items():
                 self._tensorboard.add_scalar(name, value, step)
+{% if p.extra_loggers %}
         for tracker in self.trackers:
             tracker.log(metrics, step)
+{% endif %}
 
     def close(self) -> None:
-        if self._csv_file is not None:
-            self._csv_file.close()
-        if self._tensorboard is not None:
-            self._tensorboard.close()
-        for tracker in self.trackers:
-            tracker.close()
-
-
-class Progress:
-    """A tqdm bar per epoch, or (without tqdm) one line per logging interval."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-
-    def wrap(self, batches: Iterable, total: int, description: str) -> Iterable:
-        if not self.enabled or tqdm is None:
-            self._description = description
-            return batches
-        self._bar = tqdm(
-            batches,
-            total=total,
-            desc=description,
-            leave=False,
-            dynamic_ncols=True,
-            file=sys.stdout,  # with the epoch lines; stderr is for problems
-        )
-        return self._bar
-
-    def show(self, metrics: dict[str, float]) -> None:
-        text = " ".join(f"{name}={value:.4g}" for name, value in metrics.items())
-        if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
-        elif self.enabled:
-            print(f"{self._description} {text}", flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        for writer in (self._csv_file, self._tensorboard{{ ", *self.trackers" if p.extra_loggers }}):
+            if writer is not None:
+                writer.close()

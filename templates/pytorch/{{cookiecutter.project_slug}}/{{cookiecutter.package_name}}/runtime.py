@@ -1,4 +1,4 @@
-"""Seeding, determinism, device selection and mixed precision for the hand-written loop."""
+"""Seeding, determinism, the device and mixed precision."""
 
 from __future__ import annotations
 
@@ -15,37 +15,31 @@ from .config import ConfigError
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy (when installed) and torch (CPU and every CUDA device)."""
     random.seed(seed)
-    try:
+    with contextlib.suppress(ImportError):
         import numpy as np
-    except ImportError:
-        pass
-    else:
+
         np.random.seed(seed)
     torch.manual_seed(seed)
 
 
 def configure_determinism(deterministic: bool) -> None:
-    if not deterministic:
-        return
-    # cuBLAS needs a fixed workspace to be deterministic; it reads this at first use.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read at cuBLAS's first use
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
 
 def configure_speed(device: torch.device, deterministic: bool) -> None:
-    """GPU defaults: TF32 matmuls, and cuDNN autotuning unless results must be reproducible."""
-    if device.type != "cuda":
-        return
-    torch.set_float32_matmul_precision("high")
-    torch.backends.cudnn.benchmark = not deterministic
+    """GPUs: TF32 matmuls, and cuDNN autotuning unless results must be reproducible."""
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.benchmark = not deterministic
 
 
 def select_device(accelerator: str) -> torch.device:
     """auto picks cuda, then mps, then cpu; an explicit choice must be available."""
-    cuda = torch.cuda.is_available()
-    mps = torch.backends.mps.is_available()
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
     if accelerator == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if (accelerator == "cuda" and not cuda) or (accelerator == "mps" and not mps):
@@ -56,15 +50,14 @@ def select_device(accelerator: str) -> torch.device:
 def resolve_precision(device: torch.device, precision: str) -> str:
     """fp16 autocast is a GPU feature: on CPU, 16-mixed trains in bf16, as Lightning does."""
     if precision == "16-mixed" and device.type == "cpu":
-        warnings.warn(
-            "precision 16-mixed is not supported on CPU; using bf16-mixed instead", stacklevel=2
-        )
+        message = "precision 16-mixed is not supported on CPU; using bf16-mixed instead"
+        warnings.warn(message, stacklevel=2)
         return "bf16-mixed"
     return precision
 
 
 def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """A reusable context: autocast for the mixed modes, a no-op for full precision."""
+    """Autocast for the mixed modes (reusable), a no-op for full precision."""
     if precision == "32":
         return contextlib.nullcontext()
     dtype = torch.float16 if precision == "16-mixed" else torch.bfloat16
@@ -73,6 +66,5 @@ def autocast_context(device: torch.device, precision: str) -> contextlib.Abstrac
 
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | None:
     """fp16 needs loss scaling against underflow; bf16 has fp32's range and does not."""
-    if precision == "16-mixed" and device.type == "cuda":
-        return torch.amp.GradScaler("cuda")
-    return None
+    fp16_on_gpu = precision == "16-mixed" and device.type == "cuda"
+    return torch.amp.GradScaler("cuda") if fp16_on_gpu else None

@@ -5,16 +5,16 @@
 
     python -m {{ pkg }} fit [--name NAME] [--config FILE] [--resume last] ...
     python -m {{ pkg }}.train ...  # the same as fit
-    torchrun --nproc_per_node=N -m {{ pkg }}.train ...  # DDP
+    torchrun --nproc_per_node=N -m {{ pkg }}.train ...  # {{ "FSDP or DDP" if p.fsdp else "DDP" }}
 
-Plain PyTorch: the loop lives in engine.py, DDP set-up in distributed.py. Run `--help`
-for every option.
+The loop is engine.py's; {{ "FSDP and DDP" if p.fsdp else "DDP" }} set-up is distributed.py's.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -40,7 +40,7 @@ from .distributed import (
     wrap_ddp,
 )
 from .engine import TrainingLoop
-from .logging_utils import MetricLogger{{ ", build_trackers" if p.extra_loggers }}
+from .logging_utils import MetricLogger{{ ", build_trackers" if p.extra_loggers }}, format_metrics
 from .metrics import METRICS, TrainingDiverged, build_loss, build_metrics
 from .model import build_model
 from .optim import build_optimizer, build_scheduler{{ ", check_resumable" if p.checkpointing }}, optimizer_steps_per_epoch
@@ -61,18 +61,13 @@ def run(
     name: str | None = None,
     argv: list[str] | None = None,
 ) -> dict[str, float]:
-    """Fit, then test, in a new run folder (or the resumed run's); returns the final
-    metrics (last validation and test).
-
-    Under torchrun every process runs this; they join one process group first and
-    leave it together at the end.
-    """
+    """Fit, then test, in a new run folder (or the resumed run's); returns the last
+    validation and the test metrics. Under torchrun every process runs this."""
     world = world_from_env()
-    devices = config.trainer.devices
-    if devices > 1 and not world.distributed:
+    if config.trainer.devices > 1 and not world.distributed:
         raise ConfigError(
-            f"trainer.devices: {devices} devices need one process each; launch with"
-            f" torchrun --nproc_per_node={devices} -m {__package__}.train ..."
+            f"trainer.devices: {config.trainer.devices} devices need one process each; launch with"
+            f" torchrun --nproc_per_node={config.trainer.devices} -m {__package__}.train ..."
         )
 {% if not p.checkpointing %}
     if resume is not None:
@@ -80,14 +75,13 @@ def run(
 {% endif %}
     # Before the process group forms: no rank has created the folder yet.
     folder = resolve_run(config.output_dir, name, resume, main_process=world.is_main)
-    # Seed before anything random: model initialisation draws from the global RNG.
-    seed_everything(config.trainer.seed)
+    seed_everything(config.trainer.seed)  # before the model's initialisation draws from it
     configure_determinism(config.trainer.deterministic)
     device = local_device(world, select_device(config.trainer.accelerator))
     configure_speed(device, config.trainer.deterministic)
     init_process_group(world, device)
     metrics = fit_and_test(config, world, device, folder, fast_dev_run, argv or sys.argv)
-    shutdown(world)  # after every rank is done (rank 0 may still be writing)
+    shutdown(world)
     return metrics
 
 
@@ -112,15 +106,13 @@ def fit_and_test(
         check_resumable(state["config"], config)
         restore(loop, state, folder.checkpoint)  # every rank loads the same file
         if world.is_main:
-            print(f"resumed from {folder.checkpoint} at epoch {loop.epoch}, step {loop.global_step}")
+            where = f"epoch {loop.epoch}, step {loop.global_step}"
+            print(f"resumed from {folder.checkpoint} at {where}")
 {% endif %}
-    # Everything is built and checked: only now does the run folder appear.
-    if not fast_dev_run and world.is_main:
+    if not fast_dev_run and world.is_main:  # everything is built and checked: now the folder
         folder.start(config, argv, style="pytorch")
     status = "failed"
-    # SIGTERM and SIGINT end the run at a step boundary, with its last checkpoint kept
-    signals = StopSignals().install()
-    loop.signals = signals
+    loop.signals = StopSignals().install()  # SIGTERM and SIGINT end the run at a step boundary
     try:
         if not fast_dev_run:
             folder.path = Path(broadcast_from_main(str(folder.path), world))
@@ -133,30 +125,20 @@ def fit_and_test(
         barrier(world)  # rank 0 has finished writing best.ckpt
         if splits.test is not None:
 {% if p.best_checkpoint %}
-            best_path = folder.checkpoints / "best.ckpt"
-            if not fast_dev_run and best_path.exists():
-                # Test the best weights, as Lightning's trainer.test(ckpt_path="best") does.
+            best = folder.checkpoints / "best.ckpt"
+            if not fast_dev_run and best.exists():  # the best weights are tested
 {% if p.fsdp %}
-                load_sharded_checkpoint(best_path, loop.module)
+                load_sharded_checkpoint(best, loop.module)
 {% else %}
-                best = load_checkpoint(best_path)
-                check_weights(best["model"], loop.module.state_dict(), best_path)
-                loop.module.load_state_dict(best["model"])
+                load_weights(loop.module, best)
 {% endif %}
 {% endif %}
-            pin_memory = device.type == "cuda"
-            test_loader = make_loader(
-                splits.test,
-                config,
-                shuffle=False,
-                pin_memory=pin_memory,
-                num_replicas=world.size,
-                rank=world.rank,
-            )
-            test_metrics = loop.evaluate(test_loader, "test")
+            options = loader_options(device, world)
+            loader = make_loader(splits.test, config, shuffle=False, **options)
+            test_metrics = loop.evaluate(loader, "test")
             loop.logger.log(test_metrics, epoch=loop.epoch, step=loop.global_step)
             if world.is_main:
-                print("test: " + " ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()))
+                print(f"test: {format_metrics(test_metrics)}")
             metrics.update(test_metrics)
         loop.stop_if_signalled(every_rank=True)
         status = "finished"
@@ -169,17 +151,18 @@ def fit_and_test(
             stop.run_dir = folder.path  # the stop line says how to continue
         raise
     finally:
-        signals.restore()
+        loop.signals.restore()
         try:
             loop.logger.close()  # raises again when its last rows meet a full disk
         finally:
             if world.is_main:
-{% if p.best_checkpoint %}
-                folder.finish(status, best=loop.best.best)
-{% else %}
-                folder.finish(status)
-{% endif %}
+                folder.finish(status{{ ", best=loop.best" if p.best_checkpoint }})
     return metrics
+
+
+def loader_options(device: torch.device, world: World) -> dict[str, Any]:
+    """Pinned memory for GPUs; each rank loads its own part of a split."""
+    return {"pin_memory": device.type == "cuda", "num_replicas": world.size, "rank": world.rank}
 
 
 def build_loop(
@@ -190,10 +173,9 @@ def build_loop(
     limit_batches: int | None = None,
 ) -> TrainingLoop:
     """The model, its optimizer and the data loaders in a loop that writes nothing yet
-    (attach_outputs gives it a logger and a checkpoint folder)."""
-    model = build_model(
-        config.model, splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }}
-    ).to(device)
+    (attach_outputs gives it the run folder's logs and checkpoints)."""
+    model = build_model(config.model, splits.input_shape, splits.num_outputs{{ ", splits.vocab_size" if p.input_kind == "tokens" }})
+    model = model.to(device)
 {% if p.feature_scaler %}
     fit_preprocessing(model, splits.train, config.data)  # statistics of the training split
 {% endif %}
@@ -208,19 +190,13 @@ def build_loop(
 {% endif %}
     if config.trainer.compile:
         model.compile()  # in place: state_dict keys stay the same
-    pin_memory = device.type == "cuda"
-    shard = {"num_replicas": world.size, "rank": world.rank}  # each rank loads its own part
-    train_loader = make_loader(splits.train, config, shuffle=True, pin_memory=pin_memory, **shard)
+    options = loader_options(device, world)
+    train_loader = make_loader(splits.train, config, shuffle=True, **options)
     val_loader = None
     if splits.val is not None:
-        val_loader = make_loader(
-            splits.val, config, shuffle=False, pin_memory=pin_memory, **shard
-        )
+        val_loader = make_loader(splits.val, config, shuffle=False, **options)
     optimizer = build_optimizer(model, config)
-    steps_per_epoch = optimizer_steps_per_epoch(
-        len(train_loader), config.trainer.accumulate_grad_batches
-    )
-    scheduler = build_scheduler(optimizer, config, steps_per_epoch * config.trainer.max_epochs)
+    steps = optimizer_steps_per_epoch(len(train_loader), config.trainer.accumulate_grad_batches)
     loop = TrainingLoop(
 {% if p.fsdp %}
         model if sharded else wrap_ddp(model, world, device, config.trainer.strategy),
@@ -233,15 +209,13 @@ def build_loop(
         build_loss(config).to(device),
 {% endif %}
         optimizer,
-        scheduler,
+        build_scheduler(optimizer, config, steps * config.trainer.max_epochs),
         config,
         device,
         train_loader,
         val_loader,
-        MetricLogger(None, [], csv_log=False, tensorboard=False),
-        None,  # no checkpoints
-        limit_batches,
-        world,
+        limit_batches=limit_batches,
+        world=world,
         metrics=build_metrics(splits.num_outputs).to(device),
     )
     loop.data_schema = splits.schema().to_dict()  # kept in every checkpoint, for predict
@@ -250,13 +224,15 @@ def build_loop(
 
 def attach_outputs(loop: TrainingLoop, config: Config, world: World, folder: Run) -> None:
     """The run folder's logs (rank 0 writes them) and checkpoints{{ " (each rank its shards)" if p.fsdp else " (rank 0)" }}.
-    A resumed run appends to its metrics.csv from the checkpoint on, so there is one curve."""
+    A resumed run appends to its metrics.csv from the checkpoint on: one curve."""
     log_dir = None
     if world.is_main and (config.logging.csv or config.logging.tensorboard):
         log_dir = folder.logs
         if folder.resumed:  # rows after the checkpoint are logged again: drop them
             trim_metrics(log_dir / "metrics.csv", epochs_done=loop.epoch)
-    columns = ["train_loss_step", *(["lr"] if loop.scheduler is not None else []), "train_loss_epoch"]
+    columns = ["train_loss_step", "lr", "train_loss_epoch"]
+    if loop.scheduler is None:  # no learning rate is logged
+        columns.remove("lr")
     columns += [f"{stage}_{name}" for stage in ("val", "test") for name in ("loss", *METRICS)]
     loop.logger = MetricLogger(
         log_dir,
@@ -269,11 +245,16 @@ def attach_outputs(loop: TrainingLoop, config: Config, world: World, folder: Run
         resumed_step=loop.global_step if folder.resumed else None,
     )
 {% if p.checkpointing %}
-{% if p.fsdp %}
-    loop.checkpoint_dir = folder.checkpoints
-{% else %}
-    loop.checkpoint_dir = folder.checkpoints if world.is_main else None
+    loop.checkpoint_dir = folder.checkpoints{{ "" if p.fsdp else " if world.is_main else None" }}
 {% endif %}
+{% if not p.fsdp %}
+
+
+def load_weights(model: torch.nn.Module, checkpoint: str | Path) -> None:
+    """The checkpoint's weights, checked against the model's first."""
+    state = load_checkpoint(checkpoint)
+    check_weights(state["model"], model.state_dict(), checkpoint)
+    model.load_state_dict(state["model"])
 {% endif %}
 
 
@@ -300,14 +281,10 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
 {% if p.fsdp %}
     load_sharded_checkpoint(checkpoint, loop.module)
 {% else %}
-    state = load_checkpoint(checkpoint)
-    check_weights(state["model"], loop.module.state_dict(), checkpoint)
-    loop.module.load_state_dict(state["model"])
+    load_weights(loop.module, checkpoint)
 {% endif %}
-    test_loader = make_loader(
-        splits.test, config, shuffle=False, pin_memory=device.type == "cuda"
-    )
-    return loop.evaluate(test_loader, "test")
+    loader = make_loader(splits.test, config, shuffle=False, **loader_options(device, World()))
+    return loop.evaluate(loader, "test")
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
