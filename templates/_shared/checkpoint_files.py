@@ -57,7 +57,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
     for stale in path.parent.glob(f".{glob.escape(path.stem)}.*-*.tmp{glob.escape(path.suffix)}"):
         pid = stale.name[len(path.stem) + 2 :].partition("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):  # ours is done
             stale.unlink(missing_ok=True)
 
 
@@ -79,9 +79,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
             torch.save(state, stream)
             stream.seek(-END_RECORD.size, os.SEEK_END)
             fields = list(END_RECORD.unpack(stream.read(END_RECORD.size)))
-            if fields[0] != b"PK\x05\x06" or fields[-1] != 0:
-                raise CheckpointError("torch.save wrote an archive without the usual end record")
-            fields[-1] = SEAL_BYTES  # the comment's length
+            fields[-1] = SEAL_BYTES  # the comment's length (torch.save writes none)
             stream.seek(-END_RECORD.size, os.SEEK_END)
             stream.write(END_RECORD.pack(*fields))
             stream.seek(0)
@@ -92,11 +90,11 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
             cause = cause.__cause__ or cause.__context__
         if cause is None:
             raise
-        hint = {
-            errno.ENOSPC: "free some disk space (or use --output-dir on another disk)",
-            errno.EDQUOT: "free some disk space (or use --output-dir on another disk)",
-            errno.EFBIG: "raise the file size limit (ulimit -f) or use another file system",
-        }.get(cause.errno, "check that the output folder can be written")
+        hint = "check that the output folder can be written"
+        if cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = "free some disk space (or use --output-dir on another disk)"
+        elif cause.errno == errno.EFBIG:
+            hint = "raise the file size limit (ulimit -f) or use another file system"
         raise CheckpointError(
             f"{path}: cannot save the checkpoint: {cause.strerror or cause}",
             f"{hint}; the checkpoints saved before are kept (--resume last)",
