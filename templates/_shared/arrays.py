@@ -1,8 +1,6 @@
-"""Reading .npy and .npz arrays without trusting them.
-
-Each array's header is checked before its data is read: a header can claim any shape, and
-numpy allocates what it claims. Only arrays of numbers, one row per example, are accepted;
-an array in big-endian byte order is converted to this machine's order.
+"""Reading .npy and .npz arrays without trusting them: each header is checked before its data
+is read, since numpy allocates whatever shape a header claims. Only arrays of numbers, one row
+per example, are accepted, in this machine's byte order (torch reads no other).
 """
 
 from __future__ import annotations
@@ -10,19 +8,12 @@ from __future__ import annotations
 import math
 import os
 import zipfile
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
-NUMBER_KINDS = "biufc"  # bool, integers, floats, complex (the readers refuse complex by name)
-KIND_NAMES = {
-    "U": "text",
-    "S": "bytes",
-    "M": "dates",
-    "m": "time spans",
-    "V": "records (a structured array)",
-    "O": "Python objects",
-}
+KIND_NAMES = {"U": "text", "S": "bytes", "M": "dates", "m": "time spans", "O": "Python objects"}
+KIND_NAMES["V"] = "records (a structured array)"
 
 
 class ArrayError(ValueError):
@@ -53,8 +44,8 @@ def check_npz(path: str | os.PathLike) -> None:
 
 
 def check_header(handle: IO[bytes], size: int) -> None:
-    """The .npy header at the handle's position: numbers, at least one dimension, and no more
-    data than the file holds (`size`: its bytes, header included)."""
+    """The .npy header at the handle's position: numbers (complex is refused by the readers, by
+    name), at least one dimension, and no more data than the file's `size` bytes hold."""
     try:
         version = np.lib.format.read_magic(handle)
         if version == (1, 0):
@@ -63,12 +54,11 @@ def check_header(handle: IO[bytes], size: int) -> None:
             shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
     except (ValueError, EOFError) as err:
         raise ArrayError(f"cannot read as .npy ({err})") from None
-    if dtype.kind not in NUMBER_KINDS:
+    if dtype.kind not in "biufc":
         raise ArrayError(f"holds {KIND_NAMES.get(dtype.kind, 'values')} ({dtype}), not numbers")
     if len(shape) == 0:
         raise ArrayError("holds a single value (a 0-d array), not one row per example")
-    claimed = math.prod(shape) * dtype.itemsize
-    available = size - handle.tell()
+    claimed, available = math.prod(shape) * dtype.itemsize, size - handle.tell()
     if claimed > available:
         raise ArrayError(
             f"its header claims shape {list(shape)} ({claimed:,} bytes), but the file holds"
@@ -76,8 +66,6 @@ def check_header(handle: IO[bytes], size: int) -> None:
         )
 
 
-def native(values: Any) -> np.ndarray:
-    """The array in this machine's byte order (torch reads no other)."""
-    if not values.dtype.isnative:
-        return values.astype(values.dtype.newbyteorder("="))
-    return values
+def native(values: np.ndarray) -> np.ndarray:
+    """The array in this machine's byte order."""
+    return values if values.dtype.isnative else values.astype(values.dtype.newbyteorder("="))

@@ -22,7 +22,8 @@ import torch
 from torch.distributed.checkpoint import FileSystemReader
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 
-from .checkpoint_files import NOT_REGULAR, CheckpointError, changed, sha256, write_atomically
+from .checkpoint_files import NOT_OURS, NOT_REGULAR, OURS, CheckpointError, atomic_path
+from .checkpoint_files import changed, sha256
 
 MANIFEST = "sha256sums.txt"
 HEADER = "torch-scaffold sha256 manifest"  # then a line per file: digest, size, name
@@ -44,8 +45,6 @@ METADATA_CLASSES = {
     "pathlib": {"PosixPath", "PurePosixPath", "WindowsPath", "PureWindowsPath"},
     "collections": {"OrderedDict"},
 }
-NOT_OURS = "not a checkpoint this project wrote"
-OURS = "use a checkpoint this project saved, such as outputs/RUN/checkpoints/last.ckpt"
 
 
 def seal_folder(folder: Path) -> None:
@@ -53,14 +52,14 @@ def seal_folder(folder: Path) -> None:
     lines = [HEADER]
     for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
         if entry.name == MANIFEST:
-            continue  # a folder sealed again (never the case for a fresh save)
+            continue  # a folder sealed again
         if not entry.is_file(follow_symlinks=False):
             raise CheckpointError(f"{entry.path}: {NOT_REGULAR}")
         with open(entry.path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             lines.append(f"{sha256(handle, size)} {size} {entry.name}")
-    text = "\n".join(lines) + "\n"
-    write_atomically(folder / MANIFEST, lambda stream: stream.write(text.encode()))
+    with atomic_path(folder / MANIFEST) as temporary:
+        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def verify_folder(folder: Path) -> set[str]:
@@ -170,6 +169,8 @@ class SealedReader(FileSystemReader):
 
     def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
+        if not (folder / ".metadata").is_file():
+            raise CheckpointError(f"{folder}: not a sharded checkpoint (no .metadata inside)")
         files = verify_folder(folder)
         self.metadata = read_metadata(folder / ".metadata")
         # every shard it names must be a sealed file of this folder (not "../elsewhere")

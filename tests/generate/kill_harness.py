@@ -161,7 +161,7 @@ def _weights(path: Path, key: str) -> dict:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.glob(".*.tmp")) if folder.is_dir() else []
+    return sorted(p.name for p in folder.glob(".*.tmp*")) if folder.is_dir() else []
 
 
 def run_trial(train, plan, trial, index, reference) -> dict:

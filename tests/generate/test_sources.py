@@ -177,7 +177,7 @@ def test_decompression_bomb_images_are_one_clear_error(tmp_path, monkeypatch):
         path = dataset.files[0][0]
         predict = importlib.import_module(f"{context['package_name']}.predict")
         config = importlib.import_module(f"{context['package_name']}.config").Config()
-        files = predict.read_images(config, Path(path))[0]
+        files = predict.read_inputs(config, str(path), None)[0]
         for limit in (100, 200):  # 14 x 18 = 252 pixels: over twice 100 (error), over 200 (warning)
             monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
             for images in (dataset, files):
