@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import os
 import re
 import stat
@@ -68,8 +69,10 @@ def where(origins: Origins, key: str) -> str:
 
 
 def did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(options)}"
+    close = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
+    # `cosine_annealing` -> `cosine`: one is the start of the other
+    close = close or sorted((o for o in options if word.lower().startswith(o)), key=len)[-1:]
+    return f"did you mean `{close[0]}`?" if close else f"use one of: {', '.join(options)}"
 
 
 def special_file(path: str | os.PathLike) -> str | None:
@@ -180,11 +183,13 @@ def explain(message: str, origins: Origins, fields: dict[str, Any]) -> ConfigErr
     key, problem = found.group(1), " ".join(found.group(2).split())
     problem = re.sub(r"^Not of type \w+: ", "", problem)
     problem = re.sub(r"^(Expected a .*?Got value: |invalid literal for \w+\(\) with base 10: )", "got ", problem)
+    takes = expected(fields[key]) if key in fields else "another value"
     broken = re.fullmatch(r"(.*) does not conform to restriction (.*)", problem)
     if broken:
         problem = f"must be {_bounds(broken.group(2))}, got {broken.group(1)}"
-    hint = f"{key} takes {expected(fields[key])}" if key in fields else "see --help"
-    return ConfigError(problem, where(origins, key), hint)
+    elif problem.startswith("got "):
+        problem = f"expected {takes}, {problem}"
+    return ConfigError(problem, where(origins, key), f"{key} takes {takes}")
 
 
 def torch_optimizers() -> dict[str, type]:
@@ -222,12 +227,12 @@ def check_class_arguments(
     for name in args:
         if name not in names:
             raise ConfigError(
-                f"is not an argument of {cls.__name__}",
+                f"is not an argument of {cls.__name__}" + ("" if names else ", which takes none"),
                 where(origins, f"{section}.{name}"),
-                f"{cls.__name__} takes: {', '.join(names) or 'no arguments'}",
+                did_you_mean(name, names) if names else f"remove it, or choose another {section}",
             )
     try:
-        parser.parse_object(args)
+        parser.parse_object(json.loads(json.dumps(args)))  # a copy: it converts in place
     except ArgumentError as err:
         message = str(err).replace('Parser key "', f'Parser key "{section}.')
         types = {f"{section}.{name}": limits.get(name, kind) for name, kind in takes.items()}
