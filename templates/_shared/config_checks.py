@@ -72,7 +72,11 @@ def did_you_mean(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
     # `cosine_annealing` -> `cosine`: one is the start of the other
     close = close or sorted((o for o in options if word.lower().startswith(o)), key=len)[-1:]
-    return f"did you mean `{close[0]}`?" if close else f"use one of: {', '.join(options)}"
+    # `lr` -> `optimizer.lr`: the same name in another section
+    close = close or [o for o in options if o.rpartition(".")[2] == word.rpartition(".")[2]]
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return f"use one of: {', '.join(options)}" if len(options) <= 12 else "see --help for the keys"
 
 
 def special_file(path: str | os.PathLike) -> str | None:
@@ -114,25 +118,21 @@ def read_config_file(path: str) -> dict[str, tuple[Any, int]]:
         raise ConfigError(f"cannot read ({err.strerror})", path, "check the --config path") from None
     if b"\x00" in data or len(data) > MAX_CONFIG_BYTES:
         raise ConfigError("is not a YAML config (binary, or over 1 MB)", path, hint)
+    values: dict[str, tuple[Any, int]] = {}
     try:
         loader = _Loader(data.decode("utf-8"))
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+        node = loader.get_single_node()
+        if node is not None and not isinstance(node, yaml.MappingNode):
+            raise ConfigError("a config is a mapping of sections such as `trainer:`", path, hint)
+        if node is not None:  # None: empty, or only comments (the defaults)
+            _flatten(loader, node, "", path, values)
     except UnicodeDecodeError:
         raise ConfigError("is not valid UTF-8 text", path, "save it as UTF-8") from None
-    except yaml.MarkedYAMLError as err:
+    except yaml.MarkedYAMLError as err:  # a syntax error, or a tag such as !!python/object
         mark = err.problem_mark or err.context_mark
         line = f"{path}:{mark.line + 1}" if mark else path
         problem = err.problem or err.context or "invalid YAML"
-        raise ConfigError(f"not valid YAML: {problem}", line, "check the indentation and quotes")
-    values: dict[str, tuple[Any, int]] = {}
-    if node is None:  # empty, or only comments: the defaults
-        return values
-    if not isinstance(node, yaml.MappingNode):
-        raise ConfigError("a config is a mapping of sections such as `trainer:`", path, hint)
-    _flatten(loader, node, "", path, values)
+        raise ConfigError(f"not valid YAML: {problem}", line, "check the indentation and quotes") from None
     return values
 
 
@@ -147,7 +147,16 @@ def _flatten(loader: yaml.Loader, node: yaml.MappingNode, prefix: str, path: str
         if isinstance(value_node, yaml.MappingNode) and value_node.value:
             _flatten(loader, value_node, key + ".", path, out)
         else:
-            out[key] = (loader.construct_object(value_node, deep=True), line)
+            value = loader.construct_object(value_node, deep=True)
+            text = value_node.value if isinstance(value_node, yaml.ScalarNode) else ""
+            if isinstance(value, int) and not value_node.style and re.match(r"[-+]?0\d|.*:", text):
+                # YAML 1.1: a leading zero is octal (010 is 8), colons are base 60 (1:30 is 90)
+                raise ConfigError(
+                    f"{text} would be read as {value} (YAML 1.1 octal or base 60)",
+                    f"{path}:{line}: {key}",
+                    "write the number without a leading zero or colons, or quote it if it is text",
+                )
+            out[key] = (value, line)
 
 
 def expected(annotation: Any) -> str:
@@ -156,7 +165,7 @@ def expected(annotation: Any) -> str:
     if origin is typing.Literal:
         return "one of: " + ", ".join(map(str, args))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(expected(arg) for arg in args if arg is not type(None)) + " or null"
+        return ", or ".join(expected(arg) for arg in args if arg is not type(None)) + ", or null"
     if origin in (list, tuple):
         size = f"{len(args)} " if origin is tuple else ""
         return f"a list of {size}values, each {expected(args[0])}"
@@ -165,7 +174,7 @@ def expected(annotation: Any) -> str:
     for base, words in kind.items():
         if isinstance(annotation, type) and issubclass(annotation, base):
             return f"{words} {bounds}".strip()
-    return "text" if annotation is str or bounds == "" else bounds
+    return "text" if annotation is str else "text that is not empty"
 
 
 def _bounds(expression: str) -> str:
@@ -181,14 +190,17 @@ def explain(message: str, origins: Origins, fields: dict[str, Any]) -> ConfigErr
     if found is None:
         return ConfigError(" ".join(message.split()), hint="see --help")
     key, problem = found.group(1), " ".join(found.group(2).split())
-    problem = re.sub(r"^Not of type \w+: ", "", problem)
-    problem = re.sub(r"^(Expected a .*?Got value: |invalid literal for \w+\(\) with base 10: )", "got ", problem)
     takes = expected(fields[key]) if key in fields else "another value"
-    broken = re.fullmatch(r"(.*) does not conform to restriction (.*)", problem)
-    if broken:
-        problem = f"must be {_bounds(broken.group(2))}, got {broken.group(1)}"
-    elif problem.startswith("got "):
-        problem = f"expected {takes}, {problem}"
+    patterns = (r"Given value: (\S+)", r"Got value: (.+)", r"base 10: (.+)", r"(\S+) does not conform")
+    given = next((found.group(1) for p in patterns if (found := re.search(p, problem))), None)
+    given = "null" if given is None and "NoneType" in problem else given
+    bounds = re.search(r"restriction (v\S+( and v\S+)*)", problem)
+    if bounds and given:
+        problem = f"must be {_bounds(bounds.group(1))}, got {given}"
+    elif "regular expression" in problem:
+        problem = "must not be empty"
+    elif given:
+        problem = f"expected {takes}, got {given}"
     return ConfigError(problem, where(origins, key), f"{key} takes {takes}")
 
 
