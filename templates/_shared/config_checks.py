@@ -46,8 +46,12 @@ class DataError(ValueError):
 
 
 def number(
-    base: type, low: float | None = None, high: float | None = None, *, open_low: bool = False,
-    open_high: bool = False
+    base: type,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
 ) -> type:
     """A number type that jsonargparse checks: within [low, high], an open end excluding it."""
     bounds = []
@@ -115,7 +119,9 @@ def read_config_file(path: str) -> dict[str, tuple[Any, int]]:
         with open(path, "rb") as handle:
             data = handle.read(MAX_CONFIG_BYTES + 1)  # bounded: /dev/zero is no config either
     except OSError as err:
-        raise ConfigError(f"cannot read ({err.strerror})", path, "check the --config path") from None
+        raise ConfigError(
+            f"cannot read ({err.strerror})", path, "check the --config path"
+        ) from None
     if b"\x00" in data or len(data) > MAX_CONFIG_BYTES:
         raise ConfigError("is not a YAML config (binary, or over 1 MB)", path, hint)
     values: dict[str, tuple[Any, int]] = {}
@@ -132,11 +138,15 @@ def read_config_file(path: str) -> dict[str, tuple[Any, int]]:
         mark = err.problem_mark or err.context_mark
         line = f"{path}:{mark.line + 1}" if mark else path
         problem = err.problem or err.context or "invalid YAML"
-        raise ConfigError(f"not valid YAML: {problem}", line, "check the indentation and quotes") from None
+        raise ConfigError(
+            f"not valid YAML: {problem}", line, "check the indentation and quotes"
+        ) from None
     return values
 
 
-def _flatten(loader: yaml.Loader, node: yaml.MappingNode, prefix: str, path: str, out: dict) -> None:
+def _flatten(
+    loader: yaml.Loader, node: yaml.MappingNode, prefix: str, path: str, out: dict
+) -> None:
     for key_node, value_node in node.value:
         key = f"{prefix}{key_node.value}"
         line = key_node.start_mark.line + 1
@@ -191,7 +201,12 @@ def explain(message: str, origins: Origins, fields: dict[str, Any]) -> ConfigErr
         return ConfigError(" ".join(message.split()), hint="see --help")
     key, problem = found.group(1), " ".join(found.group(2).split())
     takes = expected(fields[key]) if key in fields else "another value"
-    patterns = (r"Given value: (\S+)", r"Got value: (.+)", r"base 10: (.+)", r"(\S+) does not conform")
+    patterns = (
+        r"Given value: (\S+)",
+        r"Got value: (.+)",
+        r"base 10: (.+)",
+        r"(\S+) does not conform",
+    )
     given = next((found.group(1) for p in patterns if (found := re.search(p, problem))), None)
     given = "null" if given is None and "NoneType" in problem else given
     bounds = re.search(r"restriction (v\S+( and v\S+)*)", problem)
@@ -219,7 +234,16 @@ def torch_optimizers() -> dict[str, type]:
 
 # Not config values: the parameters, the section's own fields, tensors, and the reduction the
 # loops rely on (a mean over the batch).
-NOT_ARGUMENTS = {"params", "lr", "weight_decay", "weight", "pos_weight", "size_average", "reduce", "reduction"}
+NOT_ARGUMENTS = {
+    "params",
+    "lr",
+    "weight_decay",
+    "weight",
+    "pos_weight",
+    "size_average",
+    "reduce",
+    "reduction",
+}
 
 
 def check_class_arguments(
@@ -230,7 +254,9 @@ def check_class_arguments(
     from jsonargparse import ArgumentError, ArgumentParser
 
     parser = ArgumentParser(exit_on_error=False)
-    parser.add_class_arguments(cls, skip=NOT_ARGUMENTS | set(limits), fail_untyped=False, sub_configs=False)
+    parser.add_class_arguments(
+        cls, skip=NOT_ARGUMENTS | set(limits), fail_untyped=False, sub_configs=False
+    )
     takes = {name: arg.annotation for name, arg in inspect.signature(cls).parameters.items()}
     for name, kind in limits.items():
         if name in takes:
