@@ -86,6 +86,30 @@ def test_config_files_layer_over_config_yaml_in_order(edited, capsys, monkeypatc
 
 
 @pytest.mark.parametrize("style", STYLES)
+def test_dotted_flags_and_c_files_layer_in_command_line_order(edited, style, capsys, monkeypatch):
+    """LightningCLI's shape: -c FILE (repeatable) and --section.key VALUE, each over the ones
+    before it, in the order given; the same command line in both styles."""
+    folder, train = edited[style]
+    monkeypatch.chdir(folder)
+    argv = ["-c", "a.yaml", "--trainer.max_epochs", "5", "--optimizer.lr", "3e-4"]
+    config = yaml.safe_load(_printed(train, argv, capsys))
+    assert config["trainer"]["max_epochs"] == 5 and config["trainer"]["seed"] == 3  # a.yaml
+    assert config["optimizer"]["lr"] == pytest.approx(3e-4)  # the flag after a.yaml's 0.01
+    assert config["data"]["batch_size"] == 32  # config.yaml stays the first layer
+    # a file after a flag wins over it; a class argument is a dotted flag too
+    argv = ["--optimizer.lr", "3e-4", "-c", "b.yaml", "--optimizer.momentum", "0.9"]
+    config = yaml.safe_load(_printed(train, argv, capsys))
+    assert (config["optimizer"]["name"], config["optimizer"]["lr"]) == ("SGD", 0.02)
+    assert config["optimizer"]["momentum"] == 0.9
+    argv = ["--config=b.yaml", "--trainer.max_epochs=7", "--max-epochs", "8"]
+    config = yaml.safe_load(_printed(train, argv, capsys))
+    assert config["trainer"]["max_epochs"] == 8  # the shorthand, last, wins
+    assert _printed(train, ["--trainer.seed", "4"], capsys) == _printed(
+        train, ["--set", "trainer.seed=4"], capsys
+    )
+
+
+@pytest.mark.parametrize("style", STYLES)
 def test_errors_name_the_layer_and_line_that_set_the_value(edited, style, capsys, monkeypatch):
     folder, train = edited[style]
     monkeypatch.chdir(folder)
