@@ -58,9 +58,9 @@ def test_flags_override_set_which_overrides_the_file(config_module, tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("trainer:\n  max_epoch: 3\n", "unknown key 'max_epoch'"),
-        ("data:\n  batch_size: many\n", "data.batch_size: expected a whole number"),
-        ("trainer:\n  deterministic: 1\n", "trainer.deterministic: expected true or false"),
+        ("trainer:\n  max_epoch: 3\n", "trainer.max_epoch: is not a config key"),
+        ("data:\n  batch_size: many\n", "data.batch_size: expected a whole number > 0, got"),
+        ("trainer:\n  deterministic: maybe\n", "trainer.deterministic: expected true or false"),
         ("trainer:\n  precision: '8-bit'\n", "trainer.precision"),
         ("model: [1, 2]\n", "model: expected a mapping"),
     ],

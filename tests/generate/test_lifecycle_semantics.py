@@ -255,7 +255,9 @@ print(sorted({{name.split(".")[0] for name in sys.modules}} & set({heavy!r})))
 
 
 @pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize("argv", [["--help"], ["runs"], ["runs", "--output-dir", "elsewhere"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["fit", "--help"], ["runs"], ["runs", "--output-dir", "elsewhere"]]
+)
 def test_runs_and_help_import_no_torch(style, argv, tmp_path):
     folder = write_files(render_project(SPEC, style, format_code=False), tmp_path / "project")
     (folder / "outputs" / "one").mkdir(parents=True)

@@ -41,6 +41,7 @@ REQUIREMENTS = {
     "torch": "torch>=2.2,<2.14",
     "lightning": "pytorch-lightning>=2.2,<2.7",
     "pyyaml": "PyYAML>=6,<7",
+    "jsonargparse": "jsonargparse>=4.53,<5",  # the config's parser (LightningCLI's)
     "numpy": "numpy>=1.24",
     "tqdm": "tqdm>=4.60",
     "tensorboard": "tensorboard>=2.14,<3",
