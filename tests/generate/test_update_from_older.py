@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from .test_update import PACKAGE, _assert_trains_and_lints, _scaffold
 
 FIXTURES = Path(__file__).parent / "fixtures" / "made_before_lean"
