@@ -106,6 +106,7 @@ def _project(root: Path, style: str, args: dict) -> Path:
     return write_files(render_project(spec, style, format_code=False), root / style)
 
 
+@pytest.mark.slow  # trains until the loss turns non-finite
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("case", CASES)
 def test_non_finite_loss_stops_the_run(case, style, tmp_path, capsys, torch_one_thread):

@@ -168,6 +168,7 @@ LOGGERS_ON = {
 }
 
 
+@pytest.mark.slow  # trains two epochs
 def test_plain_style_sends_metrics_to_wandb_and_mlflow(tmp_path, monkeypatch, torch_one_thread):
     calls: list = []
     for name, module in _fake_trackers(calls).items():

@@ -13,6 +13,7 @@ import importlib.machinery
 import importlib.util
 import json
 import math
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -106,6 +107,74 @@ def test_bad_csv_is_one_clear_error(style, tmp_path, capsys):
             f"error: {path}:3: column 'f0': 'oops' is not a number",
             hint="correct the value, or leave 'f0' out of data.features",
         )
+
+
+# Each command in one process: the error lines of each, then the heavy modules loaded by then.
+_MISSING_DATA_SCRIPT = """
+import sys
+from {package}.cli import main
+commands = (
+    ["fit"],
+    ["test", "--run", "outputs/old"],
+    ["predict", "--run", "outputs/old", "--output", "p.csv"],
+    ["predict", "--run", "outputs/old", "--input", "new.csv", "--output", "p.csv"],
+)
+heavy = ["lightning", "pytorch_lightning", "torchmetrics", "{package}.model", "{package}.train"]
+for argv in commands:
+    print(*[name for name in heavy if name in sys.modules])
+    print("command", *argv, file=sys.stderr, flush=True)
+    try:
+        main(argv)
+    except SystemExit as stop:
+        print("exit", stop.code, file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_missing_data_file_is_named_before_the_model_is_built(style, tmp_path):
+    """fit, test and predict on the test split stop at a missing data.path with the field and
+    the config file named, before Lightning, torchmetrics, the model or the training code is
+    imported (loading the config imports torch itself: its optimizer and loss checks).
+    predict --input reads no training data, so it goes on (to the missing checkpoint)."""
+    spec = _spec("csv", tmp_path)
+    folder, context = _project(spec, style, tmp_path / style)
+    package = context["package_name"]
+    (tmp_path / "table.csv").unlink()
+    run_dir = folder / "outputs" / "old"  # a run folder as fit leaves it, without checkpoints
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text("{}")
+    (run_dir / "config.yaml").write_text((folder / "config.yaml").read_text())
+    script = _MISSING_DATA_SCRIPT.format(package=package)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=folder, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [""] * 4  # no heavy module before any command ended
+    outputs = done.stderr.split("command ")[1:]
+    missing = f"error: {tmp_path / 'table.csv'}: no such file (data.path in "
+    hint = f"hint: put the CSV file at {tmp_path / 'table.csv'}, or point data.path in "
+    for output, config_file in zip(outputs, ["config.yaml"] + ["outputs/old/config.yaml"] * 3, strict=True):
+        lines = output.splitlines()[1:]
+        if "--input" in output:  # the training CSV is not needed
+            assert lines[0].startswith("error: --ckpt best: no checkpoint at"), output
+            continue
+        assert lines == [
+            f"{missing}{config_file})",
+            f"{hint}{config_file} at it (its first value came from the spec's data.path)",
+            "exit 2",
+        ], output
+
+
+def test_a_missing_targets_file_names_its_field(tmp_path):
+    """npy data has two files: the one missing is named by its own field."""
+    spec = _spec("npy", tmp_path)
+    folder, context = _project(spec, "pytorch", tmp_path / "pytorch")
+    (tmp_path / "y.npy").unlink()
+    with project_module(folder, context["package_name"], "sources") as sources:
+        with pytest.raises(sources.DataError) as caught:
+            sources.check_paths(sources.DataConfig())
+    assert str(caught.value) == f"{tmp_path / 'y.npy'}: no such file (data.targets_path in config.yaml)"
+    assert "the spec's data.targets_path" in caught.value.hint
 
 
 @pytest.mark.parametrize("source", ["csv", "npy", "npz"])
