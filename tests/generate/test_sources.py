@@ -153,10 +153,12 @@ def test_a_missing_data_file_is_named_before_the_model_is_built(style, tmp_path)
     outputs = done.stderr.split("command ")[1:]
     missing = f"error: {tmp_path / 'table.csv'}: no such file (data.path in "
     hint = f"hint: put the CSV file at {tmp_path / 'table.csv'}, or point data.path in "
-    for output, config_file in zip(outputs, ["config.yaml"] + ["outputs/old/config.yaml"] * 3, strict=True):
+    for output, config_file in zip(
+        outputs, ["config.yaml"] + ["outputs/old/config.yaml"] * 3, strict=True
+    ):
         lines = output.splitlines()[1:]
         if "--input" in output:  # the training CSV is not needed
-            assert lines[0].startswith("error: --ckpt best: no checkpoint at"), output
+            assert lines[0].startswith("error: --ckpt best: no checkpoint file at"), output
             continue
         assert lines == [
             f"{missing}{config_file})",
@@ -173,7 +175,10 @@ def test_a_missing_targets_file_names_its_field(tmp_path):
     with project_module(folder, context["package_name"], "sources") as sources:
         with pytest.raises(sources.DataError) as caught:
             sources.check_paths(sources.DataConfig())
-    assert str(caught.value) == f"{tmp_path / 'y.npy'}: no such file (data.targets_path in config.yaml)"
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'y.npy'}: no such file (data.targets_path in config.yaml)"
+    )
     assert "the spec's data.targets_path" in caught.value.hint
 
 
@@ -216,7 +221,10 @@ def test_npy_arrays_that_are_not_numbers_are_one_clear_error(tmp_path):
         records = np.zeros(len(clean), dtype=[("a", "<f4"), ("b", "<i4")])
         cases = [
             (clean.astype(str), "holds text (<U"),
-            (np.array(["2024-01-01"] * len(clean), dtype="datetime64[D]"), "holds dates (datetime64[D])"),
+            (
+                np.array(["2024-01-01"] * len(clean), dtype="datetime64[D]"),
+                "holds dates (datetime64[D])",
+            ),
             (records, "holds records (a structured array)"),
             (np.array([None] * len(clean), dtype=object), "holds Python objects (object)"),
             (np.float32(1.5), "holds a single value (a 0-d array), not one row per example"),
@@ -252,7 +260,9 @@ def test_decompression_bomb_images_are_one_clear_error(tmp_path, monkeypatch):
             for images in (dataset, files):
                 with pytest.raises(sources.DataError) as caught:
                     images[0]
-                assert str(caught.value).startswith(f"{path}: not a readable image (Image size (252")
+                assert str(caught.value).startswith(
+                    f"{path}: not a readable image (Image size (252"
+                )
 
 
 def test_csv_with_a_utf8_byte_order_mark_reads_as_without(tmp_path):
