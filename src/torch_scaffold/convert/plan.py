@@ -61,6 +61,9 @@ class Plan:
     kind: str  # the loop's kind: "loader" | "steps" | "closure"
     # --- the LightningModule
     manual: bool = False  # two or more optimizers: manual optimization
+    # why manual optimization with one optimizer: automatic optimization refused this
+    # (a Refusal with manual_ok), so the passes run again keeping the script's own steps
+    manual_because: str | None = None
     # manual optimization: optimizer.step() calls per iteration (each is a global step), or
     # None with the node and the reason that number varies (rules/step.py)
     manual_steps: tuple[int | None, cst.CSTNode | None, str] = (1, None, "")
