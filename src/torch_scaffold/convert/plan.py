@@ -85,6 +85,8 @@ class Plan:
     callbacks: list[str] = field(default_factory=list)
     fit_kwargs: dict[str, str] = field(default_factory=dict)
     train_data: cst.BaseExpression | None = None  # what fit() trains on (driver scope)
+    # the body of train_dataloader(), where the loop built its loader at each epoch's start
+    train_dataloader: list[cst.BaseStatement] = field(default_factory=list)
     writebacks: list[str] = field(default_factory=list)  # `name = {lit}.attr` after fit
     post_fit: list[str] = field(default_factory=list)  # statements after fit()
     todos: list[str] = field(default_factory=list)  # `# TODO(scaffold): ...` above the Trainer

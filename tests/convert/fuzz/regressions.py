@@ -46,4 +46,8 @@ CONVERTED = {
     61: "accumulation on a counter of the trainer class -> manual optimization",
     43: "a conditional epoch scheduler step -> manual optimization, the condition kept",
     16: "scheduler.step(epoch + 1) -> manual optimization, the call kept",
+    4: "a DataLoader rebuilt each epoch -> train_dataloader(), reloaded every epoch",
+    64: "a DataLoader rebuilt each epoch in a trainer class's method",
+    147: "a DataLoader rebuilt each epoch in a step loop",
+    40: "a global counter updated in a method, fit() not declaring it: written via globals()",
 }

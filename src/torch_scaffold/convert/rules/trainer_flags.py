@@ -138,6 +138,8 @@ def run(ctx) -> None:
         )
     elif data is not None:
         plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(data)
+    elif plan.train_dataloader:
+        pass  # the LightningModule's train_dataloader() builds it (rules/data_source.py)
     else:
         plan.helpers.append(STEP_STREAM)
         plan.fit_kwargs["train_dataloaders"] = "_StepStream()"
