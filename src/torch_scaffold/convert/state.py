@@ -461,11 +461,12 @@ def _bound_before_def(ctx, driver: cst.FunctionDef, name: str) -> bool:
     for s in ctx.parsed.module.body:
         if s is top:
             return False
-        if isinstance(s, cst.SimpleStatementLine) and not any(
-            isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body
+        if (
+            isinstance(s, cst.SimpleStatementLine)
+            and not any(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+            and name in statement_usage([s]).binds
         ):
-            if name in statement_usage([s]).binds:
-                return True
+            return True
     return False
 
 
