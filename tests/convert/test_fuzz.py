@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from .fuzz.regressions import CONVERTED
 from .fuzz.regressions import SEEDS as REGRESSIONS
 
 SLICE = range(1000, 1050)  # a seeded slice, apart from the seeds the fixes were made on
@@ -36,6 +37,17 @@ def test_fuzz_regression_seeds_convert_faithfully_or_are_refused():
         f"seed {v.seed} ({REGRESSIONS[v.seed]}): {v.outcome}: {v.detail}"
         for v in verdicts
         if v.outcome not in OK
+    ]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.slow
+def test_fuzz_seeds_of_converted_mechanisms_stay_converted_and_the_same():
+    verdicts = _verdicts(sorted(CONVERTED))
+    bad = [
+        f"seed {v.seed} ({CONVERTED[v.seed]}): {v.outcome}: {v.detail}"
+        for v in verdicts
+        if v.outcome != "same"
     ]
     assert not bad, "\n".join(bad)
 

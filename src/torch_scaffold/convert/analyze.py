@@ -23,12 +23,17 @@ LOOPS = (cst.For, cst.While)
 
 
 class Refusal(Exception):
-    """Analysis found something it cannot convert safely (message names lines)."""
+    """Analysis found something it cannot convert safely (message names lines).
 
-    def __init__(self, message: str, line: int | None = None):
+    manual_ok: what automatic optimization cannot express (an accumulation window of the
+    script's own, a scheduler stepped with an argument or under a condition), where
+    manual optimization, which keeps the script's own steps, would be the same."""
+
+    def __init__(self, message: str, line: int | None = None, manual_ok: bool = False):
         super().__init__(message)
         self.message = message
         self.line = line
+        self.manual_ok = manual_ok
 
 
 @dataclass

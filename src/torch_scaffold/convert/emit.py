@@ -130,6 +130,8 @@ def build_class(ctx) -> cst.ClassDef:
         if not stmts and hook != TRAIN_STEP:
             continue
         methods.append(_method(_SIGNATURES[hook].format(**fmt), stmts or []))
+    if plan.train_dataloader:
+        methods.append(_method("def train_dataloader(self):", plan.train_dataloader))
     methods.append(_method("def configure_optimizers(self):", _configure_body(ctx, opts, scheds)))
     cls = cst.parse_statement(f"class {class_name(ctx)}({PL}.LightningModule):\n    pass\n")
     doc = stmt('"""LightningModule made by `scaffold convert` from the training loop below."""')

@@ -143,9 +143,13 @@ def _convert(parsed, source: str, filename: str, partial: bool, style) -> Conver
         return Conversion(report.partial_code(source, entries) if partial else None, entries)
     try:
         facts = _facts(parsed, ix, style, partial)
-        ctx = Context(facts, Plan(kind=facts.loop.kind, train_data=facts.raw.train_data))
-        for rule in PASSES:
-            rule.run(ctx)
+        try:
+            ctx = _plan(facts, None)
+        except analyze.Refusal as r:
+            if not r.manual_ok:
+                raise
+            # what Lightning's automatic steps cannot express, the script's own steps can
+            ctx = _plan(facts, f"{r.message} (line {r.line})" if r.line else r.message)
         out = emit.emit(ctx)
     except analyze.Refusal as r:
         entries = [ReportEntry(REFUSED, r.message, r.line)]
@@ -165,6 +169,16 @@ def _convert(parsed, source: str, filename: str, partial: bool, style) -> Conver
             print(out)
         return Conversion(None, entries)
     return Conversion(out, report.finish(ctx))
+
+
+def _plan(facts: Facts, manual_because: str | None) -> Context:
+    """Run every pass on a fresh plan; `manual_because`: with manual optimization."""
+    plan = Plan(kind=facts.loop.kind, train_data=facts.raw.train_data)
+    plan.manual_because = manual_because
+    ctx = Context(facts, plan)
+    for rule in PASSES:
+        rule.run(ctx)
+    return ctx
 
 
 def _facts(parsed, ix, style, partial: bool) -> Facts:

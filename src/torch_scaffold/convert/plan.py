@@ -61,6 +61,9 @@ class Plan:
     kind: str  # the loop's kind: "loader" | "steps" | "closure"
     # --- the LightningModule
     manual: bool = False  # two or more optimizers: manual optimization
+    # why manual optimization with one optimizer: automatic optimization refused this
+    # (a Refusal with manual_ok), so the passes run again keeping the script's own steps
+    manual_because: str | None = None
     # manual optimization: optimizer.step() calls per iteration (each is a global step), or
     # None with the node and the reason that number varies (rules/step.py)
     manual_steps: tuple[int | None, cst.CSTNode | None, str] = (1, None, "")
@@ -82,6 +85,8 @@ class Plan:
     callbacks: list[str] = field(default_factory=list)
     fit_kwargs: dict[str, str] = field(default_factory=dict)
     train_data: cst.BaseExpression | None = None  # what fit() trains on (driver scope)
+    # the body of train_dataloader(), where the loop built its loader at each epoch's start
+    train_dataloader: list[cst.BaseStatement] = field(default_factory=list)
     writebacks: list[str] = field(default_factory=list)  # `name = {lit}.attr` after fit
     post_fit: list[str] = field(default_factory=list)  # statements after fit()
     todos: list[str] = field(default_factory=list)  # `# TODO(scaffold): ...` above the Trainer

@@ -297,6 +297,7 @@ def run(ctx) -> None:
     for u in usage.values():
         all_names |= u.reads | u.binds
     all_names.discard("self")  # what is left of `self` is the LightningModule's own
+    module_globals: set[str] = set()  # module-level names the hooks update
     for name in sorted(all_names):
         if name in devices and name not in set().union(*[u.binds for u in usage.values()]):
             mapping[name] = cst.parse_expression("self.device")
@@ -315,22 +316,11 @@ def run(ctx) -> None:
             if (read_first or name in after) and name in d_locals:
                 plan.ctor[attr] = host_driver.get(name, name)
             elif _read_before_bound(usage, name) and name in _module_state(ctx):
-                # a module-level variable the loop updates (`global SEEN`, or the loop at
-                # module level): it starts from its value, and is written back after fit
-                from torch_scaffold.convert.analyze import Refusal
-                from torch_scaffold.convert.scope import _nonlocals
-
-                driver = loop.driver
-                if isinstance(driver, cst.FunctionDef) and name not in _nonlocals(driver):
-                    raise Refusal(
-                        f"the loop updates the module-level `{name}`, and "
-                        f"{driver.name.value}(), which would run the Trainer, does not declare "
-                        f"it global: its value could not be written back",
-                        ctx.lineof(driver),
-                    )
+                # a module-level variable the loop updates (`global SEEN` where the loop
+                # came from, or the loop at module level): _module_global passes it in
+                # and writes it back, once the hooks are final
                 plan.ctor[attr] = name
-                if name not in after and name not in ctx.plan.roles.models:
-                    plan.writebacks.append(f"{name} = {{lit}}.{attr}")
+                module_globals.add(name)
             elif _read_before_bound(usage, name):
                 from torch_scaffold.convert.analyze import Refusal
 
@@ -340,7 +330,7 @@ def run(ctx) -> None:
                 )
             elif attr not in plan.ctor:
                 plan.state_init_none.append(attr)
-            if name in after and name not in ctx.plan.roles.models:
+            if name in after and name not in ctx.plan.roles.models and name not in module_globals:
                 plan.writebacks.append(f"{name} = {{lit}}.{attr}")
         elif name in d_locals:
             attr = "host" if name == HOST else attr_name(name)
@@ -361,10 +351,10 @@ def run(ctx) -> None:
         ]
         if stores:
             plan.sections[k] = [cst.parse_statement(x) for x in stores] + plan.sections[k]
-    _conditional_arguments(ctx)
+    _conditional_arguments(ctx, module_globals)
 
 
-def _conditional_arguments(ctx) -> None:
+def _conditional_arguments(ctx, module_globals: set[str]) -> None:
     """A name the driver binds only on some paths (`if args.resume: warm = ...`) cannot be
     passed unconditionally: the default path would raise NameError. Pass it under the
     condition that binds it, or, when that cannot be told, only if it is bound."""
@@ -378,8 +368,8 @@ def _conditional_arguments(ctx) -> None:
     local = driver_locals(driver, raw.replaced)
     declared = _declared_global(driver)
     for attr, value in list(plan.ctor.items()):
-        if value in declared:
-            _pass_global(ctx, driver, attr, value)
+        if value in declared or value in module_globals:
+            _module_global(ctx, driver, attr, value)
             continue
         if not value.isidentifier() or value in sure or value not in local:
             continue
@@ -413,14 +403,21 @@ def _declared_global(fn) -> set[str]:
     return {n.name.value for g in walk(fn) if isinstance(g, cst.Global) for n in g.names}
 
 
-def _pass_global(ctx, driver, attr: str, name: str) -> None:
-    """`global best` in the loop's function: the LightningModule gets the module's value
-    (None where it is unbound), and the write-back after fit() sets the global again. Any
-    other function that reads it during training would see the value before fit(): refused."""
+def _module_global(ctx, driver, attr: str, name: str) -> None:
+    """The one handling of a module-level name the training loop uses: declared `global`
+    in the loop's function, or a module variable the loop updates (through a `global` in
+    the function it came from, or at module level). The LightningModule gets its value,
+    `name` itself where the module surely binds it before the driver can run, else
+    `globals().get("name")` (None where it is unbound). Where the hooks update it, the
+    module's variable is set again after fit(), through `globals()` where the driver does
+    not declare it global (a plain assignment would make it the driver's local); any other
+    function that reads it during training would see the value before fit(): refused."""
     from torch_scaffold.convert.analyze import Refusal
     from torch_scaffold.convert.result import KEPT
 
-    ctx.plan.ctor[attr] = f'globals().get("{name}")'
+    function = isinstance(driver, cst.FunctionDef)
+    bound = not function or _bound_before_def(ctx, driver, name)
+    ctx.plan.ctor[attr] = name if bound else f'globals().get("{name}")'
     if not _hooks_write(ctx, attr):
         return  # only read: the global and the attribute stay the same object
     for fns in ctx.ix.functions.values():
@@ -428,21 +425,49 @@ def _pass_global(ctx, driver, attr: str, name: str) -> None:
             if fn is driver or fn in ctx.raw.inlined:  # an inlined body reads the attribute
                 continue
             if any(isinstance(n, cst.Name) and n.value == name for n in walk(fn.body)):
+                where = f"{driver.name.value}()" if function else "the training loop"
                 raise Refusal(
-                    f"`{name}` is a global of {driver.name.value}() that the training loop "
-                    f"updates and {fn.name.value}() (line {ctx.lineof(fn)}) also uses: "
-                    "it would see the value from before training",
+                    f"`{name}` is a module-level variable that {where} updates and "
+                    f"{fn.name.value}() (line {ctx.lineof(fn)}) also uses: it would see the "
+                    "value from before training",
                     ctx.lineof(fn),
                 )
-    # the module reads it after train() returns, where after_reads does not look
-    back = f"{name} = {{lit}}.{attr}"
-    if back not in ctx.plan.writebacks:
+    plain = f"{name} = {{lit}}.{attr}"
+    declared = not function or name in _declared_global(driver)
+    back = plain if declared else f'globals()["{name}"] = {{lit}}.{attr}'
+    ctx.plan.writebacks = [w for w in ctx.plan.writebacks if w != plain]
+    if name not in ctx.plan.roles.models:
         ctx.plan.writebacks.append(back)
-    ctx.note(
-        KEPT,
-        f"`{name}` is declared global in {driver.name.value}(): the LightningModule gets "
-        f'`globals().get("{name}")` and the global is set again after training',
-    )
+    if function:
+        ctx.note(
+            KEPT,
+            f"`{name}` is a module-level variable that the training loop updates: the "
+            f"LightningModule gets `{ctx.plan.ctor[attr]}` and the module's `{name}` is set "
+            "again after training",
+        )
+
+
+def _bound_before_def(ctx, driver: cst.FunctionDef, name: str) -> bool:
+    """Whether a module-level statement binds `name` unconditionally before the module-level
+    statement that defines the driver (the function, or the class of the method): the
+    driver cannot run before its definition, so `name` is bound whenever it runs (unless
+    something deletes it)."""
+    top = driver
+    while ctx.parsed.parent(top) is not None and not isinstance(ctx.parsed.parent(top), cst.Module):
+        top = ctx.parsed.parent(top)
+    for n in ctx.parsed.of_type(cst.Del):
+        if any(isinstance(m, cst.Name) and m.value == name for m in walk(n)):
+            return False
+    for s in ctx.parsed.module.body:
+        if s is top:
+            return False
+        if (
+            isinstance(s, cst.SimpleStatementLine)
+            and not any(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+            and name in statement_usage([s]).binds
+        ):
+            return True
+    return False
 
 
 def _hooks_write(ctx, attr: str) -> bool:

@@ -116,7 +116,7 @@ def render(c: Choices, seed: int) -> str:
     )
     w(*imports, "")
     w(f"torch.manual_seed({seed % 1000})", "")
-    w("EPOCHS = %d" % c.epochs, "BATCH = 8", "LR = 0.05" if c.optimizer in ("sgd", "closure") else "LR = 0.01")
+    w(f"EPOCHS = {c.epochs}", "BATCH = 8", "LR = 0.05" if c.optimizer in ("sgd", "closure") else "LR = 0.01")
     if c.accum > 1:
         w(f"ACCUM = {c.accum}")
     if c.scheduler == "onecycle" or c.shape == "steps":
@@ -310,7 +310,7 @@ def _step(w, c, m="model", opt="optimizer", idx="i", state=""):
         else:
             w(f"loss = {s}loss_fn({m}(x), y)")
         if c.accum > 1 and c.accum_divides:
-            w(f"loss = loss / ACCUM")
+            w("loss = loss / ACCUM")
         if c.autocast == "scaler":
             w(f"{s}scaler.scale(loss).backward()")
         else:

@@ -30,4 +30,24 @@ SEEDS = {
     88: "a trainer class holding a list of batches in self.loader, handed to the Trainer",
     14: "enumerate(loader, 1): a 1-based index read as batch_idx",
     58: "a global counter in a step loop over a generator",
+    20: "a fold loop building a fresh optimizer per fold, refused as one optimizer per layer",
+    7: "undivided accumulation: manual optimization keeps the script's own steps",
+    18: "accumulation `i % K == K - 1` over enumerate(loader, 1): manual optimization",
+    3: "a conditional scheduler step with a closure optimizer: stays refused",
+}
+
+# Seeds of mechanisms that were refused and now convert: each must stay converted and the same
+# (a refusal here is a regression of the conversion rate, not of faithfulness).
+CONVERTED = {
+    20: "a fold loop that builds a fresh optimizer per fold (was: one optimizer per layer)",
+    42: "a fold loop with param groups",
+    7: "undivided accumulation -> manual optimization with the script's own window",
+    18: "accumulation `i % K == K - 1` over enumerate(loader, 1) -> manual optimization",
+    61: "accumulation on a counter of the trainer class -> manual optimization",
+    43: "a conditional epoch scheduler step -> manual optimization, the condition kept",
+    16: "scheduler.step(epoch + 1) -> manual optimization, the call kept",
+    4: "a DataLoader rebuilt each epoch -> train_dataloader(), reloaded every epoch",
+    64: "a DataLoader rebuilt each epoch in a trainer class's method",
+    147: "a DataLoader rebuilt each epoch in a step loop",
+    40: "a global counter updated in a method, fit() not declaring it: written via globals()",
 }

@@ -163,7 +163,7 @@ def run_source(source: str, name: str = "script.py", timeout_s: int = RUN_TIMEOU
         except SystemExit as e:
             if e.code not in (None, 0):
                 trace.error = f"SystemExit({e.code!r})"
-        except Exception as e:  # the verdict records it
+        except Exception as e:  # noqa: BLE001 - the verdict records it
             tb = traceback.extract_tb(e.__traceback__)
             where = next((f"line {fr.lineno}" for fr in reversed(tb) if fr.filename == path), "")
             trace.error = f"{type(e).__name__}: {e} ({where})"
@@ -208,7 +208,7 @@ def check_source(source: str, seed: int = -1) -> Verdict:
         return Verdict(seed, "invalid", original.error or "the original back-propagated nothing")
     try:
         conversion = convert_source(source, f"fuzz_{seed}.py")
-    except Exception as e:  # the converter's own failure
+    except Exception as e:  # noqa: BLE001 - the converter's own failure is a verdict
         return Verdict(seed, "converter-error", f"{type(e).__name__}: {e}")
     if conversion.internal_errors or conversion.already_lightning:
         text = conversion.internal_errors[0].text if conversion.internal_errors else "already Lightning"

@@ -66,6 +66,7 @@ def run(ctx) -> None:
             f"gradient accumulation over {factor} batches without `loss = loss / {factor}`: "
             f"Lightning divides the loss by accumulate_grad_batches, the script does not",
             ctx.line_of_moved(ctx.loop.batch_loop),
+            manual_ok=True,
         )
     if factor and ctx.plan.accum_full_windows_only:
         _check_full_windows(ctx, factor)

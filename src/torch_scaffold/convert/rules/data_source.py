@@ -21,7 +21,7 @@ from torch_scaffold.convert.analyze import Refusal
 from torch_scaffold.convert.nodes import code, dotted, walk
 from torch_scaffold.convert.result import MOVED
 from torch_scaffold.convert.rules.optimizer_args import assignment_targets
-from torch_scaffold.convert.scope import expr_reads
+from torch_scaffold.convert.scope import expr_reads, statement_usage
 
 EACH_EPOCH = '''class _EachEpoch:
     """The batches of one epoch, made again for every epoch as the loop did.
@@ -50,6 +50,20 @@ BATCHES = '''class _Batches:
         return len(self.batches)
 '''
 
+EPOCH_LOADER = '''class _EpochLoader:
+    """This epoch's loader, iterated from its first batch on: Lightning calls iter() twice on
+    a reloaded loader, and each DataLoader iter() draws random numbers (its seeds)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __iter__(self):
+        yield from self.loader
+
+    def __len__(self):
+        return len(self.loader)
+'''
+
 # calls whose results draw random numbers while they are iterated or called
 _RANDOM = (
     "torch.rand",
@@ -71,6 +85,8 @@ def run(ctx) -> None:
         return
     if isinstance(data, cst.Call) and dotted(data.func) == "zip":
         return  # trainer_flags: a CombinedLoader restarts every epoch
+    if _rebuilt_each_epoch(ctx, data):
+        return
     _refuse_rebound(ctx, data)
     listed = isinstance(data, cst.Name) and _bound_to_a_list(ctx, data.value)
     source = _host_attribute_source(ctx, data)
@@ -99,6 +115,122 @@ def run(ctx) -> None:
         MOVED,
         f"`{ctx.driver_expr(data)[:60]}` -> made again each epoch, as the loop did (_EachEpoch)",
     )
+
+
+def _rebuilt_each_epoch(ctx, data) -> bool:
+    """`loader = DataLoader(...)` as the epoch's first statement, the loop then iterating
+    `loader`: Lightning builds it in train_dataloader(), called again at the start of every
+    epoch (reload_dataloaders_every_n_epochs=1), before on_train_epoch_start, where the
+    script built it before the rest of its epoch. The same only where the facts say so:
+    the one assignment of the loop's data in the epoch loop, nothing but `global` before it,
+    its value reading no name that the epoch loop binds (but the epoch), no model,
+    optimizer or scheduler (their state at that point could differ), and no random draws.
+    False where these do not hold (then _refuse_rebound says why)."""
+    from torch_scaffold.convert.plan import EPOCH_START
+
+    raw, plan = ctx.raw, ctx.plan
+    if not isinstance(data, (cst.Name, cst.Attribute)):
+        return False
+    target = code(data)
+    stmts = raw.epoch_pre + raw.loop_body + raw.epoch_post
+    writes = [(st, t) for st in stmts for node in walk(st) for t in assignment_targets(node)]
+    if [code(t) for _, t in writes].count(target) != 1:
+        return False
+    rebuild = next(st for st, t in writes if code(t) == target)
+    lead = (
+        [st for st in raw.epoch_pre[: raw.epoch_pre.index(rebuild)]]
+        if rebuild in raw.epoch_pre
+        else None
+    )
+    if lead is None or any(
+        not (
+            isinstance(st, cst.SimpleStatementLine)
+            and all(isinstance(x, cst.Global) for x in st.body)
+        )
+        for st in lead
+    ):
+        return False
+    if not (
+        isinstance(rebuild, cst.SimpleStatementLine)
+        and len(rebuild.body) == 1
+        and isinstance(rebuild.body[0], cst.Assign)
+        and len(rebuild.body[0].targets) == 1
+        and isinstance(rebuild.body[0].value, cst.Call)
+    ):
+        return False
+    value = rebuild.body[0].value
+    if not (_is_dataloader(ctx, value) and _map_style(ctx, value)):
+        return False
+    bound = {code(t) for _, t in writes} - {raw.epoch_var}
+    roles = plan.roles
+    held = set(roles.models) | set(roles.optimizers) | set(roles.schedulers)
+    reads = set(expr_reads(value)) | {code(n) for n in walk(value) if isinstance(n, cst.Attribute)}
+    if reads & (bound | held) or _random_source(ctx, value) is not None:
+        return False
+    # the statement as the passes left it in on_train_epoch_start (renamed)
+    hook = plan.sections.get(EPOCH_START) or []
+    func, last = code(value.func), target.rsplit(".", 1)[-1]
+    found = [
+        st
+        for st in hook
+        if isinstance(st, cst.SimpleStatementLine)
+        and len(st.body) == 1
+        and isinstance(st.body[0], cst.Assign)
+        and len(st.body[0].targets) == 1
+        and code(st.body[0].targets[0].target).rsplit(".", 1)[-1] == last
+        and isinstance(st.body[0].value, cst.Call)
+        and code(st.body[0].value.func) == func
+    ]
+    if len(found) != 1:
+        return False
+    moved = found[0]
+    rest = [st for st in hook if st is not moved]
+    body = []
+    epoch = raw.epoch_var
+    if epoch and epoch in expr_reads(value):
+        first = rest[0] if rest else None
+        if not (
+            first is not None
+            and isinstance(first, cst.SimpleStatementLine)
+            and isinstance(first.body[0], cst.Assign)
+            and code(first.body[0].targets[0].target) == epoch
+        ):
+            return False
+        body.append(first)
+        if epoch not in statement_usage(rest[1:]).reads:
+            rest = rest[1:]  # nothing else in the hook reads the epoch now
+    built = code(moved.body[0].targets[0].target)
+    body += [moved, cst.parse_statement(f"return _EpochLoader({built})")]
+    plan.helpers.append(EPOCH_LOADER)
+    plan.sections[EPOCH_START] = rest
+    plan.train_dataloader = body
+    plan.train_data = None
+    plan.trainer_flags["reload_dataloaders_every_n_epochs"] = "1"
+    ctx.note(
+        MOVED,
+        f"`{ctx.driver_expr(target)} = {ctx.driver_expr(value)[:50]}...`, built again at "
+        "each epoch's start -> train_dataloader() with "
+        "Trainer(reload_dataloaders_every_n_epochs=1)",
+        rebuild,
+    )
+    return True
+
+
+def _map_style(ctx, loader: cst.Call) -> bool:
+    """Whether the DataLoader(...) call's dataset has a length: a TensorDataset, or a class
+    of the script's that defines __len__ and __getitem__ (an iterable without a length would
+    have Lightning fetch a batch ahead, and from a fresh iter() each reload)."""
+    arg = next((a for a in loader.args if a.keyword and a.keyword.value == "dataset"), None)
+    arg = arg or (loader.args[0] if loader.args and loader.args[0].keyword is None else None)
+    if arg is None or not isinstance(arg.value, cst.Call):
+        return False
+    q = ctx.parsed.qname(arg.value.func) or dotted(arg.value.func) or ""
+    if q == "torch.utils.data.TensorDataset" or q.endswith("data.TensorDataset"):
+        return True
+    cls = ctx.ix.classes.get(dotted(arg.value.func) or "")
+    return cls is not None and {"__len__", "__getitem__"} <= {
+        n.name.value for n in walk(cls) if isinstance(n, cst.FunctionDef)
+    }
 
 
 def _refuse_rebound(ctx, data) -> None:

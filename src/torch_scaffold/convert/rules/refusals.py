@@ -90,7 +90,7 @@ def find(parsed, ix) -> list[tuple[str, int | None]]:
                 found.append((pos[id(node)], why, parsed.line(node)))
     if optimizer_calls:
         for node in parsed.of_type(cst.ListComp, cst.For):
-            if _builds_optimizers(parsed, node, optimizer_calls):
+            if _builds_optimizers(parsed, node, optimizer_calls) and not _trains(node):
                 why = (
                     "one optimizer per layer (local/per-layer training) cannot be expressed "
                     "as one LightningModule step"
@@ -151,6 +151,17 @@ def _builds_optimizers(parsed, node, optimizer_calls: list[int]) -> bool:
     hi = parsed.index.end[lo]
     at = bisect_left(optimizer_calls, lo)
     return at < len(optimizer_calls) and optimizer_calls[at] < hi
+
+
+def _trains(node) -> bool:
+    """Whether a loop's body runs backward() itself: a loop that builds an optimizer and
+    trains with it (one run per fold or per seed) is not one optimizer per layer."""
+    if isinstance(node, cst.ListComp):
+        return False
+    return any(
+        isinstance(n, cst.Call) and (method_call(n) or (None, ""))[1] == "backward"
+        for n in walk(node.body)
+    )
 
 
 def _refused_heads(aliases: dict[str, str]) -> set[str]:

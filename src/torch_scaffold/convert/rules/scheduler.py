@@ -28,6 +28,7 @@ def record(ctx, expr: str, interval: str, call: cst.Call) -> cst.BaseStatement |
         raise Refusal(
             f"`{ctx.driver_expr(call)}`: Lightning calls the scheduler's step() without arguments",
             ctx.line_of_moved(call),
+            manual_ok=True,
         )
     if call.args:
         arg = call.args[0].value
@@ -117,6 +118,7 @@ def epoch_steps(ctx, stmts: list, roles, hook: str) -> list:
                 f"`{ctx.driver_expr(nested)}` runs under a condition or in a loop: Lightning "
                 "steps the scheduler once every epoch, unconditionally",
                 ctx.line_of_moved(nested),
+                manual_ok=True,
             )
         if stepped is not None and mentions(st, watched) and _saves(st):
             ctx.note(

@@ -155,7 +155,9 @@ def _check_window(ctx, st: cst.If, factor) -> None:
         ctx.plan.accum_full_windows_only = last is None
         return
     raise Refusal(
-        f"gradient accumulation `if {ctx.driver_expr(st.test)}`: {why}", ctx.line_of_moved(st)
+        f"gradient accumulation `if {ctx.driver_expr(st.test)}`: {why}",
+        ctx.line_of_moved(st),
+        manual_ok=True,
     )
 
 
@@ -339,14 +341,18 @@ def manual(ctx, body: list, roles) -> None:
     plan.manual_steps = steps_per_iteration(body, roles)
     out = [st.visit(Rewrite()) for st in body]
     locals_ = [n.replace(".", "_").replace("__host___", "") for n in names]
-    head = ", ".join(locals_) + ("," if len(locals_) == 1 else "")
+    head = ", ".join(locals_)  # self.optimizers() returns one optimizer alone, not a list
     plan.sections[TRAIN_STEP] = [stmt(f"{head} = self.optimizers()")] + out
     plan.sections[BEFORE_OPT] = []
     plan.sections[BATCH_END] = []
+    shown = ", ".join(n.replace("__host__", "self") for n in names)
+    if len(names) >= 2:
+        why = f"{len(names)} optimizers ({shown})"
+    else:
+        why = f"{shown}, stepped as the script steps it (automatic optimization: {plan.manual_because})"
     ctx.note(
         MOVED,
-        f"{len(names)} optimizers ({', '.join(n.replace('__host__', 'self') for n in names)}) "
-        "-> manual optimization (automatic_optimization = False, self.manual_backward)",
+        f"{why} -> manual optimization (automatic_optimization = False, self.manual_backward)",
     )
 
 
@@ -366,7 +372,7 @@ def run(ctx) -> None:
             and code(last).startswith(CLOSURE_LOSS)
         ):
             body = body[:-1]
-    if len(roles.optimizers) >= 2 and loop.kind != "closure":
+    if (len(roles.optimizers) >= 2 or plan.manual_because) and loop.kind != "closure":
         manual(ctx, body, roles)
         return
     split(ctx, body, roles)

@@ -138,6 +138,8 @@ def run(ctx) -> None:
         )
     elif data is not None:
         plan.fit_kwargs["train_dataloaders"] = ctx.driver_expr(data)
+    elif plan.train_dataloader:
+        pass  # the LightningModule's train_dataloader() builds it (rules/data_source.py)
     else:
         plan.helpers.append(STEP_STREAM)
         plan.fit_kwargs["train_dataloaders"] = "_StepStream()"
@@ -333,9 +335,9 @@ def _max_steps(ctx, limit: cst.BaseExpression) -> str:
     n, node, why = ctx.plan.manual_steps
     if n is None:
         raise Refusal(
-            f"{why}: with several optimizers Lightning counts every "
-            "optimizer.step() as a step, so Trainer(max_steps=...) cannot stop after the "
-            "loop's own number of iterations",
+            f"{why}: with manual optimization (several optimizers, or a step of the "
+            "script's own) Lightning counts every optimizer.step() as a step, so "
+            "Trainer(max_steps=...) cannot stop after the loop's own number of iterations",
             ctx.lineof(node),
         )
     text = code(limit)
