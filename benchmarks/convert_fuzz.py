@@ -52,14 +52,16 @@ def save_row(n: int, seed: int, counts: collections.Counter, bug_seeds: list[int
     ]
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else ""
     before, _, section = text.partition(SECTION)
-    rows = [line for line in section.splitlines() if line.startswith(f"| {n} scripts")]
+    section, found, after = section.partition("\n## ")  # the sections after this one stay
     others = [
         line for line in section.splitlines()
         if line.startswith("| ") and "scripts from seed" in line and not line.startswith(f"| {key} |")
     ]
-    del rows
     lines = header + sorted(others + [row], key=lambda r: r.split("|")[1])
-    RESULTS.write_text(before.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    tail = "\n## " + after if found else ""
+    RESULTS.write_text(
+        before.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n" + tail, encoding="utf-8"
+    )
 
 
 def main() -> int:
