@@ -93,7 +93,7 @@ def test_synthetic_data_has_its_own_module_and_only_for_synthetic_data(style):
 def test_lm_transformer_is_causal_and_rnn_lm_predicts_every_step():
     transformer = spec_with(**{"task": "language_modelling", "model.type": "transformer"})
     files = render_project(transformer, "pytorch", format_code=False)
-    assert "causal: bool = setting(True)" in files["tabular_classifier/config.py"]
+    assert "causal: bool = True" in files["tabular_classifier/config.py"]
     assert "generate_square_subsequent_mask" in files["tabular_classifier/model.py"]
     rnn = spec_with(**{"task": "language_modelling", "model.type": "rnn"})
     model = render_project(rnn, "pytorch", format_code=False)["tabular_classifier/model.py"]
