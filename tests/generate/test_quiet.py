@@ -194,3 +194,46 @@ def test_generated_code_speaks_of_this_project_only(style):
                     if OTHER_STYLE.search(line)
                 ]
     assert not found, "\n".join(sorted(set(found)))
+
+
+_CRASH_SCRIPT = """
+import sys
+from tqdm import tqdm
+from {package} import cli, module
+
+step = module.LitModel.training_step
+
+
+def crash_at_step_3(self, batch, batch_idx):
+    if self.global_step == 3:
+        raise KeyboardInterrupt  # what Ctrl-C raises between two steps
+    return step(self, batch, batch_idx)
+
+
+module.LitModel.training_step = crash_at_step_3
+try:
+    cli.main(["fit", "--max-epochs", "2", "--accelerator", "cpu", "--name", "crash"])
+except BaseException as stop:
+    print("stopped:", type(stop).__name__, file=sys.stderr)
+print("open bars:", len(tqdm._instances), file=sys.stderr)
+"""
+
+
+@pytest.mark.slow
+def test_a_lightning_run_stopped_midway_leaves_no_bar_to_print_at_exit(tmp_path):
+    """An open bar prints itself again as the process exits, after the error line."""
+    folder = write_files(render_project(SPEC, "lightning"), tmp_path / "lightning")
+    package = build_context(SPEC, "lightning")["package_name"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH_SCRIPT.format(package=package)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "stopped: SystemExit" in done.stderr, done.stderr[-2000:]
+    assert "open bars: 0" in done.stderr, done.stderr[-2000:]

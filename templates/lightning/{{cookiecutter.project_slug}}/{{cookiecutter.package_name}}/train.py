@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 {% if p.spec.logging.tensorboard %}
 import importlib.util
@@ -121,6 +122,17 @@ class StopOnDivergence(Callback):
             check_finite_loss(metrics["val_loss"], "validation loss", *where)
 
 
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar, closed when a run stops on an error or a signal, so that the error is
+    the last line (an open bar would print itself again as the process exits)."""
+
+    def on_exception(self, *args: Any) -> None:
+        with contextlib.suppress(TypeError):  # TypeError: this run never opened that bar
+            self.val_progress_bar.close()
+        with contextlib.suppress(TypeError):
+            self.train_progress_bar.close()
+
+
 class StopOnSignal(Callback):
     """Ends the run before the next batch once SIGTERM or SIGINT has come: it keeps the
     checkpoint of its last whole epoch, which --resume continues."""
@@ -138,7 +150,7 @@ class StopOnSignal(Callback):
 def build_callbacks(config: Config, folder: Run, loggers: list[Logger]) -> list[Callback]:
     # The bar redraws at the logging interval: each redraw reads values back from the device.
     callbacks: list[Callback] = [
-        TQDMProgressBar(refresh_rate=config.trainer.log_every_n_steps),
+        ProgressBar(refresh_rate=config.trainer.log_every_n_steps),
         StopOnDivergence(),
     ]
 {% if p.checkpointing %}
@@ -252,7 +264,7 @@ def build_trainer(
 
 
 def build_module(config: Config, splits: Splits) -> LitModel:
-    """The LightningModule, sized for the data{{ " (and its preprocessing fitted to the training split)" if p.feature_scaler }}."""
+    """The LightningModule, sized for the data{{ " (its preprocessing fitted to the train split)" if p.feature_scaler }}."""
 {% if p.class_weights %}
     weights = class_weights(config.data, splits.train, splits.num_outputs)  # None: unweighted
     weights = None if weights is None else weights.tolist()  # a checkpoint hyperparameter
@@ -391,7 +403,7 @@ def evaluate_checkpoint(config: Config, checkpoint: str) -> dict[str, float]:
         devices=1,
         precision=config.trainer.precision,
         deterministic=config.trainer.deterministic,
-        callbacks=[TQDMProgressBar(refresh_rate=config.trainer.log_every_n_steps)],
+        callbacks=[ProgressBar(refresh_rate=config.trainer.log_every_n_steps)],
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
