@@ -76,13 +76,13 @@ def _torchrun(nproc: int) -> list[str]:
     ]
 
 
-def _flags(run: Path, batch: int, *extra: str) -> list[str]:
+def _flags(run: Path, batch: int, *extra: str, epochs: int = EPOCHS) -> list[str]:
     """Flags for a run in the folder `run` (named run.name, in its parent)."""
     return [
         "--accelerator",
         "cpu",
         "--max-epochs",
-        str(EPOCHS),
+        str(epochs),
         "--output-dir",
         str(run.parent),
         "--name",

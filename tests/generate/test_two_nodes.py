@@ -23,6 +23,7 @@ from torch_scaffold.generate import render_project
 
 from .helpers import spec_with, write_files
 from .test_distributed import PACKAGE, PARITY_CHANGES, _free_port
+from .test_distributed import _flags as distributed_flags
 
 pytestmark = [pytest.mark.slow, pytest.mark.multinode]
 
@@ -73,19 +74,7 @@ def _env(tmp: Path, output: Path, stall: float = 0.0) -> dict[str, str]:
 
 
 def _flags(run: Path, batch: int, *extra: str) -> list[str]:
-    return [
-        "--accelerator",
-        "cpu",
-        "--max-epochs",
-        str(EPOCHS),
-        "--output-dir",
-        str(run.parent),
-        "--name",
-        run.name,
-        "--set",
-        f"data.batch_size={batch}",
-        *extra,
-    ]
+    return distributed_flags(run, batch, *extra, epochs=EPOCHS)
 
 
 def _start_nodes(project: Path, env: dict, flags: list[str], logs: Path) -> list:
